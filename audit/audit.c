@@ -1,0 +1,95 @@
+/* audit.c - writing and querying the audit trail; see audit.h. */
+#include "audit.h"
+
+#include "../common/buf.h"
+#include "../common/timeutil.h"
+
+#include <string.h>
+
+static int bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+	return db_bind_text(st, i, s && *s ? s : NULL);
+}
+
+int audit_insert(struct db *db, const struct audit_event *ev)
+{
+	sqlite3_stmt *st = db_prep(db,
+		"INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti, client_addr,"
+		" outcome, detail, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, ev->time ? ev->time : now_ms());
+	db_bind_text(st, 2, ev->event);
+	db_bind_text(st, 3, ev->actor[0] ? ev->actor : "anonymous");
+	bind_opt(st, 4, ev->owner_id);
+	bind_opt(st, 5, ev->run_id);
+	bind_opt(st, 6, ev->ws);
+	bind_opt(st, 7, ev->jti);
+	bind_opt(st, 8, ev->client_addr);
+	db_bind_text(st, 9, ev->outcome ? ev->outcome : "ok");
+	bind_opt(st, 10, ev->detail);
+	bind_opt(st, 11, ev->request_id);
+	return db_step_done(st);
+}
+
+int audit_job(struct db *db, void *ev) { return audit_insert(db, ev); }
+
+static void col_json(struct buf *b, const char *key, sqlite3_stmt *st, int i)
+{
+	buf_printf(b, ",\"%s\":", key);
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		buf_puts(b, "null");
+	else
+		buf_json_str(b, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
+}
+
+long audit_export(struct db *db, const struct audit_query *q,
+		  void (*emit)(void *arg, const char *json, size_t n), void *arg)
+{
+	/* each filter is "?N IS NULL OR col = ?N" so one statement serves every combination
+	 * while the planner still uses the (owner_id, time), (actor, time) and run indexes */
+	static const char sql[] =
+		"SELECT time, event, actor, owner_id, run_id, ws, jti, client_addr, outcome, detail,"
+		" request_id FROM audit_events"
+		" WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR actor = ?2)"
+		" AND (?3 IS NULL OR run_id = ?3) AND (?4 IS NULL OR ws = ?4)"
+		" AND time >= ?5 AND time < ?6 ORDER BY time, id LIMIT ?7";
+	sqlite3_stmt *st = db_prep(db, sql);
+	if (!st)
+		return -1;
+	bind_opt(st, 1, q->owner_id);
+	bind_opt(st, 2, q->actor);
+	bind_opt(st, 3, q->run_id);
+	bind_opt(st, 4, q->ws);
+	sqlite3_bind_int64(st, 5, q->since);
+	sqlite3_bind_int64(st, 6, q->until ? q->until : INT64_MAX);
+	sqlite3_bind_int64(st, 7, q->limit > 0 ? q->limit : -1);
+	long n = 0;
+	struct buf b;
+	buf_init(&b, 64 * 1024);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char t[32];
+		buf_reset(&b);
+		buf_printf(&b, "{\"time\":\"%s\"", rfc3339(sqlite3_column_int64(st, 0), t));
+		col_json(&b, "event", st, 1);
+		col_json(&b, "actor", st, 2);
+		col_json(&b, "owner_id", st, 3);
+		col_json(&b, "run_id", st, 4);
+		col_json(&b, "ws", st, 5);
+		col_json(&b, "jti", st, 6);
+		col_json(&b, "client_addr", st, 7);
+		col_json(&b, "outcome", st, 8);
+		buf_puts(&b, ",\"detail\":");
+		const char *d = (const char *)sqlite3_column_text(st, 9);
+		buf_puts(&b, d && *d ? d : "{}");
+		col_json(&b, "request_id", st, 10);
+		buf_puts(&b, "}");
+		if (!b.failed)
+			emit(arg, b.p, b.len);
+		n++;
+	}
+	sqlite3_reset(st);
+	buf_free(&b);
+	return rc == SQLITE_DONE ? n : -1;
+}

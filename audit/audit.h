@@ -1,0 +1,41 @@
+/* audit.h - security events: one row each, dual-keyed by actor and accountable owner.
+ *
+ * An event is self-contained (fixed buffers) so it can wait in a request's state until the
+ * writer commits it. Secrets and token strings must never be put in any field. */
+#ifndef WARRANT_AUDIT_H
+#define WARRANT_AUDIT_H
+#include "../common/rand.h"
+#include "../store/db.h"
+
+#include <stdint.h>
+
+#define AUDIT_DETAIL_MAX 1024
+
+struct audit_event {
+	int64_t time;              /* ms; 0 = now */
+	const char *event;         /* static: "token.issued", ... */
+	const char *outcome;       /* static: "ok", "refused", "error", "active", ... */
+	char actor[ID_MAX];        /* agent, owner, resource server or "system" */
+	char owner_id[ID_MAX];     /* the accountable human; "" when unknown */
+	char run_id[72];
+	char ws[ID_MAX];
+	char jti[40];
+	char client_addr[64];
+	char request_id[40];
+	char detail[AUDIT_DETAIL_MAX]; /* a JSON object, or "" */
+};
+
+/* Inserts ev; runs inside the caller's transaction (a writer job or db_tx). 0 or -1. */
+int audit_insert(struct db *db, const struct audit_event *ev);
+/* A writer job that inserts the event passed as arg. */
+int audit_job(struct db *db, void *ev);
+
+struct audit_query {
+	const char *owner_id, *actor, *run_id, *ws;
+	int64_t since, until; /* ms; 0 = open */
+	long limit;           /* 0 = no limit */
+};
+/* Calls emit once per matching event as a JSON object (time order); returns rows or -1. */
+long audit_export(struct db *db, const struct audit_query *q,
+		  void (*emit)(void *arg, const char *json, size_t n), void *arg);
+#endif

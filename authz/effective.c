@@ -1,0 +1,78 @@
+/* effective.c - effective verbs of an agent in a workspace; see effective.h. */
+#include "effective.h"
+
+#include <string.h>
+
+int effective_verbs(struct db *db, const struct agent *a, const char *ws,
+		    char out[VERBSET_MAX], char approval[VERBSET_MAX])
+{
+	char tmp[VERBSET_MAX], scratch[VERBSET_MAX];
+	if (!out)
+		out = scratch;
+	out[0] = '\0';
+	if (approval)
+		approval[0] = '\0';
+	sqlite3_stmt *st = db_prep(db,
+		"SELECT w.org_id, w.org_visible, w.org_verbs, w.approval_verbs,"
+		" (SELECT verbs FROM memberships m WHERE m.workspace_id = w.id AND m.owner_id = ?2),"
+		" EXISTS (SELECT 1 FROM agent_workspaces aw WHERE aw.agent_id = ?3),"
+		" EXISTS (SELECT 1 FROM agent_workspaces aw WHERE aw.agent_id = ?3 AND aw.workspace_id = w.id)"
+		" FROM workspaces w WHERE w.id = ?1");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, ws);
+	db_bind_text(st, 2, a->owner_id);
+	db_bind_text(st, 3, a->id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	int limited = sqlite3_column_int(st, 5), in_limit = sqlite3_column_int(st, 6);
+	if (limited && !in_limit) {
+		sqlite3_reset(st);
+		return 0; /* outside the agent's workspace limit */
+	}
+	const char *w_org = (const char *)sqlite3_column_text(st, 0);
+	int visible = sqlite3_column_int(st, 1) && w_org && strcmp(w_org, a->org_id) == 0;
+	const char *owner_verbs = (const char *)sqlite3_column_text(st, 4); /* NULL: not a member */
+	const char *org_verbs = visible ? (const char *)sqlite3_column_text(st, 2) : "";
+	if (approval)
+		db_col_copy(st, 3, approval, VERBSET_MAX);
+	int n = verbset_union(owner_verbs ? owner_verbs : "", org_verbs ? org_verbs : "", tmp);
+	sqlite3_reset(st);
+	if (n < 0)
+		return -1;
+	return verbset_intersect(a->verbs, tmp, out);
+}
+
+int effective_default_workspace(struct db *db, const struct agent *a, char ws_out[ID_MAX])
+{
+	enum { MAX_CANDIDATES = 1024 };
+	char (*cand)[ID_MAX] = NULL;
+	int nc = 0, found = 0, rc = -1;
+	sqlite3_stmt *st = db_prep(db,
+		"SELECT workspace_id FROM memberships WHERE owner_id = ?1"
+		" UNION SELECT id FROM workspaces WHERE org_visible = 1 AND org_id = ?2 LIMIT 1024");
+	if (!st)
+		return -1;
+	/* copy the candidates first: effective_verbs() uses the same connection */
+	static _Thread_local char buf[MAX_CANDIDATES][ID_MAX];
+	cand = buf;
+	db_bind_text(st, 1, a->owner_id);
+	db_bind_text(st, 2, a->org_id);
+	while (sqlite3_step(st) == SQLITE_ROW && nc < MAX_CANDIDATES)
+		db_col_copy(st, 0, cand[nc++], ID_MAX);
+	sqlite3_reset(st);
+	for (int i = 0; i < nc; i++) {
+		int n = effective_verbs(db, a, cand[i], NULL, NULL);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			continue;
+		if (++found == 1)
+			memcpy(ws_out, cand[i], ID_MAX);
+	}
+	rc = found > 1 ? 2 : found;
+	return rc;
+}

@@ -1,0 +1,266 @@
+/* model.c - orgs, owners, workspaces, memberships; see model.h. */
+#include "model.h"
+
+#include "../audit/audit.h"
+#include "../common/buf.h"
+#include "../common/timeutil.h"
+
+#include <string.h>
+
+static int name_ok(const char *s, struct oerr *e, const char *what)
+{
+	if (!s || !*s || strlen(s) > 128) {
+		oerr_set(e, 400, "invalid_request", "%s must be 1-128 bytes", what);
+		return 0;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			oerr_set(e, 400, "invalid_request", "%s must not contain control characters", what);
+			return 0;
+		}
+	return 1;
+}
+
+static int exists(struct db *db, const char *sql, const char *id)
+{
+	sqlite3_stmt *st = db_prep(db, sql);
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int audit_simple(struct db *db, const char *event, const char *actor, const char *owner,
+			const char *ws, const char *client_addr, const char *detail)
+{
+	struct audit_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.event = event;
+	ev.outcome = "ok";
+	snprintf(ev.actor, sizeof ev.actor, "%s", actor ? actor : "system");
+	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner ? owner : "");
+	snprintf(ev.ws, sizeof ev.ws, "%s", ws ? ws : "");
+	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
+	snprintf(ev.detail, sizeof ev.detail, "%s", detail ? detail : "");
+	return audit_insert(db, &ev);
+}
+
+int org_resolve(struct db *db, const char *s, char id[ID_MAX])
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT id FROM orgs WHERE id = ?1 OR name = ?1");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, s);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		db_col_copy(st, 0, id, ID_MAX);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int org_create_job(struct db *db, void *arg)
+{
+	struct org_new *o = arg;
+	if (!name_ok(o->name, &o->err, "org name"))
+		return 1;
+	char other[ID_MAX];
+	int r = org_resolve(db, o->name, other);
+	if (r < 0)
+		return -1;
+	if (r) {
+		oerr_set(&o->err, 409, "conflict", "org %.64s exists", o->name);
+		return 1;
+	}
+	if (id_new("org_", o->id) < 0)
+		return -1;
+	sqlite3_stmt *st = db_prep(db, "INSERT INTO orgs(id, name, created_at) VALUES (?,?,?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, o->id);
+	db_bind_text(st, 2, o->name);
+	sqlite3_bind_int64(st, 3, now_ms());
+	return db_step_done(st);
+}
+
+static int email_ok(const char *e)
+{
+	size_t n = e ? strlen(e) : 0;
+	const char *at = e ? strchr(e, '@') : NULL;
+	if (n < 3 || n > EMAIL_MAX || !at || at == e || !at[1] || strchr(at + 1, '@'))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)e[i] <= 0x20 || e[i] == 0x7f || e[i] == ':')
+			return 0;
+	return 1;
+}
+
+int owner_create_job(struct db *db, void *arg)
+{
+	struct owner_new *o = arg;
+	if (!email_ok(o->email)) {
+		oerr_set(&o->err, 400, "invalid_request", "email must look like name@example.com, without spaces or ':'");
+		return 1;
+	}
+	if (o->name && *o->name && !name_ok(o->name, &o->err, "name"))
+		return 1;
+	int r = exists(db, "SELECT 1 FROM orgs WHERE id = ?", o->org_id);
+	if (r < 0)
+		return -1;
+	if (!r) {
+		oerr_set(&o->err, 404, "not_found", "no org %.64s", o->org_id);
+		return 1;
+	}
+	if ((r = exists(db, "SELECT 1 FROM owners WHERE email = ?", o->email)) != 0) {
+		if (r < 0)
+			return -1;
+		oerr_set(&o->err, 409, "conflict", "an owner with that email exists");
+		return 1;
+	}
+	if (id_new("usr_", o->id) < 0)
+		return -1;
+	int64_t now = now_ms();
+	sqlite3_stmt *st = db_prep(db, "INSERT INTO owners(id, org_id, email, name, password_hash,"
+				       " created_at, changed_at) VALUES (?,?,?,?,?,?,?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, o->id);
+	db_bind_text(st, 2, o->org_id);
+	db_bind_text(st, 3, o->email);
+	db_bind_text(st, 4, o->name ? o->name : "");
+	db_bind_text(st, 5, o->password_hash);
+	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_int64(st, 7, now);
+	if (db_step_done(st) < 0)
+		return -1;
+	char d[128];
+	snprintf(d, sizeof d, "{\"org_id\":\"%s\",\"password\":%s}", o->org_id,
+		 o->password_hash ? "true" : "false");
+	return audit_simple(db, "owner.created", "system", o->id, NULL, NULL, d);
+}
+
+int workspace_create_job(struct db *db, void *arg)
+{
+	struct workspace_new *w = arg;
+	slice bad;
+	if (!name_ok(w->name, &w->err, "workspace name"))
+		return 1;
+	if (verbset_parse(slice_of(w->org_verbs ? w->org_verbs : ""), w->verbs, &bad) < 0) {
+		oerr_set(&w->err, 400, "invalid_request", "invalid verb '%.*s' (want resource:action)",
+			 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
+		return 1;
+	}
+	if (!w->org_visible && w->verbs[0]) {
+		oerr_set(&w->err, 400, "invalid_request", "org-wide verbs need --org-visible");
+		return 1;
+	}
+	int r = exists(db, "SELECT 1 FROM orgs WHERE id = ?", w->org_id);
+	if (r < 0)
+		return -1;
+	if (!r) {
+		oerr_set(&w->err, 404, "not_found", "no org %.64s", w->org_id);
+		return 1;
+	}
+	if (id_new("ws_", w->id) < 0)
+		return -1;
+	sqlite3_stmt *st = db_prep(db, "INSERT INTO workspaces(id, org_id, name, org_visible, org_verbs,"
+				       " created_at) VALUES (?,?,?,?,?,?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, w->id);
+	db_bind_text(st, 2, w->org_id);
+	db_bind_text(st, 3, w->name);
+	sqlite3_bind_int(st, 4, w->org_visible);
+	db_bind_text(st, 5, w->verbs);
+	sqlite3_bind_int64(st, 6, now_ms());
+	if (db_step_done(st) < 0) {
+		if (sqlite3_extended_errcode(db->h) == SQLITE_CONSTRAINT_UNIQUE) {
+			oerr_set(&w->err, 409, "conflict", "a workspace named %.64s exists in that org", w->name);
+			return 1;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+int member_change_job(struct db *db, void *arg)
+{
+	struct member_change *m = arg;
+	slice bad;
+	m->canon[0] = '\0';
+	m->agents_affected = 0;
+	if (m->op != MEMBER_REMOVE) {
+		if (verbset_parse(slice_of(m->verbs ? m->verbs : ""), m->canon, &bad) < 0) {
+			oerr_set(&m->err, 400, "invalid_request", "invalid verb '%.*s' (want resource:action)",
+				 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
+			return 1;
+		}
+	}
+	int r = exists(db, "SELECT 1 FROM workspaces WHERE id = ?", m->workspace_id);
+	if (r <= 0) {
+		if (r == 0)
+			oerr_set(&m->err, 404, "not_found", "no workspace %.64s", m->workspace_id);
+		return r < 0 ? -1 : 1;
+	}
+	r = exists(db, "SELECT 1 FROM owners WHERE id = ?", m->owner_id);
+	if (r <= 0) {
+		if (r == 0)
+			oerr_set(&m->err, 404, "not_found", "no owner %.64s", m->owner_id);
+		return r < 0 ? -1 : 1;
+	}
+	sqlite3_stmt *st = db_prep(db, "SELECT verbs FROM memberships WHERE workspace_id = ? AND owner_id = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, m->workspace_id);
+	db_bind_text(st, 2, m->owner_id);
+	char before[VERBSET_MAX] = "";
+	int had = sqlite3_step(st) == SQLITE_ROW;
+	if (had)
+		db_col_copy(st, 0, before, sizeof before);
+	sqlite3_reset(st);
+	const char *event;
+	int64_t now = now_ms();
+	if (m->op == MEMBER_ADD) {
+		if (had) {
+			oerr_set(&m->err, 409, "conflict", "already a member; use member set");
+			return 1;
+		}
+		st = db_prep(db, "INSERT INTO memberships(workspace_id, owner_id, verbs, created_at, changed_at)"
+				 " VALUES (?,?,?,?,?)");
+		event = "member.added";
+	} else {
+		if (!had) {
+			oerr_set(&m->err, 404, "not_found", "not a member of that workspace");
+			return 1;
+		}
+		st = m->op == MEMBER_SET
+			? db_prep(db, "UPDATE memberships SET verbs = ?3, changed_at = ?5"
+				      " WHERE workspace_id = ?1 AND owner_id = ?2")
+			: db_prep(db, "DELETE FROM memberships WHERE workspace_id = ?1 AND owner_id = ?2");
+		event = m->op == MEMBER_SET ? "member.changed" : "member.removed";
+	}
+	if (!st)
+		return -1;
+	/* binding past a statement's last parameter is a harmless SQLITE_RANGE */
+	db_bind_text(st, 1, m->workspace_id);
+	db_bind_text(st, 2, m->owner_id);
+	db_bind_text(st, 3, m->canon);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, now);
+	if (db_step_done(st) < 0)
+		return -1;
+	struct buf d;
+	buf_init(&d, AUDIT_DETAIL_MAX - 1);
+	buf_puts(&d, "{\"owner\":");
+	buf_json_cstr(&d, m->owner_id);
+	buf_puts(&d, ",\"verbs_before\":");
+	buf_json_cstr(&d, before);
+	buf_puts(&d, ",\"verbs_after\":");
+	buf_json_cstr(&d, m->canon);
+	buf_puts(&d, "}");
+	int rc = audit_simple(db, event, m->actor, m->owner_id, m->workspace_id, m->client_addr,
+			      d.failed ? "{}" : d.p);
+	buf_free(&d);
+	return rc;
+}

@@ -1,0 +1,41 @@
+/* cli.h - shared helpers of the command-line commands. */
+#ifndef WARRANT_CLI_H
+#define WARRANT_CLI_H
+#include "../common/buf.h"
+#include "../common/oerr.h"
+#include "../core/warrant.h"
+#include "args.h"
+
+struct cli {
+	struct args a;
+	int json;
+	struct warrant w;
+};
+
+typedef int (*cmd_fn)(struct cli *c);
+
+/* Prints "warrant: MESSAGE" on stderr; returns the exit code 1 (2 for usage errors). */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Opens --db (or $WARRANT_DB, else ./warrant.db) into c->w.db; 0 or -1 (message printed). */
+int cli_open(struct cli *c, int create);
+/* Reports a refusal from a domain job: rc 1 prints err, -1 the database error. */
+int cli_job_result(struct cli *c, int rc, const struct oerr *err);
+/* Checks that every option was understood; returns 0 or a usage exit code. */
+int cli_no_extra(struct cli *c);
+/* Writes one line (JSON or text) to stdout. */
+void cli_line(const char *s, size_t n);
+void cli_emit(void *arg, const char *json, size_t n);
+
+int cmd_init(struct cli *c);
+int cmd_serve(struct cli *c);
+int cmd_org_add(struct cli *c);
+int cmd_owner_add(struct cli *c);
+int cmd_workspace_add(struct cli *c);
+int cmd_member(struct cli *c);
+int cmd_agent_add(struct cli *c);
+int cmd_agent_list(struct cli *c);
+int cmd_resource_add(struct cli *c);
+int cmd_keys_list(struct cli *c);
+int cmd_audit(struct cli *c);
+#endif

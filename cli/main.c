@@ -1,0 +1,172 @@
+/* main.c - `warrant`: one binary, subcommands. */
+#include "cli.h"
+
+#include "../clients/secret.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct command {
+	const char *w1, *w2;
+	cmd_fn fn;
+	const char *usage;
+};
+
+static const struct command commands[] = {
+	{"init", NULL, cmd_init, "warrant init [--alg ES256|RS256]"},
+	{"serve", NULL, cmd_serve,
+	 "warrant serve [--listen 127.0.0.1:8080] [--issuer URL] [--token-ttl 300] [--audience URI]\n"
+	 "              [--threads N] [--max-body BYTES] [--max-connections N] [--max-per-ip N]\n"
+	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]"},
+	{"org", "add", cmd_org_add, "warrant org add NAME"},
+	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},
+	{"workspace", "add", cmd_workspace_add,
+	 "warrant workspace add NAME [--org ORG] [--org-visible --verbs \"res:act ...\"]"},
+	{"member", "add", cmd_member, "warrant member add --workspace WS --owner USR --verbs \"res:act ...\""},
+	{"member", "set", cmd_member, "warrant member set --workspace WS --owner USR --verbs \"res:act ...\""},
+	{"member", "remove", cmd_member, "warrant member remove --workspace WS --owner USR"},
+	{"agent", "add", cmd_agent_add,
+	 "warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]\n"
+	 "                  [--per-minute N] [--per-day N]"},
+	{"agent", "list", cmd_agent_list, "warrant agent list [--owner USR]"},
+	{"resource", "add", cmd_resource_add, "warrant resource add NAME [--audience URI]"},
+	{"keys", "list", cmd_keys_list, "warrant keys list"},
+	{"audit", NULL, cmd_audit,
+	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
+	 "              [--until ISO8601] [--limit N]"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+int cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("warrant: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 1;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("warrant: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 2;
+}
+
+void cli_line(const char *s, size_t n)
+{
+	fwrite(s, 1, n, stdout);
+	fputc('\n', stdout);
+}
+
+void cli_emit(void *arg, const char *json, size_t n)
+{
+	(void)arg;
+	cli_line(json, n);
+}
+
+int cli_open(struct cli *c, int create)
+{
+	const char *path = arg_opt(&c->a, "db");
+	if (!path)
+		path = getenv("WARRANT_DB");
+	if (!path || !*path)
+		path = "./warrant.db";
+	snprintf(c->w.db_path, sizeof c->w.db_path, "%s", path);
+	char err[512];
+	c->w.db = db_open(path, create ? DB_CREATE : DB_EXISTING, err, sizeof err);
+	if (!c->w.db) {
+		cli_fail("%s", err);
+		return -1;
+	}
+	if (!create && secret_init(c->w.db) < 0) {
+		cli_fail("%s has no server secret (was it made by warrant init?)", path);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_job_result(struct cli *c, int rc, const struct oerr *err)
+{
+	if (rc == 0)
+		return 0;
+	if (rc > 0)
+		return cli_fail("%s", err->desc);
+	return cli_fail("database error: %s", db_errmsg(c->w.db));
+}
+
+int cli_no_extra(struct cli *c)
+{
+	const char *u = args_unused(&c->a);
+	if (u)
+		return cli_usage("unknown option --%s (see: warrant help %s)", u, c->a.words[0]);
+	return 0;
+}
+
+static void usage_all(FILE *f)
+{
+	fputs("warrant - an OAuth 2.0 authorization server that gives every AI agent its own identity\n\n"
+	      "usage:\n", f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fputs("\nevery command takes --db PATH (default $WARRANT_DB, else ./warrant.db) and --json.\n"
+	      "warrant help COMMAND shows one command.\n", f);
+}
+
+static int help_for(const char *w1)
+{
+	int found = 0;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].w1, w1) == 0) {
+			printf("%s\n", commands[i].usage);
+			found = 1;
+		}
+	if (!found)
+		return cli_usage("no command %s (see: warrant --help)", w1);
+	printf("\noptions common to every command: --db PATH, --json\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	char err[256];
+	umask(077); /* nothing this process creates is for other users */
+	memset(&c, 0, sizeof c);
+	if (args_parse(argc, argv, &c.a, err, sizeof err) < 0)
+		return cli_usage("%s", err);
+	if (c.a.nwords == 0) {
+		usage_all(arg_flag(&c.a, "help") ? stdout : stderr);
+		return arg_flag(&c.a, "help") ? 0 : 2;
+	}
+	if (strcmp(c.a.words[0], "help") == 0) {
+		if (c.a.nwords < 2) {
+			usage_all(stdout);
+			return 0;
+		}
+		return help_for(c.a.words[1]);
+	}
+	if (arg_flag(&c.a, "help"))
+		return help_for(c.a.words[0]);
+	c.json = arg_flag(&c.a, "json");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].w1, c.a.words[0]) != 0)
+			continue;
+		if (commands[i].w2 && (c.a.nwords < 2 || strcmp(commands[i].w2, c.a.words[1]) != 0))
+			continue;
+		int rc = commands[i].fn(&c);
+		db_close(c.w.db);
+		return rc;
+	}
+	return cli_usage("unknown command '%s%s%s' (see: warrant --help)", c.a.words[0],
+			 c.a.nwords > 1 ? " " : "", c.a.nwords > 1 ? c.a.words[1] : "");
+}

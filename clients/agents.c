@@ -1,0 +1,341 @@
+/* agents.c - agent records, creation and credentials; see agents.h. */
+#include "agents.h"
+
+#include "../audit/audit.h"
+#include "../common/buf.h"
+#include "../common/timeutil.h"
+#include "secret.h"
+
+#include <openssl/crypto.h>
+#include <string.h>
+
+static const char SQL_AGENT[] =
+	"SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
+	" a.tokens_before, a.per_minute, a.per_day, a.created_at"
+	" FROM agents a JOIN owners o ON o.id = a.owner_id WHERE a.id = ?";
+
+static void agent_from_row(sqlite3_stmt *st, struct agent *a)
+{
+	memset(a, 0, sizeof *a);
+	db_col_copy(st, 0, a->id, sizeof a->id);
+	db_col_copy(st, 1, a->org_id, sizeof a->org_id);
+	db_col_copy(st, 2, a->owner_id, sizeof a->owner_id);
+	db_col_copy(st, 3, a->name, sizeof a->name);
+	db_col_copy(st, 4, a->verbs, sizeof a->verbs);
+	db_col_copy(st, 5, a->status, sizeof a->status);
+	db_col_copy(st, 6, a->owner_status, sizeof a->owner_status);
+	a->tokens_before = sqlite3_column_int64(st, 7);
+	a->per_minute = sqlite3_column_int64(st, 8);
+	a->per_day = sqlite3_column_int64(st, 9);
+	a->created_at = sqlite3_column_int64(st, 10);
+}
+
+int agent_load(struct db *db, const char *id, struct agent *a)
+{
+	sqlite3_stmt *st = db_prep(db, SQL_AGENT);
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		agent_from_row(st, a);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
+		      char secret[SECRET_LEN + 1])
+{
+	unsigned char v[VERIFIER_LEN];
+	if (id_new("cred_", cred_id) < 0 || secret_new(secret) < 0 ||
+	    secret_verifier(secret, SECRET_LEN, v) < 0)
+		return -1;
+	sqlite3_stmt *st = db_prep(db,
+		"INSERT INTO credentials(id, agent_id, verifier, created_at) VALUES (?, ?, ?, ?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, cred_id);
+	db_bind_text(st, 2, agent_id);
+	sqlite3_bind_blob(st, 3, v, sizeof v, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, now_ms());
+	OPENSSL_cleanse(v, sizeof v);
+	return db_step_done(st);
+}
+
+static void audit_agent(struct db *db, const char *event, const char *actor, const struct agent *a,
+			const char *client_addr, const char *detail, int *rc)
+{
+	struct audit_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.event = event;
+	ev.outcome = "ok";
+	snprintf(ev.actor, sizeof ev.actor, "%s", actor);
+	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
+	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
+	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
+	if (*rc == 0 && audit_insert(db, &ev) < 0)
+		*rc = -1;
+}
+
+int agent_create_job(struct db *db, void *arg)
+{
+	struct agent_new *n = arg;
+	struct agent *a = &n->agent;
+	memset(a, 0, sizeof *a);
+	slice bad;
+	if (!n->name || !*n->name || strlen(n->name) >= NAME_MAX_LEN) {
+		oerr_set(&n->err, 400, "invalid_request", "name must be 1-%d bytes", NAME_MAX_LEN - 1);
+		return 1;
+	}
+	if (verbset_parse(slice_of(n->verbs ? n->verbs : ""), a->verbs, &bad) < 0) {
+		oerr_set(&n->err, 400, "invalid_request", "invalid verb '%.*s' (want resource:action)",
+			 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
+		return 1;
+	}
+	sqlite3_stmt *st = db_prep(db, "SELECT org_id, status FROM owners WHERE id = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, n->owner_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		oerr_set(&n->err, 404, "not_found", "no owner %.64s", n->owner_id);
+		return 1;
+	}
+	db_col_copy(st, 0, a->org_id, sizeof a->org_id);
+	db_col_copy(st, 1, a->owner_status, sizeof a->owner_status);
+	sqlite3_reset(st);
+	if (strcmp(a->owner_status, "active") != 0) {
+		oerr_set(&n->err, 400, "invalid_request", "owner %.64s is deactivated", n->owner_id);
+		return 1;
+	}
+	if (id_new("agt_", a->id) < 0)
+		return -1;
+	snprintf(a->owner_id, sizeof a->owner_id, "%s", n->owner_id);
+	snprintf(a->name, sizeof a->name, "%s", n->name);
+	snprintf(a->status, sizeof a->status, "active");
+	a->per_minute = n->per_minute;
+	a->per_day = n->per_day;
+	a->created_at = now_ms();
+	st = db_prep(db, "INSERT INTO agents(id, org_id, owner_id, name, verbs, per_minute, per_day,"
+			 " created_at, changed_at) VALUES (?,?,?,?,?,?,?,?,?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, a->id);
+	db_bind_text(st, 2, a->org_id);
+	db_bind_text(st, 3, a->owner_id);
+	db_bind_text(st, 4, a->name);
+	db_bind_text(st, 5, a->verbs);
+	sqlite3_bind_int64(st, 6, a->per_minute);
+	sqlite3_bind_int64(st, 7, a->per_day);
+	sqlite3_bind_int64(st, 8, a->created_at);
+	sqlite3_bind_int64(st, 9, a->created_at);
+	if (db_step_done(st) < 0)
+		return -1;
+	for (int i = 0; i < n->nws; i++) {
+		st = db_prep(db, "INSERT OR IGNORE INTO agent_workspaces(agent_id, workspace_id)"
+				 " SELECT ?1, id FROM workspaces WHERE id = ?2");
+		if (!st)
+			return -1;
+		db_bind_text(st, 1, a->id);
+		db_bind_text(st, 2, n->workspaces[i]);
+		if (db_step_done(st) < 0)
+			return -1;
+		if (sqlite3_changes(db->h) == 0 &&
+		    !sqlite3_get_autocommit(db->h)) {
+			/* distinguish "already listed" from "no such workspace" */
+			sqlite3_stmt *q = db_prep(db, "SELECT 1 FROM workspaces WHERE id = ?");
+			if (!q)
+				return -1;
+			db_bind_text(q, 1, n->workspaces[i]);
+			int found = sqlite3_step(q) == SQLITE_ROW;
+			sqlite3_reset(q);
+			if (!found) {
+				oerr_set(&n->err, 404, "not_found", "no workspace %.64s", n->workspaces[i]);
+				return 1;
+			}
+		}
+	}
+	if (credential_create(db, a->id, n->cred_id, n->secret) < 0)
+		return -1;
+	int rc = 0;
+	struct buf d;
+	buf_init(&d, AUDIT_DETAIL_MAX - 1);
+	buf_puts(&d, "{\"agent_id\":");
+	buf_json_cstr(&d, a->id);
+	buf_puts(&d, ",\"name\":");
+	buf_json_cstr(&d, a->name);
+	buf_puts(&d, ",\"verbs\":");
+	buf_json_cstr(&d, a->verbs);
+	buf_puts(&d, "}");
+	audit_agent(db, "agent.created", n->actor ? n->actor : "system", a, n->client_addr,
+		    d.failed ? "{}" : d.p, &rc);
+	char cd[160];
+	snprintf(cd, sizeof cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a->id, n->cred_id);
+	audit_agent(db, "credential.created", n->actor ? n->actor : "system", a, n->client_addr, cd, &rc);
+	buf_free(&d);
+	return rc;
+}
+
+void agent_json(struct db *db, const struct agent *a, struct buf *b)
+{
+	char t[32];
+	buf_puts(b, "{\"id\":");
+	buf_json_cstr(b, a->id);
+	buf_puts(b, ",\"client_id\":");
+	buf_json_cstr(b, a->id);
+	buf_puts(b, ",\"name\":");
+	buf_json_cstr(b, a->name);
+	buf_puts(b, ",\"owner_id\":");
+	buf_json_cstr(b, a->owner_id);
+	buf_puts(b, ",\"org_id\":");
+	buf_json_cstr(b, a->org_id);
+	buf_puts(b, ",\"status\":");
+	buf_json_cstr(b, a->status);
+	buf_puts(b, ",\"verbs\":[");
+	slice all = slice_of(a->verbs);
+	size_t i = 0;
+	int k = 0;
+	while (i < all.n) {
+		size_t s = i;
+		while (i < all.n && all.p[i] != ' ')
+			i++;
+		buf_puts(b, k++ ? "," : "");
+		buf_json_str(b, all.p + s, i - s);
+		i++;
+	}
+	buf_puts(b, "],\"workspaces\":[");
+	sqlite3_stmt *st = db_prep(db, "SELECT workspace_id FROM agent_workspaces WHERE agent_id = ?"
+				       " ORDER BY workspace_id");
+	k = 0;
+	if (st) {
+		db_bind_text(st, 1, a->id);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			buf_puts(b, k++ ? "," : "");
+			buf_json_cstr(b, (const char *)sqlite3_column_text(st, 0));
+		}
+		sqlite3_reset(st);
+	}
+	buf_printf(b, "],\"per_minute\":%lld,\"per_day\":%lld,\"created_at\":\"%s\"}",
+		   (long long)a->per_minute, (long long)a->per_day, rfc3339(a->created_at, t));
+}
+
+long agent_list(struct db *db, const char *owner_id,
+		void (*emit)(void *arg, const char *json, size_t n), void *arg)
+{
+	static const char sql[] =
+		"SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
+		" a.tokens_before, a.per_minute, a.per_day, a.created_at"
+		" FROM agents a JOIN owners o ON o.id = a.owner_id"
+		" WHERE ?1 IS NULL OR a.owner_id = ?1 ORDER BY a.created_at, a.id";
+	/* a second connection-level statement: agent_json() uses another one meanwhile */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	db_bind_text(st, 1, owner_id);
+	long n = 0;
+	struct buf b;
+	buf_init(&b, 64 * 1024);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct agent a;
+		agent_from_row(st, &a);
+		buf_reset(&b);
+		agent_json(db, &a, &b);
+		if (!b.failed)
+			emit(arg, b.p, b.len);
+		n++;
+	}
+	sqlite3_finalize(st);
+	buf_free(&b);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+int client_authenticate(struct db *db, const char *client_id, const char *secret,
+			struct agent *a, struct oerr *e)
+{
+	unsigned char v[VERIFIER_LEN];
+	int rc = -1;
+	e->basic_challenge = 0;
+	/* computed first, whatever the id: the cost says nothing about the agent existing */
+	if (secret_verifier(secret, strlen(secret), v) < 0) {
+		oerr_set(e, 500, "server_error", "internal error");
+		return -1;
+	}
+	int found = strncmp(client_id, "agt_", 4) == 0 ? agent_load(db, client_id, a) : 0;
+	if (found < 0) {
+		oerr_set(e, 500, "server_error", "internal error");
+		goto done;
+	}
+	if (found == 0) {
+		e->reason = "unknown_client";
+		goto refuse;
+	}
+	sqlite3_stmt *st = db_prep(db, "SELECT id, verifier, expires_at FROM credentials"
+				       " WHERE agent_id = ? AND revoked_at IS NULL");
+	if (!st) {
+		oerr_set(e, 500, "server_error", "internal error");
+		goto done;
+	}
+	db_bind_text(st, 1, client_id);
+	int matched = 0, expired = 0;
+	int64_t now = now_ms();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 1) != VERIFIER_LEN ||
+		    !verifier_equal(sqlite3_column_blob(st, 1), v))
+			continue;
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_int64(st, 2) <= now) {
+			expired = 1;
+			continue;
+		}
+		db_col_copy(st, 0, a->cred_id, sizeof a->cred_id);
+		matched = 1;
+	}
+	sqlite3_reset(st);
+	if (matched) {
+		rc = 0;
+		goto done;
+	}
+	e->reason = expired ? "credential_expired" : "bad_secret";
+refuse:
+	/* RFC 6749 §5.2: never say which of id or secret was wrong */
+	oerr_set(e, 401, "invalid_client", "client authentication failed");
+	rc = 1;
+done:
+	OPENSSL_cleanse(v, sizeof v);
+	return rc;
+}
+
+int resource_create_job(struct db *db, void *arg)
+{
+	struct resource_new *r = arg;
+	unsigned char v[VERIFIER_LEN];
+	if (!r->name || !*r->name || strlen(r->name) >= NAME_MAX_LEN) {
+		oerr_set(&r->err, 400, "invalid_request", "name must be 1-%d bytes", NAME_MAX_LEN - 1);
+		return 1;
+	}
+	if (id_new("rs_", r->id) < 0 || secret_new(r->secret) < 0 ||
+	    secret_verifier(r->secret, SECRET_LEN, v) < 0)
+		return -1;
+	sqlite3_stmt *st = db_prep(db, "INSERT INTO resource_servers(id, name, audience, verifier, created_at)"
+				       " VALUES (?,?,?,?,?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, r->id);
+	db_bind_text(st, 2, r->name);
+	db_bind_text(st, 3, r->audience && *r->audience ? r->audience : NULL);
+	sqlite3_bind_blob(st, 4, v, sizeof v, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, now_ms());
+	OPENSSL_cleanse(v, sizeof v);
+	return db_step_done(st);
+}
+
+int resource_audience_known(struct db *db, const char *uri)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM resource_servers WHERE audience = ? AND status = 'active'");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, uri);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

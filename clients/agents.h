@@ -1,0 +1,83 @@
+/* agents.h - agents as OAuth clients: records, creation, credentials, authentication.
+ *
+ * Creation functions are writer jobs (they run inside the caller's transaction and write
+ * their own audit rows there); their struct carries inputs and outputs, including an oerr
+ * for refusals. Returned secrets are shown once: callers wipe them after printing. */
+#ifndef WARRANT_AGENTS_H
+#define WARRANT_AGENTS_H
+#include "../authz/verbs.h"
+#include "../common/oerr.h"
+#include "../common/rand.h"
+#include "../store/db.h"
+
+#include <stdint.h>
+
+#define NAME_MAX_LEN 128
+#define AGENT_WS_MAX 32
+
+struct agent {
+	char id[ID_MAX];
+	char org_id[ID_MAX];
+	char owner_id[ID_MAX];
+	char name[NAME_MAX_LEN];
+	char verbs[VERBSET_MAX];   /* the grant, canonical */
+	char status[16];           /* active | suspended | retired */
+	char owner_status[16];     /* active | deactivated */
+	int64_t tokens_before;     /* ms: tokens issued earlier are dead */
+	int64_t per_minute, per_day;
+	int64_t created_at;
+	char cred_id[ID_MAX];      /* set by client_authenticate: the credential used */
+};
+
+/* 1 found, 0 no such agent, -1 database error. */
+int agent_load(struct db *db, const char *id, struct agent *a);
+
+struct agent_new {
+	/* in */
+	const char *owner_id, *name, *verbs;
+	const char *workspaces[AGENT_WS_MAX];
+	int nws;
+	int64_t per_minute, per_day;
+	const char *actor;        /* who asks: the owner or "system" (command line) */
+	const char *client_addr;
+	/* out */
+	struct agent agent;
+	char cred_id[ID_MAX];
+	char secret[SECRET_LEN + 1];
+	struct oerr err;
+};
+/* Writer job: validates, creates the agent and its first credential, audits both. Returns
+ * 0, 1 when refused (err set; nothing written), -1 on a database error. */
+int agent_create_job(struct db *db, void *arg);
+
+/* Writes a new credential for agent_id into the current transaction; secret gets the
+ * plain secret (shown once). 0 or -1. */
+int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
+		      char secret[SECRET_LEN + 1]);
+
+/* Calls emit for each agent (of owner_id when not NULL) as a JSON object. Returns the
+ * count or -1. */
+long agent_list(struct db *db, const char *owner_id,
+		void (*emit)(void *arg, const char *json, size_t n), void *arg);
+/* One agent as a JSON object (no secrets) into out. */
+struct buf;
+void agent_json(struct db *db, const struct agent *a, struct buf *out);
+
+/* Client authentication (RFC 6749 §2.3.1) of an agent. On success fills *a (including
+ * cred_id) and returns 0; otherwise 401 invalid_client in *e with e->reason set, never
+ * saying whether the id or the secret was wrong. The cost does not depend on whether the
+ * agent exists. Returns -1 on a database error (e is a 500). */
+int client_authenticate(struct db *db, const char *client_id, const char *secret,
+			struct agent *a, struct oerr *e);
+
+struct resource_new {
+	const char *name, *audience, *client_addr;
+	char id[ID_MAX];
+	char secret[SECRET_LEN + 1];
+	struct oerr err;
+};
+/* Writer job: registers a resource server (introspection caller). 0, 1 refused, -1 error. */
+int resource_create_job(struct db *db, void *arg);
+/* 1 when uri is the audience of a registered, active resource server; 0 not; -1 error. */
+int resource_audience_known(struct db *db, const char *uri);
+#endif

@@ -1,0 +1,94 @@
+/* http.h - the thin HTTP layer: a request as handlers see it, responses, and the server.
+ *
+ * Handlers parse, call one domain function and set the response. A handler that must wait
+ * for a durable write calls http_defer(): the connection is suspended (its thread serves
+ * others), the writer commits, then finish() sets the response on the writer thread and
+ * the connection resumes. Nothing reports success before its write is committed. */
+#ifndef WARRANT_HTTP_H
+#define WARRANT_HTTP_H
+#include "../common/buf.h"
+#include "../common/oerr.h"
+#include "../core/warrant.h"
+
+#include <stddef.h>
+
+#define HTTP_MAX_BODY_DEFAULT (64 * 1024)     /* bytes of request body; larger is 413 */
+#define HTTP_MAX_HEADER_DEFAULT (32 * 1024)   /* bytes of request line and headers per conn */
+#define HTTP_MAX_CONNECTIONS_DEFAULT 4096     /* open connections in total */
+#define HTTP_MAX_PER_IP_DEFAULT 1024          /* open connections per client address */
+#define HTTP_TIMEOUT_DEFAULT 15               /* seconds a connection may stay idle */
+
+struct http_resp {
+	int status;
+	char *body;          /* malloc'd, owned; NULL for an empty body */
+	size_t len;
+	const char *ctype;   /* static; NULL with an empty body */
+	int no_store;        /* Cache-Control: no-store, Pragma: no-cache */
+	int basic_challenge; /* WWW-Authenticate: Basic realm="warrant" */
+	long retry_after;
+	const char *allow;   /* for 405 */
+	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
+};
+
+struct http_req {
+	const char *method;
+	const char *path;
+	const char *body;     /* NUL-terminated copy; may contain NUL when hostile */
+	size_t body_len;
+	const char *content_type;
+	const char *authorization;
+	size_t authorization_len;
+	char client_addr[64];
+	char request_id[40];
+	struct warrant *w;
+	struct http_resp resp;
+	/* async: */
+	void *state;
+	void (*state_free)(void *state);
+	void (*finish)(struct http_req *r, int rc);
+	struct wjob job;
+	void *glue;           /* the server's connection record */
+};
+
+enum hres { H_DONE = 0, H_ASYNC = 1 };
+typedef enum hres (*handler_fn)(struct http_req *r);
+
+/* Suspends r until fn(arg) is committed by the writer, then calls finish(r, rc). */
+enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
+		     void (*finish)(struct http_req *r, int rc));
+
+/* Response helpers: each replaces r->resp. b is consumed. */
+void resp_json(struct http_req *r, int status, struct buf *b);
+void resp_json_str(struct http_req *r, int status, const char *json);
+/* RFC 6749 §5.2 error body: {"error","error_description"}, no-store. */
+void resp_error(struct http_req *r, const struct oerr *e);
+void resp_error_simple(struct http_req *r, int status, const char *code, const char *desc);
+/* Content-Type is application/x-www-form-urlencoded (parameters allowed). */
+int req_is_form(const struct http_req *r);
+
+/* Handlers (routes.c and friends). */
+enum hres h_token(struct http_req *r);
+enum hres h_discovery(struct http_req *r);
+enum hres h_jwks(struct http_req *r);
+enum hres h_healthz(struct http_req *r);
+enum hres h_readyz(struct http_req *r);
+/* Builds the discovery document once at start. */
+int discovery_init(const struct warrant *w);
+
+struct server_opts {
+	char listen[128];         /* "127.0.0.1:8080" or "[::1]:8080" */
+	int threads;              /* daemons sharing the port; 0 = one per core */
+	size_t max_body;
+	size_t max_header;
+	unsigned max_connections;
+	unsigned max_per_ip;
+	unsigned timeout;
+	int insecure_http;        /* allow plain HTTP on a non-loopback address */
+	const char *tls_cert, *tls_key;
+};
+
+void server_opts_default(struct server_opts *o);
+/* Serves until SIGINT or SIGTERM; returns 0 after a clean drain, -1 when it cannot start
+ * (message on stderr). */
+int server_run(struct warrant *w, const struct server_opts *o);
+#endif

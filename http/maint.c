@@ -1,0 +1,81 @@
+/* maint.c - periodic reloads; see maint.h. */
+#include "maint.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static pthread_t thread;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int running, stopping;
+static struct db *mdb;
+
+/* A fingerprint of the published key set: reload the keyring when it changes. */
+static int keys_fingerprint(struct db *db, char *out, size_t cap)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT group_concat(kid || ':' || state, ',') FROM"
+				       " (SELECT kid, state FROM signing_keys ORDER BY kid)");
+	if (!st)
+		return -1;
+	out[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW)
+		db_col_copy(st, 0, out, cap);
+	sqlite3_reset(st);
+	return 0;
+}
+
+static void *maint_main(void *arg)
+{
+	struct warrant *w = arg;
+	char last[4096] = "", now[4096];
+	keys_fingerprint(mdb, last, sizeof last);
+	pthread_mutex_lock(&mu);
+	while (!stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += MAINT_INTERVAL_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&cv, &mu, &ts);
+		if (stopping)
+			break;
+		pthread_mutex_unlock(&mu);
+		if (keys_fingerprint(mdb, now, sizeof now) == 0 && strcmp(now, last) != 0) {
+			if (keyring_load(w->keys, mdb) == 0)
+				memcpy(last, now, sizeof last);
+		}
+		pthread_mutex_lock(&mu);
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+int maint_start(struct warrant *w)
+{
+	char err[256];
+	mdb = db_open(w->db_path, DB_EXISTING, err, sizeof err);
+	if (!mdb)
+		return -1;
+	stopping = 0;
+	if (pthread_create(&thread, NULL, maint_main, w) != 0) {
+		db_close(mdb);
+		return -1;
+	}
+	running = 1;
+	return 0;
+}
+
+void maint_stop(void)
+{
+	if (!running)
+		return;
+	pthread_mutex_lock(&mu);
+	stopping = 1;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	pthread_join(thread, NULL);
+	db_close(mdb);
+	running = 0;
+}

@@ -1,0 +1,162 @@
+/* routes.c - handlers for /token, discovery, /jwks and health. Each parses, calls one
+ * domain function and writes the answer. */
+#include "http.h"
+
+#include "../token/issue.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- POST /token (RFC 6749 §4.4) ---- */
+
+struct token_state {
+	struct token_issue t;
+	struct form f;
+};
+
+static void token_state_free(void *p)
+{
+	struct token_state *s = p;
+	token_issue_free(&s->t);
+	form_free(&s->f);
+	free(s);
+}
+
+static void token_finish(struct http_req *r, int rc)
+{
+	struct token_state *s = r->state;
+	struct token_issue *t = &s->t;
+	if (rc != 0) {
+		/* the audit row did not commit: hand nothing out */
+		resp_error_simple(r, 503, "temporarily_unavailable", "audit trail unavailable; retry");
+		return;
+	}
+	if (t->err.code) {
+		resp_error(r, &t->err);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 32 * 1024);
+	buf_puts(&b, "{\"access_token\":\"");
+	buf_put(&b, t->jwt.p, t->jwt.len);
+	buf_printf(&b, "\",\"token_type\":\"Bearer\",\"expires_in\":%d,\"scope\":", t->expires_in);
+	buf_json_cstr(&b, t->scope);
+	buf_puts(&b, ",\"run_id\":");
+	buf_json_cstr(&b, t->run_id);
+	buf_puts(&b, "}");
+	resp_json(r, 200, &b);
+	r->resp.no_store = 1;
+}
+
+enum hres h_token(struct http_req *r)
+{
+	struct token_state *s = calloc(1, sizeof *s);
+	if (!s) {
+		resp_error_simple(r, 500, "server_error", "out of memory");
+		return H_DONE;
+	}
+	r->state = s;
+	r->state_free = token_state_free;
+	struct token_issue *t = &s->t;
+	t->client_addr = r->client_addr;
+	t->request_id = r->request_id;
+	struct oerr e;
+	memset(&e, 0, sizeof e);
+	if (!req_is_form(r)) {
+		oerr_set(&e, 400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+		e.reason = "bad_content_type";
+		token_issue_refuse(t, &e);
+	} else {
+		enum form_err fe = form_parse(r->body, r->body_len, &s->f);
+		if (fe != FORM_OK) {
+			oerr_set(&e, 400, "invalid_request", "malformed body: %s", form_err_text(fe));
+			e.reason = "malformed_body";
+			token_issue_refuse(t, &e);
+		} else if (client_cred_parse(r->authorization, r->authorization_len, &s->f, &t->cred, &e) != 0) {
+			token_issue_refuse(t, &e);
+		} else {
+			t->form = &s->f;
+			token_issue(r->w, t);
+		}
+	}
+	return http_defer(r, audit_job, &t->audit, token_finish);
+}
+
+/* ---- discovery (RFC 8414, OIDC Discovery 1.0) ---- */
+
+static char *discovery_doc;
+
+int discovery_init(const struct warrant *w)
+{
+	struct buf b;
+	buf_init(&b, 16 * 1024);
+	const char *iss = w->issuer;
+	buf_puts(&b, "{\"issuer\":");
+	buf_json_cstr(&b, iss);
+	buf_printf(&b, ",\"token_endpoint\":\"%s/token\"", iss);
+	buf_printf(&b, ",\"jwks_uri\":\"%s/jwks\"", iss);
+	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\"]");
+	buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
+	buf_puts(&b, ",\"response_types_supported\":[]");
+	buf_puts(&b, ",\"response_modes_supported\":[]");
+	buf_puts(&b, ",\"subject_types_supported\":[\"public\"]");
+	buf_puts(&b, ",\"id_token_signing_alg_values_supported\":[]");
+	buf_puts(&b, ",\"scopes_supported\":[]");
+	buf_puts(&b, ",\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"nbf\",\"jti\","
+		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\"]");
+	buf_puts(&b, ",\"access_token_signing_alg_values_supported\":[\"ES256\",\"RS256\"]");
+	buf_puts(&b, "}");
+	if (b.failed)
+		return -1;
+	discovery_doc = buf_steal(&b, NULL);
+	return 0;
+}
+
+enum hres h_discovery(struct http_req *r)
+{
+	resp_json_str(r, 200, discovery_doc);
+	r->resp.cache = "public, max-age=3600";
+	return H_DONE;
+}
+
+/* ---- JWKS (RFC 7517 §5) ---- */
+
+enum hres h_jwks(struct http_req *r)
+{
+	size_t n;
+	char *j = keyring_jwks(r->w->keys, &n);
+	if (!j) {
+		resp_error_simple(r, 503, "temporarily_unavailable", "no keys loaded");
+		return H_DONE;
+	}
+	r->resp.status = 200;
+	r->resp.body = j;
+	r->resp.len = n;
+	r->resp.ctype = "application/json";
+	/* downstream caches may hold the set this long: a next key is published at least
+	 * this long before it signs (docs/operations.md) */
+	r->resp.cache = "public, max-age=300";
+	return H_DONE;
+}
+
+/* ---- health ---- */
+
+enum hres h_healthz(struct http_req *r)
+{
+	resp_json_str(r, 200, "{\"status\":\"ok\"}");
+	return H_DONE;
+}
+
+enum hres h_readyz(struct http_req *r)
+{
+	struct db *db = warrant_reader(r->w);
+	sqlite3_stmt *st = db ? db_prep(db, "SELECT count(*) FROM signing_keys WHERE state = 'current'") : NULL;
+	int ok = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+	if (st)
+		sqlite3_reset(st);
+	if (ok)
+		resp_json_str(r, 200, "{\"status\":\"ready\"}");
+	else
+		resp_error_simple(r, 503, "temporarily_unavailable", "database or signing key unavailable");
+	return H_DONE;
+}

@@ -1,0 +1,474 @@
+/* server.c - libmicrohttpd glue: daemons, limits, body collection, routing, suspension.
+ *
+ * One daemon per core shares the port through SO_REUSEPORT, so keep-alive connections
+ * spread over the cores instead of piling onto one polling thread. Each daemon runs its
+ * handlers on its own thread; handlers never block on a disk write: they suspend. */
+#include "http.h"
+
+#include "../common/rand.h"
+#include "../common/timeutil.h"
+#include "maint.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_DAEMONS 64
+
+struct route {
+	const char *path;
+	const char *method;
+	handler_fn fn;
+};
+
+static const struct route routes[] = {
+	{"/token", "POST", h_token},
+	{"/.well-known/oauth-authorization-server", "GET", h_discovery},
+	{"/.well-known/openid-configuration", "GET", h_discovery},
+	{"/jwks", "GET", h_jwks},
+	{"/healthz", "GET", h_healthz},
+	{"/readyz", "GET", h_readyz},
+};
+
+struct conn {
+	struct http_req req;
+	struct MHD_Connection *mc;
+	struct buf body;
+	const struct route *route;
+	int responded;   /* a response was queued (early errors) */
+	int handled;     /* the handler ran */
+	int too_large;
+	atomic_int ready;
+};
+
+static const struct server_opts *opts;
+static struct warrant *srv_w;
+static atomic_long inflight;
+
+void server_opts_default(struct server_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	snprintf(o->listen, sizeof o->listen, "127.0.0.1:8080");
+	o->max_body = HTTP_MAX_BODY_DEFAULT;
+	o->max_header = HTTP_MAX_HEADER_DEFAULT;
+	o->max_connections = HTTP_MAX_CONNECTIONS_DEFAULT;
+	o->max_per_ip = HTTP_MAX_PER_IP_DEFAULT;
+	o->timeout = HTTP_TIMEOUT_DEFAULT;
+}
+
+/* ---- responses ---- */
+
+static void resp_clear(struct http_resp *p)
+{
+	free(p->body);
+	memset(p, 0, sizeof *p);
+}
+
+void resp_json(struct http_req *r, int status, struct buf *b)
+{
+	resp_clear(&r->resp);
+	if (b->failed) {
+		buf_free(b);
+		resp_error_simple(r, 500, "server_error", "response too large");
+		return;
+	}
+	r->resp.status = status;
+	r->resp.body = buf_steal(b, &r->resp.len);
+	r->resp.ctype = "application/json";
+}
+
+void resp_json_str(struct http_req *r, int status, const char *json)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, json);
+	resp_json(r, status, &b);
+}
+
+void resp_error(struct http_req *r, const struct oerr *e)
+{
+	struct buf b;
+	buf_init(&b, 4096);
+	buf_puts(&b, "{\"error\":");
+	buf_json_cstr(&b, e->code);
+	buf_puts(&b, ",\"error_description\":");
+	buf_json_cstr(&b, e->desc);
+	buf_puts(&b, "}");
+	resp_json(r, e->status, &b);
+	r->resp.no_store = 1;
+	r->resp.basic_challenge = e->basic_challenge;
+	r->resp.retry_after = e->retry_after;
+}
+
+void resp_error_simple(struct http_req *r, int status, const char *code, const char *desc)
+{
+	struct oerr e;
+	memset(&e, 0, sizeof e);
+	oerr_set(&e, status, code, "%s", desc);
+	resp_error(r, &e);
+}
+
+int req_is_form(const struct http_req *r)
+{
+	static const char ct[] = "application/x-www-form-urlencoded";
+	if (!r->content_type || strncasecmp(r->content_type, ct, sizeof ct - 1) != 0)
+		return 0;
+	char next = r->content_type[sizeof ct - 1];
+	return next == '\0' || next == ';' || next == ' ';
+}
+
+static enum MHD_Result queue(struct conn *c)
+{
+	struct http_resp *p = &c->req.resp;
+	struct MHD_Response *mr = p->body
+		? MHD_create_response_from_buffer(p->len, p->body, MHD_RESPMEM_MUST_FREE)
+		: MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!mr)
+		return MHD_NO;
+	p->body = NULL; /* MHD owns it now */
+	if (p->ctype)
+		MHD_add_response_header(mr, "Content-Type", p->ctype);
+	if (p->no_store) {
+		MHD_add_response_header(mr, "Cache-Control", "no-store");
+		MHD_add_response_header(mr, "Pragma", "no-cache");
+	} else if (p->cache) {
+		MHD_add_response_header(mr, "Cache-Control", p->cache);
+	}
+	if (p->basic_challenge)
+		MHD_add_response_header(mr, "WWW-Authenticate", "Basic realm=\"warrant\"");
+	if (p->retry_after > 0) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%ld", p->retry_after);
+		MHD_add_response_header(mr, "Retry-After", ra);
+	}
+	if (p->allow)
+		MHD_add_response_header(mr, "Allow", p->allow);
+	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(mr, "X-Request-Id", c->req.request_id);
+	enum MHD_Result rc = MHD_queue_response(c->mc, (unsigned)(p->status ? p->status : 500), mr);
+	MHD_destroy_response(mr);
+	c->responded = 1;
+	return rc;
+}
+
+/* ---- async ---- */
+
+static void defer_done(struct wjob *job, int rc)
+{
+	struct conn *c = (struct conn *)((char *)job - offsetof(struct conn, req.job));
+	c->req.finish(&c->req, rc);
+	atomic_store(&c->ready, 1);
+	MHD_resume_connection(c->mc);
+}
+
+enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
+		     void (*finish)(struct http_req *r, int rc))
+{
+	struct conn *c = r->glue;
+	r->finish = finish;
+	r->job.fn = fn;
+	r->job.arg = arg;
+	r->job.done = defer_done;
+	MHD_suspend_connection(c->mc);
+	if (writer_submit(r->w->writer, &r->job) < 0) {
+		/* shutting down: answer at once */
+		MHD_resume_connection(c->mc);
+		finish(r, -1);
+		atomic_store(&c->ready, 1);
+	}
+	return H_ASYNC;
+}
+
+/* ---- request handling ---- */
+
+static void request_id(char out[40])
+{
+	static _Thread_local unsigned long long ctr;
+	static _Thread_local char prefix[17];
+	if (!prefix[0]) {
+		unsigned char r[8];
+		rand_bytes(r, sizeof r);
+		for (int i = 0; i < 8; i++)
+			snprintf(prefix + 2 * i, 3, "%02x", r[i]);
+	}
+	snprintf(out, 40, "%s%08llx", prefix, ++ctr);
+}
+
+static void client_addr(struct MHD_Connection *mc, char out[64])
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	out[0] = '\0';
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, 64);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, 64);
+}
+
+static const struct route *find_route(const char *url, const char *method, const char **allow)
+{
+	*allow = NULL;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		if (strcmp(routes[i].path, url) != 0)
+			continue;
+		if (strcmp(routes[i].method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+			return &routes[i];
+		*allow = routes[i].method;
+	}
+	return NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	(void)cls;
+	(void)version;
+	struct conn *c = *con_cls;
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (!c)
+			return MHD_NO;
+		*con_cls = c;
+		atomic_fetch_add(&inflight, 1);
+		c->mc = mc;
+		c->req.w = srv_w;
+		c->req.glue = c;
+		c->req.method = method;
+		c->req.path = url;
+		request_id(c->req.request_id);
+		client_addr(mc, c->req.client_addr);
+		buf_init(&c->body, opts->max_body);
+		const char *allow;
+		c->route = find_route(url, method, &allow);
+		if (!c->route) {
+			if (allow) {
+				resp_error_simple(&c->req, 405, "invalid_request", "method not allowed");
+				c->req.resp.allow = allow;
+			} else {
+				resp_error_simple(&c->req, 404, "not_found", "no such endpoint");
+			}
+			return queue(c);
+		}
+		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
+		if (cl) {
+			int64_t n;
+			if (parse_i64(cl, 0, INT64_MAX, &n) < 0 || (uint64_t)n > opts->max_body) {
+				resp_error_simple(&c->req, 413, "invalid_request", "request body too large");
+				return queue(c);
+			}
+		}
+		return MHD_YES;
+	}
+	if (c->responded)
+		return MHD_YES; /* an early answer is queued; the rest of the body is discarded */
+	if (*upload_size) {
+		if (buf_put(&c->body, upload, *upload_size) < 0)
+			c->too_large = 1;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (c->handled) {
+		if (!atomic_load(&c->ready))
+			return MHD_YES;
+		return queue(c);
+	}
+	c->handled = 1;
+	if (c->too_large) {
+		resp_error_simple(&c->req, 413, "invalid_request", "request body too large");
+		return queue(c);
+	}
+	if (buf_put(&c->body, "", 0) < 0) { /* NUL-terminated, even when empty */
+		resp_error_simple(&c->req, 500, "server_error", "out of memory");
+		return queue(c);
+	}
+	c->req.body = c->body.p;
+	c->req.body_len = c->body.len;
+	c->req.content_type = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");
+	const char *az = NULL;
+	size_t azl = 0;
+	if (MHD_lookup_connection_value_n(mc, MHD_HEADER_KIND, "Authorization", 13, &az, &azl) == MHD_YES) {
+		c->req.authorization = az;
+		c->req.authorization_len = azl;
+	}
+	if (c->route->fn(&c->req) == H_ASYNC)
+		return MHD_YES;
+	return queue(c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)mc;
+	(void)toe;
+	struct conn *c = *con_cls;
+	if (!c)
+		return;
+	if (c->req.state_free)
+		c->req.state_free(c->req.state);
+	resp_clear(&c->req.resp);
+	buf_free(&c->body);
+	free(c);
+	*con_cls = NULL;
+	atomic_fetch_sub(&inflight, 1);
+}
+
+/* ---- listening ---- */
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, int *loopback)
+{
+	char host[96];
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	int64_t port;
+	if (parse_i64(colon + 1, 1, 65535, &port) < 0)
+		return -1;
+	memset(ss, 0, sizeof *ss);
+	if (host[0] == '[') {
+		size_t hl = strlen(host);
+		if (hl < 3 || host[hl - 1] != ']')
+			return -1;
+		host[hl - 1] = '\0';
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -1;
+		*loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+		*len = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		if (strcmp(host, "localhost") == 0)
+			snprintf(host, sizeof host, "127.0.0.1");
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -1;
+		*loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+		*len = sizeof *a;
+	}
+	return 0;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_put(&b, chunk, n);
+	fclose(f);
+	return buf_steal(&b, NULL);
+}
+
+int server_run(struct warrant *w, const struct server_opts *o)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int loopback = 0;
+	struct MHD_Daemon *d[MAX_DAEMONS] = {0};
+	char *cert = NULL, *key = NULL;
+	int nd = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int rc = -1;
+	if (nd < 1)
+		nd = 1;
+	if (nd > MAX_DAEMONS)
+		nd = MAX_DAEMONS;
+	opts = o;
+	srv_w = w;
+	if (parse_listen(o->listen, &ss, &sl, &loopback) < 0) {
+		fprintf(stderr, "warrant: bad --listen '%s' (want HOST:PORT, e.g. 127.0.0.1:8080)\n", o->listen);
+		return -1;
+	}
+	int tls = o->tls_cert && o->tls_key;
+	if (!loopback && !tls && !o->insecure_http) {
+		fprintf(stderr, "warrant: refusing plain HTTP on non-loopback %s: give --tls-cert and "
+				"--tls-key, or --insecure-http\n", o->listen);
+		return -1;
+	}
+	if (tls) {
+		cert = read_file(o->tls_cert);
+		key = read_file(o->tls_key);
+		if (!cert || !key) {
+			fprintf(stderr, "warrant: cannot read TLS certificate or key\n");
+			goto done;
+		}
+	}
+	unsigned per_daemon = o->max_connections / (unsigned)nd;
+	if (per_daemon < 1)
+		per_daemon = 1;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_TURBO | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+			 (tls ? MHD_USE_TLS : 0);
+	for (int i = 0; i < nd; i++) {
+		struct MHD_OptionItem tls_opts[] = {
+			{tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+			{tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+			{MHD_OPTION_END, 0, NULL},
+		};
+		d[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+					MHD_OPTION_CONNECTION_LIMIT, per_daemon,
+					MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
+					MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
+					MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header,
+					MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+					MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+					MHD_OPTION_ARRAY, tls_opts,
+					MHD_OPTION_END);
+		if (!d[i]) {
+			fprintf(stderr, "warrant: cannot listen on %s: %s\n", o->listen, strerror(errno));
+			goto done;
+		}
+	}
+	if (maint_start(w) < 0) {
+		fprintf(stderr, "warrant: cannot start the maintenance thread\n");
+		goto done;
+	}
+	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"listening\",\"listen\":\"%s\",\"issuer\":\"%s\","
+			"\"threads\":%d,\"tls\":%s}\n", o->listen, w->issuer, nd, tls ? "true" : "false");
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	int sig = 0;
+	sigwait(&set, &sig);
+	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"draining\",\"signal\":%d}\n", sig);
+	/* stop accepting, let in-flight requests finish (the writer commits their rows) */
+	for (int i = 0; i < nd; i++)
+		if (d[i])
+			MHD_quiesce_daemon(d[i]);
+	for (int waited = 0; atomic_load(&inflight) > 0 && waited < 100; waited++)
+		usleep(50 * 1000);
+	maint_stop();
+	rc = 0;
+done:
+	for (int i = 0; i < nd; i++)
+		if (d[i])
+			MHD_stop_daemon(d[i]);
+	free(cert);
+	free(key);
+	return rc;
+}

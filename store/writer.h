@@ -1,0 +1,40 @@
+/* writer.h - the single writer: group commit of many requests' writes in one transaction.
+ *
+ * A job is a function run on the writer's connection inside a transaction, under its own
+ * savepoint: returning non-zero rolls back that job alone. The done callback runs on the
+ * writer thread after the COMMIT is durable (rc = the job's result) or failed (rc = -1),
+ * so a request answers only after what it reports is on disk. Jobs are owned by callers
+ * and must stay alive until done is called. */
+#ifndef WARRANT_WRITER_H
+#define WARRANT_WRITER_H
+#include "db.h"
+
+#define WRITER_MAX_BATCH 512
+
+struct wjob;
+typedef int (*wjob_fn)(struct db *db, void *arg);
+typedef void (*wdone_fn)(struct wjob *job, int rc);
+
+struct wjob {
+	wjob_fn fn;
+	void *arg;
+	wdone_fn done;  /* NULL: the submitter waits with writer_call() */
+	int rc;
+	struct wjob *next;
+};
+
+struct writer;
+
+struct writer *writer_start(const char *path, char *err, size_t errlen);
+/* Runs every queued job, then stops the thread and closes the connection. */
+void writer_stop(struct writer *w);
+/* Queues job; its done callback runs later on the writer thread. Returns -1 when stopping. */
+int writer_submit(struct writer *w, struct wjob *job);
+/* Queues fn and blocks until it is committed; returns its rc, or -1 on a failed commit. */
+int writer_call(struct writer *w, wjob_fn fn, void *arg);
+/* Batches committed so far and jobs waiting now (for metrics). */
+void writer_stats(struct writer *w, long *batches, long *jobs, int *queued);
+
+/* Runs fn in its own IMMEDIATE transaction on db (the command line's path). */
+int db_tx(struct db *db, wjob_fn fn, void *arg);
+#endif

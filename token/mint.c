@@ -1,0 +1,79 @@
+/* mint.c - building and signing access tokens (RFC 9068); see mint.h. */
+#include "mint.h"
+
+#include "../common/codec.h"
+#include "../common/rand.h"
+
+#include <string.h>
+
+int jti_new(int64_t ms, char out[JTI_MAX])
+{
+	unsigned char raw[16];
+	for (int i = 0; i < 6; i++)
+		raw[i] = (unsigned char)(ms >> (8 * (5 - i)));
+	if (rand_bytes(raw + 6, 10) < 0)
+		return -1;
+	b64url_encode(raw, sizeof raw, out);
+	return 0;
+}
+
+int64_t jti_time(const char *jti)
+{
+	unsigned char raw[16];
+	size_t n = strlen(jti);
+	if (n != 22 || b64url_decode(jti, n, raw, sizeof raw) != 16)
+		return -1;
+	int64_t ms = 0;
+	for (int i = 0; i < 6; i++)
+		ms = ms << 8 | raw[i];
+	return ms;
+}
+
+static void str_claim(struct buf *b, const char *k, const char *v)
+{
+	buf_printf(b, ",\"%s\":", k);
+	buf_json_cstr(b, v);
+}
+
+int claims_json(const struct claims *c, struct buf *b)
+{
+	buf_puts(b, "{\"iss\":");
+	buf_json_cstr(b, c->iss);
+	str_claim(b, "sub", c->sub);
+	buf_puts(b, ",\"aud\":");
+	if (c->naud == 1) {
+		buf_json_cstr(b, c->aud[0]);
+	} else {
+		buf_puts(b, "[");
+		for (int i = 0; i < c->naud; i++) {
+			buf_puts(b, i ? "," : "");
+			buf_json_cstr(b, c->aud[i]);
+		}
+		buf_puts(b, "]");
+	}
+	buf_printf(b, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)c->exp,
+		   (long long)c->iat, (long long)c->iat);
+	str_claim(b, "jti", c->jti);
+	str_claim(b, "client_id", c->sub);
+	str_claim(b, "scope", c->scope);
+	str_claim(b, "owner_id", c->owner_id);
+	str_claim(b, "org_id", c->org_id);
+	str_claim(b, "ws", c->ws);
+	str_claim(b, "run_id", c->run_id);
+	if (c->approved_by)
+		str_claim(b, "approved_by", c->approved_by);
+	if (c->approval_id)
+		str_claim(b, "approval_id", c->approval_id);
+	return buf_puts(b, "}");
+}
+
+int token_mint(struct keyring *kr, const struct claims *c, struct buf *out)
+{
+	struct buf p;
+	buf_init(&p, 16 * 1024);
+	int rc = -1;
+	if (claims_json(c, &p) == 0)
+		rc = keyring_jws(kr, "at+jwt", p.p, p.len, out);
+	buf_free(&p);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/* mint.h - access tokens as RFC 9068 JWTs, and their jti values.
+ *
+ * A jti is 128 bits in base64url: 48 bits of issue time in milliseconds, then 80 random
+ * bits. Carrying the exact issue time lets "every token of agent A issued so far" be
+ * decided precisely from the token alone. */
+#ifndef WARRANT_MINT_H
+#define WARRANT_MINT_H
+#include "../common/buf.h"
+#include "../keys/keys.h"
+
+#include <stdint.h>
+
+#define JTI_MAX 24
+#define AUD_MAX 8
+
+struct claims {
+	const char *iss, *sub, *owner_id, *org_id, *ws, *run_id, *scope, *jti;
+	const char *approved_by, *approval_id; /* optional (CIBA), NULL when absent */
+	const char *aud[AUD_MAX];
+	int naud;
+	int64_t iat, exp; /* seconds */
+};
+
+int jti_new(int64_t ms, char out[JTI_MAX]);
+/* Issue time in ms embedded in a jti, or -1 when it is not one of ours. */
+int64_t jti_time(const char *jti);
+
+/* Appends the payload JSON of c to out (RFC 9068 §2.2; client_id = sub). */
+int claims_json(const struct claims *c, struct buf *out);
+/* Signs c with the current key into out: header {"alg","kid","typ":"at+jwt"}. 0 or -1. */
+int token_mint(struct keyring *kr, const struct claims *c, struct buf *out);
+#endif
