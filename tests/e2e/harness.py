@@ -1,0 +1,232 @@
+"""harness.py - drives the real `warrant` binary: a fresh SQLite file, `warrant serve` on
+127.0.0.1 (stopped by its pid), the command line, and plain HTTP clients.
+
+Everything runs against real parts; nothing here fakes a server or a result."""
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+BIN = os.environ.get("WARRANT_BIN") or os.path.join(os.path.dirname(__file__), "..", "..", "warrant")
+BIN = os.path.abspath(BIN)
+TMP_ROOT = os.environ.get("WARRANT_TEST_TMP") or os.path.join(os.path.dirname(__file__), "..", "out", "tmp")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class CliError(Exception):
+    def __init__(self, rc, stderr):
+        super().__init__("exit %d: %s" % (rc, stderr.strip()))
+        self.rc = rc
+        self.stderr = stderr
+
+
+class Env:
+    """A database in its own temporary folder, with helpers for the command line."""
+
+    def __init__(self, alg=None):
+        os.makedirs(TMP_ROOT, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="w-", dir=TMP_ROOT)
+        self.db = os.path.join(self.dir, "warrant.db")
+        args = ["init"] + (["--alg", alg] if alg else [])
+        self.init = self.cli(*args)
+        self.servers = []
+
+    def run(self, *args, stdin=None, env=None):
+        """Runs warrant with args and --db; returns CompletedProcess (no check)."""
+        cmd = [BIN] + list(args) + ["--db", self.db]
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60, env=e)
+
+    def cli(self, *args, stdin=None):
+        """Runs warrant ... --json; returns the parsed object (or list for JSON lines)."""
+        p = self.run(*(list(args) + ["--json"]), stdin=stdin)
+        if p.returncode != 0:
+            raise CliError(p.returncode, p.stderr)
+        lines = [l for l in p.stdout.splitlines() if l.strip()]
+        objs = [json.loads(l) for l in lines]
+        if len(objs) == 1 and args and args[-1] not in ("list",) and args[0] not in ("audit", "keys"):
+            return objs[0]
+        return objs
+
+    def owner(self, email=None, org=None, password=None, name=None):
+        email = email or "o%d@example.com" % (time.time_ns() % 10**12)
+        args = ["owner", "add", "--email", email]
+        if org:
+            args += ["--org", org]
+        if name:
+            args += ["--name", name]
+        if password:
+            args += ["--password-stdin"]
+            return self.cli(*args, stdin=password + "\n")
+        return self.cli(*args)
+
+    def workspace(self, name=None, org=None, org_visible=False, verbs=None):
+        name = name or "ws%d" % (time.time_ns() % 10**12)
+        args = ["workspace", "add", name]
+        if org:
+            args += ["--org", org]
+        if org_visible:
+            args += ["--org-visible"]
+        if verbs is not None:
+            args += ["--verbs", verbs]
+        return self.cli(*args)
+
+    def member(self, ws, owner, verbs, op="add"):
+        args = ["member", op, "--workspace", ws, "--owner", owner]
+        if op != "remove":
+            args += ["--verbs", verbs]
+        return self.cli(*args)
+
+    def agent(self, owner, verbs, name="agent", workspaces=None, **limits):
+        args = ["agent", "add", "--owner", owner, "--name", name, "--verbs", verbs]
+        if workspaces:
+            args += ["--workspaces", ",".join(workspaces)]
+        for k, v in limits.items():
+            args += ["--" + k.replace("_", "-"), str(v)]
+        return self.cli(*args)
+
+    def scenario(self, owner_verbs="tickets:read tickets:note", agent_verbs="tickets:read refunds:issue"):
+        """One owner, one workspace (owner a member), one agent: the common setup."""
+        o = self.owner()
+        ws = self.workspace()
+        self.member(ws["id"], o["id"], owner_verbs)
+        a = self.agent(o["id"], agent_verbs)
+        return {"owner": o, "ws": ws, "agent": a, "id": a["client_id"], "secret": a["client_secret"]}
+
+    def audit(self, *args):
+        p = self.run("audit", *args, "--json")
+        if p.returncode != 0:
+            raise CliError(p.returncode, p.stderr)
+        return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+
+    def serve(self, *extra, wait=True):
+        s = Server(self, list(extra))
+        self.servers.append(s)
+        if wait:
+            s.wait_ready()
+        return s
+
+    def close(self):
+        for s in self.servers:
+            s.stop()
+        if not os.environ.get("WARRANT_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server:
+    def __init__(self, env, extra):
+        self.env = env
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(env.dir, "serve-%d.log" % self.port)
+        self.log = open(self.log_path, "wb")
+        args = [BIN, "serve", "--db", env.db, "--listen", "127.0.0.1:%d" % self.port]
+        if "--issuer" not in extra:
+            args += ["--issuer", self.base]
+        self.proc = subprocess.Popen(args + extra, stdout=self.log, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited %d: %s" % (self.proc.returncode, self.logs()))
+            try:
+                st, _, _ = self.request("GET", "/healthz")
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("server did not start: " + self.logs())
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        """Returns (status, headers dict with lower-case names, body bytes)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            if isinstance(body, str):
+                body = body.encode()
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            c.close()
+
+    def get_json(self, path):
+        st, h, b = self.request("GET", path)
+        return st, h, json.loads(b) if b else None
+
+    def post_form(self, path, fields, basic=None, headers=None, raw_auth=None):
+        """fields: dict or list of (name, value) pairs. basic: (id, secret), encoded per
+        RFC 6749 §2.3.1 (form-urlencoded inside Basic)."""
+        body = urllib.parse.urlencode(fields)
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        if basic:
+            h["Authorization"] = basic_header(*basic)
+        if raw_auth:
+            h["Authorization"] = raw_auth
+        if headers:
+            h.update(headers)
+        st, hd, b = self.request("POST", path, body, h)
+        try:
+            obj = json.loads(b) if b else None
+        except ValueError:
+            obj = None
+        return st, hd, obj
+
+    def token(self, client_id, secret, **params):
+        f = {"grant_type": "client_credentials"}
+        f.update({k: v for k, v in params.items() if v is not None})
+        return self.post_form("/token", f, basic=(client_id, secret))
+
+
+def basic_header(cid, secret, form=True):
+    q = urllib.parse.quote_plus if form else (lambda s: s)
+    raw = ("%s:%s" % (q(cid), q(secret))).encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def b64url_json(part):
+    pad = "=" * (-len(part) % 4)
+    return json.loads(base64.urlsafe_b64decode(part + pad))
+
+
+def jwt_parts(token):
+    h, p, _ = token.split(".")
+    return b64url_json(h), b64url_json(p)
