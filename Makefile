@@ -18,7 +18,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 all: warrant
 
 warrant: $(BUILD)/warrant
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/warrant: $(OBJ_LIB) $(OBJ_CLI)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

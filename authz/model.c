@@ -3,7 +3,9 @@
 
 #include "../audit/audit.h"
 #include "../common/buf.h"
+#include "../clients/lifecycle.h"
 #include "../common/timeutil.h"
+#include "../token/live.h"
 
 #include <string.h>
 
@@ -263,4 +265,57 @@ int member_change_job(struct db *db, void *arg)
 			      d.failed ? "{}" : d.p);
 	buf_free(&d);
 	return rc;
+}
+
+int owner_deactivate_job(struct db *db, void *arg)
+{
+	struct owner_deactivation *d = arg;
+	sqlite3_stmt *st = db_prep(db, "SELECT status FROM owners WHERE id = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, d->owner_id);
+	char status[16] = "";
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		db_col_copy(st, 0, status, sizeof status);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			return -1;
+		oerr_set(&d->err, 404, "not_found", "no owner %.64s", d->owner_id);
+		return 1;
+	}
+	d->agents_suspended = 0;
+	if (strcmp(status, "deactivated") == 0)
+		return 0;
+	int64_t now = now_ms();
+	st = db_prep(db, "UPDATE owners SET status = 'deactivated', changed_at = ? WHERE id = ?");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now);
+	db_bind_text(st, 2, d->owner_id);
+	if (db_step_done(st) < 0 || change_note(db, CHANGE_OWNER, d->owner_id, NULL, now) < 0)
+		return -1;
+	if (audit_simple(db, "owner.deactivated", d->actor, d->owner_id, NULL, d->client_addr, NULL) < 0)
+		return -1;
+	/* every active agent of theirs is suspended with them */
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status = 'active'", -1, &q,
+			       NULL) != SQLITE_OK)
+		return -1;
+	db_bind_text(q, 1, d->owner_id);
+	rc = 0;
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		struct lifecycle l = {.agent_id = (const char *)sqlite3_column_text(q, 0), .op = LC_SUSPEND,
+				      .actor = d->actor, .client_addr = d->client_addr,
+				      .cause = "owner.deactivated"};
+		char id[ID_MAX];
+		snprintf(id, sizeof id, "%s", l.agent_id);
+		l.agent_id = id;
+		rc = agent_lifecycle_job(db, &l);
+		if (rc == 0 && l.changed)
+			d->agents_suspended++;
+	}
+	sqlite3_finalize(q);
+	return rc == 0 ? 0 : -1;
 }

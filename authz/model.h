@@ -49,4 +49,14 @@ struct member_change {
 	struct oerr err;
 };
 int member_change_job(struct db *db, void *arg);
+
+struct owner_deactivation {
+	const char *owner_id;
+	const char *actor, *client_addr;
+	int agents_suspended;
+	struct oerr err;
+};
+/* Deactivates the owner and suspends every agent of theirs in the same transaction
+ * (their tokens die with it). 0, 1 refused, -1 error. */
+int owner_deactivate_job(struct db *db, void *arg);
 #endif

@@ -38,4 +38,7 @@ int cmd_agent_list(struct cli *c);
 int cmd_resource_add(struct cli *c);
 int cmd_keys_list(struct cli *c);
 int cmd_audit(struct cli *c);
+int cmd_revoke(struct cli *c);
+int cmd_agent_lifecycle(struct cli *c);
+int cmd_owner_deactivate(struct cli *c);
 #endif

@@ -7,6 +7,8 @@
 #include "../common/timeutil.h"
 #include "../common/uri.h"
 #include "../http/http.h"
+#include "../token/live.h"
+#include "../token/verify.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -91,6 +93,9 @@ static int opt_uint(struct cli *c, const char *name, int64_t min, int64_t max, i
 	return 0;
 }
 
+/* the writer applies live-state changes before anyone hears they are done */
+static void after_commit(struct db *db) { live_poll(db); }
+
 int cmd_serve(struct cli *c)
 {
 	struct server_opts o;
@@ -155,10 +160,13 @@ int cmd_serve(struct cli *c)
 		return cli_fail("no current signing key in %s", w->db_path);
 	if (discovery_init(w) < 0)
 		return cli_fail("cannot build the discovery document");
+	if (tcache_init(TCACHE_DEFAULT_ENTRIES) < 0 || live_init(w->db) < 0)
+		return cli_fail("cannot load the live state");
 	char err[512];
 	w->writer = writer_start(w->db_path, err, sizeof err);
 	if (!w->writer)
 		return cli_fail("%s", err);
+	writer_set_hook(w->writer, after_commit);
 	/* from here on every thread reads through its own connection */
 	db_close(w->db);
 	w->db = NULL;
@@ -166,5 +174,7 @@ int cmd_serve(struct cli *c)
 	writer_stop(w->writer); /* commits whatever is queued */
 	w->writer = NULL;
 	keyring_free(w->keys);
+	tcache_clear();
+	live_free();
 	return rc == 0 ? 0 : 1;
 }

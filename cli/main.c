@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]"},
 	{"org", "add", cmd_org_add, "warrant org add NAME"},
 	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},
+	{"owner", "deactivate", cmd_owner_deactivate, "warrant owner deactivate USR"},
 	{"workspace", "add", cmd_workspace_add,
 	 "warrant workspace add NAME [--org ORG] [--org-visible --verbs \"res:act ...\"]"},
 	{"member", "add", cmd_member, "warrant member add --workspace WS --owner USR --verbs \"res:act ...\""},
@@ -32,8 +33,12 @@ static const struct command commands[] = {
 	 "warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]\n"
 	 "                  [--per-minute N] [--per-day N]"},
 	{"agent", "list", cmd_agent_list, "warrant agent list [--owner USR]"},
+	{"agent", "suspend", cmd_agent_lifecycle, "warrant agent suspend AGT"},
+	{"agent", "resume", cmd_agent_lifecycle, "warrant agent resume AGT"},
+	{"agent", "retire", cmd_agent_lifecycle, "warrant agent retire AGT"},
 	{"resource", "add", cmd_resource_add, "warrant resource add NAME [--audience URI]"},
 	{"keys", "list", cmd_keys_list, "warrant keys list"},
+	{"revoke", NULL, cmd_revoke, "warrant revoke --jti J | --run R [--agent A] | --agent A"},
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
 	 "              [--until ISO8601] [--limit N]"},

@@ -69,6 +69,8 @@ int req_is_form(const struct http_req *r);
 /* Handlers (routes.c and friends). */
 enum hres h_token(struct http_req *r);
 enum hres h_discovery(struct http_req *r);
+enum hres h_introspect(struct http_req *r);
+enum hres h_revoke(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);

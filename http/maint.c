@@ -1,6 +1,9 @@
 /* maint.c - periodic reloads; see maint.h. */
 #include "maint.h"
 
+#include "../common/timeutil.h"
+#include "../token/live.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,10 +29,26 @@ static int keys_fingerprint(struct db *db, char *out, size_t cap)
 	return 0;
 }
 
+/* Revocations of expired tokens, and change rows every server has long applied. */
+static void prune_db(struct db *db, int64_t cutoff_s)
+{
+	sqlite3_stmt *st = db_prep(db, "DELETE FROM revoked_tokens WHERE exp < ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, cutoff_s);
+		db_step_done(st);
+	}
+	st = db_prep(db, "DELETE FROM state_changes WHERE at < ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, (cutoff_s - 3600) * 1000);
+		db_step_done(st);
+	}
+}
+
 static void *maint_main(void *arg)
 {
 	struct warrant *w = arg;
 	char last[4096] = "", now[4096];
+	int64_t last_prune = 0;
 	keys_fingerprint(mdb, last, sizeof last);
 	pthread_mutex_lock(&mu);
 	while (!stopping) {
@@ -42,6 +61,14 @@ static void *maint_main(void *arg)
 		if (stopping)
 			break;
 		pthread_mutex_unlock(&mu);
+		/* changes from other processes (the command line) */
+		live_poll(mdb);
+		int64_t t = now_ms();
+		if (t - last_prune > 60000) {
+			live_prune(t / 1000, w->leeway);
+			prune_db(mdb, t / 1000 - w->leeway);
+			last_prune = t;
+		}
 		if (keys_fingerprint(mdb, now, sizeof now) == 0 && strcmp(now, last) != 0) {
 			if (keyring_load(w->keys, mdb) == 0)
 				memcpy(last, now, sizeof last);

@@ -95,6 +95,10 @@ int discovery_init(const struct warrant *w)
 	buf_json_cstr(&b, iss);
 	buf_printf(&b, ",\"token_endpoint\":\"%s/token\"", iss);
 	buf_printf(&b, ",\"jwks_uri\":\"%s/jwks\"", iss);
+	buf_printf(&b, ",\"introspection_endpoint\":\"%s/introspect\"", iss);
+	buf_printf(&b, ",\"revocation_endpoint\":\"%s/revoke\"", iss);
+	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":[\"client_secret_basic\"]");
+	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
 	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\"]");
 	buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
 	buf_puts(&b, ",\"response_types_supported\":[]");

@@ -33,6 +33,8 @@ struct route {
 
 static const struct route routes[] = {
 	{"/token", "POST", h_token},
+	{"/introspect", "POST", h_introspect},
+	{"/revoke", "POST", h_revoke},
 	{"/.well-known/oauth-authorization-server", "GET", h_discovery},
 	{"/.well-known/openid-configuration", "GET", h_discovery},
 	{"/jwks", "GET", h_jwks},

@@ -398,6 +398,16 @@ int keyring_verify(struct keyring *kr, const char *kid, enum key_alg alg,
 	return ok;
 }
 
+int keyring_has(struct keyring *kr, const char *kid)
+{
+	int found = 0;
+	pthread_rwlock_rdlock(&kr->lock);
+	for (int i = 0; i < kr->n && !found; i++)
+		found = strcmp(kr->keys[i]->kid, kid) == 0;
+	pthread_rwlock_unlock(&kr->lock);
+	return found;
+}
+
 char *keyring_jwks(struct keyring *kr, size_t *len)
 {
 	pthread_rwlock_rdlock(&kr->lock);

@@ -82,6 +82,13 @@ const char *const schema_migrations[] = {
 	"CREATE TABLE revoked_runs ("
 	"  agent_id TEXT NOT NULL, run_id TEXT NOT NULL, revoked_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (agent_id, run_id)) WITHOUT ROWID;"
+	"CREATE INDEX revoked_tokens_exp ON revoked_tokens(exp);"
+	/* every change of live state, in order: servers poll it to stay exact (token/live.c) */
+	"CREATE TABLE state_changes ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  a TEXT, b TEXT, n INTEGER);"
 	"CREATE TABLE audit_events ("
 	"  id INTEGER PRIMARY KEY,"
 	"  time INTEGER NOT NULL,"

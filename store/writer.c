@@ -14,7 +14,10 @@ struct writer {
 	int queued;
 	int stopping;
 	long batches, jobs;
+	void (*after_commit)(struct db *db);
 };
+
+void writer_set_hook(struct writer *w, void (*after_commit)(struct db *db)) { w->after_commit = after_commit; }
 
 int db_tx(struct db *db, wjob_fn fn, void *arg)
 {
@@ -53,6 +56,8 @@ static void run_batch(struct writer *w, struct wjob *batch)
 		db_rollback(w->db);
 		ok = 0;
 	}
+	if (ok && w->after_commit)
+		w->after_commit(w->db);
 	struct wjob *j = batch;
 	while (j) {
 		struct wjob *next = j->next; /* done() may free j */

@@ -28,6 +28,9 @@ struct writer;
 struct writer *writer_start(const char *path, char *err, size_t errlen);
 /* Runs every queued job, then stops the thread and closes the connection. */
 void writer_stop(struct writer *w);
+/* Runs after each committed batch, on the writer thread, before the batch's done
+ * callbacks: the server applies live-state changes there (token/live.c). */
+void writer_set_hook(struct writer *w, void (*after_commit)(struct db *db));
 /* Queues job; its done callback runs later on the writer thread. Returns -1 when stopping. */
 int writer_submit(struct writer *w, struct wjob *job);
 /* Queues fn and blocks until it is committed; returns its rc, or -1 on a failed commit. */

@@ -228,7 +228,7 @@ int token_issue(struct warrant *w, struct token_issue *t)
 	struct claims c = {
 		.iss = w->issuer, .sub = t->agent.id, .owner_id = t->agent.owner_id,
 		.org_id = t->agent.org_id, .ws = ws, .run_id = t->run_id, .scope = t->scope,
-		.jti = t->jti, .naud = naud, .iat = now / 1000, .exp = now / 1000 + w->token_ttl,
+		.jti = t->jti, .cred_id = t->agent.cred_id, .naud = naud, .iat = now / 1000, .exp = now / 1000 + w->token_ttl,
 	};
 	memcpy(c.aud, aud, sizeof c.aud);
 	if (token_mint(w->keys, &c, &t->jwt) < 0)

@@ -60,6 +60,8 @@ int claims_json(const struct claims *c, struct buf *b)
 	str_claim(b, "org_id", c->org_id);
 	str_claim(b, "ws", c->ws);
 	str_claim(b, "run_id", c->run_id);
+	if (c->cred_id)
+		str_claim(b, "cred_id", c->cred_id);
 	if (c->approved_by)
 		str_claim(b, "approved_by", c->approved_by);
 	if (c->approval_id)

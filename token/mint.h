@@ -15,6 +15,7 @@
 
 struct claims {
 	const char *iss, *sub, *owner_id, *org_id, *ws, *run_id, *scope, *jti;
+	const char *cred_id;                   /* the credential that authenticated the mint */
 	const char *approved_by, *approval_id; /* optional (CIBA), NULL when absent */
 	const char *aud[AUD_MAX];
 	int naud;

@@ -1,0 +1,68 @@
+/* lifecycle.c - suspend, resume, retire; see lifecycle.h. */
+#include "lifecycle.h"
+
+#include "../audit/audit.h"
+#include "../common/timeutil.h"
+#include "../token/live.h"
+
+#include <string.h>
+
+const char *lifecycle_event(enum lifecycle_op op)
+{
+	return op == LC_SUSPEND ? "agent.suspended" : op == LC_RESUME ? "agent.resumed" : "agent.retired";
+}
+
+int agent_lifecycle_job(struct db *db, void *arg)
+{
+	struct lifecycle *l = arg;
+	struct agent *a = &l->agent;
+	int f = agent_load(db, l->agent_id, a);
+	if (f < 0)
+		return -1;
+	if (!f || (l->owner_scope && strcmp(a->owner_id, l->owner_scope) != 0)) {
+		oerr_set(&l->err, 404, "not_found", "no agent %.64s", l->agent_id);
+		return 1;
+	}
+	const char *to = l->op == LC_SUSPEND ? "suspended" : l->op == LC_RESUME ? "active" : "retired";
+	l->changed = 0;
+	if (strcmp(a->status, to) == 0)
+		return 0; /* already there: nothing to do, nothing to audit */
+	if (strcmp(a->status, "retired") == 0) {
+		oerr_set(&l->err, 409, "conflict", "agent %.64s is retired; retirement is final", l->agent_id);
+		return 1;
+	}
+	if (l->op == LC_RESUME && strcmp(a->owner_status, "active") != 0) {
+		oerr_set(&l->err, 409, "conflict", "the agent's owner is deactivated");
+		return 1;
+	}
+	int64_t now = now_ms();
+	/* suspending or retiring kills every token issued so far, for good */
+	sqlite3_stmt *st = db_prep(db, "UPDATE agents SET status = ?2, changed_at = ?3,"
+				       " tokens_before = CASE WHEN ?2 = 'active' THEN tokens_before"
+				       " ELSE max(tokens_before, ?3) END WHERE id = ?1");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, a->id);
+	db_bind_text(st, 2, to);
+	sqlite3_bind_int64(st, 3, now);
+	if (db_step_done(st) < 0 || change_note(db, CHANGE_AGENT, a->id, to, now) < 0)
+		return -1;
+	char before[16];
+	snprintf(before, sizeof before, "%s", a->status);
+	snprintf(a->status, sizeof a->status, "%s", to);
+	struct audit_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.event = lifecycle_event(l->op);
+	ev.outcome = "ok";
+	snprintf(ev.actor, sizeof ev.actor, "%s", l->actor ? l->actor : "system");
+	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
+	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", l->client_addr ? l->client_addr : "");
+	snprintf(ev.request_id, sizeof ev.request_id, "%s", l->request_id ? l->request_id : "");
+	snprintf(ev.detail, sizeof ev.detail, "{\"agent_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"%s%s%s}",
+		 a->id, before, to, l->cause ? ",\"cause\":\"" : "", l->cause ? l->cause : "",
+		 l->cause ? "\"" : "");
+	if (audit_insert(db, &ev) < 0)
+		return -1;
+	l->changed = 1;
+	return 0;
+}

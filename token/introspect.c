@@ -1,0 +1,175 @@
+/* introspect.c - RFC 7662 introspection; see introspect.h. */
+#include "introspect.h"
+
+#include "../clients/agents.h"
+#include "../clients/secret.h"
+#include "../common/timeutil.h"
+#include "live.h"
+
+#include <openssl/crypto.h>
+#include <string.h>
+
+struct tok *tok_lookup(struct warrant *w, const char *token, size_t n, const char **why)
+{
+	unsigned char h[32];
+	*why = "malformed";
+	if (n == 0 || n > TOKEN_MAX_LEN || tok_hash(token, n, h) < 0)
+		return NULL;
+	struct tok *t = tcache_lookup(h);
+	if (t) {
+		/* a cached token stays valid only while its key is published */
+		if (!keyring_has(w->keys, t->kid)) {
+			tok_release(t);
+			*why = "unknown_key";
+			return NULL;
+		}
+		return t;
+	}
+	t = tok_verify(w->keys, w->issuer, token, n, why);
+	if (t)
+		tcache_insert(t);
+	return t;
+}
+
+int resource_authenticate(struct db *db, const char *id, const char *secret, char rs_id[64],
+			  char audience[512], struct oerr *e)
+{
+	unsigned char v[VERIFIER_LEN];
+	int rc = 1;
+	if (secret_verifier(secret, strlen(secret), v) < 0) {
+		oerr_set(e, 500, "server_error", "internal error");
+		return -1;
+	}
+	sqlite3_stmt *st = db_prep(db, "SELECT verifier, coalesce(audience, '') FROM resource_servers"
+				       " WHERE id = ? AND status = 'active'");
+	if (!st) {
+		oerr_set(e, 500, "server_error", "internal error");
+		return -1;
+	}
+	db_bind_text(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VERIFIER_LEN &&
+	    verifier_equal(sqlite3_column_blob(st, 0), v)) {
+		snprintf(rs_id, 64, "%s", id);
+		db_col_copy(st, 1, audience, 512);
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	OPENSSL_cleanse(v, sizeof v);
+	if (rc == 0)
+		return 0;
+	/* an agent's valid credentials: authenticated, but not allowed to introspect */
+	struct agent a;
+	struct oerr ae;
+	memset(&ae, 0, sizeof ae);
+	if (strncmp(id, "agt_", 4) == 0 && client_authenticate(db, id, secret, &a, &ae) == 0) {
+		oerr_set(e, 403, "access_denied", "agents may not introspect tokens");
+		e->reason = "agent_caller";
+		return 1;
+	}
+	oerr_set(e, 401, "invalid_client", "client authentication failed");
+	e->basic_challenge = 1;
+	e->reason = "bad_resource_credentials";
+	return 1;
+}
+
+static void audit_fill(struct introspection *q, const char *rs, const struct tok *t, const char *outcome,
+		       const char *reason)
+{
+	struct audit_event *ev = &q->audit;
+	memset(ev, 0, sizeof *ev);
+	ev->time = now_ms();
+	ev->event = "token.introspected";
+	ev->outcome = outcome;
+	snprintf(ev->actor, sizeof ev->actor, "%s", rs && *rs ? rs : "anonymous");
+	snprintf(ev->client_addr, sizeof ev->client_addr, "%s", q->client_addr ? q->client_addr : "");
+	snprintf(ev->request_id, sizeof ev->request_id, "%s", q->request_id ? q->request_id : "");
+	if (t) {
+		snprintf(ev->owner_id, sizeof ev->owner_id, "%s", t->owner_id);
+		snprintf(ev->run_id, sizeof ev->run_id, "%s", t->run_id);
+		snprintf(ev->ws, sizeof ev->ws, "%s", t->ws);
+		snprintf(ev->jti, sizeof ev->jti, "%s", t->jti);
+		snprintf(ev->detail, sizeof ev->detail, "{\"agent_id\":\"%s\"%s%s%s}", t->sub,
+			 reason ? ",\"reason\":\"" : "", reason ? reason : "", reason ? "\"" : "");
+	} else if (reason) {
+		snprintf(ev->detail, sizeof ev->detail, "{\"reason\":\"%s\"}", reason);
+	}
+}
+
+int token_introspect(struct warrant *w, struct introspection *q)
+{
+	char rs[64] = "", audience[512] = "";
+	struct db *db = warrant_reader(w);
+	q->active = 0;
+	q->tok = NULL;
+	if (!db) {
+		oerr_set(&q->err, 503, "temporarily_unavailable", "storage unavailable");
+		audit_fill(q, NULL, NULL, "error", "storage");
+		return -1;
+	}
+	if (q->cred.method != AUTH_BASIC) {
+		/* RFC 7662 §2.1: the protected resource authenticates; we take Basic */
+		oerr_set(&q->err, 401, "invalid_client", "authenticate with HTTP Basic");
+		q->err.basic_challenge = 1;
+		audit_fill(q, NULL, NULL, "refused", "no_basic");
+		return 1;
+	}
+	int rc = resource_authenticate(db, q->cred.id, q->cred.secret, rs, audience, &q->err);
+	if (rc != 0) {
+		audit_fill(q, q->err.status == 403 ? q->cred.id : NULL, NULL, rc < 0 ? "error" : "refused",
+			   q->err.reason);
+		return rc;
+	}
+	slice token;
+	int has = form_get1(q->form, "token", &token);
+	slice hint;
+	if (has < 0 || form_get1(q->form, "token_type_hint", &hint) < 0) {
+		oerr_set(&q->err, 400, "invalid_request", "parameter given more than once");
+		audit_fill(q, rs, NULL, "refused", "duplicate_parameter");
+		return 1;
+	}
+	if (has == 0) {
+		oerr_set(&q->err, 400, "invalid_request", "token is required");
+		audit_fill(q, rs, NULL, "refused", "missing_token");
+		return 1;
+	}
+	const char *why = NULL;
+	struct tok *t = tok_lookup(w, token.p, token.n, &why);
+	if (!t) {
+		audit_fill(q, rs, NULL, "inactive", why);
+		return 0;
+	}
+	/* a resource server registered with an audience sees only tokens meant for it */
+	if (audience[0]) {
+		int mine = 0;
+		for (int i = 0; i < t->naud; i++)
+			mine |= strcmp(t->aud[i], audience) == 0;
+		if (!mine) {
+			audit_fill(q, rs, t, "inactive", "other_audience");
+			tok_release(t);
+			return 0;
+		}
+	}
+	rc = live_check(w, t, &why);
+	if (rc < 0) {
+		tok_release(t);
+		oerr_set(&q->err, 503, "temporarily_unavailable", "storage unavailable");
+		audit_fill(q, rs, NULL, "error", "storage");
+		return -1;
+	}
+	if (rc == 0) {
+		audit_fill(q, rs, t, "inactive", why);
+		tok_release(t);
+		return 0;
+	}
+	q->active = 1;
+	q->tok = t;
+	audit_fill(q, rs, t, "active", NULL);
+	return 0;
+}
+
+void introspection_free(struct introspection *q)
+{
+	tok_release(q->tok);
+	q->tok = NULL;
+	client_cred_wipe(&q->cred);
+}

@@ -1,0 +1,38 @@
+/* introspect.h - RFC 7662 token introspection for resource servers.
+ *
+ * The caller is a registered resource server (HTTP Basic). The answer reflects live
+ * state: anything but an active token is exactly {"active":false}. */
+#ifndef WARRANT_INTROSPECT_H
+#define WARRANT_INTROSPECT_H
+#include "../audit/audit.h"
+#include "../clients/auth.h"
+#include "../common/form.h"
+#include "../core/warrant.h"
+#include "verify.h"
+
+struct introspection {
+	/* in */
+	struct client_cred cred;
+	const struct form *form;
+	const char *client_addr, *request_id;
+	/* out */
+	int active;
+	struct tok *tok;          /* referenced when active: its active_json is the answer */
+	struct oerr err;          /* set when the caller is refused (401/403/400) */
+	struct audit_event audit;
+};
+
+/* Returns 0 with q->active decided, 1 when the caller is refused (q->err), -1 on an
+ * internal error. q->audit always holds the event to commit before answering. */
+int token_introspect(struct warrant *w, struct introspection *q);
+void introspection_free(struct introspection *q);
+
+/* Finds a token by its string: the cache, else a full verification (then cached).
+ * Returns a referenced tok or NULL (*why). Shared by introspection and revocation. */
+struct tok *tok_lookup(struct warrant *w, const char *token, size_t n, const char **why);
+
+/* Resource-server authentication: 0 ok (rs_id set), 1 refused (e: 401, or 403 when the
+ * credentials are a valid agent's), -1 error. */
+int resource_authenticate(struct db *db, const char *id, const char *secret, char rs_id[64],
+			  char audience[512], struct oerr *e);
+#endif

@@ -1,0 +1,257 @@
+/* live.c - in-memory live state, kept exact by applying state_changes; see live.h. */
+#include "live.h"
+
+#include "../common/strmap.h"
+#include "../common/timeutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_RETIRED = 2, ST_DEACTIVATED = 3 };
+
+static struct strmap jtis, runs, creds, agents, owners;
+static int ready;
+static pthread_mutex_t poll_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t last_seq;
+static atomic_long generation; /* bumped before any agent/owner entry is dropped */
+static atomic_long applied;
+
+int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n)
+{
+	sqlite3_stmt *st = db_prep(db, "INSERT INTO state_changes(at, kind, a, b, n) VALUES (?,?,?,?,?)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms());
+	db_bind_text(st, 2, kind);
+	db_bind_text(st, 3, a);
+	db_bind_text(st, 4, b);
+	sqlite3_bind_int64(st, 5, n);
+	return db_step_done(st);
+}
+
+static void run_key(char out[160], const char *agent, const char *run)
+{
+	snprintf(out, 160, "%s %s", agent, run);
+}
+
+static void apply(const char *kind, const char *a, const char *b, int64_t n)
+{
+	struct strmap_val v;
+	memset(&v, 0, sizeof v);
+	if (!a)
+		return;
+	if (strcmp(kind, CHANGE_JTI) == 0) {
+		v.n1 = n;
+		strmap_put(&jtis, a, &v);
+	} else if (strcmp(kind, CHANGE_RUN) == 0 && b) {
+		char k[160];
+		run_key(k, a, b);
+		v.n1 = now_ms() / 1000 + TOKEN_TTL_MAX + 3600; /* forget once no token can live */
+		strmap_put(&runs, k, &v);
+	} else if (strcmp(kind, CHANGE_CRED) == 0) {
+		v.n1 = now_ms() / 1000 + TOKEN_TTL_MAX + 3600;
+		strmap_put(&creds, a, &v);
+	} else if (strcmp(kind, CHANGE_AGENT) == 0 || strcmp(kind, CHANGE_OWNER) == 0) {
+		pthread_mutex_lock(&load_mu);
+		atomic_fetch_add(&generation, 1);
+		strmap_del(kind[0] == 'a' ? &agents : &owners, a);
+		pthread_mutex_unlock(&load_mu);
+	}
+}
+
+int live_poll(struct db *db)
+{
+	if (!ready)
+		return 0;
+	pthread_mutex_lock(&poll_mu);
+	sqlite3_stmt *st = db_prep(db, "SELECT seq, kind, a, b, n FROM state_changes WHERE seq > ? ORDER BY seq");
+	int k = -1;
+	if (st) {
+		k = 0;
+		sqlite3_bind_int64(st, 1, last_seq);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			apply((const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
+			      (const char *)sqlite3_column_text(st, 3), sqlite3_column_int64(st, 4));
+			last_seq = sqlite3_column_int64(st, 0);
+			k++;
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			k = -1;
+	}
+	atomic_fetch_add(&applied, k > 0 ? k : 0);
+	pthread_mutex_unlock(&poll_mu);
+	return k;
+}
+
+int live_init(struct db *db)
+{
+	if (strmap_init(&jtis, 4096) < 0 || strmap_init(&runs, 256) < 0 || strmap_init(&creds, 64) < 0 ||
+	    strmap_init(&agents, 1024) < 0 || strmap_init(&owners, 256) < 0)
+		return -1;
+	int64_t now = now_ms();
+	int rc = -1;
+	/* one read transaction: the sets and last_seq describe the same instant */
+	if (db_exec(db, "BEGIN") < 0)
+		return -1;
+	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(max(seq), 0) FROM state_changes");
+	if (!st || sqlite3_step(st) != SQLITE_ROW)
+		goto done;
+	last_seq = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	st = db_prep(db, "SELECT jti, agent_id, exp FROM revoked_tokens WHERE exp >= ?");
+	if (!st)
+		goto done;
+	sqlite3_bind_int64(st, 1, now / 1000 - 3600);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		apply(CHANGE_JTI, (const char *)sqlite3_column_text(st, 0), NULL, sqlite3_column_int64(st, 2));
+	sqlite3_reset(st);
+	st = db_prep(db, "SELECT agent_id, run_id FROM revoked_runs WHERE revoked_at >= ?");
+	if (!st)
+		goto done;
+	sqlite3_bind_int64(st, 1, now - (int64_t)(TOKEN_TTL_MAX + 3600) * 1000);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		apply(CHANGE_RUN, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), 0);
+	sqlite3_reset(st);
+	st = db_prep(db, "SELECT id FROM credentials WHERE revoked_at >= ?");
+	if (!st)
+		goto done;
+	sqlite3_bind_int64(st, 1, now - (int64_t)(TOKEN_TTL_MAX + 3600) * 1000);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		apply(CHANGE_CRED, (const char *)sqlite3_column_text(st, 0), NULL, 0);
+	sqlite3_reset(st);
+	rc = 0;
+	ready = 1;
+done:
+	db_exec(db, "COMMIT");
+	return rc;
+}
+
+static int status_code(const char *s)
+{
+	if (!s)
+		return ST_RETIRED;
+	if (strcmp(s, "active") == 0)
+		return ST_ACTIVE;
+	if (strcmp(s, "suspended") == 0)
+		return ST_SUSPENDED;
+	if (strcmp(s, "deactivated") == 0)
+		return ST_DEACTIVATED;
+	return ST_RETIRED;
+}
+
+/* Loads an agent or owner entry; stores it only if no change was applied meanwhile. */
+static int load_entry(struct db *db, int is_agent, const char *id, struct strmap_val *v)
+{
+	long g0 = atomic_load(&generation);
+	sqlite3_stmt *st = db_prep(db, is_agent ? "SELECT status, tokens_before, owner_id FROM agents WHERE id = ?"
+						: "SELECT status FROM owners WHERE id = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, id);
+	memset(v, 0, sizeof *v);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		v->flag = status_code((const char *)sqlite3_column_text(st, 0));
+		if (is_agent) {
+			v->n1 = sqlite3_column_int64(st, 1);
+			db_col_copy(st, 2, v->s, sizeof v->s);
+		}
+	} else if (rc == SQLITE_DONE) {
+		v->flag = ST_RETIRED; /* unknown: never active */
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	pthread_mutex_lock(&load_mu);
+	if (atomic_load(&generation) == g0)
+		strmap_put(is_agent ? &agents : &owners, id, v);
+	pthread_mutex_unlock(&load_mu);
+	return 0;
+}
+
+int live_check(struct warrant *w, const struct tok *t, const char **why)
+{
+	int64_t now = now_ms() / 1000;
+	struct strmap_val v;
+	char k[160];
+	/* RFC 7662: no leeway on exp; nbf may run ahead of us by the leeway */
+	if (now >= t->exp) {
+		*why = "expired";
+		return 0;
+	}
+	if (t->nbf > now + w->leeway) {
+		*why = "not_yet_valid";
+		return 0;
+	}
+	if (strmap_get(&jtis, t->jti, NULL)) {
+		*why = "revoked";
+		return 0;
+	}
+	run_key(k, t->sub, t->run_id);
+	if (strmap_get(&runs, k, NULL)) {
+		*why = "run_revoked";
+		return 0;
+	}
+	if (t->cred_id[0] && strmap_get(&creds, t->cred_id, NULL)) {
+		*why = "credential_revoked";
+		return 0;
+	}
+	if (!strmap_get(&agents, t->sub, &v)) {
+		struct db *db = warrant_reader(w);
+		if (!db || load_entry(db, 1, t->sub, &v) < 0)
+			return -1;
+	}
+	if (v.flag != ST_ACTIVE) {
+		*why = v.flag == ST_SUSPENDED ? "agent_suspended" : "agent_retired";
+		return 0;
+	}
+	if (t->issued_ms < v.n1) {
+		*why = "agent_tokens_revoked";
+		return 0;
+	}
+	if (strcmp(v.s, t->owner_id) != 0) {
+		*why = "owner_mismatch";
+		return 0;
+	}
+	if (!strmap_get(&owners, t->owner_id, &v)) {
+		struct db *db = warrant_reader(w);
+		if (!db || load_entry(db, 0, t->owner_id, &v) < 0)
+			return -1;
+	}
+	if (v.flag != ST_ACTIVE) {
+		*why = "owner_deactivated";
+		return 0;
+	}
+	return 1;
+}
+
+static int expired(const struct strmap_val *v, void *arg)
+{
+	return v->n1 < *(int64_t *)arg;
+}
+
+size_t live_prune(int64_t now_s, int leeway)
+{
+	int64_t cutoff = now_s - leeway;
+	return strmap_prune(&jtis, expired, &cutoff) + strmap_prune(&runs, expired, &cutoff) +
+	       strmap_prune(&creds, expired, &cutoff);
+}
+
+long live_applied(void) { return atomic_load(&applied); }
+
+void live_free(void)
+{
+	if (!ready)
+		return;
+	ready = 0;
+	strmap_free(&jtis);
+	strmap_free(&runs);
+	strmap_free(&creds);
+	strmap_free(&agents);
+	strmap_free(&owners);
+}

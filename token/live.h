@@ -1,0 +1,39 @@
+/* live.h - the live state that decides whether a verified token is active *now*:
+ * revoked jtis, revoked runs, revoked credentials, agents' lifecycle and kill times,
+ * owners' status.
+ *
+ * Every change of that state is written, in the same transaction, as a row of
+ * state_changes (change_note()). A server keeps the state in memory and applies those
+ * rows in order: its own writer right after each commit (before anyone is told the
+ * change is done), and a poll every MAINT_INTERVAL_MS for other processes (the command
+ * line). Agents and owners are loaded on first use; nothing else reads the disk. */
+#ifndef WARRANT_LIVE_H
+#define WARRANT_LIVE_H
+#include "../core/warrant.h"
+#include "verify.h"
+
+/* Kinds of state_changes rows. */
+#define CHANGE_JTI "jti"       /* a = jti, b = agent, n = exp (s) */
+#define CHANGE_RUN "run"       /* a = agent, b = run */
+#define CHANGE_CRED "cred"     /* a = credential, b = agent */
+#define CHANGE_AGENT "agent"   /* a = agent: status, kill time, grant or limits changed */
+#define CHANGE_OWNER "owner"   /* a = owner: status changed */
+#define CHANGE_ACCESS "access" /* memberships or workspaces changed */
+#define CHANGE_KEYS "keys"     /* signing keys changed */
+
+/* Records a change inside the caller's transaction. 0 or -1. */
+int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n);
+
+/* Loads the current state (server start). 0 or -1. */
+int live_init(struct db *db);
+/* Applies changes committed since the last call; returns how many, or -1. Serialised. */
+int live_poll(struct db *db);
+/* 1 active, 0 inactive (*why set), -1 database error. Checks time (no leeway on exp),
+ * the jti, the run, the credential, the agent (status, kill time) and the owner. */
+int live_check(struct warrant *w, const struct tok *t, const char **why);
+/* Forgets revocations of tokens that have expired; returns how many. */
+size_t live_prune(int64_t now_s, int leeway);
+/* How many changes the server has applied; for metrics and tests. */
+long live_applied(void);
+void live_free(void);
+#endif

@@ -1,0 +1,288 @@
+/* verify.c - JWS parsing and verification (RFC 7515, RFC 9068 §4), and the cache of
+ * verified tokens; see verify.h. */
+#include "verify.h"
+
+#include "../common/buf.h"
+#include "../common/codec.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER_MAX 512
+
+static const char *str_claim(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int int_claim(json_t *o, const char *k, int64_t *out)
+{
+	json_t *v = json_object_get(o, k);
+	if (!json_is_integer(v))
+		return -1;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int copy(char *dst, size_t cap, const char *s)
+{
+	if (!s || strlen(s) >= cap)
+		return -1;
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+static void json_kv(struct buf *b, const char *k, const char *v)
+{
+	buf_printf(b, ",\"%s\":", k);
+	buf_json_cstr(b, v);
+}
+
+static EVP_MD *sha256;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static void sha_fetch(void) { sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+int tok_hash(const char *token, size_t n, unsigned char out[32])
+{
+	static _Thread_local EVP_MD_CTX *ctx;
+	pthread_once(&sha_once, sha_fetch);
+	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+		return -1;
+	unsigned int len = 0;
+	if (EVP_DigestInit_ex(ctx, sha256, NULL) != 1 || EVP_DigestUpdate(ctx, token, n) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &len) != 1)
+		return -1;
+	return 0;
+}
+
+struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n,
+		       const char **why)
+{
+	json_t *hdr = NULL, *pl = NULL;
+	struct tok *t = NULL;
+	unsigned char hbuf[HEADER_MAX], sig[SIG_MAX];
+	unsigned char *pbuf = NULL;
+	struct buf body;
+	buf_init(&body, 16 * 1024);
+	*why = "malformed";
+	if (n == 0 || n > TOKEN_MAX_LEN)
+		goto fail;
+	const char *d1 = memchr(token, '.', n);
+	const char *d2 = d1 ? memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - token)) : NULL;
+	if (!d1 || !d2 || memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - token)))
+		goto fail;
+	size_t hl = (size_t)(d1 - token), pl_len = (size_t)(d2 - d1 - 1), sl = n - (size_t)(d2 + 1 - token);
+	ssize_t hn = b64url_decode(token, hl, hbuf, sizeof hbuf);
+	pbuf = malloc(pl_len);
+	ssize_t pn = pbuf ? b64url_decode(d1 + 1, pl_len, pbuf, pl_len) : -1;
+	ssize_t sn = b64url_decode(d2 + 1, sl, sig, sizeof sig);
+	if (hn <= 0 || pn <= 0 || sn <= 0)
+		goto fail;
+	hdr = json_loadb((const char *)hbuf, (size_t)hn, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(hdr))
+		goto fail;
+	const char *alg = str_claim(hdr, "alg"), *kid = str_claim(hdr, "kid"), *typ = str_claim(hdr, "typ");
+	enum key_alg a;
+	/* RFC 9068 §4: typ must be at+jwt; RFC 8725: no "none", no unknown critical params */
+	if (!alg || !kid || !typ || strcmp(typ, "at+jwt") != 0 || key_alg_parse(alg, &a) < 0 ||
+	    json_object_get(hdr, "crit") || strlen(kid) >= KID_MAX) {
+		*why = "bad_header";
+		goto fail;
+	}
+	if (!keyring_verify(kr, kid, a, token, (size_t)(d2 - token), sig, (size_t)sn)) {
+		*why = "bad_signature";
+		goto fail;
+	}
+	pl = json_loadb((const char *)pbuf, (size_t)pn, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(pl))
+		goto fail;
+	*why = "bad_claims";
+	const char *iss = str_claim(pl, "iss");
+	if (!iss || strcmp(iss, issuer) != 0) {
+		*why = "wrong_issuer";
+		goto fail;
+	}
+	json_t *aud = json_object_get(pl, "aud");
+	size_t blob = (size_t)pn + 64;
+	t = calloc(1, sizeof *t + blob * 2 + 1024);
+	if (!t)
+		goto fail;
+	atomic_init(&t->refs, 1);
+	memcpy(t->kid, kid, strlen(kid) + 1);
+	const char *scope = str_claim(pl, "scope"), *cid = str_claim(pl, "client_id");
+	if (copy(t->sub, sizeof t->sub, str_claim(pl, "sub")) < 0 ||
+	    copy(t->owner_id, sizeof t->owner_id, str_claim(pl, "owner_id")) < 0 ||
+	    copy(t->org_id, sizeof t->org_id, str_claim(pl, "org_id")) < 0 ||
+	    copy(t->ws, sizeof t->ws, str_claim(pl, "ws")) < 0 ||
+	    copy(t->run_id, sizeof t->run_id, str_claim(pl, "run_id")) < 0 ||
+	    copy(t->jti, sizeof t->jti, str_claim(pl, "jti")) < 0 || !scope || !cid ||
+	    int_claim(pl, "exp", &t->exp) < 0 || int_claim(pl, "iat", &t->iat) < 0 ||
+	    int_claim(pl, "nbf", &t->nbf) < 0)
+		goto fail;
+	const char *cred = str_claim(pl, "cred_id");
+	if (cred && copy(t->cred_id, sizeof t->cred_id, cred) < 0)
+		goto fail;
+	int64_t ms = jti_time(t->jti);
+	t->issued_ms = ms > 0 ? ms : t->iat * 1000;
+	/* aud: a string or an array of strings */
+	char *p = t->blob;
+	const char *auds[AUD_MAX];
+	int na = 0;
+	if (json_is_string(aud)) {
+		auds[na++] = json_string_value(aud);
+	} else if (json_is_array(aud) && json_array_size(aud) >= 1 && json_array_size(aud) <= AUD_MAX) {
+		for (size_t i = 0; i < json_array_size(aud); i++) {
+			json_t *v = json_array_get(aud, i);
+			if (!json_is_string(v))
+				goto fail;
+			auds[na++] = json_string_value(v);
+		}
+	} else {
+		goto fail;
+	}
+	for (int i = 0; i < na; i++) {
+		size_t l = strlen(auds[i]);
+		memcpy(p, auds[i], l + 1);
+		t->aud[i] = p;
+		p += l + 1;
+	}
+	t->naud = na;
+	/* RFC 7662 §2.2: the active answer, rendered once */
+	buf_puts(&body, "{\"active\":true");
+	json_kv(&body, "scope", scope);
+	json_kv(&body, "client_id", cid);
+	json_kv(&body, "sub", t->sub);
+	buf_puts(&body, ",\"aud\":");
+	if (json_is_string(aud)) {
+		buf_json_cstr(&body, t->aud[0]);
+	} else {
+		buf_puts(&body, "[");
+		for (int i = 0; i < na; i++) {
+			buf_puts(&body, i ? "," : "");
+			buf_json_cstr(&body, t->aud[i]);
+		}
+		buf_puts(&body, "]");
+	}
+	json_kv(&body, "iss", iss);
+	buf_printf(&body, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)t->exp,
+		   (long long)t->iat, (long long)t->nbf);
+	json_kv(&body, "jti", t->jti);
+	buf_puts(&body, ",\"token_type\":\"Bearer\"");
+	json_kv(&body, "owner_id", t->owner_id);
+	json_kv(&body, "org_id", t->org_id);
+	json_kv(&body, "ws", t->ws);
+	json_kv(&body, "run_id", t->run_id);
+	const char *ab = str_claim(pl, "approved_by"), *ai = str_claim(pl, "approval_id");
+	if (ab)
+		json_kv(&body, "approved_by", ab);
+	if (ai)
+		json_kv(&body, "approval_id", ai);
+	buf_puts(&body, "}");
+	if (body.failed || (size_t)(p - t->blob) + body.len + 1 > blob * 2 + 1024)
+		goto fail;
+	memcpy(p, body.p, body.len + 1);
+	t->active_json = p;
+	t->active_len = body.len;
+	if (tok_hash(token, n, t->hash) < 0)
+		goto fail;
+	*why = NULL;
+	goto done;
+fail:
+	free(t);
+	t = NULL;
+done:
+	json_decref(hdr);
+	json_decref(pl);
+	free(pbuf);
+	buf_free(&body);
+	return t;
+}
+
+void tok_release(struct tok *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		free(t);
+}
+
+/* ---- cache ---- */
+
+#define TCACHE_STRIPES 64
+
+static struct tok **slots;
+static size_t nslots;
+static pthread_mutex_t stripes[TCACHE_STRIPES];
+static atomic_long hits, misses;
+
+int tcache_init(size_t entries)
+{
+	if (slots)
+		return 0;
+	nslots = entries ? entries : TCACHE_DEFAULT_ENTRIES;
+	slots = calloc(nslots, sizeof *slots);
+	if (!slots)
+		return -1;
+	for (int i = 0; i < TCACHE_STRIPES; i++)
+		pthread_mutex_init(&stripes[i], NULL);
+	return 0;
+}
+
+static size_t slot_of(const unsigned char h[32])
+{
+	uint64_t v;
+	memcpy(&v, h, sizeof v);
+	return (size_t)(v % nslots);
+}
+
+struct tok *tcache_lookup(const unsigned char hash[32])
+{
+	if (!slots)
+		return NULL;
+	size_t i = slot_of(hash);
+	pthread_mutex_t *mu = &stripes[i % TCACHE_STRIPES];
+	struct tok *t = NULL;
+	pthread_mutex_lock(mu);
+	if (slots[i] && memcmp(slots[i]->hash, hash, 32) == 0) {
+		t = slots[i];
+		atomic_fetch_add(&t->refs, 1);
+	}
+	pthread_mutex_unlock(mu);
+	atomic_fetch_add(t ? &hits : &misses, 1);
+	return t;
+}
+
+void tcache_insert(struct tok *t)
+{
+	if (!slots)
+		return;
+	size_t i = slot_of(t->hash);
+	pthread_mutex_t *mu = &stripes[i % TCACHE_STRIPES];
+	atomic_fetch_add(&t->refs, 1);
+	pthread_mutex_lock(mu);
+	struct tok *old = slots[i];
+	slots[i] = t;
+	pthread_mutex_unlock(mu);
+	tok_release(old);
+}
+
+void tcache_clear(void)
+{
+	for (size_t i = 0; slots && i < nslots; i++) {
+		pthread_mutex_t *mu = &stripes[i % TCACHE_STRIPES];
+		pthread_mutex_lock(mu);
+		struct tok *old = slots[i];
+		slots[i] = NULL;
+		pthread_mutex_unlock(mu);
+		tok_release(old);
+	}
+}
+
+void tcache_stats(long *h, long *m, size_t *entries)
+{
+	*h = atomic_load(&hits);
+	*m = atomic_load(&misses);
+	*entries = nslots;
+}

@@ -1,0 +1,50 @@
+/* verify.h - checking an access token's form and signature, and a cache of verified
+ * tokens so each distinct token is parsed and verified once.
+ *
+ * Verification here is only "we signed this, and it is well formed". Whether the token
+ * is active now (expiry, revocations, lifecycle) is token/live.c's question, asked every
+ * time, never cached. */
+#ifndef WARRANT_VERIFY_H
+#define WARRANT_VERIFY_H
+#include "../keys/keys.h"
+#include "mint.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOKEN_MAX_LEN 8192          /* bytes of a compact JWS we will look at */
+#define TCACHE_DEFAULT_ENTRIES 16384
+
+struct tok {
+	atomic_int refs;
+	unsigned char hash[32];     /* SHA-256 of the token string */
+	char kid[KID_MAX];
+	char sub[64], owner_id[64], org_id[64], ws[64], run_id[72], jti[40], cred_id[64];
+	int64_t exp, iat, nbf;      /* seconds */
+	int64_t issued_ms;          /* from the jti; iat*1000 otherwise */
+	int naud;
+	const char *aud[AUD_MAX];   /* point into blob */
+	char *active_json;          /* the RFC 7662 active answer, rendered once (in blob) */
+	size_t active_len;
+	char blob[];
+};
+
+/* Parses and verifies token (header typ "at+jwt", a published kid with its own alg, a
+ * valid signature, iss equal to issuer, every claim present and typed). Returns a new
+ * tok (refs = 1) or NULL with *why set to a short static reason. */
+struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n,
+		       const char **why);
+void tok_release(struct tok *t);
+
+/* SHA-256 of a token (the cache key). 0 or -1. */
+int tok_hash(const char *token, size_t n, unsigned char out[32]);
+
+/* The cache: bounded, direct-mapped, thread-safe. lookup returns a referenced tok
+ * (release it) or NULL; insert takes its own reference. */
+int tcache_init(size_t entries);
+struct tok *tcache_lookup(const unsigned char hash[32]);
+void tcache_insert(struct tok *t);
+void tcache_clear(void);
+void tcache_stats(long *hits, long *misses, size_t *entries);
+#endif
