@@ -39,6 +39,10 @@ int cmd_resource_add(struct cli *c);
 int cmd_keys_list(struct cli *c);
 int cmd_audit(struct cli *c);
 int cmd_revoke(struct cli *c);
+int cmd_keys_rotate(struct cli *c);
+int cmd_keys_retire(struct cli *c);
+int cmd_agent_rotate(struct cli *c);
+int cmd_credential_revoke(struct cli *c);
 int cmd_agent_lifecycle(struct cli *c);
 int cmd_owner_deactivate(struct cli *c);
 #endif

@@ -7,6 +7,7 @@
 #include "../common/timeutil.h"
 #include "../common/uri.h"
 #include "../http/http.h"
+#include "../keys/rotate.h"
 #include "../token/live.h"
 #include "../token/verify.h"
 
@@ -96,11 +97,14 @@ static int opt_uint(struct cli *c, const char *name, int64_t min, int64_t max, i
 /* the writer applies live-state changes before anyone hears they are done */
 static void after_commit(struct db *db) { live_poll(db); }
 
+static int store_timing(struct db *db, void *arg) { return key_timing_store(db, arg) ? -1 : 0; }
+
 int cmd_serve(struct cli *c)
 {
 	struct server_opts o;
 	server_opts_default(&o);
 	struct warrant *w = &c->w;
+	int64_t leeway = LEEWAY_DEFAULT, jwks_age = JWKS_MAX_AGE_DEFAULT, rotation = KEY_ROTATION_DEFAULT;
 	int64_t ttl = TOKEN_TTL_DEFAULT, threads = 0, body = (int64_t)o.max_body,
 		conns = o.max_connections, perip = o.max_per_ip, timeout = o.timeout;
 	int rc;
@@ -109,7 +113,10 @@ int cmd_serve(struct cli *c)
 	    (rc = opt_uint(c, "max-body", 1024, 16 << 20, &body)) ||
 	    (rc = opt_uint(c, "max-connections", 1, 1000000, &conns)) ||
 	    (rc = opt_uint(c, "max-per-ip", 1, 1000000, &perip)) ||
-	    (rc = opt_uint(c, "timeout", 1, 3600, &timeout)))
+	    (rc = opt_uint(c, "timeout", 1, 3600, &timeout)) ||
+	    (rc = opt_uint(c, "leeway", 0, 300, &leeway)) ||
+	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &jwks_age)) ||
+	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &rotation)))
 		return rc;
 	const char *listen = arg_opt(&c->a, "listen");
 	if (listen)
@@ -138,7 +145,9 @@ int cmd_serve(struct cli *c)
 	o.max_per_ip = (unsigned)perip;
 	o.timeout = (unsigned)timeout;
 	w->token_ttl = (int)ttl;
-	w->leeway = LEEWAY_DEFAULT;
+	w->leeway = (int)leeway;
+	w->jwks_max_age = (int)jwks_age;
+	w->key_rotation = (int)rotation;
 	if (cli_open(c, 0) < 0)
 		return 1;
 	if ((rc = cli_no_extra(c)))
@@ -151,6 +160,11 @@ int cmd_serve(struct cli *c)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* tell rotations (here or from the command line) how long our tokens live */
+	struct key_timing kt = {.token_ttl = ttl, .leeway = leeway, .jwks_max_age = jwks_age,
+				.rotation_interval = rotation};
+	if (db_tx(w->db, store_timing, &kt) != 0)
+		return cli_fail("cannot write settings: %s", db_errmsg(w->db));
 	w->keys = keyring_new();
 	if (!w->keys || keyring_load(w->keys, w->db) < 0)
 		return cli_fail("cannot load signing keys");

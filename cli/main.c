@@ -20,7 +20,8 @@ static const struct command commands[] = {
 	{"serve", NULL, cmd_serve,
 	 "warrant serve [--listen 127.0.0.1:8080] [--issuer URL] [--token-ttl 300] [--audience URI]\n"
 	 "              [--threads N] [--max-body BYTES] [--max-connections N] [--max-per-ip N]\n"
-	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]"},
+	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]\n"
+	 "              [--leeway 60] [--jwks-max-age 300] [--key-rotation 86400]"},
 	{"org", "add", cmd_org_add, "warrant org add NAME"},
 	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},
 	{"owner", "deactivate", cmd_owner_deactivate, "warrant owner deactivate USR"},
@@ -33,11 +34,15 @@ static const struct command commands[] = {
 	 "warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]\n"
 	 "                  [--per-minute N] [--per-day N]"},
 	{"agent", "list", cmd_agent_list, "warrant agent list [--owner USR]"},
+	{"agent", "rotate", cmd_agent_rotate, "warrant agent rotate AGT [--grace SECONDS]"},
+	{"credential", "revoke", cmd_credential_revoke, "warrant credential revoke CRED"},
 	{"agent", "suspend", cmd_agent_lifecycle, "warrant agent suspend AGT"},
 	{"agent", "resume", cmd_agent_lifecycle, "warrant agent resume AGT"},
 	{"agent", "retire", cmd_agent_lifecycle, "warrant agent retire AGT"},
 	{"resource", "add", cmd_resource_add, "warrant resource add NAME [--audience URI]"},
 	{"keys", "list", cmd_keys_list, "warrant keys list"},
+	{"keys", "rotate", cmd_keys_rotate, "warrant keys rotate [--force]"},
+	{"keys", "retire", cmd_keys_retire, "warrant keys retire KID"},
 	{"revoke", NULL, cmd_revoke, "warrant revoke --jti J | --run R [--agent A] | --agent A"},
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"

@@ -25,6 +25,8 @@ struct warrant {
 	char audience[ISSUER_MAX]; /* default `aud` */
 	int token_ttl;          /* seconds */
 	int leeway;             /* seconds of downstream clock skew allowed for */
+	int jwks_max_age;       /* seconds downstream may cache /jwks */
+	int key_rotation;       /* seconds between scheduled key rotations; 0 = never */
 };
 
 /* The connection for reads on this thread; NULL when it cannot be opened. */

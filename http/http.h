@@ -40,6 +40,7 @@ struct http_req {
 	size_t authorization_len;
 	char client_addr[64];
 	char request_id[40];
+	char cache_buf[48];
 	struct warrant *w;
 	struct http_resp resp;
 	/* async: */

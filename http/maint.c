@@ -2,6 +2,8 @@
 #include "maint.h"
 
 #include "../common/timeutil.h"
+#include "../clients/credentials.h"
+#include "../keys/rotate.h"
 #include "../token/live.h"
 
 #include <pthread.h>
@@ -44,11 +46,42 @@ static void prune_db(struct db *db, int64_t cutoff_s)
 	}
 }
 
+static int count_of(struct db *db, const char *sql, int64_t now)
+{
+	sqlite3_stmt *st = db_prep(db, sql);
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, now);
+	int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	return n;
+}
+
+/* Key and credential schedules: cheap reads first; writes go through the writer. */
+static void schedules(struct warrant *w, int64_t now)
+{
+	if (count_of(mdb, "SELECT count(*) FROM signing_keys WHERE state = 'retiring' AND retire_after <= ?", now)) {
+		struct key_retirement k = {.actor = "system"};
+		writer_call(w->writer, key_retire_job, &k);
+	}
+	if (!count_of(mdb, "SELECT count(*) FROM signing_keys WHERE state = 'next' AND ? IS NOT NULL", now))
+		writer_call(w->writer, key_ensure_next_job, NULL);
+	if (w->key_rotation > 0 &&
+	    count_of(mdb, "SELECT count(*) FROM signing_keys WHERE state = 'current' AND activated_at <= ?",
+		     now - (int64_t)w->key_rotation * 1000)) {
+		struct key_rotation r = {.scheduled = 1, .actor = "system"};
+		writer_call(w->writer, key_rotate_job, &r);
+	}
+	if (count_of(mdb, "SELECT count(*) FROM credentials WHERE expiry_audited = 0 AND revoked_at IS NULL"
+			  " AND expires_at <= ?", now))
+		writer_call(w->writer, credential_expiry_job, NULL);
+}
+
 static void *maint_main(void *arg)
 {
 	struct warrant *w = arg;
 	char last[4096] = "", now[4096];
-	int64_t last_prune = 0;
+	int64_t last_prune = 0, last_sched = 0;
 	keys_fingerprint(mdb, last, sizeof last);
 	pthread_mutex_lock(&mu);
 	while (!stopping) {
@@ -64,6 +97,10 @@ static void *maint_main(void *arg)
 		/* changes from other processes (the command line) */
 		live_poll(mdb);
 		int64_t t = now_ms();
+		if (t - last_sched >= 1000) {
+			schedules(w, t);
+			last_sched = t;
+		}
 		if (t - last_prune > 60000) {
 			live_prune(t / 1000, w->leeway);
 			prune_db(mdb, t / 1000 - w->leeway);

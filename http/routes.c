@@ -139,7 +139,8 @@ enum hres h_jwks(struct http_req *r)
 	r->resp.ctype = "application/json";
 	/* downstream caches may hold the set this long: a next key is published at least
 	 * this long before it signs (docs/operations.md) */
-	r->resp.cache = "public, max-age=300";
+	snprintf(r->cache_buf, sizeof r->cache_buf, "public, max-age=%d", r->w->jwks_max_age);
+	r->resp.cache = r->cache_buf;
 	return H_DONE;
 }
 

@@ -54,7 +54,8 @@ const char *const schema_migrations[] = {
 	"  verifier BLOB NOT NULL,"
 	"  created_at INTEGER NOT NULL,"
 	"  expires_at INTEGER," /* end of a rotation grace; NULL while it is the newest */
-	"  revoked_at INTEGER);"
+	"  revoked_at INTEGER,"
+	"  expiry_audited INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX credentials_agent ON credentials(agent_id);"
 	"CREATE TABLE resource_servers ("
 	"  id TEXT PRIMARY KEY,"

@@ -1,0 +1,151 @@
+/* credentials.c - credential rotation, revocation and expiry; see credentials.h. */
+#include "credentials.h"
+
+#include "../audit/audit.h"
+#include "../common/timeutil.h"
+#include "../token/live.h"
+
+#include <string.h>
+
+static int audit_cred(struct db *db, const char *event, const char *actor, const char *owner,
+		      const char *client_addr, const char *request_id, const char *detail)
+{
+	struct audit_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.event = event;
+	ev.outcome = "ok";
+	snprintf(ev.actor, sizeof ev.actor, "%s", actor ? actor : "system");
+	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner ? owner : "");
+	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
+	snprintf(ev.request_id, sizeof ev.request_id, "%s", request_id ? request_id : "");
+	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
+	return audit_insert(db, &ev);
+}
+
+static int load_scoped(struct db *db, const char *agent_id, const char *owner_scope, struct agent *a,
+		       struct oerr *e)
+{
+	int f = agent_load(db, agent_id, a);
+	if (f < 0)
+		return -1;
+	if (!f || (owner_scope && strcmp(a->owner_id, owner_scope) != 0)) {
+		oerr_set(e, 404, "not_found", "no agent %.64s", agent_id);
+		return 1;
+	}
+	if (strcmp(a->status, "retired") == 0) {
+		oerr_set(e, 409, "conflict", "agent %.64s is retired", agent_id);
+		return 1;
+	}
+	return 0;
+}
+
+int credential_rotate_job(struct db *db, void *arg)
+{
+	struct credential_rotation *r = arg;
+	struct agent a;
+	int rc = load_scoped(db, r->agent_id, r->owner_scope, &a, &r->err);
+	if (rc)
+		return rc;
+	if (r->grace < 0 || r->grace > GRACE_MAX) {
+		oerr_set(&r->err, 400, "invalid_request", "grace must be 0 to %d seconds", GRACE_MAX);
+		return 1;
+	}
+	int64_t now = now_ms(), until = now + r->grace * 1000;
+	/* the newest live credential gets the grace; any older one ends now */
+	sqlite3_stmt *st = db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
+				       " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC LIMIT 1");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, a.id);
+	sqlite3_bind_int64(st, 2, now);
+	r->old_cred_id[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW)
+		db_col_copy(st, 0, r->old_cred_id, sizeof r->old_cred_id);
+	sqlite3_reset(st);
+	st = db_prep(db, "UPDATE credentials SET expires_at = CASE WHEN id = ?2 THEN min(coalesce(expires_at, ?3), ?3)"
+			 " ELSE ?4 END WHERE agent_id = ?1 AND revoked_at IS NULL"
+			 " AND (expires_at IS NULL OR expires_at > ?4)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, a.id);
+	db_bind_text(st, 2, r->old_cred_id);
+	sqlite3_bind_int64(st, 3, until);
+	sqlite3_bind_int64(st, 4, now);
+	if (db_step_done(st) < 0)
+		return -1;
+	r->old_expires_at = r->old_cred_id[0] ? until : 0;
+	if (credential_create(db, a.id, r->cred_id, r->secret) < 0)
+		return -1;
+	char d[300], t[32];
+	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","
+			      "\"old_expires_at\":\"%s\",\"grace_seconds\":%lld}",
+		 a.id, r->cred_id, r->old_cred_id, r->old_cred_id[0] ? rfc3339(until, t) : "", (long long)r->grace);
+	return audit_cred(db, "credential.rotated", r->actor, a.owner_id, r->client_addr, r->request_id, d);
+}
+
+int credential_revoke_job(struct db *db, void *arg)
+{
+	struct credential_revocation *r = arg;
+	struct agent a;
+	int rc = load_scoped(db, r->agent_id, r->owner_scope, &a, &r->err);
+	if (rc)
+		return rc;
+	int64_t now = now_ms();
+	sqlite3_stmt *st = db_prep(db, "UPDATE credentials SET revoked_at = ?3 WHERE id = ?2 AND agent_id = ?1"
+				       " AND revoked_at IS NULL");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, a.id);
+	db_bind_text(st, 2, r->cred_id);
+	sqlite3_bind_int64(st, 3, now);
+	if (db_step_done(st) < 0)
+		return -1;
+	if (sqlite3_changes(db->h) == 0) {
+		st = db_prep(db, "SELECT 1 FROM credentials WHERE id = ? AND agent_id = ?");
+		if (!st)
+			return -1;
+		db_bind_text(st, 1, r->cred_id);
+		db_bind_text(st, 2, a.id);
+		int exists = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_reset(st);
+		if (!exists) {
+			oerr_set(&r->err, 404, "not_found", "no credential %.64s for that agent", r->cred_id);
+			return 1;
+		}
+		return 0; /* already revoked */
+	}
+	if (change_note(db, CHANGE_CRED, r->cred_id, a.id, now) < 0)
+		return -1;
+	char d[200];
+	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a.id, r->cred_id);
+	return audit_cred(db, "credential.revoked", r->actor, a.owner_id, r->client_addr, r->request_id, d);
+}
+
+int credential_expiry_job(struct db *db, void *arg)
+{
+	(void)arg;
+	int64_t now = now_ms();
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT c.id, c.agent_id, a.owner_id, c.expires_at FROM credentials c"
+				      " JOIN agents a ON a.id = c.agent_id WHERE c.expiry_audited = 0"
+				      " AND c.revoked_at IS NULL AND c.expires_at <= ?", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(q, 1, now);
+	int rc = 0;
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		char d[200], t[32];
+		snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
+			 sqlite3_column_text(q, 1), sqlite3_column_text(q, 0), rfc3339(sqlite3_column_int64(q, 3), t));
+		rc = audit_cred(db, "credential.expired", "system", (const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
+	}
+	sqlite3_finalize(q);
+	if (rc == 0) {
+		sqlite3_stmt *st = db_prep(db, "UPDATE credentials SET expiry_audited = 1 WHERE expiry_audited = 0"
+					       " AND revoked_at IS NULL AND expires_at <= ?");
+		if (!st)
+			return -1;
+		sqlite3_bind_int64(st, 1, now);
+		rc = db_step_done(st);
+	}
+	return rc;
+}
