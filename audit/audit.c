@@ -15,7 +15,7 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 {
 	sqlite3_stmt *st = db_prep(db,
 		"INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti, client_addr,"
-		" outcome, detail, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+		" outcome, detail, request_id, agent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, ev->time ? ev->time : now_ms());
@@ -29,6 +29,7 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 	db_bind_text(st, 9, ev->outcome ? ev->outcome : "ok");
 	bind_opt(st, 10, ev->detail);
 	bind_opt(st, 11, ev->request_id);
+	bind_opt(st, 12, ev->agent_id[0] ? ev->agent_id : strncmp(ev->actor, "agt_", 4) == 0 ? ev->actor : NULL);
 	return db_step_done(st);
 }
 
@@ -50,15 +51,15 @@ long audit_export(struct db *db, const struct audit_query *q,
 	 * while the planner still uses the (owner_id, time), (actor, time) and run indexes */
 	static const char sql[] =
 		"SELECT time, event, actor, owner_id, run_id, ws, jti, client_addr, outcome, detail,"
-		" request_id FROM audit_events"
-		" WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR actor = ?2)"
+		" request_id, agent_id FROM audit_events"
+		" WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR agent_id = ?2)"
 		" AND (?3 IS NULL OR run_id = ?3) AND (?4 IS NULL OR ws = ?4)"
 		" AND time >= ?5 AND time < ?6 ORDER BY time, id LIMIT ?7";
 	sqlite3_stmt *st = db_prep(db, sql);
 	if (!st)
 		return -1;
 	bind_opt(st, 1, q->owner_id);
-	bind_opt(st, 2, q->actor);
+	bind_opt(st, 2, q->agent_id);
 	bind_opt(st, 3, q->run_id);
 	bind_opt(st, 4, q->ws);
 	sqlite3_bind_int64(st, 5, q->since);
@@ -74,6 +75,7 @@ long audit_export(struct db *db, const struct audit_query *q,
 		buf_printf(&b, "{\"time\":\"%s\"", rfc3339(sqlite3_column_int64(st, 0), t));
 		col_json(&b, "event", st, 1);
 		col_json(&b, "actor", st, 2);
+		col_json(&b, "agent_id", st, 11);
 		col_json(&b, "owner_id", st, 3);
 		col_json(&b, "run_id", st, 4);
 		col_json(&b, "ws", st, 5);

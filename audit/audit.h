@@ -16,6 +16,7 @@ struct audit_event {
 	const char *event;         /* static: "token.issued", ... */
 	const char *outcome;       /* static: "ok", "refused", "error", "active", ... */
 	char actor[ID_MAX];        /* agent, owner, resource server or "system" */
+	char agent_id[ID_MAX];     /* the agent concerned; defaults to actor when it is one */
 	char owner_id[ID_MAX];     /* the accountable human; "" when unknown */
 	char run_id[72];
 	char ws[ID_MAX];
@@ -31,7 +32,7 @@ int audit_insert(struct db *db, const struct audit_event *ev);
 int audit_job(struct db *db, void *ev);
 
 struct audit_query {
-	const char *owner_id, *actor, *run_id, *ws;
+	const char *owner_id, *agent_id, *run_id, *ws;
 	int64_t since, until; /* ms; 0 = open */
 	long limit;           /* 0 = no limit */
 };

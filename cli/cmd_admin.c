@@ -340,7 +340,7 @@ int cmd_audit(struct cli *c)
 	struct audit_query q;
 	memset(&q, 0, sizeof q);
 	q.owner_id = arg_opt(&c->a, "owner");
-	q.actor = arg_opt(&c->a, "agent");
+	q.agent_id = arg_opt(&c->a, "agent");
 	q.run_id = arg_opt(&c->a, "run");
 	q.ws = arg_opt(&c->a, "workspace");
 	const char *since = arg_opt(&c->a, "since"), *until = arg_opt(&c->a, "until"),

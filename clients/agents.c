@@ -71,6 +71,7 @@ static void audit_agent(struct db *db, const char *event, const char *actor, con
 	ev.outcome = "ok";
 	snprintf(ev.actor, sizeof ev.actor, "%s", actor);
 	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
+	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
 	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
 	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
 	if (*rc == 0 && audit_insert(db, &ev) < 0)

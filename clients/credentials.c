@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-static int audit_cred(struct db *db, const char *event, const char *actor, const char *owner,
+static int audit_cred(struct db *db, const char *event, const char *actor, const char *agent, const char *owner,
 		      const char *client_addr, const char *request_id, const char *detail)
 {
 	struct audit_event ev;
@@ -16,6 +16,7 @@ static int audit_cred(struct db *db, const char *event, const char *actor, const
 	ev.outcome = "ok";
 	snprintf(ev.actor, sizeof ev.actor, "%s", actor ? actor : "system");
 	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner ? owner : "");
+	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", agent ? agent : "");
 	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
 	snprintf(ev.request_id, sizeof ev.request_id, "%s", request_id ? request_id : "");
 	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
@@ -80,7 +81,7 @@ int credential_rotate_job(struct db *db, void *arg)
 	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","
 			      "\"old_expires_at\":\"%s\",\"grace_seconds\":%lld}",
 		 a.id, r->cred_id, r->old_cred_id, r->old_cred_id[0] ? rfc3339(until, t) : "", (long long)r->grace);
-	return audit_cred(db, "credential.rotated", r->actor, a.owner_id, r->client_addr, r->request_id, d);
+	return audit_cred(db, "credential.rotated", r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
 }
 
 int credential_revoke_job(struct db *db, void *arg)
@@ -118,7 +119,7 @@ int credential_revoke_job(struct db *db, void *arg)
 		return -1;
 	char d[200];
 	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a.id, r->cred_id);
-	return audit_cred(db, "credential.revoked", r->actor, a.owner_id, r->client_addr, r->request_id, d);
+	return audit_cred(db, "credential.revoked", r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
 }
 
 int credential_expiry_job(struct db *db, void *arg)
@@ -136,7 +137,8 @@ int credential_expiry_job(struct db *db, void *arg)
 		char d[200], t[32];
 		snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
 			 sqlite3_column_text(q, 1), sqlite3_column_text(q, 0), rfc3339(sqlite3_column_int64(q, 3), t));
-		rc = audit_cred(db, "credential.expired", "system", (const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
+		rc = audit_cred(db, "credential.expired", "system", (const char *)sqlite3_column_text(q, 1),
+			       (const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
 	}
 	sqlite3_finalize(q);
 	if (rc == 0) {

@@ -56,6 +56,7 @@ int agent_lifecycle_job(struct db *db, void *arg)
 	ev.outcome = "ok";
 	snprintf(ev.actor, sizeof ev.actor, "%s", l->actor ? l->actor : "system");
 	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
+	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
 	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", l->client_addr ? l->client_addr : "");
 	snprintf(ev.request_id, sizeof ev.request_id, "%s", l->request_id ? l->request_id : "");
 	snprintf(ev.detail, sizeof ev.detail, "{\"agent_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"%s%s%s}",

@@ -43,6 +43,10 @@ struct http_req {
 	char cache_buf[48];
 	struct warrant *w;
 	struct http_resp resp;
+	struct {
+		const char *name, *value;  /* MHD's copies, valid for the request */
+	} query[16];
+	int nquery;
 	/* async: */
 	void *state;
 	void (*state_free)(void *state);
@@ -58,6 +62,12 @@ typedef enum hres (*handler_fn)(struct http_req *r);
 enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
 		     void (*finish)(struct http_req *r, int rc));
 
+/* Runs work(r) on a worker thread (for slow work such as password hashing, which must
+ * not hold up a polling thread); the connection resumes when it returns. */
+enum hres http_offload(struct http_req *r, void (*work)(struct http_req *r));
+/* A query parameter of the request URL, or NULL. */
+const char *req_query(const struct http_req *r, const char *name);
+
 /* Response helpers: each replaces r->resp. b is consumed. */
 void resp_json(struct http_req *r, int status, struct buf *b);
 void resp_json_str(struct http_req *r, int status, const char *json);
@@ -72,6 +82,7 @@ enum hres h_token(struct http_req *r);
 enum hres h_discovery(struct http_req *r);
 enum hres h_introspect(struct http_req *r);
 enum hres h_revoke(struct http_req *r);
+enum hres h_v1(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);
@@ -91,6 +102,8 @@ struct server_opts {
 };
 
 void server_opts_default(struct server_opts *o);
+
+#define WORKER_THREADS 2 /* threads for offloaded work (owners' logins) */
 /* Serves until SIGINT or SIGTERM; returns 0 after a clean drain, -1 when it cannot start
  * (message on stderr). */
 int server_run(struct warrant *w, const struct server_opts *o);

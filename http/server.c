@@ -27,19 +27,27 @@
 
 struct route {
 	const char *path;
-	const char *method;
+	const char *method; /* NULL: the handler checks methods itself */
 	handler_fn fn;
+	int prefix;         /* path is a prefix */
 };
 
 static const struct route routes[] = {
-	{"/token", "POST", h_token},
-	{"/introspect", "POST", h_introspect},
-	{"/revoke", "POST", h_revoke},
-	{"/.well-known/oauth-authorization-server", "GET", h_discovery},
-	{"/.well-known/openid-configuration", "GET", h_discovery},
-	{"/jwks", "GET", h_jwks},
-	{"/healthz", "GET", h_healthz},
-	{"/readyz", "GET", h_readyz},
+	{"/token", "POST", h_token, 0},
+	{"/introspect", "POST", h_introspect, 0},
+	{"/revoke", "POST", h_revoke, 0},
+	{"/.well-known/oauth-authorization-server", "GET", h_discovery, 0},
+	{"/.well-known/openid-configuration", "GET", h_discovery, 0},
+	{"/jwks", "GET", h_jwks, 0},
+	{"/healthz", "GET", h_healthz, 0},
+	{"/readyz", "GET", h_readyz, 0},
+	{"/v1/", NULL, h_v1, 1},
+};
+
+struct conn;
+struct pool_item {
+	void (*work)(struct http_req *r);
+	struct conn *next;
 };
 
 struct conn {
@@ -51,6 +59,7 @@ struct conn {
 	int handled;     /* the handler ran */
 	int too_large;
 	atomic_int ready;
+	struct pool_item pool;
 };
 
 static const struct server_opts *opts;
@@ -191,6 +200,75 @@ enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
 	return H_ASYNC;
 }
 
+/* ---- offloaded work ---- */
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static struct conn *pool_head, *pool_tail;
+static int pool_stop;
+static pthread_t pool_threads[WORKER_THREADS];
+static int pool_started;
+
+static void *pool_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool_mu);
+	for (;;) {
+		while (!pool_head && !pool_stop)
+			pthread_cond_wait(&pool_cv, &pool_mu);
+		if (!pool_head)
+			break;
+		struct conn *c = pool_head;
+		pool_head = c->pool.next;
+		if (!pool_head)
+			pool_tail = NULL;
+		pthread_mutex_unlock(&pool_mu);
+		c->pool.work(&c->req);
+		atomic_store(&c->ready, 1);
+		MHD_resume_connection(c->mc);
+		pthread_mutex_lock(&pool_mu);
+	}
+	pthread_mutex_unlock(&pool_mu);
+	return NULL;
+}
+
+enum hres http_offload(struct http_req *r, void (*work)(struct http_req *r))
+{
+	struct conn *c = r->glue;
+	c->pool.work = work;
+	c->pool.next = NULL;
+	MHD_suspend_connection(c->mc);
+	pthread_mutex_lock(&pool_mu);
+	if (pool_tail)
+		pool_tail->pool.next = c;
+	else
+		pool_head = c;
+	pool_tail = c;
+	pthread_cond_signal(&pool_cv);
+	pthread_mutex_unlock(&pool_mu);
+	return H_ASYNC;
+}
+
+const char *req_query(const struct http_req *r, const char *name)
+{
+	for (int i = 0; i < r->nquery; i++)
+		if (strcmp(r->query[i].name, name) == 0)
+			return r->query[i].value;
+	return NULL;
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct http_req *r = cls;
+	if (r->nquery < (int)(sizeof r->query / sizeof r->query[0])) {
+		r->query[r->nquery].name = key;
+		r->query[r->nquery].value = value ? value : "";
+		r->nquery++;
+	}
+	return MHD_YES;
+}
+
 /* ---- request handling ---- */
 
 static void request_id(char out[40])
@@ -223,8 +301,11 @@ static const struct route *find_route(const char *url, const char *method, const
 {
 	*allow = NULL;
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		if (strcmp(routes[i].path, url) != 0)
+		if (routes[i].prefix ? strncmp(routes[i].path, url, strlen(routes[i].path)) != 0
+				     : strcmp(routes[i].path, url) != 0)
 			continue;
+		if (!routes[i].method)
+			return &routes[i];
 		if (strcmp(routes[i].method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
 			return &routes[i];
@@ -297,6 +378,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		resp_error_simple(&c->req, 500, "server_error", "out of memory");
 		return queue(c);
 	}
+	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, collect_query, &c->req);
 	c->req.body = c->body.p;
 	c->req.body_len = c->body.len;
 	c->req.content_type = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type");
@@ -445,6 +527,9 @@ int server_run(struct warrant *w, const struct server_opts *o)
 			goto done;
 		}
 	}
+	for (int i = 0; i < WORKER_THREADS; i++)
+		if (pthread_create(&pool_threads[i], NULL, pool_main, NULL) == 0)
+			pool_started++;
 	if (maint_start(w) < 0) {
 		fprintf(stderr, "warrant: cannot start the maintenance thread\n");
 		goto done;
@@ -467,6 +552,12 @@ int server_run(struct warrant *w, const struct server_opts *o)
 	maint_stop();
 	rc = 0;
 done:
+	pthread_mutex_lock(&pool_mu);
+	pool_stop = 1;
+	pthread_cond_broadcast(&pool_cv);
+	pthread_mutex_unlock(&pool_mu);
+	for (int i = 0; i < pool_started; i++)
+		pthread_join(pool_threads[i], NULL);
 	for (int i = 0; i < nd; i++)
 		if (d[i])
 			MHD_stop_daemon(d[i]);

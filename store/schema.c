@@ -95,6 +95,7 @@ const char *const schema_migrations[] = {
 	"  time INTEGER NOT NULL,"
 	"  event TEXT NOT NULL,"
 	"  actor TEXT NOT NULL,"
+	"  agent_id TEXT," /* the agent acting or acted upon */
 	"  owner_id TEXT,"
 	"  run_id TEXT,"
 	"  ws TEXT,"
@@ -104,7 +105,7 @@ const char *const schema_migrations[] = {
 	"  detail TEXT,"
 	"  request_id TEXT);"
 	"CREATE INDEX audit_owner_time ON audit_events(owner_id, time);"
-	"CREATE INDEX audit_actor_time ON audit_events(actor, time);"
+	"CREATE INDEX audit_agent_time ON audit_events(agent_id, time) WHERE agent_id IS NOT NULL;"
 	"CREATE INDEX audit_run ON audit_events(run_id) WHERE run_id IS NOT NULL;"
 	"CREATE INDEX audit_time ON audit_events(time);",
 };

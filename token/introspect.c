@@ -85,6 +85,7 @@ static void audit_fill(struct introspection *q, const char *rs, const struct tok
 	snprintf(ev->request_id, sizeof ev->request_id, "%s", q->request_id ? q->request_id : "");
 	if (t) {
 		snprintf(ev->owner_id, sizeof ev->owner_id, "%s", t->owner_id);
+		snprintf(ev->agent_id, sizeof ev->agent_id, "%s", t->sub);
 		snprintf(ev->run_id, sizeof ev->run_id, "%s", t->run_id);
 		snprintf(ev->ws, sizeof ev->ws, "%s", t->ws);
 		snprintf(ev->jti, sizeof ev->jti, "%s", t->jti);

@@ -18,6 +18,7 @@ static int audit_revoked(struct db *db, const struct revocation *r, const char *
 	ev.outcome = "ok";
 	snprintf(ev.actor, sizeof ev.actor, "%s", r->actor ? r->actor : "system");
 	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner ? owner : "");
+	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", agent ? agent : "");
 	snprintf(ev.run_id, sizeof ev.run_id, "%s", run ? run : "");
 	snprintf(ev.jti, sizeof ev.jti, "%s", jti ? jti : "");
 	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", r->client_addr ? r->client_addr : "");
