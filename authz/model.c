@@ -4,6 +4,7 @@
 #include "../audit/audit.h"
 #include "../common/buf.h"
 #include "../clients/lifecycle.h"
+#include "effective.h"
 #include "../common/timeutil.h"
 #include "../token/live.h"
 
@@ -186,6 +187,67 @@ int workspace_create_job(struct db *db, void *arg)
 	return 0;
 }
 
+/* Revokes the live tokens of agent a in ws whose scope the change took away, and writes
+ * one audit row for the agent naming the change. Returns tokens revoked, or -1. */
+static int cascade_agent(struct db *db, const struct member_change *m, const struct agent *a, const char *event)
+{
+	char eff[VERBSET_MAX], missing[VERBSET_MAX];
+	if (effective_verbs(db, a, m->workspace_id, eff, NULL) < 0)
+		return -1;
+	int64_t now = now_ms();
+	sqlite3_stmt *q = NULL;
+	/* the audit trail knows every token issued: scan this agent's in this workspace that
+	 * may still be alive (audit_agent_time index) */
+	if (sqlite3_prepare_v2(db->h,
+			       "SELECT jti, json_extract(detail, '$.scope'), run_id,"
+			       " time / 1000 + json_extract(detail, '$.expires_in') AS exp FROM audit_events"
+			       " WHERE agent_id = ?1 AND time >= ?2 AND event = 'token.issued' AND ws = ?3"
+			       " AND exp > ?4", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	db_bind_text(q, 1, a->id);
+	sqlite3_bind_int64(q, 2, now - (int64_t)(TOKEN_TTL_MAX + 60) * 1000);
+	db_bind_text(q, 3, m->workspace_id);
+	sqlite3_bind_int64(q, 4, now / 1000);
+	int n = 0, rc = 0;
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		const char *scope = (const char *)sqlite3_column_text(q, 1);
+		if (!scope || verbset_minus(scope, eff, missing) == 0)
+			continue; /* still entirely allowed: it stays */
+		char jti[40];
+		db_col_copy(q, 0, jti, sizeof jti);
+		int64_t exp = sqlite3_column_int64(q, 3);
+		sqlite3_stmt *st = db_prep(db, "INSERT OR IGNORE INTO revoked_tokens(jti, agent_id, exp, revoked_at)"
+					       " VALUES (?,?,?,?)");
+		if (!st) {
+			rc = -1;
+			break;
+		}
+		db_bind_text(st, 1, jti);
+		db_bind_text(st, 2, a->id);
+		sqlite3_bind_int64(st, 3, exp);
+		sqlite3_bind_int64(st, 4, now);
+		if (db_step_done(st) < 0 || change_note(db, CHANGE_JTI, jti, a->id, exp) < 0)
+			rc = -1;
+		n += sqlite3_changes(db->h) > 0;
+	}
+	sqlite3_finalize(q);
+	if (rc < 0)
+		return -1;
+	struct audit_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.event = event;
+	ev.outcome = "ok";
+	snprintf(ev.actor, sizeof ev.actor, "%s", m->actor ? m->actor : "system");
+	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
+	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
+	snprintf(ev.ws, sizeof ev.ws, "%s", m->workspace_id);
+	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", m->client_addr ? m->client_addr : "");
+	snprintf(ev.detail, sizeof ev.detail,
+		 "{\"cause\":\"%s\",\"agent_id\":\"%s\",\"effective_after\":\"%.400s\",\"tokens_revoked\":%d}", event,
+		 a->id, eff, n);
+	return audit_insert(db, &ev) < 0 ? -1 : n;
+}
+
 int member_change_job(struct db *db, void *arg)
 {
 	struct member_change *m = arg;
@@ -264,6 +326,34 @@ int member_change_job(struct db *db, void *arg)
 	int rc = audit_simple(db, event, m->actor, m->owner_id, m->workspace_id, m->client_addr,
 			      d.failed ? "{}" : d.p);
 	buf_free(&d);
+	if (rc < 0)
+		return -1;
+	if (m->op == MEMBER_ADD)
+		return 0; /* access only grew */
+	if (change_note(db, CHANGE_ACCESS, m->owner_id, m->workspace_id, now) < 0)
+		return -1;
+	/* the cascade, in this same transaction: every agent of the owner */
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status != 'retired'", -1, &q,
+			       NULL) != SQLITE_OK)
+		return -1;
+	db_bind_text(q, 1, m->owner_id);
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		struct agent a;
+		char id[ID_MAX];
+		db_col_copy(q, 0, id, sizeof id);
+		int f = agent_load(db, id, &a);
+		if (f <= 0) {
+			rc = -1;
+			break;
+		}
+		int n = cascade_agent(db, m, &a, event);
+		if (n < 0)
+			rc = -1;
+		else
+			m->agents_affected++;
+	}
+	sqlite3_finalize(q);
 	return rc;
 }
 

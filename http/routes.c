@@ -79,7 +79,7 @@ enum hres h_token(struct http_req *r)
 			token_issue(r->w, t);
 		}
 	}
-	return http_defer(r, audit_job, &t->audit, token_finish);
+	return http_defer(r, token_issue_job, t, token_finish);
 }
 
 /* ---- discovery (RFC 8414, OIDC Discovery 1.0) ---- */

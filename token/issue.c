@@ -84,10 +84,9 @@ static void audit_keys(struct token_issue *t, const char *ws)
 		goto refused;                                             \
 	} while (0)
 
-int token_issue(struct warrant *w, struct token_issue *t)
+static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 {
 	const struct form *f = t->form;
-	struct db *db = warrant_reader(w);
 	char ws[ID_MAX] = "", eff[VERBSET_MAX], approval[VERBSET_MAX], tmp[VERBSET_MAX];
 	const char *aud[AUD_MAX];
 	char audbuf[AUD_MAX][URI_MAX + 1];
@@ -253,8 +252,57 @@ refused:
 	return 1;
 }
 
+int token_issue(struct warrant *w, struct token_issue *t)
+{
+	struct db *db = warrant_reader(w);
+	/* every read of one issuance sees one snapshot, and we note how far the change log
+	 * had got in it: token_issue_job() refuses the token if access changed since */
+	int tx = db && db_exec(db, "BEGIN") == 0;
+	t->seen_seq = -1;
+	if (tx) {
+		sqlite3_stmt *st = db_prep(db, "SELECT coalesce(max(seq), 0) FROM state_changes");
+		if (st && sqlite3_step(st) == SQLITE_ROW)
+			t->seen_seq = sqlite3_column_int64(st, 0);
+		if (st)
+			sqlite3_reset(st);
+	}
+	int rc = issue(w, tx ? db : NULL, t);
+	if (tx)
+		db_exec(db, "COMMIT");
+	return rc;
+}
+
+int token_issue_job(struct db *db, void *arg)
+{
+	struct token_issue *t = arg;
+	if (!t->err.code && t->seen_seq >= 0) {
+		/* a membership change that committed while this token was
+		 * being minted wins; the token is withheld and the client asked to retry */
+		sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM state_changes WHERE seq > ?1 AND kind = 'access'"
+					       " AND (a = ?2 OR a IS NULL) LIMIT 1");
+		if (!st)
+			return -1;
+		sqlite3_bind_int64(st, 1, t->seen_seq);
+		db_bind_text(st, 2, t->agent.owner_id);
+		int changed = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_reset(st);
+		if (changed) {
+			oerr_set(&t->err, 503, "temporarily_unavailable", "access changed while the token was issued; retry");
+			t->err.retry_after = 1;
+			t->err.reason = "access_changed";
+			buf_free(&t->jwt);
+			t->audit.event = "token.refused";
+			t->audit.outcome = "refused";
+			t->audit.jti[0] = '\0';
+			audit_detail(t, "access_changed", NULL, 0);
+		}
+	}
+	return audit_insert(db, &t->audit);
+}
+
 void token_issue_refuse(struct token_issue *t, const struct oerr *e)
 {
+	t->seen_seq = -1;
 	buf_init(&t->jwt, 16);
 	memset(&t->audit, 0, sizeof t->audit);
 	t->err = *e;

@@ -29,6 +29,7 @@ struct token_issue {
 	struct agent agent;
 	struct oerr err;
 	struct audit_event audit;
+	int64_t seen_seq;          /* the change log's end in the snapshot read */
 };
 
 /* 1 when s is a valid run id: 1-64 of [A-Za-z0-9._:-]. */
@@ -40,4 +41,8 @@ int token_issue(struct warrant *w, struct token_issue *t);
  * body, bad client credentials): copies e and fills t->audit. */
 void token_issue_refuse(struct token_issue *t, const struct oerr *e);
 void token_issue_free(struct token_issue *t);
+/* The writer job that records the outcome (t->audit). It withholds an issued token, and
+ * records a refusal instead, when access changed after the snapshot the token was
+ * computed from: nothing is handed out that a committed change has taken away. */
+int token_issue_job(struct db *db, void *arg);
 #endif
