@@ -8,6 +8,7 @@
 #include "../common/timeutil.h"
 #include "../token/live.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int name_ok(const char *s, struct oerr *e, const char *what)
@@ -189,11 +190,10 @@ int workspace_create_job(struct db *db, void *arg)
 
 /* Revokes the live tokens of agent a in ws whose scope the change took away, and writes
  * one audit row for the agent naming the change. Returns tokens revoked, or -1. */
-static int cascade_agent(struct db *db, const struct member_change *m, const struct agent *a, const char *event)
+static int cascade_agent(struct db *db, const struct member_change *m, const struct agent *a, const char *event,
+			 const char *eff)
 {
-	char eff[VERBSET_MAX], missing[VERBSET_MAX];
-	if (effective_verbs(db, a, m->workspace_id, eff, NULL) < 0)
-		return -1;
+	char missing[VERBSET_MAX];
 	int64_t now = now_ms();
 	sqlite3_stmt *q = NULL;
 	/* the audit trail knows every token issued: scan this agent's in this workspace that
@@ -226,9 +226,15 @@ static int cascade_agent(struct db *db, const struct member_change *m, const str
 		db_bind_text(st, 2, a->id);
 		sqlite3_bind_int64(st, 3, exp);
 		sqlite3_bind_int64(st, 4, now);
-		if (db_step_done(st) < 0 || change_note(db, CHANGE_JTI, jti, a->id, exp) < 0)
+		if (db_step_done(st) < 0) {
 			rc = -1;
-		n += sqlite3_changes(db->h) > 0;
+			break;
+		}
+		if (sqlite3_changes(db->h) == 0)
+			continue; /* revoked already */
+		if (change_note(db, CHANGE_JTI, jti, a->id, exp) < 0)
+			rc = -1;
+		n++;
 	}
 	sqlite3_finalize(q);
 	if (rc < 0)
@@ -285,6 +291,43 @@ int member_change_job(struct db *db, void *arg)
 	sqlite3_reset(st);
 	const char *event;
 	int64_t now = now_ms();
+	/* the owner's agents and what each may do in the workspace before the change */
+	struct before {
+		struct agent a;
+		char eff[VERBSET_MAX];
+	} *bef = NULL;
+	int nbef = 0;
+	if (m->op != MEMBER_ADD) {
+		sqlite3_stmt *q = NULL;
+		if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status != 'retired'", -1,
+				       &q, NULL) != SQLITE_OK)
+			return -1;
+		db_bind_text(q, 1, m->owner_id);
+		int cap = 0, failed = 0;
+		while (!failed && sqlite3_step(q) == SQLITE_ROW) {
+			if (nbef == cap) {
+				cap = cap ? cap * 2 : 16;
+				struct before *nb = realloc(bef, (size_t)cap * sizeof *bef);
+				if (!nb) {
+					failed = 1;
+					break;
+				}
+				bef = nb;
+			}
+			char id[ID_MAX];
+			db_col_copy(q, 0, id, sizeof id);
+			if (agent_load(db, id, &bef[nbef].a) <= 0 ||
+			    effective_verbs(db, &bef[nbef].a, m->workspace_id, bef[nbef].eff, NULL) < 0)
+				failed = 1;
+			else
+				nbef++;
+		}
+		sqlite3_finalize(q);
+		if (failed) {
+			free(bef);
+			return -1;
+		}
+	}
 	if (m->op == MEMBER_ADD) {
 		if (had) {
 			oerr_set(&m->err, 409, "conflict", "already a member; use member set");
@@ -296,6 +339,7 @@ int member_change_job(struct db *db, void *arg)
 	} else {
 		if (!had) {
 			oerr_set(&m->err, 404, "not_found", "not a member of that workspace");
+			free(bef);
 			return 1;
 		}
 		st = m->op == MEMBER_SET
@@ -304,16 +348,20 @@ int member_change_job(struct db *db, void *arg)
 			: db_prep(db, "DELETE FROM memberships WHERE workspace_id = ?1 AND owner_id = ?2");
 		event = m->op == MEMBER_SET ? "member.changed" : "member.removed";
 	}
-	if (!st)
+	if (!st) {
+		free(bef);
 		return -1;
+	}
 	/* binding past a statement's last parameter is a harmless SQLITE_RANGE */
 	db_bind_text(st, 1, m->workspace_id);
 	db_bind_text(st, 2, m->owner_id);
 	db_bind_text(st, 3, m->canon);
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int64(st, 5, now);
-	if (db_step_done(st) < 0)
+	if (db_step_done(st) < 0) {
+		free(bef);
 		return -1;
+	}
 	struct buf d;
 	buf_init(&d, AUDIT_DETAIL_MAX - 1);
 	buf_puts(&d, "{\"owner\":");
@@ -326,34 +374,29 @@ int member_change_job(struct db *db, void *arg)
 	int rc = audit_simple(db, event, m->actor, m->owner_id, m->workspace_id, m->client_addr,
 			      d.failed ? "{}" : d.p);
 	buf_free(&d);
-	if (rc < 0)
+	if (rc < 0 || m->op == MEMBER_ADD) { /* an addition only grows access */
+		free(bef);
+		return rc < 0 ? -1 : 0;
+	}
+	if (change_note(db, CHANGE_ACCESS, m->owner_id, m->workspace_id, now) < 0) {
+		free(bef);
 		return -1;
-	if (m->op == MEMBER_ADD)
-		return 0; /* access only grew */
-	if (change_note(db, CHANGE_ACCESS, m->owner_id, m->workspace_id, now) < 0)
-		return -1;
-	/* the cascade, in this same transaction: every agent of the owner */
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status != 'retired'", -1, &q,
-			       NULL) != SQLITE_OK)
-		return -1;
-	db_bind_text(q, 1, m->owner_id);
-	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		struct agent a;
-		char id[ID_MAX];
-		db_col_copy(q, 0, id, sizeof id);
-		int f = agent_load(db, id, &a);
-		if (f <= 0) {
+	}
+	/* the cascade, in this same transaction: each agent whose access narrowed */
+	for (int i = 0; rc == 0 && i < nbef; i++) {
+		char after[VERBSET_MAX];
+		if (effective_verbs(db, &bef[i].a, m->workspace_id, after, NULL) < 0) {
 			rc = -1;
 			break;
 		}
-		int n = cascade_agent(db, m, &a, event);
-		if (n < 0)
+		if (strcmp(after, bef[i].eff) == 0)
+			continue;
+		if (cascade_agent(db, m, &bef[i].a, event, after) < 0)
 			rc = -1;
 		else
 			m->agents_affected++;
 	}
-	sqlite3_finalize(q);
+	free(bef);
 	return rc;
 }
 

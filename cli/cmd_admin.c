@@ -328,8 +328,8 @@ int cmd_keys_list(struct cli *c)
 			       sqlite3_column_text(st, 0), sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
 			       sqlite3_column_text(st, 2), t[0], t[1], t[2], t[3]);
 		else
-			printf("%-44s %s %-8s created %s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-			       sqlite3_column_text(st, 2), t[0]);
+			printf("%-44s %s %-8s created %.20s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+			       sqlite3_column_text(st, 2), t[0] + 1);
 	}
 	sqlite3_reset(st);
 	return 0;

@@ -58,11 +58,12 @@ int cmd_init(struct cli *c)
 	const char *alg = arg_opt(&c->a, "alg");
 	if (alg && key_alg_parse(alg, &j.alg) < 0)
 		return cli_usage("--alg must be ES256 or RS256");
-	if (cli_open(c, 1) < 0)
-		return 1;
+	arg_opt(&c->a, "db");
 	int rc;
 	if ((rc = cli_no_extra(c)))
 		return rc;
+	if (cli_open(c, 1) < 0)
+		return 1;
 	rc = db_tx(c->w.db, init_job, &j);
 	if (j.already)
 		return cli_fail("%s is already initialised", c->w.db_path);
@@ -125,13 +126,15 @@ int cmd_serve(struct cli *c)
 	if (issuer)
 		snprintf(w->issuer, sizeof w->issuer, "%s", issuer);
 	else
-		snprintf(w->issuer, sizeof w->issuer, "http://%s", o.listen);
+		snprintf(w->issuer, sizeof w->issuer, "%s://%s", arg_opt(&c->a, "tls-cert") ? "https" : "http", o.listen);
 	size_t il = strlen(w->issuer);
 	while (il > 0 && w->issuer[il - 1] == '/') /* RFC 8414 §2: no trailing slash games */
 		w->issuer[--il] = '\0';
 	if (!uri_like(w->issuer))
 		return cli_usage("--issuer must be an http(s) URL without query or fragment");
 	const char *aud = arg_opt(&c->a, "audience");
+	if (aud && !uri_absolute_no_fragment(slice_of(aud)))
+		return cli_usage("--audience must be an absolute URI without a fragment");
 	snprintf(w->audience, sizeof w->audience, "%s", aud ? aud : w->issuer);
 	o.tls_cert = arg_opt(&c->a, "tls-cert");
 	o.tls_key = arg_opt(&c->a, "tls-key");
@@ -185,6 +188,11 @@ int cmd_serve(struct cli *c)
 	db_close(w->db);
 	w->db = NULL;
 	rc = server_run(w, &o);
+	long batches, jobs;
+	int queued;
+	writer_stats(w->writer, &batches, &jobs, &queued);
+	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"writer_batches\":%ld,\"writer_jobs\":%ld}\n",
+		batches, jobs);
 	writer_stop(w->writer); /* commits whatever is queued */
 	w->writer = NULL;
 	keyring_free(w->keys);

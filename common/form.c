@@ -119,6 +119,19 @@ int form_getall(const struct form *f, const char *name, slice *out, int max)
 	return k;
 }
 
+const struct form_param *form_duplicate(const struct form *f, const char *except)
+{
+	for (int i = 0; i < f->n; i++) {
+		if (f->p[i].value.n == 0 || slice_eq(f->p[i].name, except))
+			continue;
+		for (int j = i + 1; j < f->n; j++)
+			if (f->p[j].value.n && f->p[j].name.n == f->p[i].name.n &&
+			    memcmp(f->p[j].name.p, f->p[i].name.p, f->p[i].name.n) == 0)
+				return &f->p[i];
+	}
+	return NULL;
+}
+
 void form_free(struct form *f)
 {
 	if (f->arena) {

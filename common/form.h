@@ -47,5 +47,8 @@ int form_get1(const struct form *f, const char *name, slice *out);
 /* Non-empty values of a repeatable parameter, in order, at most max of them stored;
  * returns how many there are in all (may exceed max: the caller decides). */
 int form_getall(const struct form *f, const char *name, slice *out, int max);
+/* The first parameter (other than the one named except) that appears twice with
+ * non-empty values, or NULL. */
+const struct form_param *form_duplicate(const struct form *f, const char *except);
 void form_free(struct form *f);
 #endif

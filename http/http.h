@@ -61,6 +61,9 @@ typedef enum hres (*handler_fn)(struct http_req *r);
 /* Suspends r until fn(arg) is committed by the writer, then calls finish(r, rc). */
 enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
 		     void (*finish)(struct http_req *r, int rc));
+/* The same for a job that writes at most one row (no savepoint needed). */
+enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg,
+			    void (*finish)(struct http_req *r, int rc));
 
 /* Runs work(r) on a worker thread (for slow work such as password hashing, which must
  * not hold up a polling thread); the connection resumes when it returns. */

@@ -79,7 +79,7 @@ enum hres h_token(struct http_req *r)
 			token_issue(r->w, t);
 		}
 	}
-	return http_defer(r, token_issue_job, t, token_finish);
+	return http_defer_single(r, token_issue_job, t, token_finish);
 }
 
 /* ---- discovery (RFC 8414, OIDC Discovery 1.0) ---- */
@@ -107,8 +107,11 @@ int discovery_init(const struct warrant *w)
 	buf_puts(&b, ",\"id_token_signing_alg_values_supported\":[]");
 	buf_puts(&b, ",\"scopes_supported\":[]");
 	buf_puts(&b, ",\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"nbf\",\"jti\","
-		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\"]");
-	buf_puts(&b, ",\"access_token_signing_alg_values_supported\":[\"ES256\",\"RS256\"]");
+		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\",\"cred_id\"]");
+	char kid[KID_MAX];
+	enum key_alg alg = ALG_ES256;
+	keyring_current(w->keys, kid, &alg);
+	buf_printf(&b, ",\"access_token_signing_alg_values_supported\":[\"%s\"]", key_alg_name(alg));
 	buf_puts(&b, "}");
 	if (b.failed)
 		return -1;

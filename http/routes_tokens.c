@@ -73,7 +73,7 @@ enum hres h_introspect(struct http_req *r)
 	s->q.client_addr = r->client_addr;
 	s->q.request_id = r->request_id;
 	token_introspect(r->w, &s->q);
-	return http_defer(r, audit_job, &s->q.audit, introspect_finish);
+	return http_defer_single(r, audit_job, &s->q.audit, introspect_finish);
 }
 
 struct revoke_state {

@@ -190,9 +190,28 @@ enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
 	r->job.fn = fn;
 	r->job.arg = arg;
 	r->job.done = defer_done;
+	r->job.single = 0;
 	MHD_suspend_connection(c->mc);
 	if (writer_submit(r->w->writer, &r->job) < 0) {
 		/* shutting down: answer at once */
+		MHD_resume_connection(c->mc);
+		finish(r, -1);
+		atomic_store(&c->ready, 1);
+	}
+	return H_ASYNC;
+}
+
+enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg,
+			    void (*finish)(struct http_req *r, int rc))
+{
+	struct conn *c = r->glue;
+	r->finish = finish;
+	r->job.fn = fn;
+	r->job.arg = arg;
+	r->job.done = defer_done;
+	r->job.single = 1;
+	MHD_suspend_connection(c->mc);
+	if (writer_submit(r->w->writer, &r->job) < 0) {
 		MHD_resume_connection(c->mc);
 		finish(r, -1);
 		atomic_store(&c->ready, 1);

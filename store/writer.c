@@ -43,6 +43,10 @@ static void run_batch(struct writer *w, struct wjob *batch)
 			j->rc = -1;
 			continue;
 		}
+		if (j->single) {
+			j->rc = j->fn(w->db, j->arg);
+			continue;
+		}
 		if (db_exec(w->db, "SAVEPOINT job") < 0) {
 			j->rc = -1;
 			continue;

@@ -19,6 +19,7 @@ struct wjob {
 	wjob_fn fn;
 	void *arg;
 	wdone_fn done;  /* NULL: the submitter waits with writer_call() */
+	int single;     /* fn leaves nothing half-written on failure: no savepoint needed */
 	int rc;
 	struct wjob *next;
 };

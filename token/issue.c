@@ -103,15 +103,11 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 		goto refused;
 	}
 
-	/* RFC 6749 §3.2: parameters other than resource must not repeat */
-	static const char *const single[] = {"grant_type", "scope", "workspace", "run_id",
-					     "client_id", "client_secret"};
-	for (size_t i = 0; i < sizeof single / sizeof single[0]; i++) {
-		slice tmpv;
-		if (form_get1(f, single[i], &tmpv) < 0)
-			REFUSE(400, "invalid_request", "duplicate_parameter",
-			       "parameter %s given more than once", single[i]);
-	}
+	/* RFC 6749 §3.2: parameters other than resource (RFC 8707) must not repeat */
+	const struct form_param *dup = form_duplicate(f, "resource");
+	if (dup)
+		REFUSE(400, "invalid_request", "duplicate_parameter", "parameter %.*s given more than once",
+		       (int)dup->name.n, dup->name.p);
 	if (form_get1(f, "grant_type", &gt) == 0)
 		REFUSE(400, "invalid_request", "missing_grant_type", "grant_type is required");
 	if (!slice_eq(gt, "client_credentials"))
@@ -160,10 +156,10 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 			       "resource must be an absolute URI without a fragment");
 		memcpy(audbuf[naud], res[i].p, res[i].n);
 		audbuf[naud][res[i].n] = '\0';
-		int dup = 0;
+		int seen = 0;
 		for (int k = 0; k < naud; k++)
-			dup |= strcmp(aud[k], audbuf[naud]) == 0;
-		if (dup)
+			seen |= strcmp(aud[k], audbuf[naud]) == 0;
+		if (seen)
 			continue;
 		int known = strcmp(audbuf[naud], w->audience) == 0 ? 1
 			    : resource_audience_known(db, audbuf[naud]);

@@ -1,0 +1,34 @@
+/* blobmap.h - a string-keyed cache of small records, copied in and out, safe for many
+ * threads, with a generation counter that makes "load from disk, then insert" race-free:
+ * an insert is dropped when an invalidation happened after the load began.
+ *
+ * Bounded: when full, inserts are refused (the caller just reads the disk next time). */
+#ifndef WARRANT_BLOBMAP_H
+#define WARRANT_BLOBMAP_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct blob_node;
+
+struct blobmap {
+	pthread_rwlock_t lock;
+	struct blob_node **b;
+	size_t nb, n, max;
+	uint64_t seed;
+	atomic_long generation;
+};
+
+int blobmap_init(struct blobmap *m, size_t buckets, size_t max_entries);
+void blobmap_free(struct blobmap *m);
+/* The generation to pass to blobmap_put for a record about to be loaded. */
+long blobmap_generation(struct blobmap *m);
+/* Copies the record for key into out (cap bytes): 1 found, 0 not. */
+int blobmap_get(struct blobmap *m, const char *key, void *out, size_t cap);
+/* Stores a copy unless an invalidation happened since gen was read. */
+void blobmap_put(struct blobmap *m, const char *key, const void *val, size_t len, long gen);
+/* Drops one record / every record; both bump the generation. */
+void blobmap_del(struct blobmap *m, const char *key);
+void blobmap_clear(struct blobmap *m);
+#endif
