@@ -1,10 +1,83 @@
 /* effective.c - effective verbs of an agent in a workspace; see effective.h. */
 #include "effective.h"
 
+#include "../common/blobmap.h"
+
+#include <stdio.h>
 #include <string.h>
 
-int effective_verbs(struct db *db, const struct agent *a, const char *ws,
-		    char out[VERBSET_MAX], char approval[VERBSET_MAX])
+static struct blobmap cache;
+
+void effective_cache_enable(void)
+{
+	if (!cache.b)
+		blobmap_init(&cache, 4096, 200000);
+}
+
+void effective_cache_clear(void) { blobmap_clear(&cache); }
+
+struct eff_rec {
+	int n;
+	char eff[VERBSET_MAX];
+	char approval[VERBSET_MAX];
+};
+
+struct default_rec {
+	int r;
+	char ws[ID_MAX];
+};
+
+static int compute(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
+		   char approval[VERBSET_MAX]);
+static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_MAX]);
+
+int effective_verbs_fresh(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
+			  char approval[VERBSET_MAX])
+{
+	return compute(db, a, ws, out, approval);
+}
+
+int effective_verbs(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
+		    char approval[VERBSET_MAX])
+{
+	char key[2 * ID_MAX + 2];
+	struct eff_rec r;
+	if (!cache.b || strlen(ws) >= ID_MAX)
+		return compute(db, a, ws, out, approval);
+	snprintf(key, sizeof key, "%s %s", a->id, ws);
+	long gen = blobmap_generation(&cache);
+	if (!blobmap_get(&cache, key, &r, sizeof r)) {
+		r.n = compute(db, a, ws, r.eff, r.approval);
+		if (r.n < 0)
+			return -1;
+		blobmap_put(&cache, key, &r, sizeof r, gen);
+	}
+	if (out)
+		memcpy(out, r.eff, strlen(r.eff) + 1);
+	if (approval)
+		memcpy(approval, r.approval, strlen(r.approval) + 1);
+	return r.n;
+}
+
+int effective_default_workspace(struct db *db, const struct agent *a, char ws_out[ID_MAX])
+{
+	struct default_rec r;
+	if (!cache.b)
+		return compute_default(db, a, ws_out);
+	long gen = blobmap_generation(&cache);
+	if (!blobmap_get(&cache, a->id, &r, sizeof r)) {
+		r.r = compute_default(db, a, r.ws);
+		if (r.r < 0)
+			return -1;
+		blobmap_put(&cache, a->id, &r, sizeof r, gen);
+	}
+	if (r.r == 1)
+		memcpy(ws_out, r.ws, ID_MAX);
+	return r.r;
+}
+
+static int compute(struct db *db, const struct agent *a, const char *ws,
+		   char out[VERBSET_MAX], char approval[VERBSET_MAX])
 {
 	char tmp[VERBSET_MAX], scratch[VERBSET_MAX];
 	if (!out)
@@ -46,7 +119,7 @@ int effective_verbs(struct db *db, const struct agent *a, const char *ws,
 	return verbset_intersect(a->verbs, tmp, out);
 }
 
-int effective_default_workspace(struct db *db, const struct agent *a, char ws_out[ID_MAX])
+static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_MAX])
 {
 	enum { MAX_CANDIDATES = 1024 };
 	char (*cand)[ID_MAX] = NULL;
@@ -65,7 +138,7 @@ int effective_default_workspace(struct db *db, const struct agent *a, char ws_ou
 		db_col_copy(st, 0, cand[nc++], ID_MAX);
 	sqlite3_reset(st);
 	for (int i = 0; i < nc; i++) {
-		int n = effective_verbs(db, a, cand[i], NULL, NULL);
+		int n = compute(db, a, cand[i], NULL, NULL);
 		if (n < 0)
 			return -1;
 		if (n == 0)

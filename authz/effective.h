@@ -16,6 +16,15 @@
 int effective_verbs(struct db *db, const struct agent *a, const char *ws,
 		    char out[VERBSET_MAX], char approval[VERBSET_MAX]);
 
+/* The same, always computed from the records (inside a writer transaction). */
+int effective_verbs_fresh(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
+			  char approval[VERBSET_MAX]);
+
+/* The server keeps computed answers in memory once enabled; token/live.c clears them when
+ * state_changes say memberships, workspaces or agents changed. */
+void effective_cache_enable(void);
+void effective_cache_clear(void);
+
 /* The one workspace in which a has effective verbs. Returns 1 (ws_out set), 0 when there
  * is none, 2 when there are several, -1 on a database error. */
 int effective_default_workspace(struct db *db, const struct agent *a, char ws_out[ID_MAX]);

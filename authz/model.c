@@ -185,7 +185,7 @@ int workspace_create_job(struct db *db, void *arg)
 		}
 		return -1;
 	}
-	return 0;
+	return w->org_visible ? change_note(db, CHANGE_ACCESS_ADDED, NULL, w->id, now_ms()) : 0;
 }
 
 /* Revokes the live tokens of agent a in ws whose scope the change took away, and writes
@@ -317,7 +317,7 @@ int member_change_job(struct db *db, void *arg)
 			char id[ID_MAX];
 			db_col_copy(q, 0, id, sizeof id);
 			if (agent_load(db, id, &bef[nbef].a) <= 0 ||
-			    effective_verbs(db, &bef[nbef].a, m->workspace_id, bef[nbef].eff, NULL) < 0)
+			    effective_verbs_fresh(db, &bef[nbef].a, m->workspace_id, bef[nbef].eff, NULL) < 0)
 				failed = 1;
 			else
 				nbef++;
@@ -376,7 +376,7 @@ int member_change_job(struct db *db, void *arg)
 	buf_free(&d);
 	if (rc < 0 || m->op == MEMBER_ADD) { /* an addition only grows access */
 		free(bef);
-		return rc < 0 ? -1 : 0;
+		return rc < 0 || change_note(db, CHANGE_ACCESS_ADDED, m->owner_id, m->workspace_id, now) < 0 ? -1 : 0;
 	}
 	if (change_note(db, CHANGE_ACCESS, m->owner_id, m->workspace_id, now) < 0) {
 		free(bef);
@@ -385,7 +385,7 @@ int member_change_job(struct db *db, void *arg)
 	/* the cascade, in this same transaction: each agent whose access narrowed */
 	for (int i = 0; rc == 0 && i < nbef; i++) {
 		char after[VERBSET_MAX];
-		if (effective_verbs(db, &bef[i].a, m->workspace_id, after, NULL) < 0) {
+		if (effective_verbs_fresh(db, &bef[i].a, m->workspace_id, after, NULL) < 0) {
 			rc = -1;
 			break;
 		}

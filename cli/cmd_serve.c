@@ -179,6 +179,7 @@ int cmd_serve(struct cli *c)
 		return cli_fail("cannot build the discovery document");
 	if (tcache_init(TCACHE_DEFAULT_ENTRIES) < 0 || live_init(w->db) < 0)
 		return cli_fail("cannot load the live state");
+	live_enable_caches();
 	char err[512];
 	w->writer = writer_start(w->db_path, err, sizeof err);
 	if (!w->writer)

@@ -2,11 +2,14 @@
 #include "agents.h"
 
 #include "../audit/audit.h"
+#include "../common/blobmap.h"
 #include "../common/buf.h"
 #include "../common/timeutil.h"
+#include "../token/live.h"
 #include "secret.h"
 
 #include <openssl/crypto.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char SQL_AGENT[] =
@@ -251,18 +254,79 @@ long agent_list(struct db *db, const char *owner_id,
 	return rc == SQLITE_DONE ? n : -1;
 }
 
+#define AUTH_CREDS_MAX 4
+
+struct agent_auth {
+	struct agent a;
+	int ncred;
+	struct {
+		char id[ID_MAX];
+		unsigned char v[VERIFIER_LEN];
+		int64_t expires_at; /* ms; 0 = none */
+	} cred[AUTH_CREDS_MAX];
+};
+
+static struct blobmap auth_cache;
+
+void agent_cache_enable(void)
+{
+	if (!auth_cache.b)
+		blobmap_init(&auth_cache, 4096, 100000);
+}
+
+void agent_cache_forget(const char *agent_id) { blobmap_del(&auth_cache, agent_id); }
+void agent_cache_clear(void) { blobmap_clear(&auth_cache); }
+
+/* 1 loaded, 0 no such agent, -1 error */
+static int auth_load(struct db *db, const char *id, struct agent_auth *r)
+{
+	memset(r, 0, sizeof *r);
+	int f = agent_load(db, id, &r->a);
+	if (f <= 0)
+		return f;
+	sqlite3_stmt *st = db_prep(db, "SELECT id, verifier, coalesce(expires_at, 0) FROM credentials"
+				       " WHERE agent_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+				       " ORDER BY created_at DESC");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_ms());
+	while (sqlite3_step(st) == SQLITE_ROW && r->ncred < AUTH_CREDS_MAX) {
+		if (sqlite3_column_bytes(st, 1) != VERIFIER_LEN)
+			continue;
+		db_col_copy(st, 0, r->cred[r->ncred].id, ID_MAX);
+		memcpy(r->cred[r->ncred].v, sqlite3_column_blob(st, 1), VERIFIER_LEN);
+		r->cred[r->ncred].expires_at = sqlite3_column_int64(st, 2);
+		r->ncred++;
+	}
+	sqlite3_reset(st);
+	return 1;
+}
+
 int client_authenticate(struct db *db, const char *client_id, const char *secret,
 			struct agent *a, struct oerr *e)
 {
 	unsigned char v[VERIFIER_LEN];
+	struct agent_auth *r = malloc(sizeof *r);
 	int rc = -1;
 	e->basic_challenge = 0;
 	/* computed first, whatever the id: the cost says nothing about the agent existing */
-	if (secret_verifier(secret, strlen(secret), v) < 0) {
+	if (!r || secret_verifier(secret, strlen(secret), v) < 0) {
+		free(r);
 		oerr_set(e, 500, "server_error", "internal error");
 		return -1;
 	}
-	int found = strncmp(client_id, "agt_", 4) == 0 ? agent_load(db, client_id, a) : 0;
+	int found = 0;
+	if (strncmp(client_id, "agt_", 4) == 0 && strlen(client_id) < ID_MAX) {
+		long gen = blobmap_generation(&auth_cache);
+		if (blobmap_get(&auth_cache, client_id, r, sizeof *r)) {
+			found = 1;
+		} else {
+			found = auth_load(db, client_id, r);
+			if (found > 0)
+				blobmap_put(&auth_cache, client_id, r, sizeof *r, gen);
+		}
+	}
 	if (found < 0) {
 		oerr_set(e, 500, "server_error", "internal error");
 		goto done;
@@ -271,27 +335,19 @@ int client_authenticate(struct db *db, const char *client_id, const char *secret
 		e->reason = "unknown_client";
 		goto refuse;
 	}
-	sqlite3_stmt *st = db_prep(db, "SELECT id, verifier, expires_at FROM credentials"
-				       " WHERE agent_id = ? AND revoked_at IS NULL");
-	if (!st) {
-		oerr_set(e, 500, "server_error", "internal error");
-		goto done;
-	}
-	db_bind_text(st, 1, client_id);
+	*a = r->a;
 	int matched = 0, expired = 0;
 	int64_t now = now_ms();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 1) != VERIFIER_LEN ||
-		    !verifier_equal(sqlite3_column_blob(st, 1), v))
+	for (int i = 0; i < r->ncred; i++) {
+		if (!verifier_equal(r->cred[i].v, v))
 			continue;
-		if (sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_int64(st, 2) <= now) {
+		if (r->cred[i].expires_at && r->cred[i].expires_at <= now) {
 			expired = 1;
 			continue;
 		}
-		db_col_copy(st, 0, a->cred_id, sizeof a->cred_id);
+		memcpy(a->cred_id, r->cred[i].id, ID_MAX);
 		matched = 1;
 	}
-	sqlite3_reset(st);
 	if (matched) {
 		rc = 0;
 		goto done;
@@ -303,6 +359,8 @@ refuse:
 	rc = 1;
 done:
 	OPENSSL_cleanse(v, sizeof v);
+	OPENSSL_cleanse(r, sizeof *r);
+	free(r);
 	return rc;
 }
 
@@ -327,7 +385,9 @@ int resource_create_job(struct db *db, void *arg)
 	sqlite3_bind_blob(st, 4, v, sizeof v, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 5, now_ms());
 	OPENSSL_cleanse(v, sizeof v);
-	return db_step_done(st);
+	if (db_step_done(st) < 0)
+		return -1;
+	return r->audience && *r->audience ? change_note(db, CHANGE_RESOURCE, r->audience, r->id, 0) : 0;
 }
 
 int resource_audience_known(struct db *db, const char *uri)

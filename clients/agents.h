@@ -63,6 +63,13 @@ long agent_list(struct db *db, const char *owner_id,
 struct buf;
 void agent_json(struct db *db, const struct agent *a, struct buf *out);
 
+/* The server keeps what authentication needs (the agent, its owner's status, its live
+ * credentials' verifiers) in memory once enabled; token/live.c drops entries when
+ * state_changes say they changed. */
+void agent_cache_enable(void);
+void agent_cache_forget(const char *agent_id);
+void agent_cache_clear(void);
+
 /* Client authentication (RFC 6749 §2.3.1) of an agent. On success fills *a (including
  * cred_id) and returns 0; otherwise 401 invalid_client in *e with e->reason set, never
  * saying whether the id or the secret was wrong. The cost does not depend on whether the

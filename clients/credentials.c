@@ -75,7 +75,8 @@ int credential_rotate_job(struct db *db, void *arg)
 	if (db_step_done(st) < 0)
 		return -1;
 	r->old_expires_at = r->old_cred_id[0] ? until : 0;
-	if (credential_create(db, a.id, r->cred_id, r->secret) < 0)
+	if (credential_create(db, a.id, r->cred_id, r->secret) < 0 ||
+	    change_note(db, CHANGE_AGENT, a.id, "credential_rotated", now) < 0)
 		return -1;
 	char d[300], t[32];
 	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","

@@ -4,6 +4,7 @@
 #include "../authz/effective.h"
 #include "../common/timeutil.h"
 #include "../common/uri.h"
+#include "live.h"
 
 #include <string.h>
 
@@ -139,7 +140,7 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 			       "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
 		memcpy(t->run_id, run.p, run.n);
 		t->run_id[run.n] = '\0';
-		int r = run_revoked(db, t->agent.id, t->run_id);
+		int r = live_ready() ? live_run_revoked(t->agent.id, t->run_id) : run_revoked(db, t->agent.id, t->run_id);
 		if (r < 0)
 			goto internal;
 		if (r)
@@ -162,6 +163,7 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 		if (seen)
 			continue;
 		int known = strcmp(audbuf[naud], w->audience) == 0 ? 1
+			    : live_ready() ? live_audience_known(audbuf[naud])
 			    : resource_audience_known(db, audbuf[naud]);
 		if (known < 0)
 			goto internal;
@@ -253,6 +255,12 @@ int token_issue(struct warrant *w, struct token_issue *t)
 	struct db *db = warrant_reader(w);
 	/* every read of one issuance sees one snapshot, and we note how far the change log
 	 * had got in it: token_issue_job() refuses the token if access changed since */
+	if (live_ready()) {
+		/* the caches reflect every change up to this one; later ones are caught by
+		 * token_issue_job(). Read it before anything else. */
+		t->seen_seq = live_last_seq();
+		return issue(w, db, t);
+	}
 	int tx = db && db_exec(db, "BEGIN") == 0;
 	t->seen_seq = -1;
 	if (tx) {
@@ -274,16 +282,19 @@ int token_issue_job(struct db *db, void *arg)
 	if (!t->err.code && t->seen_seq >= 0) {
 		/* a membership change that committed while this token was
 		 * being minted wins; the token is withheld and the client asked to retry */
-		sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM state_changes WHERE seq > ?1 AND kind = 'access'"
-					       " AND (a = ?2 OR a IS NULL) LIMIT 1");
+		sqlite3_stmt *st = db_prep(db,
+			"SELECT 1 FROM state_changes WHERE seq > ?1 AND ("
+			" (kind = 'access' AND (a = ?2 OR a IS NULL)) OR (kind = 'owner' AND a = ?2)"
+			" OR (kind IN ('agent', 'run') AND a = ?3) OR (kind = 'cred' AND b = ?3)) LIMIT 1");
 		if (!st)
 			return -1;
 		sqlite3_bind_int64(st, 1, t->seen_seq);
 		db_bind_text(st, 2, t->agent.owner_id);
+		db_bind_text(st, 3, t->agent.id);
 		int changed = sqlite3_step(st) == SQLITE_ROW;
 		sqlite3_reset(st);
 		if (changed) {
-			oerr_set(&t->err, 503, "temporarily_unavailable", "access changed while the token was issued; retry");
+			oerr_set(&t->err, 503, "temporarily_unavailable", "the agent's access changed while the token was issued; retry");
 			t->err.retry_after = 1;
 			t->err.reason = "access_changed";
 			buf_free(&t->jwt);

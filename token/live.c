@@ -1,6 +1,8 @@
 /* live.c - in-memory live state, kept exact by applying state_changes; see live.h. */
 #include "live.h"
 
+#include "../authz/effective.h"
+#include "../clients/agents.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
 
@@ -11,11 +13,11 @@
 
 enum { ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_RETIRED = 2, ST_DEACTIVATED = 3 };
 
-static struct strmap jtis, runs, creds, agents, owners;
+static struct strmap jtis, runs, creds, agents, owners, audiences;
 static int ready;
 static pthread_mutex_t poll_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
-static int64_t last_seq;
+static _Atomic int64_t last_seq;
 static atomic_long generation; /* bumped before any agent/owner entry is dropped */
 static atomic_long applied;
 
@@ -49,16 +51,27 @@ static void apply(const char *kind, const char *a, const char *b, int64_t n)
 	} else if (strcmp(kind, CHANGE_RUN) == 0 && b) {
 		char k[160];
 		run_key(k, a, b);
-		v.n1 = now_ms() / 1000 + TOKEN_TTL_MAX + 3600; /* forget once no token can live */
+		v.n1 = INT64_MAX; /* new tokens for the run are refused for ever */
 		strmap_put(&runs, k, &v);
 	} else if (strcmp(kind, CHANGE_CRED) == 0) {
 		v.n1 = now_ms() / 1000 + TOKEN_TTL_MAX + 3600;
 		strmap_put(&creds, a, &v);
+		if (b)
+			agent_cache_forget(b);
 	} else if (strcmp(kind, CHANGE_AGENT) == 0 || strcmp(kind, CHANGE_OWNER) == 0) {
 		pthread_mutex_lock(&load_mu);
 		atomic_fetch_add(&generation, 1);
 		strmap_del(kind[0] == 'a' ? &agents : &owners, a);
 		pthread_mutex_unlock(&load_mu);
+		if (kind[0] == 'a')
+			agent_cache_forget(a);
+		else
+			agent_cache_clear(); /* the owner's status lives in every agent record */
+		effective_cache_clear();     /* grants and workspace limits */
+	} else if (strcmp(kind, CHANGE_ACCESS) == 0 || strcmp(kind, CHANGE_ACCESS_ADDED) == 0) {
+		effective_cache_clear();
+	} else if (strcmp(kind, CHANGE_RESOURCE) == 0) {
+		strmap_put(&audiences, a, &v);
 	}
 }
 
@@ -91,6 +104,7 @@ int live_poll(struct db *db)
 int live_init(struct db *db)
 {
 	if (strmap_init(&jtis, 4096) < 0 || strmap_init(&runs, 256) < 0 || strmap_init(&creds, 64) < 0 ||
+	    strmap_init(&audiences, 64) < 0 ||
 	    strmap_init(&agents, 1024) < 0 || strmap_init(&owners, 256) < 0)
 		return -1;
 	int64_t now = now_ms();
@@ -113,7 +127,7 @@ int live_init(struct db *db)
 	st = db_prep(db, "SELECT agent_id, run_id FROM revoked_runs WHERE revoked_at >= ?");
 	if (!st)
 		goto done;
-	sqlite3_bind_int64(st, 1, now - (int64_t)(TOKEN_TTL_MAX + 3600) * 1000);
+	sqlite3_bind_int64(st, 1, 0); /* all of them: new tokens stay refused */
 	while (sqlite3_step(st) == SQLITE_ROW)
 		apply(CHANGE_RUN, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), 0);
 	sqlite3_reset(st);
@@ -123,6 +137,14 @@ int live_init(struct db *db)
 	sqlite3_bind_int64(st, 1, now - (int64_t)(TOKEN_TTL_MAX + 3600) * 1000);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		apply(CHANGE_CRED, (const char *)sqlite3_column_text(st, 0), NULL, 0);
+	sqlite3_reset(st);
+	st = db_prep(db, "SELECT audience FROM resource_servers WHERE audience IS NOT NULL AND status = 'active'"
+			 " AND ? IS NOT NULL");
+	if (!st)
+		goto done;
+	sqlite3_bind_int(st, 1, 1);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		apply(CHANGE_RESOURCE, (const char *)sqlite3_column_text(st, 0), NULL, 0);
 	sqlite3_reset(st);
 	rc = 0;
 	ready = 1;
@@ -244,6 +266,25 @@ size_t live_prune(int64_t now_s, int leeway)
 
 long live_applied(void) { return atomic_load(&applied); }
 
+int64_t live_last_seq(void) { return atomic_load(&last_seq); }
+
+int live_ready(void) { return ready; }
+
+int live_run_revoked(const char *agent, const char *run)
+{
+	char k[160];
+	run_key(k, agent, run);
+	return strmap_get(&runs, k, NULL);
+}
+
+int live_audience_known(const char *uri) { return strmap_get(&audiences, uri, NULL); }
+
+void live_enable_caches(void)
+{
+	agent_cache_enable();
+	effective_cache_enable();
+}
+
 void live_free(void)
 {
 	if (!ready)
@@ -254,4 +295,5 @@ void live_free(void)
 	strmap_free(&creds);
 	strmap_free(&agents);
 	strmap_free(&owners);
+	strmap_free(&audiences);
 }

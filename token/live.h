@@ -20,6 +20,8 @@
 #define CHANGE_OWNER "owner"   /* a = owner: status changed */
 #define CHANGE_ACCESS "access" /* memberships or workspaces changed */
 #define CHANGE_KEYS "keys"     /* signing keys changed */
+#define CHANGE_ACCESS_ADDED "access+" /* access grew (a member added, a workspace opened) */
+#define CHANGE_RESOURCE "resource"    /* a = a new resource server's audience */
 
 /* Records a change inside the caller's transaction. 0 or -1. */
 int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n);
@@ -33,6 +35,17 @@ int live_poll(struct db *db);
 int live_check(struct warrant *w, const struct tok *t, const char **why);
 /* Forgets revocations of tokens that have expired; returns how many. */
 size_t live_prune(int64_t now_s, int leeway);
+/* The last change applied: token issuance records it to detect changes that commit
+ * while a token is being minted from the caches. */
+int64_t live_last_seq(void);
+/* 1 when new tokens for (agent, run) are refused. */
+int live_run_revoked(const char *agent, const char *run);
+/* 1 when uri is the audience of a registered resource server. */
+int live_audience_known(const char *uri);
+/* 1 in a server (after live_init): live state and caches are in memory. */
+int live_ready(void);
+/* Turns on the caches of clients/ and authz/ that this module keeps exact. */
+void live_enable_caches(void);
 /* How many changes the server has applied; for metrics and tests. */
 long live_applied(void);
 void live_free(void);
