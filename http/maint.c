@@ -96,6 +96,7 @@ static void *maint_main(void *arg)
 		pthread_mutex_unlock(&mu);
 		/* changes from other processes (the command line) */
 		live_poll(mdb);
+		db_checkpoint(mdb);
 		int64_t t = now_ms();
 		if (t - last_sched >= 1000) {
 			schedules(w, t);

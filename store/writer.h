@@ -19,7 +19,7 @@ struct wjob {
 	wjob_fn fn;
 	void *arg;
 	wdone_fn done;  /* NULL: the submitter waits with writer_call() */
-	int single;     /* fn leaves nothing half-written on failure: no savepoint needed */
+	int single;     /* fn writes one audit row at most: no savepoint, no live-state change */
 	int rc;
 	struct wjob *next;
 };
@@ -38,6 +38,10 @@ int writer_submit(struct writer *w, struct wjob *job);
 int writer_call(struct writer *w, wjob_fn fn, void *arg);
 /* Batches committed so far and jobs waiting now (for metrics). */
 void writer_stats(struct writer *w, long *batches, long *jobs, int *queued);
+
+/* Copies the WAL back into the database file without blocking the writer (PASSIVE), on
+ * the caller's connection. Call it periodically when the writer's autocheckpoint is off. */
+int db_checkpoint(struct db *db);
 
 /* Runs fn in its own IMMEDIATE transaction on db (the command line's path). */
 int db_tx(struct db *db, wjob_fn fn, void *arg);
