@@ -35,6 +35,7 @@ int cmd_workspace_add(struct cli *c);
 int cmd_member(struct cli *c);
 int cmd_agent_add(struct cli *c);
 int cmd_agent_list(struct cli *c);
+int cmd_agent_limit(struct cli *c);
 int cmd_resource_add(struct cli *c);
 int cmd_keys_list(struct cli *c);
 int cmd_audit(struct cli *c);

@@ -362,3 +362,34 @@ int cmd_audit(struct cli *c)
 		return cli_fail("database error: %s", db_errmsg(c->w.db));
 	return 0;
 }
+
+int cmd_agent_limit(struct cli *c)
+{
+	struct agent_limit l;
+	memset(&l, 0, sizeof l);
+	l.agent_id = word(c, 2);
+	l.per_minute = l.per_day = -1;
+	int rc;
+	if (!l.agent_id)
+		return cli_usage("usage: warrant agent limit AGT [--per-minute N] [--per-day N]");
+	if ((rc = opt_count(c, "per-minute", &l.per_minute)) || (rc = opt_count(c, "per-day", &l.per_day)))
+		return rc;
+	if (l.per_minute < 0 && l.per_day < 0)
+		return cli_usage("give --per-minute, --per-day or both (0 means unlimited)");
+	if (cli_open(c, 0) < 0)
+		return 1;
+	if ((rc = cli_no_extra(c)))
+		return rc;
+	if ((rc = cli_job_result(c, db_tx(c->w.db, agent_limit_job, &l), &l.err)))
+		return rc;
+	if (c->json) {
+		struct buf b;
+		buf_init(&b, 16384);
+		agent_json(c->w.db, &l.agent, &b);
+		print_obj(&b);
+	} else {
+		printf("agent %s: %lld tokens per minute, %lld per day (0 = unlimited)\n", l.agent.id,
+		       (long long)l.agent.per_minute, (long long)l.agent.per_day);
+	}
+	return 0;
+}

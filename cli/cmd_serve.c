@@ -6,6 +6,7 @@
 #include "../clients/secret.h"
 #include "../common/timeutil.h"
 #include "../common/uri.h"
+#include "../authz/quota.h"
 #include "../http/http.h"
 #include "../keys/rotate.h"
 #include "../token/live.h"
@@ -180,6 +181,7 @@ int cmd_serve(struct cli *c)
 	if (tcache_init(TCACHE_DEFAULT_ENTRIES) < 0 || live_init(w->db) < 0)
 		return cli_fail("cannot load the live state");
 	live_enable_caches();
+	quota_enable();
 	char err[512];
 	w->writer = writer_start(w->db_path, err, sizeof err);
 	if (!w->writer)

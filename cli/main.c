@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	 "warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]\n"
 	 "                  [--per-minute N] [--per-day N]"},
 	{"agent", "list", cmd_agent_list, "warrant agent list [--owner USR]"},
+	{"agent", "limit", cmd_agent_limit, "warrant agent limit AGT [--per-minute N] [--per-day N]"},
 	{"agent", "rotate", cmd_agent_rotate, "warrant agent rotate AGT [--grace SECONDS]"},
 	{"credential", "revoke", cmd_credential_revoke, "warrant credential revoke CRED"},
 	{"agent", "suspend", cmd_agent_lifecycle, "warrant agent suspend AGT"},

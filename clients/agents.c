@@ -400,3 +400,30 @@ int resource_audience_known(struct db *db, const char *uri)
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
+
+int agent_limit_job(struct db *db, void *arg)
+{
+	struct agent_limit *l = arg;
+	int f = agent_load(db, l->agent_id, &l->agent);
+	if (f < 0)
+		return -1;
+	if (!f || (l->owner_scope && strcmp(l->agent.owner_id, l->owner_scope) != 0)) {
+		oerr_set(&l->err, 404, "not_found", "no agent %.64s", l->agent_id);
+		return 1;
+	}
+	if (l->per_minute >= 0)
+		l->agent.per_minute = l->per_minute;
+	if (l->per_day >= 0)
+		l->agent.per_day = l->per_day;
+	sqlite3_stmt *st = db_prep(db, "UPDATE agents SET per_minute = ?2, per_day = ?3, changed_at = ?4 WHERE id = ?1");
+	if (!st)
+		return -1;
+	int64_t now = now_ms();
+	db_bind_text(st, 1, l->agent.id);
+	sqlite3_bind_int64(st, 2, l->agent.per_minute);
+	sqlite3_bind_int64(st, 3, l->agent.per_day);
+	sqlite3_bind_int64(st, 4, now);
+	if (db_step_done(st) < 0)
+		return -1;
+	return change_note(db, CHANGE_AGENT, l->agent.id, "limits", now);
+}

@@ -77,6 +77,16 @@ void agent_cache_clear(void);
 int client_authenticate(struct db *db, const char *client_id, const char *secret,
 			struct agent *a, struct oerr *e);
 
+struct agent_limit {
+	const char *agent_id;
+	int64_t per_minute, per_day; /* -1 = unchanged; 0 = unlimited */
+	const char *owner_scope;
+	struct agent agent;          /* after */
+	struct oerr err;
+};
+/* Writer job: sets an agent's quotas (seen by servers within a second). 0, 1, -1. */
+int agent_limit_job(struct db *db, void *arg);
+
 struct resource_new {
 	const char *name, *audience, *client_addr;
 	char id[ID_MAX];

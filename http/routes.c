@@ -26,6 +26,8 @@ static void token_finish(struct http_req *r, int rc)
 {
 	struct token_state *s = r->state;
 	struct token_issue *t = &s->t;
+	if (rc != 0 || t->err.code)
+		token_issue_unreserve(t); /* nothing handed out: it does not count */
 	if (rc != 0) {
 		/* the audit row did not commit: hand nothing out */
 		resp_error_simple(r, 503, "temporarily_unavailable", "audit trail unavailable; retry");

@@ -2,6 +2,7 @@
 #include "issue.h"
 
 #include "../authz/effective.h"
+#include "../authz/quota.h"
 #include "../common/timeutil.h"
 #include "../common/uri.h"
 #include "live.h"
@@ -217,6 +218,16 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 	}
 
 	int64_t now = now_ms();
+	int q = quota_reserve(db, t->agent.id, t->agent.per_minute, t->agent.per_day, now, &t->err);
+	if (q != 0) {
+		if (q < 0)
+			goto internal;
+		audit_keys(t, ws);
+		t->audit.event = "quota.exceeded";
+		audit_detail(t, t->err.reason, NULL, 0);
+		return 1;
+	}
+	t->quota_ms = now;
 	if (!t->run_id[0] && id_new("run_", t->run_id) < 0)
 		goto internal;
 	if (jti_new(now, t->jti) < 0)
@@ -317,6 +328,14 @@ void token_issue_refuse(struct token_issue *t, const struct oerr *e)
 	t->audit.outcome = "refused";
 	audit_keys(t, NULL);
 	audit_detail(t, e->reason ? e->reason : e->code, NULL, 0);
+}
+
+void token_issue_unreserve(struct token_issue *t)
+{
+	if (t->quota_ms) {
+		quota_release(t->agent.id, t->quota_ms);
+		t->quota_ms = 0;
+	}
 }
 
 void token_issue_free(struct token_issue *t)

@@ -30,6 +30,7 @@ struct token_issue {
 	struct oerr err;
 	struct audit_event audit;
 	int64_t seen_seq;          /* the change log's end in the snapshot read */
+	int64_t quota_ms;          /* when a quota unit was reserved; 0 = none */
 };
 
 /* 1 when s is a valid run id: 1-64 of [A-Za-z0-9._:-]. */
@@ -40,6 +41,8 @@ int token_issue(struct warrant *w, struct token_issue *t);
 /* Records a refusal decided before token_issue() could run (wrong content type, malformed
  * body, bad client credentials): copies e and fills t->audit. */
 void token_issue_refuse(struct token_issue *t, const struct oerr *e);
+/* Gives back the quota unit of a token that was not handed out. */
+void token_issue_unreserve(struct token_issue *t);
 void token_issue_free(struct token_issue *t);
 /* The writer job that records the outcome (t->audit). It withholds an issued token, and
  * records a refusal instead, when access changed after the snapshot the token was

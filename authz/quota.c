@@ -1,0 +1,87 @@
+/* quota.c - fixed-window token quotas; see quota.h. */
+#include "quota.h"
+
+#include "../common/strmap.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* strmap_val: n1 = minute window << 32 | count, n2 = day window << 32 | count */
+static struct strmap counts;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int enabled;
+
+void quota_enable(void)
+{
+	if (!enabled && strmap_init(&counts, 1024) == 0)
+		enabled = 1;
+}
+
+static int64_t issued_since(struct db *db, const char *agent, int64_t from_ms, int64_t to_ms)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM audit_events WHERE agent_id = ?1 AND time >= ?2"
+				       " AND time < ?3 AND event = 'token.issued'");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, agent);
+	sqlite3_bind_int64(st, 2, from_ms);
+	sqlite3_bind_int64(st, 3, to_ms);
+	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	return n;
+}
+
+int quota_reserve(struct db *db, const char *agent, int64_t per_minute, int64_t per_day, int64_t now,
+		  struct oerr *e)
+{
+	if (!per_minute && !per_day)
+		return 0;
+	int64_t minute = now / 60000, day = now / 86400000;
+	struct strmap_val v;
+	memset(&v, 0, sizeof v);
+	pthread_mutex_lock(&mu);
+	int have = enabled && strmap_get(&counts, agent, &v);
+	int64_t mw = v.n1 >> 32, mc = v.n1 & 0xffffffff, dw = v.n2 >> 32, dc = v.n2 & 0xffffffff;
+	if (!have || mw != minute || dw != day) {
+		/* a new window (or a restart): what the audit trail says was issued in it */
+		int64_t m = mw == minute && have ? mc : issued_since(db, agent, minute * 60000, now + 1);
+		int64_t d = dw == day && have ? dc : issued_since(db, agent, day * 86400000, now + 1);
+		if (m < 0 || d < 0) {
+			pthread_mutex_unlock(&mu);
+			oerr_set(e, 503, "temporarily_unavailable", "storage unavailable");
+			return -1;
+		}
+		mw = minute, mc = m, dw = day, dc = d;
+	}
+	int over_min = per_minute && mc >= per_minute, over_day = per_day && dc >= per_day;
+	if (over_min || over_day) {
+		pthread_mutex_unlock(&mu);
+		int64_t secs = over_day ? (day + 1) * 86400 - now / 1000 : (minute + 1) * 60 - now / 1000;
+		oerr_set(e, 429, "rate_limited", "the agent's quota of %lld tokens per %s is used up",
+			 (long long)(over_day ? per_day : per_minute), over_day ? "day" : "minute");
+		e->retry_after = secs > 0 ? secs : 1;
+		e->reason = over_day ? "quota_day" : "quota_minute";
+		return 1;
+	}
+	v.n1 = mw << 32 | (mc + 1);
+	v.n2 = dw << 32 | (dc + 1);
+	if (enabled)
+		strmap_put(&counts, agent, &v);
+	pthread_mutex_unlock(&mu);
+	return 0;
+}
+
+void quota_release(const char *agent, int64_t now)
+{
+	struct strmap_val v;
+	pthread_mutex_lock(&mu);
+	if (enabled && strmap_get(&counts, agent, &v)) {
+		if ((v.n1 >> 32) == now / 60000 && (v.n1 & 0xffffffff) > 0)
+			v.n1--;
+		if ((v.n2 >> 32) == now / 86400000 && (v.n2 & 0xffffffff) > 0)
+			v.n2--;
+		strmap_put(&counts, agent, &v);
+	}
+	pthread_mutex_unlock(&mu);
+}
