@@ -86,6 +86,7 @@ enum hres h_discovery(struct http_req *r);
 enum hres h_introspect(struct http_req *r);
 enum hres h_revoke(struct http_req *r);
 enum hres h_v1(struct http_req *r);
+enum hres h_bc_authorize(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);

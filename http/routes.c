@@ -81,6 +81,9 @@ enum hres h_token(struct http_req *r)
 			token_issue(r->w, t);
 		}
 	}
+	/* redeeming an approval writes two rows: that job needs its own savepoint */
+	if (t->approval_id[0])
+		return http_defer(r, token_issue_job, t, token_finish);
 	return http_defer_single(r, token_issue_job, t, token_finish);
 }
 
@@ -101,7 +104,10 @@ int discovery_init(const struct warrant *w)
 	buf_printf(&b, ",\"revocation_endpoint\":\"%s/revoke\"", iss);
 	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":[\"client_secret_basic\"]");
 	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
-	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\"]");
+	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\",\"urn:openid:params:grant-type:ciba\"]");
+	buf_printf(&b, ",\"backchannel_authentication_endpoint\":\"%s/bc-authorize\"", iss);
+	buf_puts(&b, ",\"backchannel_token_delivery_modes_supported\":[\"poll\"]");
+	buf_puts(&b, ",\"backchannel_user_code_parameter_supported\":false");
 	buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
 	buf_puts(&b, ",\"response_types_supported\":[]");
 	buf_puts(&b, ",\"response_modes_supported\":[]");
@@ -109,7 +115,8 @@ int discovery_init(const struct warrant *w)
 	buf_puts(&b, ",\"id_token_signing_alg_values_supported\":[]");
 	buf_puts(&b, ",\"scopes_supported\":[]");
 	buf_puts(&b, ",\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"nbf\",\"jti\","
-		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\",\"cred_id\"]");
+		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\",\"cred_id\","
+		     "\"approved_by\",\"approval_id\"]");
 	char kid[KID_MAX];
 	enum key_alg alg = ALG_ES256;
 	keyring_current(w->keys, kid, &alg);

@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include "../token/introspect.h"
+#include "../token/ciba.h"
 #include "../token/revoke.h"
 
 #include <stdlib.h>
@@ -121,4 +122,59 @@ enum hres h_revoke(struct http_req *r)
 	s->t.request_id = r->request_id;
 	token_revoke_prepare(r->w, &s->t);
 	return http_defer(r, token_revoke_job, &s->t, revoke_finish);
+}
+
+/* ---- POST /bc-authorize (OpenID CIBA, poll mode) ---- */
+
+struct bc_state {
+	struct bc_request b;
+	struct form f;
+};
+
+static void bc_free(void *p)
+{
+	struct bc_state *s = p;
+	client_cred_wipe(&s->b.cred);
+	form_free(&s->f);
+	free(s);
+}
+
+static void bc_finish(struct http_req *r, int rc)
+{
+	struct bc_state *s = r->state;
+	if (rc != 0) {
+		resp_error_simple(r, 503, "temporarily_unavailable", "request not recorded; retry");
+		return;
+	}
+	if (!s->b.ok) {
+		resp_error(r, &s->b.err);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 1024);
+	buf_printf(&b, "{\"auth_req_id\":\"%s\",\"expires_in\":%d,\"interval\":%d}", s->b.id, CIBA_EXPIRES_IN,
+		   CIBA_INTERVAL);
+	resp_json(r, 200, &b);
+	r->resp.no_store = 1;
+}
+
+enum hres h_bc_authorize(struct http_req *r)
+{
+	struct bc_state *s = calloc(1, sizeof *s);
+	if (!s) {
+		resp_error_simple(r, 500, "server_error", "out of memory");
+		return H_DONE;
+	}
+	r->state = s;
+	r->state_free = bc_free;
+	if (parse_common(r, &s->f, &s->b.cred) < 0)
+		return H_DONE;
+	s->b.form = &s->f;
+	s->b.client_addr = r->client_addr;
+	s->b.request_id = r->request_id;
+	if (bc_authorize_prepare(r->w, &s->b) < 0) {
+		resp_error_simple(r, 500, "server_error", "internal error");
+		return H_DONE;
+	}
+	return http_defer(r, bc_authorize_job, &s->b, bc_finish);
 }

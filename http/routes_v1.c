@@ -11,6 +11,7 @@
 #include "../clients/lifecycle.h"
 #include "../common/basic.h"
 #include "../common/timeutil.h"
+#include "../token/ciba.h"
 #include "../token/revoke.h"
 
 #include <jansson.h>
@@ -318,6 +319,47 @@ static void audit_query(struct v1_ctx *c)
 	resp_json(r, 200, &b);
 }
 
+static void list_approvals(struct v1_ctx *c)
+{
+	struct buf items;
+	buf_init(&items, 16 << 20);
+	buf_puts(&items, "[");
+	if (approval_list(warrant_reader(c->r->w), c->me.id, emit_array, &items) < 0) {
+		buf_free(&items);
+		resp_error_simple(c->r, 503, "temporarily_unavailable", "storage unavailable");
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 16 << 20);
+	buf_puts(&b, "{\"approvals\":");
+	buf_put(&b, items.p, items.len);
+	buf_puts(&b, "]}");
+	buf_free(&items);
+	resp_json(c->r, 200, &b);
+}
+
+static void decide(struct v1_ctx *c, int approve)
+{
+	struct approval_decision d;
+	memset(&d, 0, sizeof d);
+	d.id = c->seg[2];
+	d.owner_id = c->me.id;
+	d.approve = approve;
+	d.client_addr = c->r->client_addr;
+	d.request_id = c->r->request_id;
+	int rc = warrant_write(c->r->w, approval_decide_job, &d);
+	if (rc) {
+		write_result(c->r, rc, &d.err);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 1024);
+	buf_puts(&b, "{\"auth_req_id\":");
+	buf_json_cstr(&b, d.id);
+	buf_printf(&b, ",\"agent_id\":\"%s\",\"status\":\"%s\"}", d.agent_id, approve ? "approved" : "denied");
+	resp_json(c->r, 200, &b);
+}
+
 static void route(struct v1_ctx *c)
 {
 	const char **s = c->seg;
@@ -358,6 +400,14 @@ static void route(struct v1_ctx *c)
 	} else if (n == 4 && strcmp(s[1], "runs") == 0 && strcmp(s[3], "revoke") == 0) {
 		if (want(c, "POST"))
 			revoke_run(c);
+		return;
+	} else if (n == 2 && strcmp(s[1], "approvals") == 0) {
+		if (want(c, "GET"))
+			list_approvals(c);
+		return;
+	} else if (n == 4 && strcmp(s[1], "approvals") == 0 && (!strcmp(s[3], "approve") || !strcmp(s[3], "deny"))) {
+		if (want(c, "POST"))
+			decide(c, s[3][0] == 'a');
 		return;
 	} else if (n == 2 && strcmp(s[1], "audit") == 0) {
 		if (want(c, "GET"))

@@ -90,6 +90,17 @@ const char *const schema_migrations[] = {
 	"  at INTEGER NOT NULL,"
 	"  kind TEXT NOT NULL,"
 	"  a TEXT, b TEXT, n INTEGER);"
+	"CREATE TABLE approvals ("
+	"  id TEXT PRIMARY KEY," /* the auth_req_id */
+	"  agent_id TEXT NOT NULL REFERENCES agents(id),"
+	"  owner_id TEXT NOT NULL REFERENCES owners(id)," /* the approver */
+	"  run_id TEXT NOT NULL, ws TEXT NOT NULL, scope TEXT NOT NULL,"
+	"  binding_message TEXT NOT NULL DEFAULT '',"
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','approved','denied','redeemed')),"
+	"  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+	"  decided_at INTEGER, redeemed_jti TEXT);"
+	"CREATE INDEX approvals_owner ON approvals(owner_id, status);"
 	"CREATE TABLE audit_events ("
 	"  id INTEGER PRIMARY KEY,"
 	"  time INTEGER NOT NULL,"

@@ -5,6 +5,7 @@
 #include "../authz/quota.h"
 #include "../common/timeutil.h"
 #include "../common/uri.h"
+#include "ciba.h"
 #include "live.h"
 
 #include <string.h>
@@ -57,6 +58,8 @@ static void audit_detail(struct token_issue *t, const char *reason, const char *
 			buf_puts(&d, ",\"credential_id\":");
 			buf_json_cstr(&d, t->agent.cred_id);
 		}
+		if (t->approval_id[0])
+			buf_printf(&d, ",\"approval_id\":\"%s\",\"approved_by\":\"%s\"", t->approval_id, t->approved_by);
 	}
 	buf_printf(&d, ",\"auth_method\":\"%s\"}",
 		   t->cred.method == AUTH_BASIC ? "client_secret_basic"
@@ -112,9 +115,10 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 		       (int)dup->name.n, dup->name.p);
 	if (form_get1(f, "grant_type", &gt) == 0)
 		REFUSE(400, "invalid_request", "missing_grant_type", "grant_type is required");
-	if (!slice_eq(gt, "client_credentials"))
+	int ciba = slice_eq(gt, CIBA_GRANT);
+	if (!slice_eq(gt, "client_credentials") && !ciba)
 		REFUSE(400, "unsupported_grant_type", "unsupported_grant_type",
-		       "grant_type must be client_credentials");
+		       "grant_type must be client_credentials or " CIBA_GRANT);
 	if (t->cred.method == AUTH_NONE)
 		REFUSE(401, "invalid_client", "no_credentials", "client authentication required");
 
@@ -133,9 +137,20 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 	if (strcmp(t->agent.owner_status, "active") != 0)
 		REFUSE(400, "unauthorized_client", "owner_inactive", "the agent's owner is deactivated");
 
-	form_get1(f, "scope", &scope);
-	form_get1(f, "workspace", &wsp);
-	if (form_get1(f, "run_id", &run) == 1) {
+	if (ciba) {
+		slice id;
+		if (form_get1(f, "auth_req_id", &id) == 0)
+			REFUSE(400, "invalid_request", "missing_auth_req_id", "auth_req_id is required");
+		int r = ciba_lookup(w, db, t, id, ws);
+		if (r < 0)
+			goto internal;
+		if (r > 0)
+			goto refused;
+	} else {
+		form_get1(f, "scope", &scope);
+		form_get1(f, "workspace", &wsp);
+	}
+	if (!ciba && form_get1(f, "run_id", &run) == 1) {
 		if (!run_id_valid(run))
 			REFUSE(400, "invalid_request", "bad_run_id",
 			       "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
@@ -176,6 +191,17 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 	if (naud == 0)
 		aud[naud++] = w->audience;
 
+	if (ciba) {
+		/* the approved verbs must still be the agent's to have */
+		int n = effective_verbs(db, &t->agent, ws, eff, NULL);
+		char missing[VERBSET_MAX];
+		if (n < 0)
+			goto internal;
+		if (verbset_minus(t->scope, eff, missing) > 0)
+			REFUSE(400, "invalid_grant", "approval_no_longer_allowed",
+			       "the approved verbs are no longer allowed: %.120s", missing);
+		goto mint;
+	}
 	if (wsp.n) {
 		if (wsp.n >= ID_MAX || wsp.n < 4 || memcmp(wsp.p, "ws_", 3) != 0)
 			REFUSE(400, "invalid_request", "bad_workspace", "workspace must be a ws_ id");
@@ -217,6 +243,7 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 			       "every effective verb here requires approval (use /bc-authorize)");
 	}
 
+mint:;
 	int64_t now = now_ms();
 	int q = quota_reserve(db, t->agent.id, t->agent.per_minute, t->agent.per_day, now, &t->err);
 	if (q != 0) {
@@ -232,11 +259,13 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 		goto internal;
 	if (jti_new(now, t->jti) < 0)
 		goto internal;
-	t->expires_in = w->token_ttl;
+	t->expires_in = ciba && w->token_ttl > CIBA_TOKEN_TTL_MAX ? CIBA_TOKEN_TTL_MAX : w->token_ttl;
 	struct claims c = {
 		.iss = w->issuer, .sub = t->agent.id, .owner_id = t->agent.owner_id,
 		.org_id = t->agent.org_id, .ws = ws, .run_id = t->run_id, .scope = t->scope,
-		.jti = t->jti, .cred_id = t->agent.cred_id, .naud = naud, .iat = now / 1000, .exp = now / 1000 + w->token_ttl,
+		.jti = t->jti, .cred_id = t->agent.cred_id, .naud = naud, .iat = now / 1000,
+		.exp = now / 1000 + t->expires_in,
+		.approved_by = ciba ? t->approved_by : NULL, .approval_id = ciba ? t->approval_id : NULL,
 	};
 	memcpy(c.aud, aud, sizeof c.aud);
 	if (token_mint(w->keys, &c, &t->jwt) < 0)
@@ -314,6 +343,16 @@ int token_issue_job(struct db *db, void *arg)
 			t->audit.jti[0] = '\0';
 			audit_detail(t, "access_changed", NULL, 0);
 		}
+	}
+	if (!t->err.code && t->approval_id[0] && ciba_redeem(db, t->approval_id, t->agent.id, t->jti) != 0) {
+		/* RFC-style single use: a second redemption loses */
+		oerr_set(&t->err, 400, "invalid_grant", "that approval was already redeemed");
+		t->err.reason = "already_redeemed";
+		buf_free(&t->jwt);
+		t->audit.event = "token.refused";
+		t->audit.outcome = "refused";
+		t->audit.jti[0] = '\0';
+		audit_detail(t, "already_redeemed", NULL, 0);
 	}
 	return audit_insert(db, &t->audit);
 }

@@ -31,6 +31,8 @@ struct token_issue {
 	struct audit_event audit;
 	int64_t seen_seq;          /* the change log's end in the snapshot read */
 	int64_t quota_ms;          /* when a quota unit was reserved; 0 = none */
+	char approval_id[ID_MAX];  /* CIBA: the approval redeemed by this token */
+	char approved_by[ID_MAX];
 };
 
 /* 1 when s is a valid run id: 1-64 of [A-Za-z0-9._:-]. */

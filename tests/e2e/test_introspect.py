@@ -522,3 +522,28 @@ def test_cross_process_changes_seen_within_one_second_without_traffic():
         st, _, b = introspect(t)
         assert (st, b) == (200, INACTIVE), (kind, st, b)
     assert_active(alive)
+
+
+def test_owner_api_run_revoke_immediately_and_only_their_agents():
+    """/v1/runs/{R}/revoke runs in the server: no wait at all. Another owner's agent that
+    chose the same run id is not touched."""
+    s = ctx()
+    env = s["env"]
+    email, pw = "runrevoke-%d@example.com" % time.time_ns(), "correct horse battery staple"
+    owner = env.owner(email=email, password=pw)
+    ws = env.workspace()
+    env.member(ws["id"], owner["id"], "tickets:read")
+    a = env.agent(owner["id"], "tickets:read", name="mine")
+    mine = {"id": a["client_id"], "secret": a["client_secret"]}
+    theirs = fresh()
+    run = "owner-run-%d" % time.time_ns()
+    t_mine, t_theirs = new_token(mine, run_id=run), new_token(theirs, run_id=run)
+    active_and_cached(t_mine)
+    active_and_cached(t_theirs)
+    st, _, b = s["srv"].request("POST", "/v1/runs/%s/revoke" % run, b"",
+                                {"Authorization": basic_header(email, pw, form=False)})
+    assert st == 200, (st, b)
+    assert_inactive(t_mine)
+    assert_active(t_theirs)
+    refused(mine, 400, "invalid_request", limit=0, run_id=run)
+    assert_active(new_token(theirs, run_id=run))

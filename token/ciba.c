@@ -1,0 +1,373 @@
+/* ciba.c - OpenID CIBA (poll mode) for approval-required verbs; see ciba.h. */
+#include "ciba.h"
+
+#include "../authz/effective.h"
+#include "../common/buf.h"
+#include "../common/strmap.h"
+#include "../common/timeutil.h"
+#include "live.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* polling pace per request: n1 = last poll (ms), n2 = interval (s) */
+static struct strmap polls;
+static pthread_once_t polls_once = PTHREAD_ONCE_INIT;
+static void polls_init(void) { strmap_init(&polls, 256); }
+
+static void audit_fill(struct audit_event *ev, const char *event, const char *outcome, const char *actor,
+		       const char *agent, const char *owner, const char *run, const char *ws,
+		       const char *client_addr, const char *request_id)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->time = now_ms();
+	ev->event = event;
+	ev->outcome = outcome;
+	snprintf(ev->actor, sizeof ev->actor, "%s", actor && *actor ? actor : "anonymous");
+	snprintf(ev->agent_id, sizeof ev->agent_id, "%s", agent ? agent : "");
+	snprintf(ev->owner_id, sizeof ev->owner_id, "%s", owner ? owner : "");
+	snprintf(ev->run_id, sizeof ev->run_id, "%s", run ? run : "");
+	snprintf(ev->ws, sizeof ev->ws, "%s", ws ? ws : "");
+	snprintf(ev->client_addr, sizeof ev->client_addr, "%s", client_addr ? client_addr : "");
+	snprintf(ev->request_id, sizeof ev->request_id, "%s", request_id ? request_id : "");
+}
+
+static int printable(slice s)
+{
+	for (size_t i = 0; i < s.n; i++)
+		if ((unsigned char)s.p[i] < 0x20 || s.p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+#define BC_REFUSE(st, code, why_, ...)                           \
+	do {                                                     \
+		oerr_set(&b->err, st, code, __VA_ARGS__);        \
+		b->err.reason = why_;                            \
+		goto refused;                                    \
+	} while (0)
+
+int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
+{
+	struct db *db = warrant_reader(w);
+	const struct form *f = b->form;
+	char eff[VERBSET_MAX], approval[VERBSET_MAX], missing[VERBSET_MAX];
+	b->ok = 0;
+	if (!db)
+		BC_REFUSE(503, "temporarily_unavailable", "storage", "storage unavailable");
+	const struct form_param *dup = form_duplicate(f, "");
+	if (dup)
+		BC_REFUSE(400, "invalid_request", "duplicate_parameter", "parameter %.*s given more than once",
+			  (int)dup->name.n, dup->name.p);
+	int rc = client_authenticate(db, b->cred.id, b->cred.secret, &b->agent, &b->err);
+	if (rc != 0) {
+		if (rc > 0) {
+			b->err.basic_challenge = b->cred.method == AUTH_BASIC;
+			if (strcmp(b->err.reason, "unknown_client") == 0)
+				memset(&b->agent, 0, sizeof b->agent);
+			goto refused;
+		}
+		return -1;
+	}
+	if (strcmp(b->agent.status, "active") != 0 || strcmp(b->agent.owner_status, "active") != 0)
+		BC_REFUSE(400, "unauthorized_client", "agent_inactive", "agent is not active");
+	slice scope = {0}, wsp = {0}, run = {0}, msg = {0};
+	form_get1(f, "scope", &scope);
+	form_get1(f, "workspace", &wsp);
+	form_get1(f, "run_id", &run);
+	form_get1(f, "binding_message", &msg);
+	if (!scope.n)
+		BC_REFUSE(400, "invalid_scope", "missing_scope", "scope is required");
+	if (msg.n > BINDING_MESSAGE_MAX || !printable(msg))
+		BC_REFUSE(400, "invalid_binding_message", "bad_binding_message",
+			  "binding_message must be at most %d printable characters", BINDING_MESSAGE_MAX);
+	memcpy(b->binding, msg.p, msg.n);
+	b->binding[msg.n] = '\0';
+	if (run.n) {
+		if (!run_id_valid(run))
+			BC_REFUSE(400, "invalid_request", "bad_run_id", "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
+		memcpy(b->run_id, run.p, run.n);
+		b->run_id[run.n] = '\0';
+		if (live_ready() && live_run_revoked(b->agent.id, b->run_id))
+			BC_REFUSE(400, "invalid_request", "run_revoked", "run %s is revoked", b->run_id);
+	} else if (id_new("run_", b->run_id) < 0) {
+		return -1;
+	}
+	if (wsp.n) {
+		if (wsp.n >= ID_MAX || memcmp(wsp.p, "ws_", 3) != 0)
+			BC_REFUSE(400, "invalid_request", "bad_workspace", "workspace must be a ws_ id");
+		memcpy(b->ws, wsp.p, wsp.n);
+		b->ws[wsp.n] = '\0';
+	} else {
+		int r = effective_default_workspace(db, &b->agent, b->ws);
+		if (r < 0)
+			return -1;
+		if (r != 1)
+			BC_REFUSE(400, "invalid_request", r ? "ambiguous_workspace" : "no_workspace",
+				  r ? "name the workspace" : "the agent has no effective verbs in any workspace");
+	}
+	slice bad;
+	if (verbset_parse(scope, b->scope, &bad) < 0)
+		BC_REFUSE(400, "invalid_scope", "bad_scope", "malformed scope '%.*s'", (int)(bad.n > 64 ? 64 : bad.n), bad.p);
+	if (effective_verbs(db, &b->agent, b->ws, eff, approval) < 0)
+		return -1;
+	if (verbset_minus(b->scope, eff, missing) > 0)
+		BC_REFUSE(400, "invalid_scope", "scope_not_allowed", "not allowed: %.150s", missing);
+	if (id_new("areq_", b->id) < 0)
+		return -1;
+	b->ok = 1;
+	audit_fill(&b->audit, "approval.requested", "ok", b->agent.id, b->agent.id, b->agent.owner_id, b->run_id,
+		   b->ws, b->client_addr, b->request_id);
+	{
+		struct buf d;
+		buf_init(&d, AUDIT_DETAIL_MAX - 1);
+		buf_printf(&d, "{\"auth_req_id\":\"%s\",\"scope\":", b->id);
+		buf_json_cstr(&d, b->scope);
+		buf_puts(&d, ",\"binding_message\":");
+		buf_json_cstr(&d, b->binding);
+		buf_puts(&d, "}");
+		snprintf(b->audit.detail, sizeof b->audit.detail, "%s", d.failed ? "{}" : d.p);
+		buf_free(&d);
+	}
+	return 0;
+refused:
+	audit_fill(&b->audit, "approval.requested", "refused", b->agent.id, b->agent.id, b->agent.owner_id,
+		   b->run_id, b->ws, b->client_addr, b->request_id);
+	snprintf(b->audit.detail, sizeof b->audit.detail, "{\"reason\":\"%s\",\"error\":\"%s\"}",
+		 b->err.reason ? b->err.reason : "", b->err.code);
+	return 0;
+}
+
+int bc_authorize_job(struct db *db, void *arg)
+{
+	struct bc_request *b = arg;
+	if (b->ok) {
+		int64_t now = now_ms();
+		sqlite3_stmt *st = db_prep(db, "INSERT INTO approvals(id, agent_id, owner_id, run_id, ws, scope,"
+					       " binding_message, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)");
+		if (!st)
+			return -1;
+		db_bind_text(st, 1, b->id);
+		db_bind_text(st, 2, b->agent.id);
+		db_bind_text(st, 3, b->agent.owner_id);
+		db_bind_text(st, 4, b->run_id);
+		db_bind_text(st, 5, b->ws);
+		db_bind_text(st, 6, b->scope);
+		db_bind_text(st, 7, b->binding);
+		sqlite3_bind_int64(st, 8, now);
+		sqlite3_bind_int64(st, 9, now + CIBA_EXPIRES_IN * 1000);
+		if (db_step_done(st) < 0)
+			return -1;
+	}
+	return audit_insert(db, &b->audit);
+}
+
+int ciba_lookup(struct warrant *w, struct db *db, struct token_issue *t, slice id, char ws[ID_MAX])
+{
+	(void)w;
+	char key[ID_MAX], status[16] = "", agent[ID_MAX] = "";
+	if (id.n >= ID_MAX) {
+		oerr_set(&t->err, 400, "invalid_grant", "unknown auth_req_id");
+		t->err.reason = "unknown_auth_req_id";
+		return 1;
+	}
+	memcpy(key, id.p, id.n);
+	key[id.n] = '\0';
+	sqlite3_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
+				       " FROM approvals WHERE id = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, key);
+	int64_t expires = 0, now = now_ms();
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	if (found) {
+		db_col_copy(st, 0, agent, sizeof agent);
+		db_col_copy(st, 1, t->approved_by, sizeof t->approved_by);
+		db_col_copy(st, 2, t->run_id, sizeof t->run_id);
+		db_col_copy(st, 3, ws, ID_MAX);
+		db_col_copy(st, 4, t->scope, sizeof t->scope);
+		db_col_copy(st, 5, status, sizeof status);
+		expires = sqlite3_column_int64(st, 6);
+	}
+	sqlite3_reset(st);
+	/* another agent's request is as unknown as a made-up one */
+	if (!found || strcmp(agent, t->agent.id) != 0) {
+		t->run_id[0] = '\0';
+		ws[0] = '\0';
+		oerr_set(&t->err, 400, "invalid_grant", "unknown auth_req_id");
+		t->err.reason = "unknown_auth_req_id";
+		return 1;
+	}
+	if (strcmp(status, "redeemed") == 0) {
+		oerr_set(&t->err, 400, "invalid_grant", "that approval was already redeemed");
+		t->err.reason = "already_redeemed";
+		return 1;
+	}
+	if (strcmp(status, "denied") == 0) {
+		oerr_set(&t->err, 400, "access_denied", "the owner denied the request");
+		t->err.reason = "denied";
+		return 1;
+	}
+	if (strcmp(status, "approved") != 0 && now >= expires) {
+		oerr_set(&t->err, 400, "expired_token", "the request expired before it was approved");
+		t->err.reason = "expired";
+		return 1;
+	}
+	if (strcmp(status, "pending") == 0) {
+		/* CIBA §11: polling faster than the interval is slow_down, and the interval grows */
+		pthread_once(&polls_once, polls_init);
+		struct strmap_val v;
+		int seen = strmap_get(&polls, key, &v);
+		if (!seen) {
+			memset(&v, 0, sizeof v);
+			v.n2 = CIBA_INTERVAL;
+		}
+		int fast = seen && now - v.n1 < v.n2 * 1000;
+		if (fast)
+			v.n2 += 5;
+		v.n1 = now;
+		strmap_put(&polls, key, &v);
+		if (fast) {
+			oerr_set(&t->err, 400, "slow_down", "poll at most every %lld seconds", (long long)v.n2);
+			t->err.reason = "slow_down";
+		} else {
+			oerr_set(&t->err, 400, "authorization_pending", "the owner has not decided yet");
+			t->err.reason = "pending";
+		}
+		return 1;
+	}
+	snprintf(t->approval_id, sizeof t->approval_id, "%s", key);
+	return 0;
+}
+
+int ciba_redeem(struct db *db, const char *approval_id, const char *agent_id, const char *jti)
+{
+	sqlite3_stmt *st = db_prep(db, "UPDATE approvals SET status = 'redeemed', redeemed_jti = ?3"
+				       " WHERE id = ?1 AND agent_id = ?2 AND status = 'approved'");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, approval_id);
+	db_bind_text(st, 2, agent_id);
+	db_bind_text(st, 3, jti);
+	if (db_step_done(st) < 0)
+		return -1;
+	return sqlite3_changes(db->h) == 1 ? 0 : 1;
+}
+
+int approval_decide_job(struct db *db, void *arg)
+{
+	struct approval_decision *d = arg;
+	sqlite3_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
+				       " FROM approvals WHERE id = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, d->id);
+	char owner[ID_MAX] = "", run[80] = "", ws[ID_MAX] = "", scope[VERBSET_MAX] = "", status[16] = "";
+	int64_t expires = 0;
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	if (found) {
+		db_col_copy(st, 0, d->agent_id, sizeof d->agent_id);
+		db_col_copy(st, 1, owner, sizeof owner);
+		db_col_copy(st, 2, run, sizeof run);
+		db_col_copy(st, 3, ws, sizeof ws);
+		db_col_copy(st, 4, scope, sizeof scope);
+		db_col_copy(st, 5, status, sizeof status);
+		expires = sqlite3_column_int64(st, 6);
+	}
+	sqlite3_reset(st);
+	/* only the agent's owner decides; anyone else's request answers 404 */
+	if (!found || strcmp(owner, d->owner_id) != 0) {
+		oerr_set(&d->err, 404, "not_found", "no pending request %.64s", d->id);
+		return 1;
+	}
+	int64_t now = now_ms();
+	if (strcmp(status, "pending") != 0 || now >= expires) {
+		oerr_set(&d->err, 409, "conflict", "request %.64s is %s", d->id,
+			 strcmp(status, "pending") == 0 ? "expired" : status);
+		return 1;
+	}
+	st = db_prep(db, "UPDATE approvals SET status = ?2, decided_at = ?3 WHERE id = ?1 AND status = 'pending'");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, d->id);
+	db_bind_text(st, 2, d->approve ? "approved" : "denied");
+	sqlite3_bind_int64(st, 3, now);
+	if (db_step_done(st) < 0)
+		return -1;
+	struct audit_event ev;
+	audit_fill(&ev, d->approve ? "approval.approved" : "approval.denied", "ok", d->owner_id, d->agent_id, owner,
+		   run, ws, d->client_addr, d->request_id);
+	struct buf b;
+	buf_init(&b, AUDIT_DETAIL_MAX - 1);
+	buf_printf(&b, "{\"auth_req_id\":\"%s\",\"scope\":", d->id);
+	buf_json_cstr(&b, scope);
+	buf_puts(&b, "}");
+	snprintf(ev.detail, sizeof ev.detail, "%s", b.failed ? "{}" : b.p);
+	buf_free(&b);
+	return audit_insert(db, &ev);
+}
+
+long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n),
+		   void *arg)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT id, agent_id, run_id, ws, scope, binding_message, expires_at, owner_id"
+				       " FROM approvals WHERE status = 'pending' AND expires_at > ?2"
+				       " AND (?1 IS NULL OR owner_id = ?1) ORDER BY created_at");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, owner_id);
+	sqlite3_bind_int64(st, 2, now_ms());
+	long n = 0;
+	struct buf b;
+	buf_init(&b, 64 * 1024);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char t[32];
+		buf_reset(&b);
+		buf_puts(&b, "{\"auth_req_id\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 0));
+		buf_puts(&b, ",\"agent_id\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 1));
+		buf_puts(&b, ",\"owner_id\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 7));
+		buf_puts(&b, ",\"run_id\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 2));
+		buf_puts(&b, ",\"ws\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 3));
+		buf_puts(&b, ",\"scope\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 4));
+		buf_puts(&b, ",\"binding_message\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 5));
+		buf_printf(&b, ",\"expires_at\":\"%s\"}", rfc3339(sqlite3_column_int64(st, 6), t));
+		if (!b.failed)
+			emit(arg, b.p, b.len);
+		n++;
+	}
+	sqlite3_reset(st);
+	buf_free(&b);
+	return n;
+}
+
+int workspace_approval_job(struct db *db, void *arg)
+{
+	struct approval_verbs *a = arg;
+	slice bad;
+	if (verbset_parse(slice_of(a->verbs ? a->verbs : ""), a->canon, &bad) < 0) {
+		oerr_set(&a->err, 400, "invalid_request", "invalid verb '%.*s' (want resource:action)",
+			 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
+		return 1;
+	}
+	sqlite3_stmt *st = db_prep(db, "UPDATE workspaces SET approval_verbs = ? WHERE id = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, a->canon);
+	db_bind_text(st, 2, a->workspace_id);
+	if (db_step_done(st) < 0)
+		return -1;
+	if (sqlite3_changes(db->h) == 0) {
+		oerr_set(&a->err, 404, "not_found", "no workspace %.64s", a->workspace_id);
+		return 1;
+	}
+	/* plain client_credentials stops issuing these verbs at once, everywhere */
+	return change_note(db, CHANGE_ACCESS, NULL, a->workspace_id, now_ms());
+}
