@@ -1,9 +1,10 @@
 # Warrant - build, test, run. `make` builds ./warrant; `make test` runs every test.
 CC      ?= cc
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
-           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
-LDFLAGS += -pthread -pie -Wl,-z,relro,-z,now
+CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2
+# always on, whatever CFLAGS a caller gives (the sanitizer and fuzzing builds do)
+WFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
+           -fstack-protector-strong -fPIE
+LDFLAGS ?= -pthread -pie -Wl,-z,relro,-z,now
 LIBS    := -lmicrohttpd -lsqlite3 -lcrypto -lssl -largon2 -ljansson
 
 SRC_LIB := $(wildcard common/*.c store/*.c keys/*.c token/*.c clients/*.c authz/*.c audit/*.c core/*.c http/*.c)
@@ -13,7 +14,11 @@ OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o)
 OBJ_CLI := $(SRC_CLI:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
-.PHONY: all test unit e2e run clean lint format bench deps
+FUZZ_SECONDS ?= 60
+FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: all test unit e2e run clean lint format bench deps asan fuzz fuzz-build
 
 all: warrant
 
@@ -25,10 +30,10 @@ $(BUILD)/warrant: $(OBJ_LIB) $(OBJ_CLI)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(WFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/unit_tests: $(OBJ_LIB) $(UNIT_SRC)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_SRC) $(OBJ_LIB) $(LIBS)
+	$(CC) $(CFLAGS) $(WFLAGS) $(LDFLAGS) -o $@ $(UNIT_SRC) $(OBJ_LIB) $(LIBS)
 
 # The one test command: installs what is missing, builds, runs unit and end-to-end tests.
 test:
@@ -36,6 +41,24 @@ test:
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
+
+# The same program and unit tests under AddressSanitizer, UBSan and LeakSanitizer.
+asan:
+	$(MAKE) -s BUILD=build-asan CC=clang CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined -pthread -pie" \
+		build-asan/warrant build-asan/unit_tests
+
+# libFuzzer harnesses for every parser that sees network input; `make fuzz` runs each
+# for FUZZ_SECONDS with its corpus under tests/fuzz/corpus/.
+fuzz-build:
+	$(MAKE) -s BUILD=build-fuzz CC=clang CFLAGS="$(SAN_FLAGS) -fsanitize=fuzzer-no-link" LDFLAGS="-pthread" \
+		$(OBJ_LIB:$(BUILD)/%=build-fuzz/%)
+	@for f in $(FUZZERS); do \
+		clang $(SAN_FLAGS) $(WFLAGS) -fsanitize=fuzzer -o build-fuzz/$$f tests/fuzz/$$f.c \
+			$(OBJ_LIB:$(BUILD)/%=build-fuzz/%) $(LIBS) -pthread || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 run:
 	@scripts/run.sh

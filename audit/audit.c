@@ -4,6 +4,7 @@
 #include "../common/buf.h"
 #include "../common/timeutil.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int bind_opt(sqlite3_stmt *st, int i, const char *s)
@@ -47,21 +48,26 @@ static void col_json(struct buf *b, const char *key, sqlite3_stmt *st, int i)
 long audit_export(struct db *db, const struct audit_query *q,
 		  void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
-	/* each filter is "?N IS NULL OR col = ?N" so one statement serves every combination
-	 * while the planner still uses the (owner_id, time), (actor, time) and run indexes */
-	static const char sql[] =
-		"SELECT time, event, actor, owner_id, run_id, ws, jti, client_addr, outcome, detail,"
-		" request_id, agent_id FROM audit_events"
-		" WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR agent_id = ?2)"
-		" AND (?3 IS NULL OR run_id = ?3) AND (?4 IS NULL OR ws = ?4)"
-		" AND time >= ?5 AND time < ?6 ORDER BY time, id LIMIT ?7";
-	sqlite3_stmt *st = db_prep(db, sql);
-	if (!st)
+	/* only the filters given appear in the statement, so the planner can pick the
+	 * (owner_id, time), (agent_id, time) or run_id index */
+	char sql[768];
+	snprintf(sql, sizeof sql,
+		 "SELECT time, event, actor, owner_id, run_id, ws, jti, client_addr, outcome, detail,"
+		 " request_id, agent_id FROM audit_events WHERE time >= ?5 AND time < ?6%s%s%s%s"
+		 " ORDER BY time, id LIMIT ?7",
+		 q->owner_id ? " AND owner_id = ?1" : "", q->agent_id ? " AND agent_id = ?2" : "",
+		 q->run_id ? " AND run_id = ?3" : "", q->ws ? " AND ws = ?4" : "");
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
-	bind_opt(st, 1, q->owner_id);
-	bind_opt(st, 2, q->agent_id);
-	bind_opt(st, 3, q->run_id);
-	bind_opt(st, 4, q->ws);
+	if (q->owner_id)
+		db_bind_text(st, 1, q->owner_id);
+	if (q->agent_id)
+		db_bind_text(st, 2, q->agent_id);
+	if (q->run_id)
+		db_bind_text(st, 3, q->run_id);
+	if (q->ws)
+		db_bind_text(st, 4, q->ws);
 	sqlite3_bind_int64(st, 5, q->since);
 	sqlite3_bind_int64(st, 6, q->until ? q->until : INT64_MAX);
 	sqlite3_bind_int64(st, 7, q->limit > 0 ? q->limit : -1);
@@ -91,7 +97,7 @@ long audit_export(struct db *db, const struct audit_query *q,
 			emit(arg, b.p, b.len);
 		n++;
 	}
-	sqlite3_reset(st);
+	sqlite3_finalize(st);
 	buf_free(&b);
 	return rc == SQLITE_DONE ? n : -1;
 }

@@ -108,6 +108,10 @@ struct server_opts {
 void server_opts_default(struct server_opts *o);
 
 #define WORKER_THREADS 2 /* threads for offloaded work (owners' logins) */
+/* Cuts off connections that have not delivered a complete request within the timeout
+ * (called by the housekeeping thread); and how many were cut so far. */
+void server_sweep(void);
+long server_swept(void);
 /* Serves until SIGINT or SIGTERM; returns 0 after a clean drain, -1 when it cannot start
  * (message on stderr). */
 int server_run(struct warrant *w, const struct server_opts *o);

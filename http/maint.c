@@ -2,6 +2,7 @@
 #include "maint.h"
 
 #include "../common/timeutil.h"
+#include "http.h"
 #include "../clients/credentials.h"
 #include "../keys/rotate.h"
 #include "../token/live.h"
@@ -94,6 +95,7 @@ static void *maint_main(void *arg)
 		if (stopping)
 			break;
 		pthread_mutex_unlock(&mu);
+		server_sweep();
 		/* changes from other processes (the command line) */
 		live_poll(mdb);
 		db_checkpoint(mdb);

@@ -6,6 +6,7 @@
 
 #include "../audit/audit.h"
 #include "../authz/login.h"
+#include "../clients/agent_body.h"
 #include "../clients/agents.h"
 #include "../clients/credentials.h"
 #include "../clients/lifecycle.h"
@@ -103,46 +104,16 @@ static void list_agents(struct v1_ctx *c)
 
 static void create_agent(struct v1_ctx *c)
 {
-	if (json_body(c, 1) < 0)
-		return;
 	struct agent_new n;
+	struct oerr e;
+	char vb[AGENT_BODY_VERBS_MAX];
 	memset(&n, 0, sizeof n);
-	json_t *name = json_object_get(c->body, "name"), *verbs = json_object_get(c->body, "verbs"),
-	       *wss = json_object_get(c->body, "workspaces");
-	char vb[VERBSET_MAX * 2] = "";
-	if (!json_is_string(name) || !json_is_array(verbs) || (wss && !json_is_array(wss))) {
-		resp_error_simple(c->r, 400, "invalid_request",
-				  "want {\"name\": string, \"verbs\": [string], \"workspaces\": [string]}");
+	memset(&e, 0, sizeof e);
+	if (agent_body_parse(c->r->body, c->r->body_len, &c->body, &n, vb, &e) < 0) {
+		resp_error(c->r, &e);
 		return;
 	}
-	for (size_t i = 0; i < json_array_size(verbs); i++) {
-		json_t *v = json_array_get(verbs, i);
-		if (!json_is_string(v) || strlen(vb) + json_string_length(v) + 2 >= sizeof vb) {
-			resp_error_simple(c->r, 400, "invalid_request", "verbs must be strings, at most 64 of them");
-			return;
-		}
-		strcat(vb, i ? " " : "");
-		strcat(vb, json_string_value(v));
-	}
-	for (size_t i = 0; wss && i < json_array_size(wss); i++) {
-		json_t *v = json_array_get(wss, i);
-		if (!json_is_string(v) || n.nws == AGENT_WS_MAX) {
-			resp_error_simple(c->r, 400, "invalid_request", "workspaces must be ws_ ids, at most 32");
-			return;
-		}
-		n.workspaces[n.nws++] = json_string_value(v);
-	}
-	json_t *pm = json_object_get(c->body, "per_minute"), *pd = json_object_get(c->body, "per_day");
-	if ((pm && (!json_is_integer(pm) || json_integer_value(pm) < 0)) ||
-	    (pd && (!json_is_integer(pd) || json_integer_value(pd) < 0))) {
-		resp_error_simple(c->r, 400, "invalid_request", "per_minute and per_day are whole numbers >= 0");
-		return;
-	}
-	n.per_minute = pm ? json_integer_value(pm) : 0;
-	n.per_day = pd ? json_integer_value(pd) : 0;
 	n.owner_id = c->me.id;
-	n.name = json_string_value(name);
-	n.verbs = vb;
 	n.actor = c->me.id;
 	n.client_addr = c->r->client_addr;
 	int rc = warrant_write(c->r->w, agent_create_job, &n);

@@ -63,7 +63,23 @@ struct conn {
 	struct pool_item pool;
 };
 
+/* Every open connection, so that one which takes longer than the timeout to deliver a
+ * request can be cut off even while it trickles bytes (MHD's own timeout only counts
+ * silence). A record leaves the list in the CLOSED notification, which MHD sends before
+ * it closes the socket, so a swept descriptor is always still the connection's own. */
+struct sock_rec {
+	struct sock_rec *prev, *next;
+	int fd;
+	int busy;        /* a complete request is being handled: not the client's fault */
+	int cut;
+	int64_t since;   /* connection start, or the end of its previous request */
+};
+static struct sock_rec socks = {&socks, &socks, -1, 0, 0, 0};
+static pthread_mutex_t socks_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_long swept;
+
 static const struct server_opts *opts;
+static void sock_busy(struct MHD_Connection *mc, int busy);
 static struct warrant *srv_w;
 static atomic_long inflight;
 
@@ -390,6 +406,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return queue(c);
 	}
 	c->handled = 1;
+	sock_busy(mc, 1);
 	if (c->too_large) {
 		resp_error_simple(&c->req, 413, "invalid_request", "request body too large");
 		return queue(c);
@@ -417,11 +434,11 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
-	(void)mc;
 	(void)toe;
 	struct conn *c = *con_cls;
 	if (!c)
 		return;
+	sock_busy(mc, 0);
 	if (c->req.state_free)
 		c->req.state_free(c->req.state);
 	resp_clear(&c->req.resp);
@@ -430,6 +447,74 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	*con_cls = NULL;
 	atomic_fetch_sub(&inflight, 1);
 }
+
+/* ---- slow clients ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct sock_rec *r = calloc(1, sizeof *r);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!r || !ci) {
+			free(r);
+			return;
+		}
+		r->fd = ci->connect_fd;
+		r->since = now_ms();
+		pthread_mutex_lock(&socks_mu);
+		r->next = socks.next;
+		r->prev = &socks;
+		socks.next->prev = r;
+		socks.next = r;
+		pthread_mutex_unlock(&socks_mu);
+		*socket_ctx = r;
+	} else if (*socket_ctx) {
+		struct sock_rec *r = *socket_ctx;
+		pthread_mutex_lock(&socks_mu);
+		r->prev->next = r->next;
+		r->next->prev = r->prev;
+		pthread_mutex_unlock(&socks_mu);
+		free(r);
+		*socket_ctx = NULL;
+	}
+}
+
+static struct sock_rec *sock_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void sock_busy(struct MHD_Connection *mc, int busy)
+{
+	struct sock_rec *r = sock_of(mc);
+	if (!r)
+		return;
+	pthread_mutex_lock(&socks_mu);
+	r->busy = busy;
+	if (!busy)
+		r->since = now_ms();
+	pthread_mutex_unlock(&socks_mu);
+}
+
+void server_sweep(void)
+{
+	if (!opts)
+		return;
+	int64_t limit = now_ms() - (int64_t)opts->timeout * 1000;
+	pthread_mutex_lock(&socks_mu);
+	for (struct sock_rec *r = socks.next; r != &socks; r = r->next)
+		if (!r->busy && !r->cut && r->since < limit) {
+			shutdown(r->fd, SHUT_RDWR); /* MHD sees the end and closes it */
+			r->cut = 1;
+			atomic_fetch_add(&swept, 1);
+		}
+	pthread_mutex_unlock(&socks_mu);
+}
+
+long server_swept(void) { return atomic_load(&swept); }
 
 /* ---- listening ---- */
 
@@ -539,6 +624,7 @@ int server_run(struct warrant *w, const struct server_opts *o)
 					MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
 					MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header,
 					MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+					MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 					MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 					MHD_OPTION_ARRAY, tls_opts,
 					MHD_OPTION_END);

@@ -266,14 +266,20 @@ fail:
 	return -1;
 }
 
-/* Per-thread scratch contexts: EVP_MD_CTX_copy_ex reuses their allocations. */
-static _Thread_local EVP_MD_CTX *tl_ctx;
+/* Per-thread scratch contexts: EVP_MD_CTX_copy_ex reuses their allocations; freed when
+ * the thread ends. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static void ctx_free(void *p) { EVP_MD_CTX_free(p); }
+static void ctx_key_init(void) { pthread_key_create(&ctx_key, ctx_free); }
 
 static EVP_MD_CTX *scratch(void)
 {
-	if (!tl_ctx)
-		tl_ctx = EVP_MD_CTX_new();
-	return tl_ctx;
+	pthread_once(&ctx_once, ctx_key_init);
+	EVP_MD_CTX *c = pthread_getspecific(ctx_key);
+	if (!c && (c = EVP_MD_CTX_new()))
+		pthread_setspecific(ctx_key, c);
+	return c;
 }
 
 /* RFC 7518 §3.4: ES256 signatures are R || S, 32 bytes each, not DER. */

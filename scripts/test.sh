@@ -27,5 +27,42 @@ add "$out/unit.log"
 echo "== end-to-end tests"
 WARRANT_BIN="$PWD/warrant" /usr/bin/python3 tests/e2e/run.py "$@" 2>&1 | tee "$out/e2e.log"
 add "$out/e2e.log"
+# The same suites under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer:
+# any report from any process (server or command line) fails the run.
+echo "== sanitizers (ASan, UBSan, LSan)"
+if make -s asan >/dev/null 2>"$out/asan-build.log"; then
+	san="$PWD/$out/san"
+	mkdir -p "$san"
+	export ASAN_OPTIONS="detect_leaks=1:log_path=$san/asan:abort_on_error=0"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$san/ubsan"
+	build-asan/unit_tests 2>&1 | sed 's/^unit:/unit (asan):/' | tee "$out/unit-asan.log"
+	add "$out/unit-asan.log"
+	WARRANT_BIN="$PWD/build-asan/warrant" WARRANT_TEST_TMP="$PWD/$out/tmp-asan" \
+		/usr/bin/python3 tests/e2e/run.py "$@" 2>&1 | sed 's/^e2e:/e2e (asan):/' | tee "$out/e2e-asan.log"
+	add "$out/e2e-asan.log"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+	reports=$(ls "$san" 2>/dev/null | wc -l)
+	if [ "$reports" -gt 0 ]; then
+		echo "  FAIL sanitizer reports: $reports (in $out/san)"
+		head -40 "$san"/* 
+		failed=$((failed + reports))
+	else
+		echo "  ok   no sanitizer report"
+		passed=$((passed + 1))
+	fi
+else
+	echo "  FAIL sanitizer build (see $out/asan-build.log)"
+	failed=$((failed + 1))
+fi
+
+echo "== fuzzing (each harness ${FUZZ_SECONDS:-5}s)"
+if make -s fuzz-build >/dev/null 2>"$out/fuzz-build.log"; then
+	scripts/fuzz.sh "${FUZZ_SECONDS:-5}" 2>&1 | tee "$out/fuzz.log"
+	add "$out/fuzz.log"
+else
+	echo "  FAIL fuzz build (see $out/fuzz-build.log)"
+	failed=$((failed + 1))
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -123,6 +123,12 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 		REFUSE(401, "invalid_client", "no_credentials", "client authentication required");
 
 	int rc = client_authenticate(db, t->cred.id, t->cred.secret, &t->agent, &t->err);
+	if (rc > 0 && live_ready() && live_catch_up(db) > 0) {
+		/* another process may have just rotated this secret: look again, up to date */
+		t->seen_seq = live_last_seq();
+		memset(&t->err, 0, sizeof t->err);
+		rc = client_authenticate(db, t->cred.id, t->cred.secret, &t->agent, &t->err);
+	}
 	if (rc != 0) {
 		if (rc > 0) {
 			t->err.basic_challenge = t->cred.method == AUTH_BASIC;

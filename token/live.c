@@ -270,6 +270,20 @@ int64_t live_last_seq(void) { return atomic_load(&last_seq); }
 
 int live_ready(void) { return ready; }
 
+int live_catch_up(struct db *db)
+{
+	if (!ready)
+		return 0;
+	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(max(seq), 0) FROM state_changes");
+	if (!st)
+		return -1;
+	int64_t head = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	if (head < 0)
+		return -1;
+	return head > atomic_load(&last_seq) ? live_poll(db) : 0;
+}
+
 int live_run_revoked(const char *agent, const char *run)
 {
 	char k[160];

@@ -42,6 +42,10 @@ int64_t live_last_seq(void);
 int live_run_revoked(const char *agent, const char *run);
 /* 1 when uri is the audience of a registered resource server. */
 int live_audience_known(const char *uri);
+/* Applies pending changes now if the change log is ahead of us (one cheap query when it
+ * is not). Returns how many were applied, 0 when up to date, -1 on error. Used before
+ * refusing a client whose credentials another process may have just changed. */
+int live_catch_up(struct db *db);
 /* 1 in a server (after live_init): live state and caches are in memory. */
 int live_ready(void);
 /* Turns on the caches of clients/ and authz/ that this module keeps exact. */

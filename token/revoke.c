@@ -10,7 +10,7 @@
 #include <string.h>
 
 static int audit_revoked(struct db *db, const struct revocation *r, const char *event, const char *agent,
-			 const char *owner, const char *run, const char *jti, const char *detail)
+			 const char *owner, const char *run, const char *jti, const char *detail, const char *ws)
 {
 	struct audit_event ev;
 	memset(&ev, 0, sizeof ev);
@@ -21,6 +21,7 @@ static int audit_revoked(struct db *db, const struct revocation *r, const char *
 	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", agent ? agent : "");
 	snprintf(ev.run_id, sizeof ev.run_id, "%s", run ? run : "");
 	snprintf(ev.jti, sizeof ev.jti, "%s", jti ? jti : "");
+	snprintf(ev.ws, sizeof ev.ws, "%s", ws ? ws : "");
 	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", r->client_addr ? r->client_addr : "");
 	snprintf(ev.request_id, sizeof ev.request_id, "%s", r->request_id ? r->request_id : "");
 	snprintf(ev.detail, sizeof ev.detail, "{\"agent_id\":\"%s\"%s%s}", agent ? agent : "",
@@ -45,7 +46,7 @@ static int agent_owner(struct db *db, const char *agent, char owner[ID_MAX])
 
 static int revoke_jti(struct db *db, struct revocation *r)
 {
-	char agent[ID_MAX] = "", owner[ID_MAX] = "", run[80] = "";
+	char agent[ID_MAX] = "", owner[ID_MAX] = "", run[80] = "", ws[ID_MAX] = "";
 	int64_t exp = r->exp;
 	int64_t issued = jti_time(r->jti);
 	if (!r->jti || strlen(r->jti) >= 40) {
@@ -54,7 +55,7 @@ static int revoke_jti(struct db *db, struct revocation *r)
 	}
 	/* who held it, and until when: the audit row that issued it (found by time) */
 	sqlite3_stmt *st = db_prep(db,
-		"SELECT actor, owner_id, run_id, time / 1000 + json_extract(detail, '$.expires_in')"
+		"SELECT actor, owner_id, run_id, time / 1000 + json_extract(detail, '$.expires_in'), ws"
 		" FROM audit_events WHERE event = 'token.issued' AND jti = ?1"
 		" AND time BETWEEN ?2 - 5000 AND ?2 + 5000");
 	if (!st)
@@ -66,6 +67,7 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		db_col_copy(st, 0, agent, sizeof agent);
 		db_col_copy(st, 1, owner, sizeof owner);
 		db_col_copy(st, 2, run, sizeof run);
+		db_col_copy(st, 4, ws, sizeof ws);
 		if (!exp)
 			exp = sqlite3_column_int64(st, 3);
 	}
@@ -92,7 +94,7 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		return -1;
 	char d[96];
 	snprintf(d, sizeof d, "\"kind\":\"token\",\"exp\":%lld", (long long)exp);
-	return audit_revoked(db, r, "token.revoked", agent, owner, run, r->jti, d);
+	return audit_revoked(db, r, "token.revoked", agent, owner, run, r->jti, d, ws);
 }
 
 static int revoke_run_of(struct db *db, struct revocation *r, const char *agent, const char *owner)
@@ -106,7 +108,7 @@ static int revoke_run_of(struct db *db, struct revocation *r, const char *agent,
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_RUN, agent, r->run_id, 0) < 0)
 		return -1;
 	r->count++;
-	return audit_revoked(db, r, "run.revoked", agent, owner, r->run_id, NULL, "\"kind\":\"run\"");
+	return audit_revoked(db, r, "run.revoked", agent, owner, r->run_id, NULL, "\"kind\":\"run\"", NULL);
 }
 
 static int revoke_run(struct db *db, struct revocation *r)
@@ -167,7 +169,7 @@ static int revoke_agent(struct db *db, struct revocation *r)
 		return -1;
 	r->count = 1;
 	return audit_revoked(db, r, "token.revoked", r->agent_id, owner, NULL, NULL,
-			     "\"kind\":\"all_tokens_of_agent\"");
+			     "\"kind\":\"all_tokens_of_agent\"", NULL);
 }
 
 int revoke_job(struct db *db, void *arg)

@@ -44,14 +44,25 @@ static void json_kv(struct buf *b, const char *k, const char *v)
 
 static EVP_MD *sha256;
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
-static void sha_fetch(void) { sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); }
+static pthread_key_t hash_key;
+static void hash_ctx_free(void *p);
+static void sha_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	pthread_key_create(&hash_key, hash_ctx_free);
+}
+
+static void hash_ctx_free(void *p) { EVP_MD_CTX_free(p); }
 
 int tok_hash(const char *token, size_t n, unsigned char out[32])
 {
-	static _Thread_local EVP_MD_CTX *ctx;
 	pthread_once(&sha_once, sha_fetch);
-	if (!ctx && !(ctx = EVP_MD_CTX_new()))
-		return -1;
+	EVP_MD_CTX *ctx = pthread_getspecific(hash_key);
+	if (!ctx) {
+		if (!(ctx = EVP_MD_CTX_new()))
+			return -1;
+		pthread_setspecific(hash_key, ctx);
+	}
 	unsigned int len = 0;
 	if (EVP_DigestInit_ex(ctx, sha256, NULL) != 1 || EVP_DigestUpdate(ctx, token, n) != 1 ||
 	    EVP_DigestFinal_ex(ctx, out, &len) != 1)
