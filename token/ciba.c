@@ -209,7 +209,8 @@ int ciba_lookup(struct warrant *w, struct db *db, struct token_issue *t, slice i
 		t->err.reason = "denied";
 		return 1;
 	}
-	if (strcmp(status, "approved") != 0 && now >= expires) {
+	/* CIBA Core §7.3: expires_in bounds the request itself, approved or not */
+	if (now >= expires) {
 		oerr_set(&t->err, 400, "expired_token", "the request expired before it was approved");
 		t->err.reason = "expired";
 		return 1;

@@ -43,6 +43,10 @@ static void apply(const char *kind, const char *a, const char *b, int64_t n)
 {
 	struct strmap_val v;
 	memset(&v, 0, sizeof v);
+	if (strcmp(kind, CHANGE_ACCESS) == 0 || strcmp(kind, CHANGE_ACCESS_ADDED) == 0) {
+		effective_cache_clear(); /* a may be NULL: a workspace-wide change */
+		return;
+	}
 	if (!a)
 		return;
 	if (strcmp(kind, CHANGE_JTI) == 0) {
@@ -68,8 +72,6 @@ static void apply(const char *kind, const char *a, const char *b, int64_t n)
 		else
 			agent_cache_clear(); /* the owner's status lives in every agent record */
 		effective_cache_clear();     /* grants and workspace limits */
-	} else if (strcmp(kind, CHANGE_ACCESS) == 0 || strcmp(kind, CHANGE_ACCESS_ADDED) == 0) {
-		effective_cache_clear();
 	} else if (strcmp(kind, CHANGE_RESOURCE) == 0) {
 		strmap_put(&audiences, a, &v);
 	}
