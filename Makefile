@@ -18,7 +18,13 @@ FUZZ_SECONDS ?= 60
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all test unit e2e run clean lint format bench deps asan fuzz fuzz-build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
+DOCDIR  := $(DESTDIR)$(PREFIX)/share/doc/warrant
+
+.PHONY: all test unit e2e run clean lint format bench deps asan fuzz fuzz-build install uninstall
 
 all: warrant
 
@@ -74,6 +80,17 @@ lint:
 
 format:
 	clang-format -i $(SRC_LIB) $(SRC_CLI) $(wildcard */*.h)
+
+install: warrant
+	install -d $(BINDIR) $(MANDIR) $(DOCDIR)
+	install -m 0755 warrant $(BINDIR)/warrant
+	install -m 0644 docs/warrant.1 $(MANDIR)/warrant.1
+	install -m 0644 docs/warrant.service docs/warrant.conf.example $(DOCDIR)/
+
+uninstall:
+	rm -f $(BINDIR)/warrant $(MANDIR)/warrant.1
+	rm -f $(DOCDIR)/warrant.service $(DOCDIR)/warrant.conf.example
+	-rmdir $(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD) build-* warrant

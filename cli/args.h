@@ -13,6 +13,7 @@ struct args {
 		const char *name; /* without the dashes */
 		const char *value; /* NULL for a flag */
 		int used;
+		int source;        /* 0 command line, 1 environment, 2 config file */
 	} opt[ARGS_MAX_OPTS];
 	int nopts;
 };

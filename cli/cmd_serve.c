@@ -7,12 +7,18 @@
 #include "../common/timeutil.h"
 #include "../common/uri.h"
 #include "../authz/quota.h"
+#include "../common/log.h"
+#include "config.h"
 #include "../http/http.h"
 #include "../keys/rotate.h"
 #include "../token/live.h"
 #include "../token/verify.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,6 +112,10 @@ int cmd_serve(struct cli *c)
 	struct server_opts o;
 	server_opts_default(&o);
 	struct warrant *w = &c->w;
+	char cerr[512];
+	if (config_merge(&c->a, cerr, sizeof cerr) < 0)
+		return cli_usage("%s", cerr);
+	int check = arg_flag(&c->a, "check-config");
 	int64_t leeway = LEEWAY_DEFAULT, jwks_age = JWKS_MAX_AGE_DEFAULT, rotation = KEY_ROTATION_DEFAULT;
 	int64_t ttl = TOKEN_TTL_DEFAULT, threads = 0, body = (int64_t)o.max_body,
 		conns = o.max_connections, perip = o.max_per_ip, timeout = o.timeout;
@@ -152,15 +162,64 @@ int cmd_serve(struct cli *c)
 	w->leeway = (int)leeway;
 	w->jwks_max_age = (int)jwks_age;
 	w->key_rotation = (int)rotation;
-	if (cli_open(c, 0) < 0)
-		return 1;
+	o.metrics_token = arg_opt(&c->a, "metrics-token");
+	const char *log_file = arg_opt(&c->a, "log-file"), *log_level = arg_opt(&c->a, "log-level");
+	enum log_level lvl = LOG_INFO;
+	if (log_level && log_level_parse(log_level, &lvl) < 0)
+		return cli_usage("--log-level must be debug, info, warn or error");
+	if (o.tls_cert && (access(o.tls_cert, R_OK) != 0 || access(o.tls_key, R_OK) != 0))
+		return cli_usage("cannot read --tls-cert or --tls-key");
+	arg_opt(&c->a, "db");
 	if ((rc = cli_no_extra(c)))
 		return rc;
+	if (check) {
+		/* the effective configuration, where each value came from, secrets masked */
+		const char *db = arg_opt(&c->a, "db");
+		if (!db)
+			db = getenv("WARRANT_DB");
+		printf("# effective configuration (flags > WARRANT_* environment > --config file > defaults)\n");
+#define SHOW(key, fmt, ...) printf("%-16s = " fmt "   # %s\n", key, __VA_ARGS__, config_source(&c->a, key))
+		SHOW("db", "%s", db && *db ? db : "./warrant.db");
+		SHOW("listen", "%s", o.listen);
+		SHOW("issuer", "%s", w->issuer);
+		SHOW("audience", "%s", w->audience);
+		SHOW("token-ttl", "%d", w->token_ttl);
+		SHOW("leeway", "%d", w->leeway);
+		SHOW("jwks-max-age", "%d", w->jwks_max_age);
+		SHOW("key-rotation", "%d", w->key_rotation);
+		SHOW("threads", "%d", o.threads);
+		SHOW("max-body", "%zu", o.max_body);
+		SHOW("max-connections", "%u", o.max_connections);
+		SHOW("max-per-ip", "%u", o.max_per_ip);
+		SHOW("timeout", "%u", o.timeout);
+		SHOW("tls-cert", "%s", o.tls_cert ? o.tls_cert : "");
+		SHOW("tls-key", "%s", o.tls_key ? o.tls_key : "");
+		SHOW("insecure-http", "%s", o.insecure_http ? "true" : "false");
+		SHOW("sync-full", "%s", arg_flag(&c->a, "sync-full") ? "true" : "false");
+		SHOW("metrics-token", "%s", o.metrics_token ? "********" : "");
+		SHOW("log-file", "%s", log_file ? log_file : "-");
+		SHOW("log-level", "%s", log_level ? log_level : "info");
+#undef SHOW
+		if (cli_open(c, 0) < 0)
+			return 1;
+		printf("# configuration is valid; database %s opens\n", c->w.db_path);
+		return 0;
+	}
+	if (log_open(log_file, lvl) < 0)
+		return cli_fail("cannot open --log-file %s", log_file);
+	metrics_set_token(o.metrics_token);
+	if (cli_open(c, 0) < 0)
+		return 1;
+	/* private keys and tokens live in this process's memory: no core files of it */
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* block the stop signals in every thread; server_run waits for them */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -194,9 +253,9 @@ int cmd_serve(struct cli *c)
 	long batches, jobs;
 	int queued;
 	writer_stats(w->writer, &batches, &jobs, &queued);
-	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\",\"writer_batches\":%ld,\"writer_jobs\":%ld}\n",
-		batches, jobs);
 	writer_stop(w->writer); /* commits whatever is queued */
+	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld", batches, jobs);
+	log_close();
 	w->writer = NULL;
 	keyring_free(w->keys);
 	tcache_clear();

@@ -21,7 +21,8 @@ static const struct command commands[] = {
 	 "warrant serve [--listen 127.0.0.1:8080] [--issuer URL] [--token-ttl 300] [--audience URI]\n"
 	 "              [--threads N] [--max-body BYTES] [--max-connections N] [--max-per-ip N]\n"
 	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]\n"
-	 "              [--leeway 60] [--jwks-max-age 300] [--key-rotation 86400]"},
+	 "              [--leeway 60] [--jwks-max-age 300] [--key-rotation 86400] [--metrics-token T]\n"
+	 "              [--log-file PATH] [--log-level info] [--config FILE] [--check-config]"},
 	{"org", "add", cmd_org_add, "warrant org add NAME"},
 	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},
 	{"owner", "deactivate", cmd_owner_deactivate, "warrant owner deactivate USR"},
@@ -49,6 +50,8 @@ static const struct command commands[] = {
 	{"keys", "rotate", cmd_keys_rotate, "warrant keys rotate [--force]"},
 	{"keys", "retire", cmd_keys_retire, "warrant keys retire KID"},
 	{"revoke", NULL, cmd_revoke, "warrant revoke --jti J | --run R [--agent A] | --agent A"},
+	{"backup", NULL, cmd_backup, "warrant backup --to FILE"},
+	{"restore", NULL, cmd_restore, "warrant restore --from FILE [--force]"},
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
 	 "              [--until ISO8601] [--limit N]"},
@@ -137,12 +140,57 @@ static void usage_all(FILE *f)
 	      "warrant help COMMAND shows one command.\n", f);
 }
 
+/* What each command is for, and examples, for `warrant help COMMAND`. */
+static const struct {
+	const char *w1, *text;
+} guides[] = {
+	{"init", "Creates the database (mode 0600): schema, the default org, a current and a next signing key.\n"
+		 "  warrant init --db /var/lib/warrant/warrant.db\n  warrant init --alg RS256"},
+	{"serve", "Serves the OAuth endpoints. Settings also come from WARRANT_* variables and --config FILE\n"
+		  "(flags > environment > file > defaults); --check-config prints them and exits.\n"
+		  "  warrant serve --listen 127.0.0.1:8080 --issuer https://auth.example.com\n"
+		  "  warrant serve --config /etc/warrant/warrant.conf --check-config\n"
+		  "  WARRANT_TOKEN_TTL=120 warrant serve --tls-cert cert.pem --tls-key key.pem --listen 0.0.0.0:8443"},
+	{"org", "Adds an org (a tenant).\n  warrant org add acme --json"},
+	{"owner", "Adds a human owner (password read from stdin for /v1), or deactivates one (suspends their agents).\n"
+		  "  printf '%s\\n' \"$PASSWORD\" | warrant owner add --email alice@example.com --password-stdin\n"
+		  "  warrant owner deactivate usr_..."},
+	{"workspace", "Adds a workspace, or marks verbs that need a human's approval there.\n"
+		      "  warrant workspace add support\n"
+		      "  warrant workspace add handbook --org-visible --verbs \"docs:read\"\n"
+		      "  warrant workspace approval ws_... --verbs \"refunds:issue\""},
+	{"member", "Grants an owner verbs in a workspace; set and remove narrow every agent of theirs at once.\n"
+		   "  warrant member add --workspace ws_... --owner usr_... --verbs \"tickets:read tickets:note\"\n"
+		   "  warrant member remove --workspace ws_... --owner usr_..."},
+	{"agent", "Agents: add (the secret is shown once), list, limit, rotate, suspend, resume, retire.\n"
+		  "  warrant agent add --owner usr_... --name triage --verbs \"tickets:read\" --per-minute 60 --json\n"
+		  "  warrant agent rotate agt_... --grace 900\n  warrant agent suspend agt_..."},
+	{"credential", "Revokes one credential at once (a leaked secret); the tokens it minted die too.\n"
+		       "  warrant credential revoke cred_..."},
+	{"resource", "Registers a resource server (an introspection caller); the secret is shown once.\n"
+		     "  warrant resource add billing-api --audience https://billing.example.com --json"},
+	{"keys", "Signing keys: list, rotate (a next key must have been published for --jwks-max-age), retire.\n"
+		 "  warrant keys list --json\n  warrant keys rotate\n  warrant keys rotate --force && warrant keys retire KID"},
+	{"approval", "Pending human approvals (CIBA) and decisions by the agent's owner.\n"
+		     "  warrant approval list --owner usr_...\n  warrant approval approve areq_... --owner usr_..."},
+	{"revoke", "Kill switches: one token, a run (all agents that used it, or one), or all of an agent's tokens.\n"
+		   "  warrant revoke --jti J\n  warrant revoke --run run_... --agent agt_...\n  warrant revoke --agent agt_..."},
+	{"backup", "A consistent copy (0600) while servers run.\n  warrant backup --to /var/backups/warrant-$(date +%F).db"},
+	{"restore", "Copies a backup over the database; stop every server that uses it first.\n"
+		    "  warrant restore --from /var/backups/warrant-2026-11-23.db --force"},
+	{"audit", "Audit events as JSON lines, oldest first.\n"
+		  "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json"},
+};
+
 static int help_for(const char *w1)
 {
 	int found = 0;
+	for (size_t i = 0; i < sizeof guides / sizeof guides[0]; i++)
+		if (strcmp(guides[i].w1, w1) == 0)
+			printf("%s\n\nusage:\n", guides[i].text);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].w1, w1) == 0) {
-			printf("%s\n", commands[i].usage);
+			printf("  %s\n", commands[i].usage);
 			found = 1;
 		}
 	if (!found)

@@ -40,6 +40,7 @@ struct http_req {
 	size_t authorization_len;
 	char client_addr[64];
 	char request_id[40];
+	char agent_id[64];    /* set by handlers once a client is known: logged */
 	char cache_buf[48];
 	struct warrant *w;
 	struct http_resp resp;
@@ -87,9 +88,12 @@ enum hres h_introspect(struct http_req *r);
 enum hres h_revoke(struct http_req *r);
 enum hres h_v1(struct http_req *r);
 enum hres h_bc_authorize(struct http_req *r);
+enum hres h_metrics(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);
+/* The bearer token /metrics asks for (NULL: loopback clients only). */
+void metrics_set_token(const char *t);
 /* Builds the discovery document once at start. */
 int discovery_init(const struct warrant *w);
 
@@ -103,6 +107,7 @@ struct server_opts {
 	unsigned timeout;
 	int insecure_http;        /* allow plain HTTP on a non-loopback address */
 	const char *tls_cert, *tls_key;
+	const char *metrics_token;  /* NULL: /metrics for loopback clients only */
 };
 
 void server_opts_default(struct server_opts *o);

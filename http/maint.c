@@ -3,6 +3,7 @@
 
 #include "../common/timeutil.h"
 #include "http.h"
+#include "../common/log.h"
 #include "../clients/credentials.h"
 #include "../keys/rotate.h"
 #include "../token/live.h"
@@ -96,6 +97,7 @@ static void *maint_main(void *arg)
 			break;
 		pthread_mutex_unlock(&mu);
 		server_sweep();
+		log_flush();
 		/* changes from other processes (the command line) */
 		live_poll(mdb);
 		db_checkpoint(mdb);

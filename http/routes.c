@@ -3,6 +3,9 @@
 #include "http.h"
 
 #include "../token/issue.h"
+#include "metrics.h"
+
+#include <openssl/crypto.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,15 @@ static void token_finish(struct http_req *r, int rc)
 	struct token_issue *t = &s->t;
 	if (rc != 0 || t->err.code)
 		token_issue_unreserve(t); /* nothing handed out: it does not count */
+	snprintf(r->agent_id, sizeof r->agent_id, "%s", t->agent.id);
+	if (rc != 0)
+		metrics_count("warrant_tokens_refused_total", "reason", "audit_unavailable");
+	else if (t->err.code && t->err.status == 429)
+		metrics_count("warrant_rate_limited_total", NULL, NULL);
+	else if (t->err.code)
+		metrics_count("warrant_tokens_refused_total", "reason", t->err.reason ? t->err.reason : t->err.code);
+	else
+		metrics_count("warrant_tokens_issued_total", NULL, NULL);
 	if (rc != 0) {
 		/* the audit row did not commit: hand nothing out */
 		resp_error_simple(r, 503, "temporarily_unavailable", "audit trail unavailable; retry");
@@ -153,6 +165,41 @@ enum hres h_jwks(struct http_req *r)
 	 * this long before it signs (docs/operations.md) */
 	snprintf(r->cache_buf, sizeof r->cache_buf, "public, max-age=%d", r->w->jwks_max_age);
 	r->resp.cache = r->cache_buf;
+	return H_DONE;
+}
+
+/* ---- metrics ---- */
+
+static int loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0;
+}
+
+static const char *metrics_token;
+
+void metrics_set_token(const char *t) { metrics_token = t && *t ? t : NULL; }
+
+enum hres h_metrics(struct http_req *r)
+{
+	if (metrics_token) {
+		size_t tl = strlen(metrics_token);
+		int ok = r->authorization && r->authorization_len == tl + 7 &&
+			 strncmp(r->authorization, "Bearer ", 7) == 0 &&
+			 CRYPTO_memcmp(r->authorization + 7, metrics_token, tl) == 0;
+		if (!ok) {
+			resp_error_simple(r, 401, "invalid_token", "metrics need the configured bearer token");
+			return H_DONE;
+		}
+	} else if (!loopback(r->client_addr)) {
+		resp_error_simple(r, 403, "access_denied", "metrics are served to loopback clients only");
+		return H_DONE;
+	}
+	struct buf b;
+	buf_init(&b, 4 << 20);
+	metrics_render(r->w, &b);
+	resp_json(r, 200, &b);
+	r->resp.ctype = "text/plain; version=0.0.4";
+	r->resp.no_store = 1;
 	return H_DONE;
 }
 

@@ -4,6 +4,7 @@
 #include "../token/introspect.h"
 #include "../token/ciba.h"
 #include "../token/revoke.h"
+#include "metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static void introspect_finish(struct http_req *r, int rc)
 		resp_error(r, &s->q.err);
 		return;
 	}
+	metrics_count("warrant_introspections_total", "result", s->q.active ? "active" : "inactive");
 	/* RFC 7662 §2.2: an inactive token carries nothing else */
 	resp_json_str(r, 200, s->q.active ? s->q.tok->active_json : "{\"active\":false}");
 	r->resp.no_store = 1;
@@ -97,10 +99,13 @@ static void revoke_finish(struct http_req *r, int rc)
 		resp_error_simple(r, 503, "temporarily_unavailable", "revocation not recorded; retry");
 		return;
 	}
+	snprintf(r->agent_id, sizeof r->agent_id, "%s", s->t.agent_id);
 	if (s->t.refused) {
 		resp_error(r, &s->t.err);
 		return;
 	}
+	if (s->t.revoke)
+		metrics_count("warrant_revocations_total", NULL, NULL);
 	/* RFC 7009 §2.2: 200 with an empty body, whatever the token was */
 	r->resp.status = 200;
 	r->resp.no_store = 1;

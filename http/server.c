@@ -8,6 +8,9 @@
 #include "../common/rand.h"
 #include "../common/timeutil.h"
 #include "maint.h"
+#include "metrics.h"
+
+#include "../common/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +45,7 @@ static const struct route routes[] = {
 	{"/jwks", "GET", h_jwks, 0},
 	{"/healthz", "GET", h_healthz, 0},
 	{"/readyz", "GET", h_readyz, 0},
+	{"/metrics", "GET", h_metrics, 0},
 	{"/v1/", NULL, h_v1, 1},
 };
 
@@ -59,6 +63,7 @@ struct conn {
 	int responded;   /* a response was queued (early errors) */
 	int handled;     /* the handler ran */
 	int too_large;
+	int64_t start_ns;
 	atomic_int ready;
 	struct pool_item pool;
 };
@@ -363,6 +368,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			return MHD_NO;
 		*con_cls = c;
 		atomic_fetch_add(&inflight, 1);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c->start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 		c->mc = mc;
 		c->req.w = srv_w;
 		c->req.glue = c;
@@ -439,6 +447,19 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	if (!c)
 		return;
 	sock_busy(mc, 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - c->start_ns;
+	const char *route = c->route ? c->route->path : "other";
+	int status = c->responded ? c->req.resp.status : 0;
+	metrics_observe(route, status, ns);
+	if (log_enabled(LOG_INFO))
+		log_event(LOG_INFO, "request",
+			  ",\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"latency_ms\":%.3f,\"client_addr\":\"%s\","
+			  "\"agent_id\":\"%s\",\"request_id\":\"%s\"%s",
+			  c->req.method && strlen(c->req.method) < 16 ? c->req.method : "?", route, status, (double)ns / 1e6,
+			  c->req.client_addr, c->req.agent_id, c->req.request_id,
+			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
 	if (c->req.state_free)
 		c->req.state_free(c->req.state);
 	resp_clear(&c->req.resp);
@@ -640,15 +661,24 @@ int server_run(struct warrant *w, const struct server_opts *o)
 		fprintf(stderr, "warrant: cannot start the maintenance thread\n");
 		goto done;
 	}
-	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"listening\",\"listen\":\"%s\",\"issuer\":\"%s\","
-			"\"threads\":%d,\"tls\":%s}\n", o->listen, w->issuer, nd, tls ? "true" : "false");
+	log_event(LOG_INFO, "listening", ",\"listen\":\"%s\",\"issuer\":\"%s\",\"threads\":%d,\"tls\":%s", o->listen,
+		  w->issuer, nd, tls ? "true" : "false");
+	log_flush();
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	int sig = 0;
-	sigwait(&set, &sig);
-	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"draining\",\"signal\":%d}\n", sig);
+	for (;;) {
+		sigwait(&set, &sig);
+		if (sig != SIGHUP)
+			break;
+		/* logrotate moved the file: write to a new one */
+		int lr = log_reopen();
+		log_event(lr == 0 ? LOG_INFO : LOG_ERROR, "log reopened", ",\"ok\":%s", lr == 0 ? "true" : "false");
+	}
+	log_event(LOG_INFO, "draining", ",\"signal\":%d,\"in_flight\":%ld", sig, atomic_load(&inflight));
 	/* stop accepting, let in-flight requests finish (the writer commits their rows) */
 	for (int i = 0; i < nd; i++)
 		if (d[i])

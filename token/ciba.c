@@ -82,7 +82,8 @@ int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
 	if (msg.n > BINDING_MESSAGE_MAX || !printable(msg))
 		BC_REFUSE(400, "invalid_binding_message", "bad_binding_message",
 			  "binding_message must be at most %d printable characters", BINDING_MESSAGE_MAX);
-	memcpy(b->binding, msg.p, msg.n);
+	if (msg.n)
+		memcpy(b->binding, msg.p, msg.n);
 	b->binding[msg.n] = '\0';
 	if (run.n) {
 		if (!run_id_valid(run))

@@ -1,0 +1,192 @@
+/* metrics.c - Prometheus text exposition (version 0.0.4); see metrics.h. */
+#include "metrics.h"
+
+#include "../common/timeutil.h"
+#include "../token/live.h"
+#include "../token/verify.h"
+#include "http.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SERIES_MAX 256
+#define ROUTES_MAX 24
+static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+#define NBOUNDS (sizeof bounds / sizeof bounds[0])
+
+struct series {
+	const char *name;
+	const char *label_key;
+	char label[48];
+	atomic_long v;
+};
+
+struct hist {
+	const char *route;
+	atomic_long buckets[NBOUNDS + 1];
+	atomic_long count, sum_us;
+	atomic_long status[6]; /* by class: 1xx..5xx, [0] other */
+};
+
+static struct series series[SERIES_MAX];
+static atomic_int nseries;
+static struct hist hists[ROUTES_MAX];
+static atomic_int nhists;
+static pthread_mutex_t add_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void metrics_count(const char *name, const char *label_key, const char *label)
+{
+	if (!label)
+		label = "";
+	int n = atomic_load(&nseries);
+	for (int i = 0; i < n; i++)
+		if (series[i].name == name && strcmp(series[i].label, label) == 0) {
+			atomic_fetch_add(&series[i].v, 1);
+			return;
+		}
+	pthread_mutex_lock(&add_mu);
+	n = atomic_load(&nseries);
+	int i;
+	for (i = 0; i < n; i++)
+		if (series[i].name == name && strcmp(series[i].label, label) == 0)
+			break;
+	if (i == n && n < SERIES_MAX) {
+		series[n].name = name;
+		series[n].label_key = label_key;
+		snprintf(series[n].label, sizeof series[n].label, "%s", label);
+		atomic_store(&nseries, n + 1);
+	}
+	pthread_mutex_unlock(&add_mu);
+	if (i < SERIES_MAX)
+		atomic_fetch_add(&series[i].v, 1);
+}
+
+void metrics_observe(const char *route, int status, int64_t ns)
+{
+	int n = atomic_load(&nhists), i;
+	for (i = 0; i < n; i++)
+		if (hists[i].route == route)
+			break;
+	if (i == n) {
+		pthread_mutex_lock(&add_mu);
+		n = atomic_load(&nhists);
+		for (i = 0; i < n; i++)
+			if (hists[i].route == route)
+				break;
+		if (i == n && n < ROUTES_MAX) {
+			hists[n].route = route;
+			atomic_store(&nhists, n + 1);
+		}
+		pthread_mutex_unlock(&add_mu);
+		if (i >= ROUTES_MAX)
+			return;
+	}
+	struct hist *h = &hists[i];
+	double s = (double)ns / 1e9;
+	size_t b = 0;
+	while (b < NBOUNDS && s > bounds[b])
+		b++;
+	atomic_fetch_add(&h->buckets[b], 1);
+	atomic_fetch_add(&h->count, 1);
+	atomic_fetch_add(&h->sum_us, ns / 1000);
+	atomic_fetch_add(&h->status[status >= 100 && status < 600 ? status / 100 : 0], 1);
+}
+
+static int64_t scalar(struct db *db, const char *sql, int64_t now)
+{
+	sqlite3_stmt *st = db ? db_prep(db, sql) : NULL;
+	int64_t v = -1;
+	if (!st)
+		return v;
+	sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+void metrics_render(struct warrant *w, struct buf *b)
+{
+	int n = atomic_load(&nseries);
+	for (int i = 0; i < n; i++) {
+		int first = 1; /* print each name once, with all its series */
+		for (int j = 0; j < i && first; j++)
+			first = series[j].name != series[i].name;
+		if (!first)
+			continue;
+		buf_printf(b, "# TYPE %s counter\n", series[i].name);
+		for (int k = i; k < n; k++) {
+			if (series[k].name != series[i].name)
+				continue;
+			if (series[k].label_key)
+				buf_printf(b, "%s{%s=\"%s\"} %ld\n", series[k].name, series[k].label_key, series[k].label,
+					   atomic_load(&series[k].v));
+			else
+				buf_printf(b, "%s %ld\n", series[k].name, atomic_load(&series[k].v));
+		}
+	}
+	int nh = atomic_load(&nhists);
+	buf_puts(b, "# HELP warrant_http_request_duration_seconds Time from a complete request to its answer.\n"
+		    "# TYPE warrant_http_request_duration_seconds histogram\n");
+	for (int i = 0; i < nh; i++) {
+		struct hist *h = &hists[i];
+		long cum = 0;
+		for (size_t k = 0; k <= NBOUNDS; k++) {
+			cum += atomic_load(&h->buckets[k]);
+			if (k < NBOUNDS)
+				buf_printf(b, "warrant_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %ld\n",
+					   h->route, bounds[k], cum);
+			else
+				buf_printf(b, "warrant_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %ld\n",
+					   h->route, cum);
+		}
+		buf_printf(b, "warrant_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", h->route,
+			   (double)atomic_load(&h->sum_us) / 1e6);
+		buf_printf(b, "warrant_http_request_duration_seconds_count{route=\"%s\"} %ld\n", h->route,
+			   atomic_load(&h->count));
+	}
+	buf_puts(b, "# TYPE warrant_http_responses_total counter\n");
+	for (int i = 0; i < nh; i++)
+		for (int k = 1; k < 6; k++)
+			buf_printf(b, "warrant_http_responses_total{route=\"%s\",code=\"%dxx\"} %ld\n", hists[i].route, k,
+				   atomic_load(&hists[i].status[k]));
+
+	/* gauges, read now */
+	int64_t now = now_ms();
+	struct db *db = warrant_reader(w);
+	int64_t activated = scalar(db, "SELECT activated_at FROM signing_keys WHERE state = 'current' AND ? IS NOT NULL", now);
+	buf_puts(b, "# HELP warrant_signing_key_age_seconds Age of the current signing key.\n"
+		    "# TYPE warrant_signing_key_age_seconds gauge\n");
+	buf_printf(b, "warrant_signing_key_age_seconds %lld\n", (long long)(activated > 0 ? (now - activated) / 1000 : -1));
+	buf_puts(b, "# HELP warrant_signing_key_next_rotation_seconds Seconds to the next scheduled rotation (-1: none).\n"
+		    "# TYPE warrant_signing_key_next_rotation_seconds gauge\n");
+	buf_printf(b, "warrant_signing_key_next_rotation_seconds %lld\n",
+		   (long long)(activated > 0 && w->key_rotation > 0 ? (activated + (int64_t)w->key_rotation * 1000 - now) / 1000 : -1));
+	int64_t keys = scalar(db, "SELECT count(*) FROM signing_keys WHERE state != 'retired' AND ? IS NOT NULL", now);
+	buf_printf(b, "# TYPE warrant_signing_keys_published gauge\nwarrant_signing_keys_published %lld\n", (long long)keys);
+	int64_t grace = scalar(db, "SELECT count(*) FROM credentials WHERE revoked_at IS NULL AND expires_at > ?", now);
+	buf_puts(b, "# HELP warrant_credential_grace_windows_open Old credentials still accepted after a rotation.\n"
+		    "# TYPE warrant_credential_grace_windows_open gauge\n");
+	buf_printf(b, "warrant_credential_grace_windows_open %lld\n", (long long)grace);
+	buf_printf(b, "# TYPE warrant_database_up gauge\nwarrant_database_up %d\n", keys >= 0);
+	long batches = 0, jobs = 0;
+	int queued = 0;
+	if (w->writer)
+		writer_stats(w->writer, &batches, &jobs, &queued);
+	buf_puts(b, "# HELP warrant_audit_writer_queue Writes waiting for the group-commit writer.\n"
+		    "# TYPE warrant_audit_writer_queue gauge\n");
+	buf_printf(b, "warrant_audit_writer_queue %d\n", queued);
+	buf_printf(b, "# TYPE warrant_audit_writer_batches_total counter\nwarrant_audit_writer_batches_total %ld\n", batches);
+	buf_printf(b, "# TYPE warrant_audit_writer_jobs_total counter\nwarrant_audit_writer_jobs_total %ld\n", jobs);
+	long hits, misses;
+	size_t entries;
+	tcache_stats(&hits, &misses, &entries);
+	buf_printf(b, "# TYPE warrant_token_cache_hits_total counter\nwarrant_token_cache_hits_total %ld\n", hits);
+	buf_printf(b, "# TYPE warrant_token_cache_misses_total counter\nwarrant_token_cache_misses_total %ld\n", misses);
+	buf_printf(b, "# TYPE warrant_live_changes_applied_total counter\nwarrant_live_changes_applied_total %ld\n",
+		   live_applied());
+	buf_printf(b, "# TYPE warrant_slow_connections_cut_total counter\nwarrant_slow_connections_cut_total %ld\n",
+		   server_swept());
+}
