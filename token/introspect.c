@@ -3,6 +3,7 @@
 
 #include "../clients/agents.h"
 #include "../clients/secret.h"
+#include "../common/blobmap.h"
 #include "../common/timeutil.h"
 #include "live.h"
 
@@ -31,29 +32,54 @@ struct tok *tok_lookup(struct warrant *w, const char *token, size_t n, const cha
 	return t;
 }
 
+/* Resource servers never change once registered, so the server keeps what it has read. */
+struct rs_rec {
+	unsigned char v[VERIFIER_LEN];
+	char audience[512];
+};
+static struct blobmap rs_cache;
+
+void resource_cache_enable(void)
+{
+	if (!rs_cache.b)
+		blobmap_init(&rs_cache, 64, 10000);
+}
+
 int resource_authenticate(struct db *db, const char *id, const char *secret, char rs_id[64],
 			  char audience[512], struct oerr *e)
 {
 	unsigned char v[VERIFIER_LEN];
-	int rc = 1;
+	struct rs_rec rec;
+	int rc = 1, found = 0;
 	if (secret_verifier(secret, strlen(secret), v) < 0) {
 		oerr_set(e, 500, "server_error", "internal error");
 		return -1;
 	}
-	sqlite3_stmt *st = db_prep(db, "SELECT verifier, coalesce(audience, '') FROM resource_servers"
-				       " WHERE id = ? AND status = 'active'");
-	if (!st) {
-		oerr_set(e, 500, "server_error", "internal error");
-		return -1;
+	if (strlen(id) < 64 && blobmap_get(&rs_cache, id, &rec, sizeof rec)) {
+		found = 1;
+	} else {
+		long gen = blobmap_generation(&rs_cache);
+		sqlite3_stmt *st = db_prep(db, "SELECT verifier, coalesce(audience, '') FROM resource_servers"
+					       " WHERE id = ? AND status = 'active'");
+		if (!st) {
+			oerr_set(e, 500, "server_error", "internal error");
+			return -1;
+		}
+		db_bind_text(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VERIFIER_LEN) {
+			memcpy(rec.v, sqlite3_column_blob(st, 0), VERIFIER_LEN);
+			db_col_copy(st, 1, rec.audience, sizeof rec.audience);
+			found = 1;
+			if (strlen(id) < 64)
+				blobmap_put(&rs_cache, id, &rec, sizeof rec, gen);
+		}
+		sqlite3_reset(st);
 	}
-	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VERIFIER_LEN &&
-	    verifier_equal(sqlite3_column_blob(st, 0), v)) {
+	if (found && verifier_equal(rec.v, v)) {
 		snprintf(rs_id, 64, "%s", id);
-		db_col_copy(st, 1, audience, 512);
+		memcpy(audience, rec.audience, 512);
 		rc = 0;
 	}
-	sqlite3_reset(st);
 	OPENSSL_cleanse(v, sizeof v);
 	if (rc == 0)
 		return 0;

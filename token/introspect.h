@@ -31,6 +31,7 @@ void introspection_free(struct introspection *q);
  * Returns a referenced tok or NULL (*why). Shared by introspection and revocation. */
 struct tok *tok_lookup(struct warrant *w, const char *token, size_t n, const char **why);
 
+void resource_cache_enable(void);
 /* Resource-server authentication: 0 ok (rs_id set), 1 refused (e: 401, or 403 when the
  * credentials are a valid agent's), -1 error. */
 int resource_authenticate(struct db *db, const char *id, const char *secret, char rs_id[64],

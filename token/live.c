@@ -3,6 +3,7 @@
 
 #include "../authz/effective.h"
 #include "../clients/agents.h"
+#include "introspect.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
 
@@ -297,6 +298,7 @@ int live_audience_known(const char *uri) { return strmap_get(&audiences, uri, NU
 
 void live_enable_caches(void)
 {
+	resource_cache_enable();
 	agent_cache_enable();
 	effective_cache_enable();
 }

@@ -53,8 +53,17 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		oerr_set(&r->err, 400, "invalid_request", "not a token id");
 		return 1;
 	}
+	sqlite3_stmt *st;
+	if (r->exp && r->owner_id) {
+		/* a verified token told us everything */
+		snprintf(agent, sizeof agent, "%s", r->agent_id ? r->agent_id : "");
+		snprintf(owner, sizeof owner, "%s", r->owner_id);
+		snprintf(run, sizeof run, "%s", r->token_run ? r->token_run : "");
+		snprintf(ws, sizeof ws, "%s", r->token_ws ? r->token_ws : "");
+		goto known;
+	}
 	/* who held it, and until when: the audit row that issued it (found by time) */
-	sqlite3_stmt *st = db_prep(db,
+	st = db_prep(db,
 		"SELECT actor, owner_id, run_id, time / 1000 + json_extract(detail, '$.expires_in'), ws"
 		" FROM audit_events WHERE event = 'token.issued' AND jti = ?1"
 		" AND time BETWEEN ?2 - 5000 AND ?2 + 5000");
@@ -76,6 +85,7 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		exp = (issued > 0 ? issued / 1000 : now_ms() / 1000) + TOKEN_TTL_MAX;
 	if (r->agent_id && !agent[0])
 		snprintf(agent, sizeof agent, "%s", r->agent_id);
+known:
 	if (r->owner_scope && strcmp(owner, r->owner_scope) != 0) {
 		oerr_set(&r->err, 404, "not_found", "no such token");
 		return 1;
@@ -246,6 +256,12 @@ int token_revoke_prepare(struct warrant *w, struct token_revocation *r)
 	}
 	snprintf(r->jti, sizeof r->jti, "%s", t->jti);
 	snprintf(r->agent_id, sizeof r->agent_id, "%s", a.id);
+	snprintf(r->owner_id, sizeof r->owner_id, "%s", t->owner_id);
+	snprintf(r->run_id, sizeof r->run_id, "%s", t->run_id);
+	snprintf(r->ws, sizeof r->ws, "%s", t->ws);
+	r->rev.owner_id = r->owner_id;
+	r->rev.token_run = r->run_id;
+	r->rev.token_ws = r->ws;
 	r->revoke = 1;
 	r->rev.kind = REVOKE_JTI;
 	r->rev.jti = r->jti;

@@ -16,6 +16,7 @@ struct revocation {
 	const char *jti, *run_id, *agent_id;
 	const char *owner_scope;   /* /v1: act only on this owner's agents (404 otherwise) */
 	int64_t exp;               /* the token's exp (s) when known; 0 = find it */
+	const char *owner_id, *token_run, *token_ws; /* known from a verified token: no look-up */
 	const char *actor, *client_addr, *request_id;
 	/* out */
 	int count;                 /* tokens, runs or agents affected */
@@ -33,7 +34,7 @@ struct token_revocation {
 	int refused;               /* the caller was refused: answer err */
 	int revoke;                /* a live token of the caller's: revoke it */
 	struct revocation rev;
-	char jti[40], agent_id[64];
+	char jti[40], agent_id[64], owner_id[64], run_id[72], ws[64];
 	struct oerr err;
 	struct audit_event audit;  /* written when nothing is revoked */
 };

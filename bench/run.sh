@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `make bench`: builds Warrant, provisions a database, starts `warrant serve` on loopback
+# and drives it with wrk (keep-alive) at concurrency 1, 16 and 64, BENCH_SECONDS (10) per
+# point: issuance (client_secret_basic), introspection of valid tokens, revocation of
+# distinct live tokens, and /healthz as the HTTP ceiling of the same server; plus issuance
+# without keep-alive, and the server's RSS after BENCH_MILLION (1000000) tokens at c64.
+# Every answer is checked (wrong answers are counted and fail the run) and a sample of
+# tokens is verified against /jwks with an independent library (python3-jwt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+make -s -j2 warrant
+SECS=${BENCH_SECONDS:-10}
+MILLION=${BENCH_MILLION:-1000000}
+PORT=${BENCH_PORT:-18999}
+BASE=http://127.0.0.1:$PORT
+export BENCH_DIR=$PWD/bench BENCH_OUT=$PWD/bench/out
+rm -rf "$BENCH_OUT" && mkdir -p "$BENCH_OUT"
+DB=$BENCH_OUT/bench.db
+W() { ./warrant "$@" --db "$DB"; }
+field() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+
+W init >/dev/null
+OWNER=$(W owner add --email bench@example.com --json | field id)
+WS=$(W workspace add bench --json | field id)
+W member add --workspace "$WS" --owner "$OWNER" --verbs "tickets:read tickets:note" >/dev/null
+: >"$BENCH_OUT/agents.txt"
+for i in 1 2 3 4 5 6 7 8; do
+	A=$(W agent add --owner "$OWNER" --name "bench-$i" --verbs "tickets:read tickets:note" --json)
+	basic "$(field client_id <<<"$A")" "$(field client_secret <<<"$A")" >>"$BENCH_OUT/agents.txt"
+	echo >>"$BENCH_OUT/agents.txt"
+done
+A=$(W agent add --owner "$OWNER" --name revoker --verbs "tickets:read" --json)
+export BENCH_AGENT_AUTH=$(basic "$(field client_id <<<"$A")" "$(field client_secret <<<"$A")")
+echo "$BENCH_AGENT_AUTH" >"$BENCH_OUT/revoker.txt"
+R=$(W resource add bench-api --json)
+export BENCH_RS=$(basic "$(field client_id <<<"$R")" "$(field client_secret <<<"$R")")
+
+./warrant serve --db "$DB" --listen 127.0.0.1:$PORT --issuer "$BASE" --log-level warn \
+	>"$BENCH_OUT/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
+for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.05; done
+
+RESULTS=$BENCH_OUT/results.tsv
+printf 'point\tconc\treq/s\tp50\tp99\n' >"$RESULTS"
+WRONG=0
+point() { # name conc script [extra env...]
+	local name=$1 conc=$2 script=$3 threads=2
+	shift 3
+	[ "$conc" -lt 2 ] && threads=1
+	local log=$BENCH_OUT/$name-c$conc.log
+	env BENCH_THREADS=$threads "$@" wrk -t"$threads" -c"$conc" -d"${SECS}s" --latency \
+		-s "bench/$script" "$BASE$([ "$script" = healthz.lua ] && echo /healthz || echo /)" >"$log" 2>&1 || true
+	local rps p50 p99 bad
+	rps=$(awk '/^Requests\/sec/ {print $2}' "$log")
+	p50=$(awk '$1 == "50%" {print $2}' "$log")
+	p99=$(awk '$1 == "99%" {print $2}' "$log")
+	bad=$(awk -F'wrong: ' '/checked answers/ {print $2}' "$log")
+	if [ -z "$rps" ] || [ "${bad:-1}" != 0 ]; then
+		echo "  $name c$conc: wrong or missing answers (see $log)"
+		WRONG=$((WRONG + 1))
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$conc" "${rps:-0}" "${p50:-?}" "${p99:-?}" >>"$RESULTS"
+	printf '  %-22s c%-3s %10s req/s  p50 %-9s p99 %s\n' "$name" "$conc" "${rps:-0}" "${p50:-?}" "${p99:-?}"
+}
+
+echo "== issuance (keep-alive), introspection, revocation, /healthz: ${SECS}s a point"
+# pools first: tokens for introspection (any agents) and for revocation (one agent)
+BENCH_AGENTS=$BENCH_OUT/agents.txt BENCH_KEEP_TOKENS=1 point pool-introspect 4 token.lua
+cat "$BENCH_OUT"/tokens-*.txt | head -n 5000 >"$BENCH_OUT/introspect-tokens.txt" || true
+rm -f "$BENCH_OUT"/tokens-*.txt
+for c in 1 16 64; do
+	point healthz "$c" healthz.lua
+	BENCH_AGENTS=$BENCH_OUT/agents.txt point token "$c" token.lua
+	BENCH_TOKENS=$BENCH_OUT/introspect-tokens.txt point introspect "$c" introspect.lua
+done
+BENCH_AGENTS=$BENCH_OUT/agents.txt BENCH_CLOSE=1 point token-no-keepalive 16 token.lua
+# revocation needs distinct live tokens of one agent: issue a pool, then revoke it
+BENCH_AGENTS=$BENCH_OUT/revoker.txt BENCH_KEEP_TOKENS=1 point pool-revoke 16 token.lua
+cat "$BENCH_OUT"/tokens-*.txt >"$BENCH_OUT/revoke-tokens.txt"
+rm -f "$BENCH_OUT"/tokens-*.txt
+echo "  (revocation pool: $(wc -l <"$BENCH_OUT/revoke-tokens.txt") tokens)"
+for c in 1 16 64; do
+	BENCH_TOKENS=$BENCH_OUT/revoke-tokens.txt point revoke "$c" revoke.lua
+done
+
+echo "== a sample of issued tokens, verified independently against /jwks"
+head -n 20 "$BENCH_OUT/introspect-tokens.txt" | /usr/bin/python3 -c '
+import jwt, sys
+base = sys.argv[1]
+c = jwt.PyJWKClient(base + "/jwks")
+n = 0
+for line in sys.stdin:
+    t = line.strip()
+    k = c.get_signing_key_from_jwt(t)
+    jwt.decode(t, k.key, algorithms=["ES256"], audience=base, issuer=base,
+               options={"verify_exp": False})
+    n += 1
+print("  %d tokens verified (pyjwt)" % n)' "$BASE" || WRONG=$((WRONG + 1))
+
+echo "== RSS after $MILLION tokens at c64"
+issued() { sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM audit_events WHERE event = 'token.issued'"; }
+start=$(issued)
+while [ $(( $(issued) - start )) -lt "$MILLION" ]; do
+	BENCH_AGENTS=$BENCH_OUT/agents.txt env BENCH_THREADS=2 wrk -t2 -c64 -d10s -s bench/token.lua "$BASE/" >/dev/null 2>&1 || true
+done
+rss=$(awk '/VmRSS/ {print $2}' /proc/$SERVER/status)
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)
+echo "  tokens issued in this phase: $(( $(issued) - start )); server RSS $((rss / 1024)) MiB, peak $((hwm / 1024)) MiB"
+printf 'rss_mib\t64\t%s\t-\t-\n' "$((hwm / 1024))" >>"$RESULTS"
+
+echo "== ratios to /healthz at the same concurrency"
+awk -F'\t' 'NR > 1 {rps[$1" "$2] = $3; if ($1 == "healthz") h[$2] = $3}
+	END {for (k in rps) {split(k, a, " "); if (a[1] != "healthz" && h[a[2]] > 0)
+		printf "  %-22s c%-3s %5.1f%%\n", a[1], a[2], 100 * rps[k] / h[a[2]]}}' "$RESULTS" | sort
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo "results: $RESULTS"
+[ "$WRONG" -eq 0 ] || { echo "wrong answers at $WRONG points"; exit 1; }
