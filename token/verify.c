@@ -196,8 +196,19 @@ struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token
 	if (body.failed || (size_t)(p - t->blob) + body.len + 1 > blob * 2 + 1024)
 		goto fail;
 	memcpy(p, body.p, body.len + 1);
-	t->active_json = p;
 	t->active_len = body.len;
+	/* shrink to what is used: cached tokens should cost about a kilobyte each */
+	size_t used = (size_t)(p - t->blob) + body.len + 1;
+	size_t offs[AUD_MAX];
+	for (int i = 0; i < t->naud; i++)
+		offs[i] = (size_t)(t->aud[i] - t->blob);
+	size_t json_off = (size_t)(p - t->blob);
+	struct tok *small = realloc(t, sizeof *t + used);
+	if (small)
+		t = small;
+	for (int i = 0; i < t->naud; i++)
+		t->aud[i] = t->blob + offs[i];
+	t->active_json = t->blob + json_off;
 	if (tok_hash(token, n, t->hash) < 0)
 		goto fail;
 	*why = NULL;
@@ -221,10 +232,13 @@ void tok_release(struct tok *t)
 
 /* ---- cache ---- */
 
+/* 4-way set associative: a token competes only with the three others of its set, and
+ * the one closest to expiry leaves first */
+#define TCACHE_WAYS 4
 #define TCACHE_STRIPES 64
 
 static struct tok **slots;
-static size_t nslots;
+static size_t nsets;
 static pthread_mutex_t stripes[TCACHE_STRIPES];
 static atomic_long hits, misses;
 
@@ -232,8 +246,10 @@ int tcache_init(size_t entries)
 {
 	if (slots)
 		return 0;
-	nslots = entries ? entries : TCACHE_DEFAULT_ENTRIES;
-	slots = calloc(nslots, sizeof *slots);
+	if (!entries)
+		entries = TCACHE_DEFAULT_ENTRIES;
+	nsets = (entries + TCACHE_WAYS - 1) / TCACHE_WAYS;
+	slots = calloc(nsets * TCACHE_WAYS, sizeof *slots);
 	if (!slots)
 		return -1;
 	for (int i = 0; i < TCACHE_STRIPES; i++)
@@ -241,24 +257,28 @@ int tcache_init(size_t entries)
 	return 0;
 }
 
-static size_t slot_of(const unsigned char h[32])
+static size_t set_of(const unsigned char h[32])
 {
 	uint64_t v;
 	memcpy(&v, h, sizeof v);
-	return (size_t)(v % nslots);
+	return (size_t)(v % nsets);
 }
 
 struct tok *tcache_lookup(const unsigned char hash[32])
 {
 	if (!slots)
 		return NULL;
-	size_t i = slot_of(hash);
-	pthread_mutex_t *mu = &stripes[i % TCACHE_STRIPES];
+	size_t s = set_of(hash);
+	pthread_mutex_t *mu = &stripes[s % TCACHE_STRIPES];
 	struct tok *t = NULL;
 	pthread_mutex_lock(mu);
-	if (slots[i] && memcmp(slots[i]->hash, hash, 32) == 0) {
-		t = slots[i];
-		atomic_fetch_add(&t->refs, 1);
+	for (int w = 0; w < TCACHE_WAYS; w++) {
+		struct tok *c = slots[s * TCACHE_WAYS + (size_t)w];
+		if (c && memcmp(c->hash, hash, 32) == 0) {
+			t = c;
+			atomic_fetch_add(&t->refs, 1);
+			break;
+		}
 	}
 	pthread_mutex_unlock(mu);
 	atomic_fetch_add(t ? &hits : &misses, 1);
@@ -269,20 +289,30 @@ void tcache_insert(struct tok *t)
 {
 	if (!slots)
 		return;
-	size_t i = slot_of(t->hash);
-	pthread_mutex_t *mu = &stripes[i % TCACHE_STRIPES];
+	size_t s = set_of(t->hash);
+	pthread_mutex_t *mu = &stripes[s % TCACHE_STRIPES];
 	atomic_fetch_add(&t->refs, 1);
 	pthread_mutex_lock(mu);
-	struct tok *old = slots[i];
-	slots[i] = t;
+	struct tok **set = &slots[s * TCACHE_WAYS];
+	int victim = 0;
+	for (int w = 0; w < TCACHE_WAYS; w++) {
+		if (!set[w] || memcmp(set[w]->hash, t->hash, 32) == 0) {
+			victim = w;
+			break;
+		}
+		if (set[w]->exp < set[victim]->exp)
+			victim = w;
+	}
+	struct tok *old = set[victim];
+	set[victim] = t;
 	pthread_mutex_unlock(mu);
 	tok_release(old);
 }
 
 void tcache_clear(void)
 {
-	for (size_t i = 0; slots && i < nslots; i++) {
-		pthread_mutex_t *mu = &stripes[i % TCACHE_STRIPES];
+	for (size_t i = 0; slots && i < nsets * TCACHE_WAYS; i++) {
+		pthread_mutex_t *mu = &stripes[(i / TCACHE_WAYS) % TCACHE_STRIPES];
 		pthread_mutex_lock(mu);
 		struct tok *old = slots[i];
 		slots[i] = NULL;
@@ -295,5 +325,5 @@ void tcache_stats(long *h, long *m, size_t *entries)
 {
 	*h = atomic_load(&hits);
 	*m = atomic_load(&misses);
-	*entries = nslots;
+	*entries = nsets * TCACHE_WAYS;
 }
