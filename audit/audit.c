@@ -36,6 +36,22 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 
 int audit_job(struct db *db, void *ev) { return audit_insert(db, ev); }
 
+int audit_prune_job(struct db *db, void *arg)
+{
+	struct audit_prune *p = arg;
+	/* rowids grow with time: the oldest rows are the lowest ids */
+	sqlite3_stmt *st = db_prep(db, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events"
+				       " WHERE time < ?1 ORDER BY time LIMIT ?2)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, p->before_ms);
+	sqlite3_bind_int(st, 2, AUDIT_PRUNE_CHUNK);
+	if (db_step_done(st) < 0)
+		return -1;
+	p->deleted = sqlite3_changes(db->h);
+	return 0;
+}
+
 static void col_json(struct buf *b, const char *key, sqlite3_stmt *st, int i)
 {
 	buf_printf(b, ",\"%s\":", key);

@@ -31,6 +31,16 @@ int audit_insert(struct db *db, const struct audit_event *ev);
 /* A writer job that inserts the event passed as arg. */
 int audit_job(struct db *db, void *ev);
 
+#define AUDIT_PRUNE_CHUNK 5000
+
+struct audit_prune {
+	int64_t before_ms;
+	int deleted;
+};
+/* Writer job: deletes at most AUDIT_PRUNE_CHUNK rows older than before_ms (oldest first),
+ * so a large backlog never holds the write lock for long. */
+int audit_prune_job(struct db *db, void *arg);
+
 struct audit_query {
 	const char *owner_id, *agent_id, *run_id, *ws;
 	int64_t since, until; /* ms; 0 = open */

@@ -116,7 +116,8 @@ int cmd_serve(struct cli *c)
 	if (config_merge(&c->a, cerr, sizeof cerr) < 0)
 		return cli_usage("%s", cerr);
 	int check = arg_flag(&c->a, "check-config");
-	int64_t leeway = LEEWAY_DEFAULT, jwks_age = JWKS_MAX_AGE_DEFAULT, rotation = KEY_ROTATION_DEFAULT;
+	int64_t leeway = LEEWAY_DEFAULT, jwks_age = JWKS_MAX_AGE_DEFAULT, rotation = KEY_ROTATION_DEFAULT,
+		retention = 0;
 	int64_t ttl = TOKEN_TTL_DEFAULT, threads = 0, body = (int64_t)o.max_body,
 		conns = o.max_connections, perip = o.max_per_ip, timeout = o.timeout;
 	int rc;
@@ -128,7 +129,8 @@ int cmd_serve(struct cli *c)
 	    (rc = opt_uint(c, "timeout", 1, 3600, &timeout)) ||
 	    (rc = opt_uint(c, "leeway", 0, 300, &leeway)) ||
 	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &jwks_age)) ||
-	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &rotation)))
+	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &rotation)) ||
+	    (rc = opt_uint(c, "audit-retention", 0, 36500, &retention)))
 		return rc;
 	const char *listen = arg_opt(&c->a, "listen");
 	if (listen)
@@ -162,6 +164,10 @@ int cmd_serve(struct cli *c)
 	w->leeway = (int)leeway;
 	w->jwks_max_age = (int)jwks_age;
 	w->key_rotation = (int)rotation;
+	/* quotas and cascades read the last day of the trail: keep at least two */
+	if (retention == 1)
+		return cli_usage("--audit-retention must be 0 (keep all) or at least 2 days");
+	w->audit_retention = (int)retention;
 	o.metrics_token = arg_opt(&c->a, "metrics-token");
 	const char *log_file = arg_opt(&c->a, "log-file"), *log_level = arg_opt(&c->a, "log-level");
 	enum log_level lvl = LOG_INFO;
@@ -199,6 +205,7 @@ int cmd_serve(struct cli *c)
 		SHOW("metrics-token", "%s", o.metrics_token ? "********" : "");
 		SHOW("log-file", "%s", log_file ? log_file : "-");
 		SHOW("log-level", "%s", log_level ? log_level : "info");
+		SHOW("audit-retention", "%d", w->audit_retention);
 #undef SHOW
 		if (cli_open(c, 0) < 0)
 			return 1;

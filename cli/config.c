@@ -27,6 +27,7 @@ const struct config_key config_keys[] = {
 	{"metrics-token", 0, 1, "bearer token for /metrics (else loopback only)"},
 	{"log-file", 0, 0, "request and event log (default stderr)"},
 	{"log-level", 0, 0, "debug, info, warn or error"},
+	{"audit-retention", 0, 0, "days of audit rows kept (0 = all; at least 2)"},
 	{NULL, 0, 0, NULL},
 };
 

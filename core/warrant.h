@@ -27,6 +27,7 @@ struct warrant {
 	int leeway;             /* seconds of downstream clock skew allowed for */
 	int jwks_max_age;       /* seconds downstream may cache /jwks */
 	int key_rotation;       /* seconds between scheduled key rotations; 0 = never */
+	int audit_retention;    /* days of audit rows kept; 0 = all */
 };
 
 /* The connection for reads on this thread; NULL when it cannot be opened. */

@@ -4,6 +4,7 @@
 #include "../common/timeutil.h"
 #include "http.h"
 #include "../common/log.h"
+#include "../audit/audit.h"
 #include "../clients/credentials.h"
 #include "../keys/rotate.h"
 #include "../token/live.h"
@@ -73,6 +74,24 @@ static void schedules(struct warrant *w, int64_t now)
 		     now - (int64_t)w->key_rotation * 1000)) {
 		struct key_rotation r = {.scheduled = 1, .actor = "system"};
 		writer_call(w->writer, key_rotate_job, &r);
+	}
+	/* audit retention, a chunk at a time so requests never wait long for the writer */
+	if (w->audit_retention > 0) {
+		struct audit_prune p = {.before_ms = now - (int64_t)w->audit_retention * 86400000};
+		if (count_of(mdb, "SELECT count(*) FROM (SELECT 1 FROM audit_events WHERE time < ? LIMIT 1)", p.before_ms)) {
+			int total = 0;
+			for (int i = 0; i < 20; i++) { /* up to 100k rows a second */
+				if (writer_call(w->writer, audit_prune_job, &p) != 0 || p.deleted == 0)
+					break;
+				total += p.deleted;
+				if (p.deleted < AUDIT_PRUNE_CHUNK)
+					break;
+			}
+			p.deleted = total;
+			if (p.deleted)
+				log_event(LOG_INFO, "audit pruned", ",\"rows\":%d,\"retention_days\":%d", p.deleted,
+					  w->audit_retention);
+		}
 	}
 	if (count_of(mdb, "SELECT count(*) FROM credentials WHERE expiry_audited = 0 AND revoked_at IS NULL"
 			  " AND expires_at <= ?", now))
