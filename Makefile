@@ -81,9 +81,9 @@ lint:
 format:
 	clang-format -i $(SRC_LIB) $(SRC_CLI) $(wildcard */*.h)
 
-install: warrant
+install: $(BUILD)/warrant
 	install -d $(BINDIR) $(MANDIR) $(DOCDIR)
-	install -m 0755 warrant $(BINDIR)/warrant
+	install -m 0755 $(BUILD)/warrant $(BINDIR)/warrant
 	install -m 0644 docs/warrant.1 $(MANDIR)/warrant.1
 	install -m 0644 docs/warrant.service docs/warrant.conf.example $(DOCDIR)/
 

@@ -14,6 +14,7 @@
 #include "../token/live.h"
 #include "../token/verify.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -178,6 +179,14 @@ int cmd_serve(struct cli *c)
 	arg_opt(&c->a, "db");
 	if ((rc = cli_no_extra(c)))
 		return rc;
+	if (server_check(&o, cerr, sizeof cerr) < 0)
+		return cli_usage("%s", cerr);
+	if (log_file && strcmp(log_file, "-") != 0) {
+		int lf = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (lf < 0)
+			return cli_fail("cannot open --log-file %s", log_file);
+		close(lf);
+	}
 	if (check) {
 		/* the effective configuration, where each value came from, secrets masked */
 		const char *db = arg_opt(&c->a, "db");

@@ -64,8 +64,18 @@ static int add(struct args *a, const struct config_key *k, const char *value, in
 			return 0; /* off is the default */
 		value = NULL;
 	}
+	/* values live as long as the process: kept here rather than allocated */
+	static char store[ARGS_MAX_OPTS][512];
+	if (value && strlen(value) >= sizeof store[0]) {
+		snprintf(err, errlen, "%s: value too long", k->name);
+		return -1;
+	}
+	if (value) {
+		snprintf(store[a->nopts], sizeof store[0], "%s", value);
+		value = store[a->nopts];
+	}
 	a->opt[a->nopts].name = k->name;
-	a->opt[a->nopts].value = value ? strdup(value) : NULL;
+	a->opt[a->nopts].value = value;
 	a->opt[a->nopts].source = source;
 	a->nopts++;
 	return 0;
@@ -95,12 +105,7 @@ int config_merge(struct args *a, char *err, unsigned errlen)
 			return -1;
 	}
 	/* the file */
-	const char *path = NULL;
-	for (int i = 0; i < a->nopts; i++)
-		if (strcmp(a->opt[i].name, "config") == 0) {
-			a->opt[i].used = 1;
-			path = a->opt[i].value;
-		}
+	const char *path = arg_opt(a, "config");
 	if (!path)
 		path = getenv("WARRANT_CONFIG");
 	if (!path || !*path)
@@ -134,6 +139,10 @@ int config_merge(struct args *a, char *err, unsigned errlen)
 			rc = -1;
 			break;
 		}
+		/* a key given twice in the file: the last one wins, as on the command line */
+		for (int i = 0; i < a->nopts; i++)
+			if (a->opt[i].source == 2 && strcmp(a->opt[i].name, k->name) == 0)
+				a->opt[i].name = "";
 		if (!given(a, k->name) && add(a, k, val, 2, err, errlen) < 0)
 			rc = -1;
 	}

@@ -66,7 +66,7 @@ int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
 }
 
 static void audit_agent(struct db *db, const char *event, const char *actor, const struct agent *a,
-			const char *client_addr, const char *detail, int *rc)
+			const char *client_addr, const char *request_id, const char *detail, int *rc)
 {
 	struct audit_event ev;
 	memset(&ev, 0, sizeof ev);
@@ -76,6 +76,7 @@ static void audit_agent(struct db *db, const char *event, const char *actor, con
 	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
 	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
 	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
+	snprintf(ev.request_id, sizeof ev.request_id, "%s", request_id ? request_id : "");
 	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
 	if (*rc == 0 && audit_insert(db, &ev) < 0)
 		*rc = -1;
@@ -171,11 +172,12 @@ int agent_create_job(struct db *db, void *arg)
 	buf_puts(&d, ",\"verbs\":");
 	buf_json_cstr(&d, a->verbs);
 	buf_puts(&d, "}");
-	audit_agent(db, "agent.created", n->actor ? n->actor : "system", a, n->client_addr,
+	audit_agent(db, "agent.created", n->actor ? n->actor : "system", a, n->client_addr, n->request_id,
 		    d.failed ? "{}" : d.p, &rc);
 	char cd[160];
 	snprintf(cd, sizeof cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a->id, n->cred_id);
-	audit_agent(db, "credential.created", n->actor ? n->actor : "system", a, n->client_addr, cd, &rc);
+	audit_agent(db, "credential.created", n->actor ? n->actor : "system", a, n->client_addr, n->request_id, cd,
+		    &rc);
 	buf_free(&d);
 	return rc;
 }

@@ -40,6 +40,7 @@ struct agent_new {
 	int64_t per_minute, per_day;
 	const char *actor;        /* who asks: the owner or "system" (command line) */
 	const char *client_addr;
+	const char *request_id;
 	/* out */
 	struct agent agent;
 	char cred_id[ID_MAX];

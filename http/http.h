@@ -25,6 +25,8 @@ struct http_resp {
 	const char *ctype;   /* static; NULL with an empty body */
 	int no_store;        /* Cache-Control: no-store, Pragma: no-cache */
 	int basic_challenge; /* WWW-Authenticate: Basic realm="warrant" */
+	int bearer_challenge; /* WWW-Authenticate: Bearer realm="warrant" */
+	int close;           /* Connection: close */
 	long retry_after;
 	const char *allow;   /* for 405 */
 	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
@@ -117,6 +119,9 @@ void server_opts_default(struct server_opts *o);
  * (called by the housekeeping thread); and how many were cut so far. */
 void server_sweep(void);
 long server_swept(void);
+/* Checks what server_run would refuse at start (listen address, plain HTTP off
+ * loopback). 0, or -1 with a message. */
+int server_check(const struct server_opts *o, char *err, size_t errlen);
 /* Serves until SIGINT or SIGTERM; returns 0 after a clean drain, -1 when it cannot start
  * (message on stderr). */
 int server_run(struct warrant *w, const struct server_opts *o);

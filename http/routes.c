@@ -36,6 +36,9 @@ static void token_finish(struct http_req *r, int rc)
 		metrics_count("warrant_tokens_refused_total", "reason", "audit_unavailable");
 	else if (t->err.code && t->err.status == 429)
 		metrics_count("warrant_rate_limited_total", NULL, NULL);
+	else if (t->err.code && t->err.reason &&
+		 (!strcmp(t->err.reason, "pending") || !strcmp(t->err.reason, "slow_down")))
+		metrics_count("warrant_ciba_polls_total", "result", t->err.reason);
 	else if (t->err.code)
 		metrics_count("warrant_tokens_refused_total", "reason", t->err.reason ? t->err.reason : t->err.code);
 	else
@@ -188,6 +191,7 @@ enum hres h_metrics(struct http_req *r)
 			 CRYPTO_memcmp(r->authorization + 7, metrics_token, tl) == 0;
 		if (!ok) {
 			resp_error_simple(r, 401, "invalid_token", "metrics need the configured bearer token");
+			r->resp.bearer_challenge = 1;
 			return H_DONE;
 		}
 	} else if (!loopback(r->client_addr)) {

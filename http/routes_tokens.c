@@ -147,6 +147,7 @@ static void bc_free(void *p)
 static void bc_finish(struct http_req *r, int rc)
 {
 	struct bc_state *s = r->state;
+	snprintf(r->agent_id, sizeof r->agent_id, "%s", s->b.agent.id);
 	if (rc != 0) {
 		resp_error_simple(r, 503, "temporarily_unavailable", "request not recorded; retry");
 		return;

@@ -115,6 +115,7 @@ static void create_agent(struct v1_ctx *c)
 	}
 	n.owner_id = c->me.id;
 	n.actor = c->me.id;
+	n.request_id = c->r->request_id;
 	n.client_addr = c->r->client_addr;
 	int rc = warrant_write(c->r->w, agent_create_job, &n);
 	if (rc) {

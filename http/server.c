@@ -13,6 +13,8 @@
 #include "../common/log.h"
 
 #include <arpa/inet.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -87,6 +89,7 @@ static const struct server_opts *opts;
 static void sock_busy(struct MHD_Connection *mc, int busy);
 static struct warrant *srv_w;
 static atomic_long inflight;
+static atomic_int draining; /* shutting down: new requests get 503 at once */
 
 void server_opts_default(struct server_opts *o)
 {
@@ -130,12 +133,21 @@ void resp_json_str(struct http_req *r, int status, const char *json)
 
 void resp_error(struct http_req *r, const struct oerr *e)
 {
+	/* RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; descriptions may
+	 * quote client input, so anything else becomes '?' */
+	char desc[sizeof e->desc];
+	size_t i = 0;
+	for (; e->desc[i] && i < sizeof desc - 1; i++) {
+		unsigned char ch = (unsigned char)e->desc[i];
+		desc[i] = ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' ? '?' : (char)ch;
+	}
+	desc[i] = '\0';
 	struct buf b;
 	buf_init(&b, 4096);
 	buf_puts(&b, "{\"error\":");
 	buf_json_cstr(&b, e->code);
 	buf_puts(&b, ",\"error_description\":");
-	buf_json_cstr(&b, e->desc);
+	buf_json_cstr(&b, desc);
 	buf_puts(&b, "}");
 	resp_json(r, e->status, &b);
 	r->resp.no_store = 1;
@@ -179,6 +191,8 @@ static enum MHD_Result queue(struct conn *c)
 	}
 	if (p->basic_challenge)
 		MHD_add_response_header(mr, "WWW-Authenticate", "Basic realm=\"warrant\"");
+	if (p->bearer_challenge)
+		MHD_add_response_header(mr, "WWW-Authenticate", "Bearer realm=\"warrant\"");
 	if (p->retry_after > 0) {
 		char ra[24];
 		snprintf(ra, sizeof ra, "%ld", p->retry_after);
@@ -187,6 +201,8 @@ static enum MHD_Result queue(struct conn *c)
 	if (p->allow)
 		MHD_add_response_header(mr, "Allow", p->allow);
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	if (p->close)
+		MHD_add_response_header(mr, "Connection", "close");
 	MHD_add_response_header(mr, "X-Request-Id", c->req.request_id);
 	enum MHD_Result rc = MHD_queue_response(c->mc, (unsigned)(p->status ? p->status : 500), mr);
 	MHD_destroy_response(mr);
@@ -355,6 +371,24 @@ static const struct route *find_route(const char *url, const char *method, const
 	return NULL;
 }
 
+struct header_scan {
+	int content_length, transfer_encoding, nul;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				   const char *value, size_t value_size)
+{
+	(void)kind;
+	struct header_scan *hs = cls;
+	if (key_size == 14 && strncasecmp(key, "Content-Length", 14) == 0)
+		hs->content_length++;
+	if (key_size == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0)
+		hs->transfer_encoding++;
+	if ((value && strlen(value) != value_size) || strlen(key) != key_size)
+		hs->nul = 1;
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -390,6 +424,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			}
 			return queue(c);
 		}
+		/* RFC 9112 §6.3 and RFC 9110 §5.5: ambiguous framing or a NUL in a header is a
+		 * bad request, answered and the connection closed (no request smuggling) */
+		struct header_scan hs = {0, 0, 0};
+		MHD_get_connection_values_n(mc, MHD_HEADER_KIND, scan_header, &hs);
+		if (hs.content_length > 1 || (hs.content_length && hs.transfer_encoding) || hs.nul) {
+			resp_error_simple(&c->req, 400, "invalid_request",
+					  hs.nul ? "a header holds a NUL byte" : "conflicting message framing");
+			c->req.resp.close = 1;
+			return queue(c);
+		}
 		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
 		if (cl) {
 			int64_t n;
@@ -415,6 +459,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 	c->handled = 1;
 	sock_busy(mc, 1);
+	if (atomic_load(&draining)) {
+		resp_error_simple(&c->req, 503, "temporarily_unavailable", "shutting down");
+		c->req.resp.retry_after = 1;
+		return queue(c);
+	}
 	if (c->too_large) {
 		resp_error_simple(&c->req, 413, "invalid_request", "request body too large");
 		return queue(c);
@@ -453,13 +502,23 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	const char *route = c->route ? c->route->path : "other";
 	int status = c->responded ? c->req.resp.status : 0;
 	metrics_observe(route, status, ns);
-	if (log_enabled(LOG_INFO))
+	if (log_enabled(LOG_INFO)) {
+		/* the method is the client's: only a token of letters goes in, anything else is "?" */
+		char method[16] = "?";
+		const char *m = c->req.method;
+		size_t ml = m ? strlen(m) : 0;
+		int ok = ml > 0 && ml < sizeof method;
+		for (size_t i = 0; ok && i < ml; i++)
+			ok = (m[i] >= 'A' && m[i] <= 'Z') || (m[i] >= 'a' && m[i] <= 'z');
+		if (ok)
+			memcpy(method, m, ml + 1);
 		log_event(LOG_INFO, "request",
 			  ",\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"latency_ms\":%.3f,\"client_addr\":\"%s\","
 			  "\"agent_id\":\"%s\",\"request_id\":\"%s\"%s",
-			  c->req.method && strlen(c->req.method) < 16 ? c->req.method : "?", route, status, (double)ns / 1e6,
+			  method, route, status, (double)ns / 1e6,
 			  c->req.client_addr, c->req.agent_id, c->req.request_id,
 			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
+	}
 	if (c->req.state_free)
 		c->req.state_free(c->req.state);
 	resp_clear(&c->req.resp);
@@ -592,6 +651,45 @@ static char *read_file(const char *path)
 	return buf_steal(&b, NULL);
 }
 
+/* A PEM certificate and private key that parse and belong together. 0, or -1 with why. */
+static int tls_pair_check(const char *cert_pem, const char *key_pem, char *why, size_t n)
+{
+	BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+	X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	int rc = -1;
+	if (!x)
+		snprintf(why, n, "--tls-cert is not a PEM certificate");
+	else if (!k)
+		snprintf(why, n, "--tls-key is not a PEM private key (unencrypted)");
+	else if (X509_check_private_key(x, k) != 1)
+		snprintf(why, n, "--tls-key does not belong to the certificate in --tls-cert");
+	else
+		rc = 0;
+	X509_free(x);
+	EVP_PKEY_free(k);
+	BIO_free(cb);
+	BIO_free(kb);
+	return rc;
+}
+
+int server_check(const struct server_opts *o, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int loopback = 0;
+	if (parse_listen(o->listen, &ss, &sl, &loopback) < 0) {
+		snprintf(err, errlen, "bad --listen '%s' (want HOST:PORT, e.g. 127.0.0.1:8080)", o->listen);
+		return -1;
+	}
+	if (!loopback && !(o->tls_cert && o->tls_key) && !o->insecure_http) {
+		snprintf(err, errlen, "refusing plain HTTP on non-loopback %s: give --tls-cert and --tls-key, or "
+				      "--insecure-http", o->listen);
+		return -1;
+	}
+	return 0;
+}
+
 int server_run(struct warrant *w, const struct server_opts *o)
 {
 	struct sockaddr_storage ss;
@@ -624,6 +722,11 @@ int server_run(struct warrant *w, const struct server_opts *o)
 			fprintf(stderr, "warrant: cannot read TLS certificate or key\n");
 			goto done;
 		}
+		char why[160];
+		if (tls_pair_check(cert, key, why, sizeof why) < 0) {
+			fprintf(stderr, "warrant: %s\n", why);
+			goto done;
+		}
 	}
 	unsigned per_daemon = o->max_connections / (unsigned)nd;
 	if (per_daemon < 1)
@@ -632,9 +735,12 @@ int server_run(struct warrant *w, const struct server_opts *o)
 			 MHD_USE_TURBO | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
 			 (tls ? MHD_USE_TLS : 0);
 	for (int i = 0; i < nd; i++) {
+		/* RFC 8996: TLS 1.2 and 1.3 only */
+		static const char prio[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 		struct MHD_OptionItem tls_opts[] = {
 			{tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
 			{tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+			{tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0, (void *)prio},
 			{MHD_OPTION_END, 0, NULL},
 		};
 		d[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
@@ -647,6 +753,7 @@ int server_run(struct warrant *w, const struct server_opts *o)
 					MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 					MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 					MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+					MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 					MHD_OPTION_ARRAY, tls_opts,
 					MHD_OPTION_END);
 		if (!d[i]) {
@@ -679,12 +786,20 @@ int server_run(struct warrant *w, const struct server_opts *o)
 		log_event(lr == 0 ? LOG_INFO : LOG_ERROR, "log reopened", ",\"ok\":%s", lr == 0 ? "true" : "false");
 	}
 	log_event(LOG_INFO, "draining", ",\"signal\":%d,\"in_flight\":%ld", sig, atomic_load(&inflight));
-	/* stop accepting, let in-flight requests finish (the writer commits their rows) */
+	/* stop accepting (closing the listening sockets, so new connections are refused
+	 * rather than reset), answer any new request on open connections with 503, and let
+	 * in-flight requests finish: the writer commits their rows before they are answered */
 	for (int i = 0; i < nd; i++)
-		if (d[i])
-			MHD_quiesce_daemon(d[i]);
-	for (int waited = 0; atomic_load(&inflight) > 0 && waited < 100; waited++)
-		usleep(50 * 1000);
+		if (d[i]) {
+			MHD_socket ls = MHD_quiesce_daemon(d[i]);
+			if (ls != MHD_INVALID_SOCKET)
+				close(ls);
+		}
+	atomic_store(&draining, 1);
+	for (int waited = 0, quiet = 0; quiet < 4 && waited < 200; waited++) {
+		quiet = atomic_load(&inflight) == 0 ? quiet + 1 : 0;
+		usleep(25 * 1000);
+	}
 	maint_stop();
 	rc = 0;
 done:

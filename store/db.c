@@ -102,7 +102,6 @@ struct db *db_open(const char *path, enum db_mode mode, char *err, size_t errlen
 	}
 	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(db->h, 1);
-	if (getenv("WARRANT_PAGE_SIZE")) { char q[64]; snprintf(q, sizeof q, "PRAGMA page_size=%s", getenv("WARRANT_PAGE_SIZE")); db_exec(db, q); }
 	if (db_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
 	    db_exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0 ||
 	    db_exec(db, "PRAGMA foreign_keys=ON") < 0 ||

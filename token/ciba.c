@@ -92,7 +92,7 @@ int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
 		b->run_id[run.n] = '\0';
 		if (live_ready() && live_run_revoked(b->agent.id, b->run_id))
 			BC_REFUSE(400, "invalid_request", "run_revoked", "run %s is revoked", b->run_id);
-	} else if (id_new("run_", b->run_id) < 0) {
+	} else if (run_id_new(now_ms(), b->run_id) < 0) {
 		return -1;
 	}
 	if (wsp.n) {
@@ -239,6 +239,11 @@ int ciba_lookup(struct warrant *w, struct db *db, struct token_issue *t, slice i
 		}
 		return 1;
 	}
+	if (live_ready() && live_run_revoked(t->agent.id, t->run_id)) {
+		oerr_set(&t->err, 400, "invalid_request", "run %s is revoked", t->run_id);
+		t->err.reason = "run_revoked";
+		return 1;
+	}
 	snprintf(t->approval_id, sizeof t->approval_id, "%s", key);
 	return 0;
 }
@@ -326,7 +331,9 @@ long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, 
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		char t[32];
 		buf_reset(&b);
-		buf_puts(&b, "{\"auth_req_id\":");
+		buf_puts(&b, "{\"id\":");
+		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 0));
+		buf_puts(&b, ",\"auth_req_id\":");
 		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 0));
 		buf_puts(&b, ",\"agent_id\":");
 		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 1));

@@ -261,7 +261,7 @@ mint:;
 		return 1;
 	}
 	t->quota_ms = now;
-	if (!t->run_id[0] && id_new("run_", t->run_id) < 0)
+	if (!t->run_id[0] && run_id_new(now, t->run_id) < 0)
 		goto internal;
 	if (jti_new(now, t->jti) < 0)
 		goto internal;

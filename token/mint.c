@@ -17,6 +17,18 @@ int jti_new(int64_t ms, char out[JTI_MAX])
 	return 0;
 }
 
+int run_id_new(int64_t ms, char out[64])
+{
+	unsigned char raw[16];
+	for (int i = 0; i < 6; i++)
+		raw[i] = (unsigned char)(ms >> (8 * (5 - i)));
+	if (rand_bytes(raw + 6, 10) < 0)
+		return -1;
+	memcpy(out, "run_", 4);
+	b32_encode(raw, sizeof raw, out + 4);
+	return 0;
+}
+
 int64_t jti_time(const char *jti)
 {
 	unsigned char raw[16];

@@ -23,6 +23,9 @@ struct claims {
 };
 
 int jti_new(int64_t ms, char out[JTI_MAX]);
+/* A server-minted run id: "run_" + base32 of 48 bits of time in ms and 80 random bits.
+ * Time first keeps the audit trail's run index appending instead of scattering. */
+int run_id_new(int64_t ms, char out[64]);
 /* Issue time in ms embedded in a jti, or -1 when it is not one of ours. */
 int64_t jti_time(const char *jti);
 
