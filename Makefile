@@ -24,7 +24,7 @@ BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
 DOCDIR  := $(DESTDIR)$(PREFIX)/share/doc/warrant
 
-.PHONY: all test unit e2e run clean lint format bench deps asan fuzz fuzz-build install uninstall
+.PHONY: all test unit e2e run clean lint format bench bench-writer deps asan fuzz fuzz-build install uninstall
 
 all: warrant
 
@@ -74,6 +74,11 @@ deps:
 
 bench:
 	@bench/run.sh
+
+# the writer's cost per audit row at several batch sizes (see docs/performance.md)
+bench-writer: $(OBJ_LIB)
+	$(CC) $(CFLAGS) $(WFLAGS) -o $(BUILD)/writer_cost bench/writer_cost.c $(OBJ_LIB) $(LIBS)
+	@for b in 1 4 16 64; do $(BUILD)/writer_cost bench/out/writer_cost.db $$b; done
 
 lint:
 	clang-format --dry-run -Werror $(SRC_LIB) $(SRC_CLI) $(wildcard */*.h)

@@ -15,6 +15,7 @@
 #include "../token/verify.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -226,6 +227,8 @@ int cmd_serve(struct cli *c)
 	metrics_set_token(o.metrics_token);
 	if (cli_open(c, 0) < 0)
 		return 1;
+	/* a few malloc arenas, not one per thread: memory freed by one thread is reused */
+	mallopt(M_ARENA_MAX, 2);
 	/* private keys and tokens live in this process's memory: no core files of it */
 	struct rlimit no_core = {0, 0};
 	setrlimit(RLIMIT_CORE, &no_core);

@@ -123,7 +123,7 @@ struct writer *writer_start(const char *path, char *err, size_t errlen)
 	 * that requests are waiting for */
 	db_exec(w->db, "PRAGMA wal_autocheckpoint=0");
 	/* the writer touches the right edge of every audit index; keep those pages hot */
-	db_exec(w->db, "PRAGMA cache_size=-16384");
+	db_exec(w->db, "PRAGMA cache_size=-8192");
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
