@@ -36,6 +36,32 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 
 int audit_job(struct db *db, void *ev) { return audit_insert(db, ev); }
 
+#define COPY(field, v) snprintf(ev->field, sizeof ev->field, "%s", (v) ? (v) : "")
+
+void audit_event_init(struct audit_event *ev, const char *event, const char *outcome, const struct audit_keys *k)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->time = now_ms();
+	ev->event = event;
+	ev->outcome = outcome;
+	COPY(actor, !k->actor ? "system" : *k->actor ? k->actor : "anonymous");
+	COPY(agent_id, k->agent_id);
+	COPY(owner_id, k->owner_id);
+	COPY(ws, k->ws);
+	COPY(run_id, k->run_id);
+	COPY(jti, k->jti);
+	COPY(client_addr, k->client_addr);
+	COPY(request_id, k->request_id);
+}
+
+int audit_write(struct db *db, const char *event, const struct audit_keys *k, const char *detail)
+{
+	struct audit_event ev_, *ev = &ev_;
+	audit_event_init(ev, event, "ok", k);
+	COPY(detail, detail);
+	return audit_insert(db, ev);
+}
+
 int audit_prune_job(struct db *db, void *arg)
 {
 	struct audit_prune *p = arg;

@@ -26,6 +26,15 @@ struct audit_event {
 	char detail[AUDIT_DETAIL_MAX]; /* a JSON object, or "" */
 };
 
+/* Who and what an event is about; NULL members are left empty (actor: "system"). */
+struct audit_keys {
+	const char *actor, *agent_id, *owner_id, *ws, *run_id, *jti, *client_addr, *request_id;
+};
+/* Sets ev to a fresh event (time now) with these keys; an empty actor becomes "anonymous". */
+void audit_event_init(struct audit_event *ev, const char *event, const char *outcome, const struct audit_keys *k);
+/* Inserts an "ok" event with keys k and detail (a JSON object or NULL). 0 or -1. */
+int audit_write(struct db *db, const char *event, const struct audit_keys *k, const char *detail);
+
 /* Inserts ev; runs inside the caller's transaction (a writer job or db_tx). 0 or -1. */
 int audit_insert(struct db *db, const struct audit_event *ev);
 /* A writer job that inserts the event passed as arg. */

@@ -39,16 +39,8 @@ static int exists(struct db *db, const char *sql, const char *id)
 static int audit_simple(struct db *db, const char *event, const char *actor, const char *owner,
 			const char *ws, const char *client_addr, const char *detail)
 {
-	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = event;
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "%s", actor ? actor : "system");
-	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner ? owner : "");
-	snprintf(ev.ws, sizeof ev.ws, "%s", ws ? ws : "");
-	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
-	snprintf(ev.detail, sizeof ev.detail, "%s", detail ? detail : "");
-	return audit_insert(db, &ev);
+	struct audit_keys k = {.actor = actor, .owner_id = owner, .ws = ws, .client_addr = client_addr};
+	return audit_write(db, event, &k, detail);
 }
 
 int org_resolve(struct db *db, const char *s, char id[ID_MAX])

@@ -68,17 +68,9 @@ int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
 static void audit_agent(struct db *db, const char *event, const char *actor, const struct agent *a,
 			const char *client_addr, const char *request_id, const char *detail, int *rc)
 {
-	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = event;
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "%s", actor);
-	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
-	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
-	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
-	snprintf(ev.request_id, sizeof ev.request_id, "%s", request_id ? request_id : "");
-	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
-	if (*rc == 0 && audit_insert(db, &ev) < 0)
+	struct audit_keys k = {.actor = actor, .agent_id = a->id, .owner_id = a->owner_id, .client_addr = client_addr,
+			       .request_id = request_id};
+	if (*rc == 0 && audit_write(db, event, &k, detail) < 0)
 		*rc = -1;
 }
 

@@ -10,17 +10,9 @@
 static int audit_cred(struct db *db, const char *event, const char *actor, const char *agent, const char *owner,
 		      const char *client_addr, const char *request_id, const char *detail)
 {
-	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = event;
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "%s", actor ? actor : "system");
-	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner ? owner : "");
-	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", agent ? agent : "");
-	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", client_addr ? client_addr : "");
-	snprintf(ev.request_id, sizeof ev.request_id, "%s", request_id ? request_id : "");
-	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
-	return audit_insert(db, &ev);
+	struct audit_keys k = {.actor = actor, .agent_id = agent, .owner_id = owner, .client_addr = client_addr,
+			       .request_id = request_id};
+	return audit_write(db, event, &k, detail);
 }
 
 static int load_scoped(struct db *db, const char *agent_id, const char *owner_scope, struct agent *a,

@@ -220,15 +220,15 @@ static void defer_done(struct wjob *job, int rc)
 	MHD_resume_connection(c->mc);
 }
 
-enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
-		     void (*finish)(struct http_req *r, int rc))
+static enum hres defer(struct http_req *r, wjob_fn fn, void *arg, void (*finish)(struct http_req *r, int rc),
+			int single)
 {
 	struct conn *c = r->glue;
 	r->finish = finish;
 	r->job.fn = fn;
 	r->job.arg = arg;
 	r->job.done = defer_done;
-	r->job.single = 0;
+	r->job.single = single;
 	MHD_suspend_connection(c->mc);
 	if (writer_submit(r->w->writer, &r->job) < 0) {
 		/* shutting down: answer at once */
@@ -239,22 +239,15 @@ enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
 	return H_ASYNC;
 }
 
+enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg, void (*finish)(struct http_req *r, int rc))
+{
+	return defer(r, fn, arg, finish, 0);
+}
+
 enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg,
 			    void (*finish)(struct http_req *r, int rc))
 {
-	struct conn *c = r->glue;
-	r->finish = finish;
-	r->job.fn = fn;
-	r->job.arg = arg;
-	r->job.done = defer_done;
-	r->job.single = 1;
-	MHD_suspend_connection(c->mc);
-	if (writer_submit(r->w->writer, &r->job) < 0) {
-		MHD_resume_connection(c->mc);
-		finish(r, -1);
-		atomic_store(&c->ready, 1);
-	}
-	return H_ASYNC;
+	return defer(r, fn, arg, finish, 1);
 }
 
 /* ---- offloaded work ---- */

@@ -79,13 +79,8 @@ static int set_state(struct db *db, const char *kid, const char *state, int64_t 
 
 static int audit_key(struct db *db, const char *actor, const char *detail)
 {
-	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = "key.rotated";
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "%s", actor ? actor : "system");
-	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
-	return audit_insert(db, &ev);
+	struct audit_keys k = {.actor = actor};
+	return audit_write(db, "key.rotated", &k, detail);
 }
 
 int key_rotate_job(struct db *db, void *arg)

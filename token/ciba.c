@@ -20,17 +20,9 @@ static void audit_fill(struct audit_event *ev, const char *event, const char *ou
 		       const char *agent, const char *owner, const char *run, const char *ws,
 		       const char *client_addr, const char *request_id)
 {
-	memset(ev, 0, sizeof *ev);
-	ev->time = now_ms();
-	ev->event = event;
-	ev->outcome = outcome;
-	snprintf(ev->actor, sizeof ev->actor, "%s", actor && *actor ? actor : "anonymous");
-	snprintf(ev->agent_id, sizeof ev->agent_id, "%s", agent ? agent : "");
-	snprintf(ev->owner_id, sizeof ev->owner_id, "%s", owner ? owner : "");
-	snprintf(ev->run_id, sizeof ev->run_id, "%s", run ? run : "");
-	snprintf(ev->ws, sizeof ev->ws, "%s", ws ? ws : "");
-	snprintf(ev->client_addr, sizeof ev->client_addr, "%s", client_addr ? client_addr : "");
-	snprintf(ev->request_id, sizeof ev->request_id, "%s", request_id ? request_id : "");
+	struct audit_keys k = {.actor = actor ? actor : "", .agent_id = agent, .owner_id = owner, .ws = ws,
+			       .run_id = run, .client_addr = client_addr, .request_id = request_id};
+	audit_event_init(ev, event, outcome, &k);
 }
 
 static int printable(slice s)

@@ -12,21 +12,11 @@
 static int audit_revoked(struct db *db, const struct revocation *r, const char *event, const char *agent,
 			 const char *owner, const char *run, const char *jti, const char *detail, const char *ws)
 {
-	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = event;
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "%s", r->actor ? r->actor : "system");
-	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", owner ? owner : "");
-	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", agent ? agent : "");
-	snprintf(ev.run_id, sizeof ev.run_id, "%s", run ? run : "");
-	snprintf(ev.jti, sizeof ev.jti, "%s", jti ? jti : "");
-	snprintf(ev.ws, sizeof ev.ws, "%s", ws ? ws : "");
-	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", r->client_addr ? r->client_addr : "");
-	snprintf(ev.request_id, sizeof ev.request_id, "%s", r->request_id ? r->request_id : "");
-	snprintf(ev.detail, sizeof ev.detail, "{\"agent_id\":\"%s\"%s%s}", agent ? agent : "",
-		 detail ? "," : "", detail ? detail : "");
-	return audit_insert(db, &ev);
+	struct audit_keys k = {.actor = r->actor, .agent_id = agent, .owner_id = owner, .ws = ws, .run_id = run,
+			       .jti = jti, .client_addr = r->client_addr, .request_id = r->request_id};
+	char d[AUDIT_DETAIL_MAX];
+	snprintf(d, sizeof d, "{\"agent_id\":\"%s\"%s%s}", agent ? agent : "", detail ? "," : "", detail ? detail : "");
+	return audit_write(db, event, &k, d);
 }
 
 /* the owner of agent, or "" when it does not exist */
