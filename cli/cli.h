@@ -21,6 +21,9 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_open(struct cli *c, int create);
 /* Reports a refusal from a domain job: rc 1 prints err, -1 the database error. */
 int cli_job_result(struct cli *c, int rc, const struct oerr *err);
+/* Opens the database, refuses options the command did not ask for, and runs fn(arg) in
+ * one transaction: 0, or the exit code with the message printed (err: the job's refusal). */
+int cli_job(struct cli *c, wjob_fn fn, void *arg, const struct oerr *err);
 /* Checks that every option was understood; returns 0 or a usage exit code. */
 int cli_no_extra(struct cli *c);
 /* Writes one line (JSON or text) to stdout. */

@@ -164,12 +164,8 @@ int cmd_member(struct cli *c)
 				 m.op == MEMBER_REMOVE ? "" : " --verbs \"res:act ...\"");
 	if (m.op == MEMBER_REMOVE && m.verbs)
 		return cli_usage("member remove takes no --verbs");
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, member_change_job, &m), &m.err)))
+	if ((rc = cli_job(c, member_change_job, &m, &m.err)))
 		return rc;
 	if (c->json) {
 		struct buf b;
@@ -277,12 +273,8 @@ int cmd_resource_add(struct cli *c)
 		return cli_usage("usage: warrant resource add NAME [--audience URI]");
 	if (r.audience && !uri_absolute_no_fragment(slice_of(r.audience)))
 		return cli_usage("--audience must be an absolute URI without a fragment");
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, resource_create_job, &r), &r.err)))
+	if ((rc = cli_job(c, resource_create_job, &r, &r.err)))
 		return rc;
 	if (c->json) {
 		struct buf b;

@@ -14,12 +14,8 @@ int cmd_workspace_approval(struct cli *c)
 	a.verbs = arg_opt(&c->a, "verbs");
 	if (!a.workspace_id || !a.verbs)
 		return cli_usage("usage: warrant workspace approval WS --verbs \"refunds:issue ...\" (\"\" clears)");
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, workspace_approval_job, &a), &a.err)))
+	if ((rc = cli_job(c, workspace_approval_job, &a, &a.err)))
 		return rc;
 	if (c->json) {
 		struct buf b;
@@ -58,12 +54,8 @@ int cmd_approval_decide(struct cli *c)
 	d.owner_id = arg_opt(&c->a, "owner");
 	if (!d.id || !d.owner_id)
 		return cli_usage("usage: warrant approval %s ID --owner USR", c->a.words[1]);
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, approval_decide_job, &d), &d.err)))
+	if ((rc = cli_job(c, approval_decide_job, &d, &d.err)))
 		return rc;
 	if (c->json)
 		printf("{\"id\":\"%s\",\"auth_req_id\":\"%s\",\"agent_id\":\"%s\",\"status\":\"%s\"}\n", d.id, d.id,

@@ -25,12 +25,8 @@ int cmd_revoke(struct cli *c)
 		r.kind = REVOKE_AGENT;
 	else
 		return cli_usage("usage: warrant revoke --jti J | --run R [--agent A] | --agent A");
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, revoke_job, &r), &r.err)))
+	if ((rc = cli_job(c, revoke_job, &r, &r.err)))
 		return rc;
 	const char *kind = r.kind == REVOKE_JTI ? "token" : r.kind == REVOKE_RUN ? "run" : "agent";
 	const char *id = r.kind == REVOKE_JTI ? r.jti : r.kind == REVOKE_RUN ? r.run_id : r.agent_id;
@@ -65,12 +61,8 @@ int cmd_agent_lifecycle(struct cli *c)
 	l.actor = "system";
 	if (!l.agent_id)
 		return cli_usage("usage: warrant agent %s AGT", op);
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, agent_lifecycle_job, &l), &l.err)))
+	if ((rc = cli_job(c, agent_lifecycle_job, &l, &l.err)))
 		return rc;
 	if (c->json) {
 		struct buf b;
@@ -93,12 +85,8 @@ int cmd_owner_deactivate(struct cli *c)
 	d.actor = "system";
 	if (!d.owner_id)
 		return cli_usage("usage: warrant owner deactivate USR");
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, owner_deactivate_job, &d), &d.err)))
+	if ((rc = cli_job(c, owner_deactivate_job, &d, &d.err)))
 		return rc;
 	if (c->json)
 		printf("{\"id\":\"%s\",\"status\":\"deactivated\",\"agents_suspended\":%d}\n", d.owner_id,

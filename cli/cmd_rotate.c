@@ -15,12 +15,8 @@ int cmd_keys_rotate(struct cli *c)
 	memset(&r, 0, sizeof r);
 	r.force = arg_flag(&c->a, "force");
 	r.actor = "system";
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, key_rotate_job, &r), &r.err)))
+	if ((rc = cli_job(c, key_rotate_job, &r, &r.err)))
 		return rc;
 	char t[32];
 	if (c->json)
@@ -40,12 +36,8 @@ int cmd_keys_retire(struct cli *c)
 	k.actor = "system";
 	if (!k.kid)
 		return cli_usage("usage: warrant keys retire KID");
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, key_retire_job, &k), &k.err)))
+	if ((rc = cli_job(c, key_retire_job, &k, &k.err)))
 		return rc;
 	if (c->json)
 		printf("{\"id\":\"%s\",\"kid\":\"%s\",\"state\":\"retired\"}\n", k.kid, k.kid);
@@ -66,12 +58,8 @@ int cmd_agent_rotate(struct cli *c)
 		return cli_usage("usage: warrant agent rotate AGT [--grace SECONDS]");
 	if (g && parse_i64(g, 0, GRACE_MAX, &r.grace) < 0)
 		return cli_usage("--grace must be 0 to %d seconds", GRACE_MAX);
-	if (cli_open(c, 0) < 0)
-		return 1;
 	int rc;
-	if ((rc = cli_no_extra(c)))
-		return rc;
-	if ((rc = cli_job_result(c, db_tx(c->w.db, credential_rotate_job, &r), &r.err)))
+	if ((rc = cli_job(c, credential_rotate_job, &r, &r.err)))
 		return rc;
 	char t[32] = "null", q[40];
 	if (r.old_expires_at)

@@ -131,6 +131,14 @@ int cli_no_extra(struct cli *c)
 	return 0;
 }
 
+int cli_job(struct cli *c, wjob_fn fn, void *arg, const struct oerr *err)
+{
+	if (cli_open(c, 0) < 0)
+		return 1;
+	int rc = cli_no_extra(c);
+	return rc ? rc : cli_job_result(c, db_tx(c->w.db, fn, arg), err);
+}
+
 static void usage_all(FILE *f)
 {
 	fputs("warrant - an OAuth 2.0 authorization server that gives every AI agent its own identity\n\n"
