@@ -98,9 +98,22 @@ static int opt_uint(struct cli *c, const char *name, int64_t min, int64_t max, i
 	const char *s = arg_opt(&c->a, name);
 	if (!s)
 		return 0;
-	if (parse_i64(s, min, max, v) < 0)
-		return cli_usage("--%s must be a whole number from %lld to %lld", name, (long long)min,
-				 (long long)max);
+	if (parse_i64(s, min, max, v) < 0) {
+		/* name the setting the way it was given: flag, variable or config key */
+		char where[96];
+		const char *src = config_source(&c->a, name);
+		if (strcmp(src, "environment") == 0) {
+			size_t j = snprintf(where, sizeof where, "WARRANT_");
+			for (const char *p = name; *p && j < sizeof where - 1; p++)
+				where[j++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+			where[j] = '\0';
+		} else if (strcmp(src, "file") == 0) {
+			snprintf(where, sizeof where, "config key %s", name);
+		} else {
+			snprintf(where, sizeof where, "--%s", name);
+		}
+		return cli_usage("%s must be a whole number from %lld to %lld", where, (long long)min, (long long)max);
+	}
 	return 0;
 }
 
