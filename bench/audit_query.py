@@ -51,14 +51,20 @@ def b32id(rng, prefix):
     return prefix + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(26))
 
 
-def export_sql():
-    """The SELECT of audit_export() in audit/audit.c: the adjacent C string literals after
-    `static const char sql[] =`."""
+def export_sql(owner=None, agent=None, run=None, ws=None):
+    """The SELECT that audit_export() in audit/audit.c prepares for this combination of
+    filters: its snprintf format (adjacent C string literals) with each given filter's
+    clause in place of its %s, as the C code does."""
     src = open(os.path.join(ROOT, "audit", "audit.c")).read()
-    m = re.search(r"static const char sql\[\]\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;", src)
+    m = re.search(r"snprintf\(sql, sizeof sql,\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*,((?:[^;])*?)\);", src)
     if not m:
         sys.exit("cannot find the audit_export SQL in audit/audit.c")
-    return "".join(re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1)))
+    fmt = "".join(re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1)))
+    clauses = re.findall(r"\?\s*\"([^\"]*)\"\s*:\s*\"\"", m.group(2))
+    if len(clauses) != 4:
+        sys.exit("unexpected filter clauses in audit/audit.c")
+    given = (owner, agent, run, ws)
+    return fmt % tuple(c if v is not None else "" for c, v in zip(clauses, given))
 
 
 def cascade_sql():
@@ -201,26 +207,21 @@ def main():
             med, lo, hi, nrows = median_of(a.runs, [a.bin, "audit", "--db", db, "--json"] + args)
             print("%-48s %10.3f %10.3f %10.3f %8d" % (label, med, lo, hi, nrows))
 
-        sql = export_sql()
-        print("\nEXPLAIN QUERY PLAN of audit_export() (audit/audit.c):\n  %s" % sql)
+        print("\nEXPLAIN QUERY PLAN of audit_export() (audit/audit.c), per filter combination:")
         con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
         print("  (SQLite %s; the plan is chosen when the statement is prepared, before values are bound)"
               % sqlite3.sqlite_version)
         for label, args, (o, ag, r, w) in queries:
             since = pop["now"] - 7 * DAY_MS if "7d" in args else (t1 if "--since" in args else 0)
             until = t2 if "--until" in args else 2 ** 63 - 1
-            params = (o, ag, r, w, since, until, 100 if "--limit" in args else -1)
-            plan = con.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-            print("  %s:" % label)
+            params = {"1": o, "2": ag, "3": r, "4": w, "5": since, "6": until,
+                      "7": 100 if "--limit" in args else -1}
+            sql = export_sql(o, ag, r, w)
+            # ?N parameters: SQLite counts up to the highest N, so pass all seven in order
+            plan = con.execute("EXPLAIN QUERY PLAN " + sql, [params[str(i)] for i in range(1, 8)]).fetchall()
+            print("  %s:\n    %s" % (label, sql))
             for row in plan:
                 print("    " + row[-1])
-        print("\n  for comparison only (not what the code runs): the same filters as plain equalities")
-        for label, col, val in (("owner", "owner_id", busy_owner[0]), ("agent", "agent_id", agent[0]),
-                                ("run", "run_id", run)):
-            alt = ("SELECT * FROM audit_events WHERE %s = ?1 AND time >= ?2 AND time < ?3"
-                   " ORDER BY time, id LIMIT ?4" % col)
-            plan = con.execute("EXPLAIN QUERY PLAN " + alt, (val, pop["now"] - 7 * DAY_MS, 2 ** 63 - 1, 100))
-            print("  %s = ?: %s" % (col, " / ".join(r[-1] for r in plan.fetchall())))
         csql = cascade_sql()
         if csql:
             print("\nEXPLAIN QUERY PLAN of the membership cascade's scan (authz/model.c cascade_agent):\n  %s" % csql)
