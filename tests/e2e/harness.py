@@ -230,3 +230,28 @@ def b64url_json(part):
 def jwt_parts(token):
     h, p, _ = token.split(".")
     return b64url_json(h), b64url_json(p)
+
+
+def module_env(state, setup):
+    """The Env one test module shares, made on first use: setup(env, state) adds what the
+    module needs (servers, resource servers...). A failed setup closes the env and leaves
+    state empty, so the next test tries again. Returns state."""
+    if not state:
+        env = Env()
+        state["env"] = env
+        try:
+            setup(env, state)
+        except Exception:
+            env.close()
+            state.clear()
+            raise
+    return state
+
+
+def close_module_env(state, keys=("env",)):
+    """teardown_module's half of module_env: closes the envs under keys and forgets state."""
+    for key in keys:
+        env = state.get(key)
+        if env:
+            env.close()
+    state.clear()

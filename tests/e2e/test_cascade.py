@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import Env, basic_header, jwt_parts
+from harness import Env, basic_header, close_module_env, jwt_parts, module_env
 
 FORM = "application/x-www-form-urlencoded"
 INACTIVE = {"active": False}
@@ -29,25 +29,17 @@ R, N, I = "tickets:read", "tickets:note", "refunds:issue"
 _state = {}
 
 
+def _setup(env, _state):
+    _state["gw"] = env.cli("resource", "add", "gateway")  # no audience: sees every token
+    _state["srv"] = env.serve()
+
+
 def ctx():
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            _state["gw"] = env.cli("resource", "add", "gateway")  # no audience: sees every token
-            _state["srv"] = env.serve()
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def teardown_module():
-    env = _state.get("env")
-    if env:
-        env.close()
-    _state.clear()
+    close_module_env(_state)
 
 
 _n = [0]

@@ -15,7 +15,7 @@ import time
 
 import jwt
 
-from harness import Env, basic_header, jwt_parts
+from harness import Env, basic_header, close_module_env, jwt_parts, module_env
 
 CIBA = "urn:openid:params:grant-type:ciba"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,36 +26,28 @@ PW = "correct horse battery staple"
 _state = {}
 
 
+def _setup(env, _state):
+    n = time.time_ns()
+    o_email, o2_email = "approver-%d@example.com" % n, "other-%d@example.com" % n
+    o = env.owner(email=o_email, password=PW)
+    o2 = env.owner(email=o2_email, password=PW)
+    ws = env.workspace()
+    for who in (o, o2):
+        env.member(ws["id"], who["id"], "tickets:read refunds:issue")
+    out = env.cli("workspace", "approval", ws["id"], "--verbs", "refunds:issue")
+    assert out["id"] == ws["id"], out
+    _state.update(o=o, o2=o2, ws=ws, o_email=o_email, o2_email=o2_email)
+    _state["srv"] = env.serve()
+
+
 def ctx():
     """Owner O (the approver) and a second owner O2, both members of one workspace whose
     refunds:issue needs approval; a running server."""
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            n = time.time_ns()
-            o_email, o2_email = "approver-%d@example.com" % n, "other-%d@example.com" % n
-            o = env.owner(email=o_email, password=PW)
-            o2 = env.owner(email=o2_email, password=PW)
-            ws = env.workspace()
-            for who in (o, o2):
-                env.member(ws["id"], who["id"], "tickets:read refunds:issue")
-            out = env.cli("workspace", "approval", ws["id"], "--verbs", "refunds:issue")
-            assert out["id"] == ws["id"], out
-            _state.update(o=o, o2=o2, ws=ws, o_email=o_email, o2_email=o2_email)
-            _state["srv"] = env.serve()
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def teardown_module():
-    env = _state.get("env")
-    if env:
-        env.close()
-    _state.clear()
+    close_module_env(_state)
 
 
 # ---- helpers ----

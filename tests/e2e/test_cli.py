@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BIN, TMP_ROOT, Env, basic_header, free_port, jwt_parts
+from harness import BIN, Env, TMP_ROOT, basic_header, close_module_env, free_port, jwt_parts, module_env
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 SECRET_RE = re.compile(r"^wsk_[A-Za-z0-9_-]{43}$")  # 256 bits in base64url
@@ -20,18 +20,13 @@ PASSWORD = "correct horse battery staple 42"
 _state = {}
 
 
+def _setup(env, _state):
+    _state["sc"] = env.scenario()
+
+
 def ctx():
     """The module's database with one owner, workspace and agent; a server on demand."""
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            _state["sc"] = env.scenario()
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def server():
@@ -42,10 +37,7 @@ def server():
 
 
 def teardown_module():
-    env = _state.get("env")
-    if env:
-        env.close()
-    _state.clear()
+    close_module_env(_state)
 
 
 # ---- helpers ----

@@ -12,7 +12,7 @@ import sqlite3
 import time
 import urllib.parse
 
-from harness import CliError, Env, basic_header, jwt_parts
+from harness import CliError, Env, basic_header, close_module_env, jwt_parts, module_env
 
 FORM = "application/x-www-form-urlencoded"
 TTL = 6
@@ -20,25 +20,17 @@ TTL = 6
 _state = {}
 
 
+def _setup(env, _state):
+    _state["gw"] = env.cli("resource", "add", "gateway")
+    _state["srv"] = env.serve("--token-ttl", str(TTL))
+
+
 def ctx():
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            _state["gw"] = env.cli("resource", "add", "gateway")
-            _state["srv"] = env.serve("--token-ttl", str(TTL))
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def teardown_module():
-    env = _state.get("env")
-    if env:
-        env.close()
-    _state.clear()
+    close_module_env(_state)
 
 
 # ---- helpers ----

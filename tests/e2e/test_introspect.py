@@ -11,7 +11,7 @@ import json
 import time
 import urllib.parse
 
-from harness import Env, basic_header, jwt_parts
+from harness import Env, basic_header, close_module_env, jwt_parts, module_env
 
 FORM = "application/x-www-form-urlencoded"
 INACTIVE = b'{"active":false}'
@@ -25,32 +25,23 @@ _state = {}
 LATENCY = {}
 
 
+def _setup(env, _state):
+    _state["gw"] = env.cli("resource", "add", "gateway")          # no audience: sees all
+    _state["rs_x"] = env.cli("resource", "add", "orders", "--audience", AUD_X)
+    _state["rs_y"] = env.cli("resource", "add", "billing", "--audience", AUD_Y)
+    _state["srv"] = env.serve()
+
+
 def ctx():
     """The module's database, server and resource servers, made on first use."""
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            _state["gw"] = env.cli("resource", "add", "gateway")          # no audience: sees all
-            _state["rs_x"] = env.cli("resource", "add", "orders", "--audience", AUD_X)
-            _state["rs_y"] = env.cli("resource", "add", "billing", "--audience", AUD_Y)
-            _state["srv"] = env.serve()
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def teardown_module():
     if LATENCY:
         print("  cross-process flips (command line -> /introspect): " +
               ", ".join("%s %.0f ms" % (k, v * 1000) for k, v in sorted(LATENCY.items())))
-    for key in ("other_env", "env"):
-        env = _state.get(key)
-        if env:
-            env.close()
-    _state.clear()
+    close_module_env(_state, ("other_env", "env"))
 
 
 # ---- helpers ----

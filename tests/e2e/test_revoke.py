@@ -10,7 +10,7 @@ import json
 import time
 import urllib.parse
 
-from harness import Env, basic_header, jwt_parts
+from harness import Env, basic_header, close_module_env, jwt_parts, module_env
 
 FORM = "application/x-www-form-urlencoded"
 INACTIVE = b'{"active":false}'
@@ -18,26 +18,17 @@ INACTIVE = b'{"active":false}'
 _state = {}
 
 
+def _setup(env, _state):
+    _state["gw"] = env.cli("resource", "add", "gateway")
+    _state["srv"] = env.serve()
+
+
 def ctx():
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            _state["gw"] = env.cli("resource", "add", "gateway")
-            _state["srv"] = env.serve()
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def teardown_module():
-    for key in ("durable_env", "env"):
-        env = _state.get(key)
-        if env:
-            env.close()
-    _state.clear()
+    close_module_env(_state, ("durable_env", "env"))
 
 
 # ---- helpers ----

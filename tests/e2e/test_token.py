@@ -12,7 +12,7 @@ import urllib.parse
 
 import jwt
 
-from harness import BIN, Env, basic_header, free_port, jwt_parts
+from harness import BIN, Env, basic_header, close_module_env, free_port, jwt_parts, module_env
 
 FORM = "application/x-www-form-urlencoded"
 CLAIMS = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope",
@@ -25,29 +25,21 @@ AUD_FRAG = "https://frag.example.com/api"
 _state = {}
 
 
+def _setup(env, _state):
+    _state["org"] = env.init["id"]
+    _state["sc"] = env.scenario()
+    for name, aud in (("api-a", AUD_A), ("billing", AUD_B), ("frag", AUD_FRAG)):
+        env.cli("resource", "add", name, "--audience", aud)
+    _state["srv"] = env.serve()
+
+
 def ctx():
     """The module's database and server, made on first use."""
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            _state["org"] = env.init["id"]
-            _state["sc"] = env.scenario()
-            for name, aud in (("api-a", AUD_A), ("billing", AUD_B), ("frag", AUD_FRAG)):
-                env.cli("resource", "add", name, "--audience", aud)
-            _state["srv"] = env.serve()
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def teardown_module():
-    env = _state.get("env")
-    if env:
-        env.close()
-    _state.clear()
+    close_module_env(_state)
 
 
 # ---- helpers ----

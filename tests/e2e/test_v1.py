@@ -15,7 +15,7 @@ import statistics
 import time
 import urllib.parse
 
-from harness import Env, basic_header, jwt_parts
+from harness import Env, basic_header, close_module_env, jwt_parts, module_env
 
 FORM = "application/x-www-form-urlencoded"
 PASSWORD = "correct horse battery staple"
@@ -24,25 +24,17 @@ _state = {}
 _seq = [0]
 
 
+def _setup(env, _state):
+    _state["gw"] = env.cli("resource", "add", "gateway")
+    _state["srv"] = env.serve()
+
+
 def ctx():
-    if not _state:
-        env = Env()
-        _state["env"] = env
-        try:
-            _state["gw"] = env.cli("resource", "add", "gateway")
-            _state["srv"] = env.serve()
-        except Exception:
-            env.close()
-            _state.clear()
-            raise
-    return _state
+    return module_env(_state, _setup)
 
 
 def teardown_module():
-    env = _state.get("env")
-    if env:
-        env.close()
-    _state.clear()
+    close_module_env(_state)
 
 
 # ---- helpers ----
