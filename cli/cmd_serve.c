@@ -282,11 +282,11 @@ int cmd_serve(struct cli *c)
 	db_close(w->db);
 	w->db = NULL;
 	rc = server_run(w, &o);
-	long batches, jobs;
-	int queued;
-	writer_stats(w->writer, &batches, &jobs, &queued);
+	struct writer_stats ws;
+	writer_stats(w->writer, &ws);
 	writer_stop(w->writer); /* commits whatever is queued */
-	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld", batches, jobs);
+	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld,\"wal_restarts\":%ld", ws.batches,
+		  ws.jobs, ws.wal_restarts);
 	log_close();
 	w->writer = NULL;
 	keyring_free(w->keys);

@@ -34,19 +34,22 @@ static int keys_fingerprint(struct db *db, char *out, size_t cap)
 	return 0;
 }
 
-/* Revocations of expired tokens, and change rows every server has long applied. */
-static void prune_db(struct db *db, int64_t cutoff_s)
+/* Revocations of expired tokens, and change rows every server has long applied; a writer
+ * job, since a write on this connection would make the writer wait for its lock. */
+static int prune_job(struct db *db, void *arg)
 {
+	int64_t cutoff_s = *(int64_t *)arg;
 	sqlite3_stmt *st = db_prep(db, "DELETE FROM revoked_tokens WHERE exp < ?");
-	if (st) {
-		sqlite3_bind_int64(st, 1, cutoff_s);
-		db_step_done(st);
-	}
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff_s);
+	if (db_step_done(st) < 0)
+		return -1;
 	st = db_prep(db, "DELETE FROM state_changes WHERE at < ?");
-	if (st) {
-		sqlite3_bind_int64(st, 1, (cutoff_s - 3600) * 1000);
-		db_step_done(st);
-	}
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, (cutoff_s - 3600) * 1000);
+	return db_step_done(st);
 }
 
 static int count_of(struct db *db, const char *sql, int64_t now)
@@ -119,7 +122,7 @@ static void *maint_main(void *arg)
 		log_flush();
 		/* changes from other processes (the command line) */
 		live_poll(mdb);
-		db_checkpoint(mdb);
+		writer_checkpoint(w->writer, mdb);
 		int64_t t = now_ms();
 		if (t - last_sched >= 1000) {
 			schedules(w, t);
@@ -127,7 +130,8 @@ static void *maint_main(void *arg)
 		}
 		if (t - last_prune > 60000) {
 			live_prune(t / 1000, w->leeway);
-			prune_db(mdb, t / 1000 - w->leeway);
+			int64_t cutoff = t / 1000 - w->leeway;
+			writer_call(w->writer, prune_job, &cutoff);
 			last_prune = t;
 		}
 		if (keys_fingerprint(mdb, now, sizeof now) == 0 && strcmp(now, last) != 0) {

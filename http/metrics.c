@@ -171,15 +171,20 @@ void metrics_render(struct warrant *w, struct buf *b)
 		    "# TYPE warrant_credential_grace_windows_open gauge\n");
 	buf_printf(b, "warrant_credential_grace_windows_open %lld\n", (long long)grace);
 	buf_printf(b, "# TYPE warrant_database_up gauge\nwarrant_database_up %d\n", keys >= 0);
-	long batches = 0, jobs = 0;
-	int queued = 0;
+	struct writer_stats ws = {0};
 	if (w->writer)
-		writer_stats(w->writer, &batches, &jobs, &queued);
+		writer_stats(w->writer, &ws);
 	buf_puts(b, "# HELP warrant_audit_writer_queue Writes waiting for the group-commit writer.\n"
 		    "# TYPE warrant_audit_writer_queue gauge\n");
-	buf_printf(b, "warrant_audit_writer_queue %d\n", queued);
-	buf_printf(b, "# TYPE warrant_audit_writer_batches_total counter\nwarrant_audit_writer_batches_total %ld\n", batches);
-	buf_printf(b, "# TYPE warrant_audit_writer_jobs_total counter\nwarrant_audit_writer_jobs_total %ld\n", jobs);
+	buf_printf(b, "warrant_audit_writer_queue %d\n", ws.queued);
+	buf_printf(b, "# TYPE warrant_audit_writer_batches_total counter\nwarrant_audit_writer_batches_total %ld\n", ws.batches);
+	buf_printf(b, "# TYPE warrant_audit_writer_jobs_total counter\nwarrant_audit_writer_jobs_total %ld\n", ws.jobs);
+	buf_puts(b, "# HELP warrant_wal_frames Pages in the database's write-ahead log after the last commit.\n"
+		    "# TYPE warrant_wal_frames gauge\n");
+	buf_printf(b, "warrant_wal_frames %d\n", ws.wal_frames);
+	buf_puts(b, "# HELP warrant_wal_restarts_total Checkpoints the writer ran so the write-ahead log starts over.\n"
+		    "# TYPE warrant_wal_restarts_total counter\n");
+	buf_printf(b, "warrant_wal_restarts_total %ld\n", ws.wal_restarts);
 	long hits, misses;
 	size_t entries;
 	tcache_stats(&hits, &misses, &entries);

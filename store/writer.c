@@ -1,9 +1,11 @@
 /* writer.c - group-commit writer thread; see writer.h. */
 #include "writer.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct writer {
 	struct db *db;
@@ -14,8 +16,19 @@ struct writer {
 	int queued;
 	int stopping;
 	long batches, jobs;
+	int wal_frames;    /* frames in the WAL after the last commit (the WAL hook) */
+	int restart_wanted; /* writer_checkpoint has just copied the WAL: checkpoint the tail */
+	long wal_restarts; /* checkpoints the writer ran itself to let the WAL start over */
 	void (*after_commit)(struct db *db);
 };
+
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+	(void)h;
+	(void)name;
+	__atomic_store_n(&((struct writer *)arg)->wal_frames, frames, __ATOMIC_RELAXED);
+	return SQLITE_OK;
+}
 
 void writer_set_hook(struct writer *w, void (*after_commit)(struct db *db)) { w->after_commit = after_commit; }
 
@@ -35,10 +48,54 @@ int db_tx(struct db *db, wjob_fn fn, void *arg)
 	return 0;
 }
 
-int db_checkpoint(struct db *db)
+/* SQLite writes the WAL from its start again only when a write transaction begins on a
+ * fully checkpointed WAL. Passive checkpoints on another thread never get there under
+ * steady traffic, because the writer appends frames while they run, and the WAL would grow
+ * without bound (gigabytes a minute at full load, each new page costing the kernel more
+ * than a rewrite, and the disk filling up). So, once the WAL holds WRITER_WAL_RESTART
+ * frames: writer_checkpoint, on the housekeeping thread, copies it into the database and
+ * syncs both files, repeating while the writer added many frames meanwhile; then it asks
+ * the writer, which checkpoints the short tail itself between two batches, after their
+ * requests are answered (two small fsyncs: milliseconds); its next transaction starts the
+ * WAL over. */
+int writer_checkpoint(struct writer *w, struct db *db)
 {
+	int log = 0, done = 0, before = -1;
+	for (int i = 0; i < 4; i++) {
+		if (sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
+			return -1;
+		if (done < log || log - before < 256)
+			break;
+		before = log;
+	}
+	if (!w || log < WRITER_WAL_RESTART || done < log)
+		return 0;
+	/* a passive checkpoint leaves the pages it copied to the next sync of the database
+	 * file, which would be the writer's: sync them here, then copy what came meanwhile */
+	int fd = open(sqlite3_db_filename(db->h, "main"), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fdatasync(fd);
+	close(fd);
+	if (rc < 0 || sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
+		return -1;
+	if (done == log)
+		__atomic_store_n(&w->restart_wanted, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void wal_restart(struct writer *w)
+{
+	if (!__atomic_load_n(&w->restart_wanted, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED) < WRITER_WAL_FRAMES)
+		return;
+	__atomic_store_n(&w->restart_wanted, 0, __ATOMIC_RELAXED);
 	int log = 0, done = 0;
-	return sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK ? 0 : -1;
+	if (sqlite3_wal_checkpoint_v2(w->db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK &&
+	    log == done) {
+		__atomic_store_n(&w->wal_frames, 0, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&w->wal_restarts, 1, __ATOMIC_RELAXED);
+	}
 }
 
 static void run_batch(struct writer *w, struct wjob *batch)
@@ -77,6 +134,7 @@ static void run_batch(struct writer *w, struct wjob *batch)
 		j->done(j, j->rc);
 		j = next;
 	}
+	wal_restart(w);
 }
 
 static void *writer_main(void *arg)
@@ -119,9 +177,12 @@ struct writer *writer_start(const char *path, char *err, size_t errlen)
 		free(w);
 		return NULL;
 	}
-	/* checkpoints run on the housekeeping thread (writer_checkpoint), not inside a commit
-	 * that requests are waiting for */
+	/* checkpoints run on the housekeeping thread (writer_checkpoint) and in wal_restart, not
+	 * inside a commit that requests are waiting for; a WAL once grown by a burst is cut
+	 * back to WRITER_WAL_LIMIT when it starts over */
 	db_exec(w->db, "PRAGMA wal_autocheckpoint=0");
+	db_exec(w->db, "PRAGMA journal_size_limit=" WRITER_WAL_LIMIT);
+	sqlite3_wal_hook(w->db->h, wal_hook, w);
 	/* the writer touches the right edge of every audit index; keep those pages hot */
 	db_exec(w->db, "PRAGMA cache_size=-8192");
 	pthread_mutex_init(&w->mu, NULL);
@@ -205,11 +266,13 @@ int writer_call(struct writer *w, wjob_fn fn, void *arg)
 	return wt.job.rc;
 }
 
-void writer_stats(struct writer *w, long *batches, long *jobs, int *queued)
+void writer_stats(struct writer *w, struct writer_stats *s)
 {
 	pthread_mutex_lock(&w->mu);
-	*batches = w->batches;
-	*jobs = w->jobs;
-	*queued = w->queued;
+	s->batches = w->batches;
+	s->jobs = w->jobs;
+	s->queued = w->queued;
+	s->wal_frames = __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED);
+	s->wal_restarts = __atomic_load_n(&w->wal_restarts, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&w->mu);
 }

@@ -10,6 +10,15 @@
 #include "db.h"
 
 #define WRITER_MAX_BATCH 512
+/* The WAL starts over once it holds WRITER_WAL_RESTART frames (4 KiB pages: 128 MiB):
+ * writer_checkpoint copies it, then the writer checkpoints the short tail itself, which
+ * costs it two fsyncs (a few milliseconds on a busy disk), so it should be rare. Past
+ * WRITER_WAL_FRAMES (512 MiB) the writer checkpoints unasked, should housekeeping fall
+ * behind... */
+#define WRITER_WAL_RESTART 32768
+#define WRITER_WAL_FRAMES 131072
+/* ...and SQLite truncates a WAL bigger than this (bytes) when it starts over. */
+#define WRITER_WAL_LIMIT "268435456"
 
 struct wjob;
 typedef int (*wjob_fn)(struct db *db, void *arg);
@@ -36,12 +45,19 @@ void writer_set_hook(struct writer *w, void (*after_commit)(struct db *db));
 int writer_submit(struct writer *w, struct wjob *job);
 /* Queues fn and blocks until it is committed; returns its rc, or -1 on a failed commit. */
 int writer_call(struct writer *w, wjob_fn fn, void *arg);
-/* Batches committed so far and jobs waiting now (for metrics). */
-void writer_stats(struct writer *w, long *batches, long *jobs, int *queued);
+struct writer_stats {
+	long batches, jobs;  /* committed so far */
+	int queued;          /* jobs waiting now */
+	int wal_frames;      /* frames in the WAL after the last commit */
+	long wal_restarts;   /* checkpoints the writer ran to start the WAL over */
+};
+/* A snapshot of the writer's counters (for metrics). */
+void writer_stats(struct writer *w, struct writer_stats *s);
 
 /* Copies the WAL back into the database file without blocking the writer (PASSIVE), on
- * the caller's connection. Call it periodically when the writer's autocheckpoint is off. */
-int db_checkpoint(struct db *db);
+ * the caller's connection db, then lets w (may be NULL) start the WAL over. Call it
+ * periodically: the writer's autocheckpoint is off. Returns -1 on an SQLite error. */
+int writer_checkpoint(struct writer *w, struct db *db);
 
 /* Runs fn in its own IMMEDIATE transaction on db (the command line's path). */
 int db_tx(struct db *db, wjob_fn fn, void *arg);
