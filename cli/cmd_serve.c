@@ -132,7 +132,7 @@ int cmd_serve(struct cli *c)
 		return cli_usage("%s", cerr);
 	int check = arg_flag(&c->a, "check-config");
 	int64_t leeway = LEEWAY_DEFAULT, jwks_age = JWKS_MAX_AGE_DEFAULT, rotation = KEY_ROTATION_DEFAULT,
-		retention = 0;
+		retention = 0, wal_restart = WRITER_WAL_RESTART_MIB;
 	int64_t ttl = TOKEN_TTL_DEFAULT, threads = 0, body = (int64_t)o.max_body,
 		conns = o.max_connections, perip = o.max_per_ip, timeout = o.timeout;
 	int rc;
@@ -145,7 +145,8 @@ int cmd_serve(struct cli *c)
 	    (rc = opt_uint(c, "leeway", 0, 300, &leeway)) ||
 	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &jwks_age)) ||
 	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &rotation)) ||
-	    (rc = opt_uint(c, "audit-retention", 0, 36500, &retention)))
+	    (rc = opt_uint(c, "audit-retention", 0, 36500, &retention)) ||
+	    (rc = opt_uint(c, "wal-restart", 1, WRITER_WAL_RESTART_MIB_MAX, &wal_restart)))
 		return rc;
 	const char *listen = arg_opt(&c->a, "listen");
 	if (listen)
@@ -229,6 +230,7 @@ int cmd_serve(struct cli *c)
 		SHOW("log-file", "%s", log_file ? log_file : "-");
 		SHOW("log-level", "%s", log_level ? log_level : "info");
 		SHOW("audit-retention", "%d", w->audit_retention);
+		SHOW("wal-restart", "%d", (int)wal_restart);
 #undef SHOW
 		if (cli_open(c, 0) < 0)
 			return 1;
@@ -274,7 +276,7 @@ int cmd_serve(struct cli *c)
 	live_enable_caches();
 	quota_enable();
 	char err[512];
-	w->writer = writer_start(w->db_path, err, sizeof err);
+	w->writer = writer_start(w->db_path, (int)wal_restart, err, sizeof err);
 	if (!w->writer)
 		return cli_fail("%s", err);
 	writer_set_hook(w->writer, after_commit);

@@ -28,6 +28,7 @@ const struct config_key config_keys[] = {
 	{"log-file", 0, 0, "request and event log (default stderr)"},
 	{"log-level", 0, 0, "debug, info, warn or error"},
 	{"audit-retention", 0, 0, "days of audit rows kept (0 = all; at least 2)"},
+	{"wal-restart", 0, 0, "MiB of write-ahead log after which it starts over"},
 	{NULL, 0, 0, NULL},
 };
 

@@ -22,7 +22,7 @@ static const struct command commands[] = {
 	 "              [--threads N] [--max-body BYTES] [--max-connections N] [--max-per-ip N]\n"
 	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]\n"
 	 "              [--leeway 60] [--jwks-max-age 300] [--key-rotation 86400] [--metrics-token T]\n"
-	 "              [--log-file PATH] [--log-level info] [--audit-retention DAYS]\n"
+	 "              [--log-file PATH] [--log-level info] [--audit-retention DAYS] [--wal-restart 128]\n"
 	 "              [--config FILE] [--check-config]"},
 	{"org", "add", cmd_org_add, "warrant org add NAME"},
 	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},

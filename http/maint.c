@@ -131,7 +131,10 @@ static void *maint_main(void *arg)
 		if (t - last_prune > 60000) {
 			live_prune(t / 1000, w->leeway);
 			int64_t cutoff = t / 1000 - w->leeway;
-			writer_call(w->writer, prune_job, &cutoff);
+			if (count_of(mdb, "SELECT (SELECT count(*) FROM (SELECT 1 FROM revoked_tokens WHERE exp < ?1 LIMIT 1))"
+					  " + (SELECT count(*) FROM (SELECT 1 FROM state_changes WHERE at < (?1 - 3600) * 1000 LIMIT 1))",
+				     cutoff))
+				writer_call(w->writer, prune_job, &cutoff);
 			last_prune = t;
 		}
 		if (keys_fingerprint(mdb, now, sizeof now) == 0 && strcmp(now, last) != 0) {

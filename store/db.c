@@ -230,3 +230,13 @@ int64_t db_data_version(struct db *db)
 		sqlite3_reset(st);
 	return v;
 }
+
+int db_page_size(struct db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n > 0 ? n : 4096;
+}

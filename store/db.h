@@ -56,4 +56,6 @@ int db_setting_put(struct db *db, const char *key, const void *val, int len);
 
 /* PRAGMA data_version: changes when another connection commits (cross-process coherence). */
 int64_t db_data_version(struct db *db);
+/* PRAGMA page_size in bytes (4096 when it cannot be read). */
+int db_page_size(struct db *db);
 #endif

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@ struct writer {
 	int stopping;
 	long batches, jobs;
 	int wal_frames;    /* frames in the WAL after the last commit (the WAL hook) */
+	int wal_restart;   /* frames at which the WAL starts over */
 	int restart_wanted; /* writer_checkpoint has just copied the WAL: checkpoint the tail */
 	long wal_restarts; /* checkpoints the writer ran itself to let the WAL start over */
 	void (*after_commit)(struct db *db);
@@ -68,7 +70,7 @@ int writer_checkpoint(struct writer *w, struct db *db)
 			break;
 		before = log;
 	}
-	if (!w || log < WRITER_WAL_RESTART || done < log)
+	if (!w || log < w->wal_restart || done < log)
 		return 0;
 	/* a passive checkpoint leaves the pages it copied to the next sync of the database
 	 * file, which would be the writer's: sync them here, then copy what came meanwhile */
@@ -87,7 +89,7 @@ int writer_checkpoint(struct writer *w, struct db *db)
 static void wal_restart(struct writer *w)
 {
 	if (!__atomic_load_n(&w->restart_wanted, __ATOMIC_ACQUIRE) &&
-	    __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED) < WRITER_WAL_FRAMES)
+	    __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED) < 4 * w->wal_restart)
 		return;
 	__atomic_store_n(&w->restart_wanted, 0, __ATOMIC_RELAXED);
 	int log = 0, done = 0;
@@ -167,7 +169,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-struct writer *writer_start(const char *path, char *err, size_t errlen)
+struct writer *writer_start(const char *path, int wal_restart_mib, char *err, size_t errlen)
 {
 	struct writer *w = calloc(1, sizeof *w);
 	if (!w)
@@ -179,9 +181,13 @@ struct writer *writer_start(const char *path, char *err, size_t errlen)
 	}
 	/* checkpoints run on the housekeeping thread (writer_checkpoint) and in wal_restart, not
 	 * inside a commit that requests are waiting for; a WAL once grown by a burst is cut
-	 * back to WRITER_WAL_LIMIT when it starts over */
+	 * back when it starts over */
+	char sql[64];
+	int64_t restart_bytes = (int64_t)wal_restart_mib << 20;
+	w->wal_restart = (int)(restart_bytes / db_page_size(w->db));
+	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)(2 * restart_bytes));
 	db_exec(w->db, "PRAGMA wal_autocheckpoint=0");
-	db_exec(w->db, "PRAGMA journal_size_limit=" WRITER_WAL_LIMIT);
+	db_exec(w->db, sql);
 	sqlite3_wal_hook(w->db->h, wal_hook, w);
 	/* the writer touches the right edge of every audit index; keep those pages hot */
 	db_exec(w->db, "PRAGMA cache_size=-8192");

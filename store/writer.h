@@ -10,15 +10,13 @@
 #include "db.h"
 
 #define WRITER_MAX_BATCH 512
-/* The WAL starts over once it holds WRITER_WAL_RESTART frames (4 KiB pages: 128 MiB):
+/* The WAL starts over once it reaches WRITER_WAL_RESTART_MIB (`serve --wal-restart`):
  * writer_checkpoint copies it, then the writer checkpoints the short tail itself, which
- * costs it two fsyncs (a few milliseconds on a busy disk), so it should be rare. Past
- * WRITER_WAL_FRAMES (512 MiB) the writer checkpoints unasked, should housekeeping fall
- * behind... */
-#define WRITER_WAL_RESTART 32768
-#define WRITER_WAL_FRAMES 131072
-/* ...and SQLite truncates a WAL bigger than this (bytes) when it starts over. */
-#define WRITER_WAL_LIMIT "268435456"
+ * costs it two fsyncs (a few milliseconds on a busy disk), so it should be rare. At four
+ * times that size the writer checkpoints unasked, should housekeeping fall behind; SQLite
+ * cuts a WAL bigger than twice that size back when it starts over. */
+#define WRITER_WAL_RESTART_MIB 128
+#define WRITER_WAL_RESTART_MIB_MAX 4096
 
 struct wjob;
 typedef int (*wjob_fn)(struct db *db, void *arg);
@@ -35,7 +33,9 @@ struct wjob {
 
 struct writer;
 
-struct writer *writer_start(const char *path, char *err, size_t errlen);
+/* Opens its connection to path and starts the thread; NULL with err filled on failure.
+ * wal_restart_mib: the WAL size at which it starts over (1..WRITER_WAL_RESTART_MIB_MAX). */
+struct writer *writer_start(const char *path, int wal_restart_mib, char *err, size_t errlen);
 /* Runs every queued job, then stops the thread and closes the connection. */
 void writer_stop(struct writer *w);
 /* Runs after each committed batch, on the writer thread, before the batch's done

@@ -157,7 +157,8 @@ class Server:
         raise RuntimeError("server did not start: " + self.logs())
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 

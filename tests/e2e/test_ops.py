@@ -346,6 +346,8 @@ def test_unknown_key_and_bad_values_are_refused():
         ([], {}, "listen\n", "key = value"),
         (["--leeway", "301"], {}, None, "leeway"),
         ([], {"WARRANT_AUDIT_RETENTION": "1"}, None, "audit-retention"),
+        (["--wal-restart", "0"], {}, None, "--wal-restart must be a whole number from 1 to 4096"),
+        ([], {}, "wal-restart = 4097\n", "config key wal-restart must be"),
         ([], {}, "issuer = ftp://example.com\n", "issuer"),
     ]
     for i, (flags, envv, text, needle) in enumerate(cases):
@@ -807,6 +809,38 @@ def test_sigterm_under_load_answers_in_flight_requests_and_commits_their_audit_r
     for _ in range(3):  # the window for a request to be cut off is short: look three times
         problems += sigterm_under_load(env, sc)
     assert not problems, problems
+
+
+def test_the_write_ahead_log_starts_over_under_sustained_load():
+    """Without a checkpoint the writer completes itself, SQLite never reuses the -wal file
+    while commits keep coming, and it grows by every page ever written."""
+    env = new_env()
+    sc = env.scenario(owner_verbs="tickets:read", agent_verbs="tickets:read")
+    srv = env.serve("--wal-restart", "1")
+    load = Load(srv, sc)
+    try:
+        # each committed batch writes at least five pages (the audit table and its four
+        # indexes): 2000 batches are 40 MiB of log if it never started over
+        m = scrape_until(srv.port, lambda m: m.get("warrant_wal_restarts_total", 0) >= 3 and
+                         m.get("warrant_audit_writer_batches_total", 0) >= 2000, 90)
+        assert m.get("warrant_wal_restarts_total") >= 3 and m.get("warrant_audit_writer_batches_total") >= 2000, (
+            m.get("warrant_wal_restarts_total"), m.get("warrant_audit_writer_batches_total"), load.statuses)
+    finally:
+        load.finish()
+    wal = os.path.getsize(env.db + "-wal")
+    assert wal < 8 << 20, "the -wal file is %d bytes after %s commits" % (wal, m.get("warrant_audit_writer_batches_total"))
+    assert 0 <= m.get("warrant_wal_frames") < 4 * 256, m.get("warrant_wal_frames")
+    assert set(load.statuses) == {200}, load.statuses
+    assert srv.stop() == 0
+    con = sqlite3.connect("file:%s?mode=ro" % env.db, uri=True)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        issued = {r[0] for r in con.execute("SELECT jti FROM audit_events WHERE event = 'token.issued'")}
+    finally:
+        con.close()
+    assert set(load.jtis) <= issued, "tokens without an audit row after the log started over"
+    stopped = [json.loads(l) for l in srv.logs().splitlines() if l.startswith("{") and '"stopped"' in l][-1]
+    assert stopped["wal_restarts"] >= 3, stopped
 
 
 def test_sigterm_refuses_new_connections_while_it_drains():
