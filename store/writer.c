@@ -1,12 +1,10 @@
 /* writer.c - group-commit writer thread; see writer.h. */
 #include "writer.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct writer {
 	struct db *db;
@@ -72,14 +70,14 @@ int writer_checkpoint(struct writer *w, struct db *db)
 	}
 	if (!w || log < w->wal_restart || done < log)
 		return 0;
-	/* a passive checkpoint leaves the pages it copied to the next sync of the database
-	 * file, which would be the writer's: sync them here, then copy what came meanwhile */
-	int fd = open(sqlite3_db_filename(db->h, "main"), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fdatasync(fd);
-	close(fd);
-	if (rc < 0 || sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
+	/* pages copied into the database file wait for the next sync of that file, which would
+	 * be the writer's: sync them here, then copy what came meanwhile. Through SQLite's own
+	 * file handle: closing another descriptor of the file would drop every POSIX lock this
+	 * process holds on it, and with them SQLite's protection of the WAL. */
+	sqlite3_file *f = NULL;
+	if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f || !f->pMethods ||
+	    f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK ||
+	    sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
 		return -1;
 	if (done == log)
 		__atomic_store_n(&w->restart_wanted, 1, __ATOMIC_RELEASE);

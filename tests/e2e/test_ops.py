@@ -816,7 +816,11 @@ def test_the_write_ahead_log_starts_over_under_sustained_load():
     while commits keep coming, and it grows by every page ever written."""
     env = new_env()
     sc = env.scenario(owner_verbs="tickets:read", agent_verbs="tickets:read")
+    other = env.agent(sc["owner"]["id"], "tickets:read", name="other")
+    rs = env.cli("resource", "add", "wal-rs")
     srv = env.serve("--wal-restart", "1")
+    wal_inode = lambda: os.stat(env.db + "-wal").st_ino if os.path.exists(env.db + "-wal") else None
+    first_inode = wal_inode()
     load = Load(srv, sc)
     try:
         # each committed batch writes at least five pages (the audit table and its four
@@ -825,6 +829,19 @@ def test_the_write_ahead_log_starts_over_under_sustained_load():
                          m.get("warrant_audit_writer_batches_total", 0) >= 2000, 90)
         assert m.get("warrant_wal_restarts_total") >= 3 and m.get("warrant_audit_writer_batches_total") >= 2000, (
             m.get("warrant_wal_restarts_total"), m.get("warrant_audit_writer_batches_total"), load.statuses)
+        # other processes open and close the database meanwhile: none may take the server's
+        # log away (a process that believes it is the last one checkpoints and deletes it)
+        # and their writes reach the running server
+        st, _, body = srv.token(other["client_id"], other["client_secret"])
+        assert st == 200, body
+        tok = body["access_token"]
+        for _ in range(5):
+            env.cli("agent", "list")
+        env.cli("revoke", "--agent", other["id"])
+        assert wal_inode() == first_inode, "the -wal file was deleted or replaced under the server"
+        auth = basic_header(rs["client_id"], rs["client_secret"])
+        assert wait_for(lambda: srv.post_form("/introspect", {"token": tok}, raw_auth=auth)[2] == {"active": False},
+                        1.0), "a revocation from the command line did not reach the server within a second"
     finally:
         load.finish()
     wal = os.path.getsize(env.db + "-wal")
