@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct writer {
 	struct db *db;
@@ -18,6 +19,7 @@ struct writer {
 	int wal_frames;    /* frames in the WAL after the last commit (the WAL hook) */
 	int wal_restart;   /* frames at which the WAL starts over */
 	int restart_wanted; /* writer_checkpoint has just copied the WAL: checkpoint the tail */
+	int64_t last_ckpt_ms; /* monotonic time of writer_checkpoint's last pass */
 	long wal_restarts; /* checkpoints the writer ran itself to let the WAL start over */
 	void (*after_commit)(struct db *db);
 };
@@ -52,35 +54,67 @@ int db_tx(struct db *db, wjob_fn fn, void *arg)
  * fully checkpointed WAL. Passive checkpoints on another thread never get there under
  * steady traffic, because the writer appends frames while they run, and the WAL would grow
  * without bound (gigabytes a minute at full load, each new page costing the kernel more
- * than a rewrite, and the disk filling up). So, once the WAL holds WRITER_WAL_RESTART
- * frames: writer_checkpoint, on the housekeeping thread, copies it into the database and
- * syncs both files, repeating while the writer added many frames meanwhile; then it asks
- * the writer, which checkpoints the short tail itself between two batches, after their
- * requests are answered (two small fsyncs: milliseconds); its next transaction starts the
- * WAL over. */
-int writer_checkpoint(struct writer *w, struct db *db)
+ * than a rewrite, and the disk filling up).
+ *
+ * writer_checkpoint, on the housekeeping thread, copies the WAL into the database once it
+ * holds a quarter of WRITER_WAL_RESTART's frames, or every WRITER_CKPT_IDLE_MS: each
+ * checkpoint syncs the files, and on this kind of disk a sync stalls the writer's own WAL
+ * writes for as long as it flushes, so fewer and larger ones keep tail latency down (a
+ * page rewritten many times in the WAL is also copied once). Once the WAL holds
+ * wal_restart frames, it copies and syncs until what the writer added meanwhile is small,
+ * then asks the writer, which checkpoints the short tail itself between two batches, after
+ * their requests are answered (two small fsyncs: milliseconds); its next transaction
+ * starts the WAL over. */
+static int64_t mono_ms(void)
 {
-	int log = 0, done = 0, before = -1;
-	for (int i = 0; i < 4; i++) {
-		if (sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
-			return -1;
-		if (done < log || log - before < 256)
-			break;
-		before = log;
-	}
-	if (!w || log < w->wal_restart || done < log)
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Copies what the writer added since the last pass, and syncs the database file after;
+ * *copied: frames the pass found new. */
+static int checkpoint_pass(struct db *db, int sync_db, int *log, int *done, int *copied)
+{
+	int before = *log;
+	if (sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, log, done) != SQLITE_OK)
+		return -1;
+	*copied = *log >= before ? *log - before : *log;
+	if (!sync_db)
 		return 0;
-	/* pages copied into the database file wait for the next sync of that file, which would
-	 * be the writer's: sync them here, then copy what came meanwhile. Through SQLite's own
-	 * file handle: closing another descriptor of the file would drop every POSIX lock this
-	 * process holds on it, and with them SQLite's protection of the WAL. */
+	/* SQLite leaves the pages a passive checkpoint copied to the next sync of the database
+	 * file, which would be the writer's. Through SQLite's own file handle: closing another
+	 * descriptor of the file would drop every POSIX lock this process holds on it, and
+	 * with them SQLite's protection of the WAL. */
 	sqlite3_file *f = NULL;
 	if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f || !f->pMethods ||
-	    f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK ||
-	    sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK)
+	    f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK)
 		return -1;
-	if (done == log)
-		__atomic_store_n(&w->restart_wanted, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int writer_checkpoint(struct writer *w, struct db *db)
+{
+	int64_t now = mono_ms();
+	if (w && __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED) < w->wal_restart / 4 &&
+	    now - w->last_ckpt_ms < WRITER_CKPT_IDLE_MS)
+		return 0;
+	if (w)
+		w->last_ckpt_ms = now;
+	int log = 0, done = 0, copied = 0;
+	if (checkpoint_pass(db, 0, &log, &done, &copied) < 0)
+		return -1;
+	if (!w || log < w->wal_restart || done < log)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		if (checkpoint_pass(db, 1, &log, &done, &copied) < 0)
+			return -1;
+		if (done < log)
+			return 0;
+		if (copied < 256)
+			break;
+	}
+	__atomic_store_n(&w->restart_wanted, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

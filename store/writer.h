@@ -17,6 +17,8 @@
  * cuts a WAL bigger than twice that size back when it starts over. */
 #define WRITER_WAL_RESTART_MIB 128
 #define WRITER_WAL_RESTART_MIB_MAX 4096
+/* A WAL under a quarter of that size is checkpointed at most this often. */
+#define WRITER_CKPT_IDLE_MS 5000
 
 struct wjob;
 typedef int (*wjob_fn)(struct db *db, void *arg);
@@ -55,8 +57,9 @@ struct writer_stats {
 void writer_stats(struct writer *w, struct writer_stats *s);
 
 /* Copies the WAL back into the database file without blocking the writer (PASSIVE), on
- * the caller's connection db, then lets w (may be NULL) start the WAL over. Call it
- * periodically: the writer's autocheckpoint is off. Returns -1 on an SQLite error. */
+ * the caller's connection db, when it has grown enough or not been copied for a while,
+ * and lets w (may be NULL: always copy) start it over. Call it often (the housekeeping
+ * thread: every 250 ms); the writer's autocheckpoint is off. -1 on an SQLite error. */
 int writer_checkpoint(struct writer *w, struct db *db);
 
 /* Runs fn in its own IMMEDIATE transaction on db (the command line's path). */
