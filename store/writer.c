@@ -18,6 +18,7 @@ struct writer {
 	long batches, jobs;
 	int wal_frames;    /* frames in the WAL after the last commit (the WAL hook) */
 	int wal_restart;   /* frames at which the WAL starts over */
+	int backstop;      /* frames at which the writer checkpoints unasked */
 	int restart_wanted; /* writer_checkpoint has just copied the WAL: checkpoint the tail */
 	int64_t last_ckpt_ms; /* monotonic time of writer_checkpoint's last pass */
 	long wal_restarts; /* checkpoints the writer ran itself to let the WAL start over */
@@ -120,8 +121,8 @@ int writer_checkpoint(struct writer *w, struct db *db)
 
 static void wal_restart(struct writer *w)
 {
-	if (!__atomic_load_n(&w->restart_wanted, __ATOMIC_ACQUIRE) &&
-	    __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED) < 4 * w->wal_restart)
+	int frames = __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&w->restart_wanted, __ATOMIC_ACQUIRE) && frames < w->backstop)
 		return;
 	__atomic_store_n(&w->restart_wanted, 0, __ATOMIC_RELAXED);
 	int log = 0, done = 0;
@@ -129,6 +130,11 @@ static void wal_restart(struct writer *w)
 	    log == done) {
 		__atomic_store_n(&w->wal_frames, 0, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&w->wal_restarts, 1, __ATOMIC_RELAXED);
+		w->backstop = 4 * w->wal_restart;
+	} else if (frames >= w->backstop) {
+		/* a reader keeps an old snapshot: try again a restart's worth later, not after
+		 * every batch */
+		w->backstop = frames + w->wal_restart;
 	}
 }
 
@@ -217,6 +223,7 @@ struct writer *writer_start(const char *path, int wal_restart_mib, char *err, si
 	char sql[64];
 	int64_t restart_bytes = (int64_t)wal_restart_mib << 20;
 	w->wal_restart = (int)(restart_bytes / db_page_size(w->db));
+	w->backstop = 4 * w->wal_restart;
 	snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)(2 * restart_bytes));
 	db_exec(w->db, "PRAGMA wal_autocheckpoint=0");
 	db_exec(w->db, sql);

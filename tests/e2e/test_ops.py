@@ -860,6 +860,37 @@ def test_the_write_ahead_log_starts_over_under_sustained_load():
     assert stopped["wal_restarts"] >= 3, stopped
 
 
+def test_a_long_reader_delays_the_start_over_and_it_resumes_after():
+    """A snapshot held open by another process keeps SQLite from reusing the log; the server
+    goes on answering, and starts the log over once the reader is gone."""
+    env = new_env()
+    sc = env.scenario(owner_verbs="tickets:read", agent_verbs="tickets:read")
+    srv = env.serve("--wal-restart", "1")
+    load = Load(srv, sc)
+    reader = sqlite3.connect("file:%s?mode=ro" % env.db, uri=True, isolation_level=None)
+    try:
+        assert scrape_until(srv.port, lambda m: m.get("warrant_wal_restarts_total", 0) >= 1, 60).get(
+            "warrant_wal_restarts_total") >= 1
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM audit_events").fetchone()  # holds this snapshot
+        held = scrape(srv.port).get("warrant_wal_restarts_total")
+        before = len(load.jtis)
+        # 1 MiB of log is 256 pages; past four times that the writer tries by itself
+        m = scrape_until(srv.port, lambda m: m.get("warrant_wal_frames", 0) > 6 * 256, 60)
+        assert m.get("warrant_wal_frames") > 6 * 256, m.get("warrant_wal_frames")
+        assert m.get("warrant_wal_restarts_total") <= held + 1, (held, m.get("warrant_wal_restarts_total"))
+        assert len(load.jtis) > before and set(load.statuses) == {200}, load.statuses
+        reader.execute("COMMIT")
+        m = scrape_until(srv.port, lambda m: m.get("warrant_wal_restarts_total", 0) >= held + 2 and
+                         m.get("warrant_wal_frames", 1 << 30) < 4 * 256, 60)
+        assert m.get("warrant_wal_restarts_total") >= held + 2 and m.get("warrant_wal_frames") < 4 * 256, (
+            held, m.get("warrant_wal_restarts_total"), m.get("warrant_wal_frames"))
+    finally:
+        reader.close()
+        load.finish()
+    assert srv.stop() == 0
+
+
 def test_sigterm_refuses_new_connections_while_it_drains():
     """While an in-flight request keeps the server draining, a new connection must be
     refused (or answered), not accepted and then reset when the process exits."""
