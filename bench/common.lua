@@ -34,3 +34,16 @@ function lines(path)
 	end
 	return t
 end
+
+local URL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+-- len characters drawn from charset (default: base64url)
+function rand_string(len, charset)
+	charset = charset or URL_CHARS
+	local out = {}
+	for i = 1, len do
+		local k = math.random(#charset)
+		out[i] = charset:sub(k, k)
+	end
+	return table.concat(out)
+end

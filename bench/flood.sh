@@ -23,6 +23,7 @@ if [ -z "${WARRANT_BIN:-}" ]; then
 	make -s -j2 warrant
 	WARRANT_BIN=$PWD/warrant
 fi
+export BENCH_DIR=$PWD/bench
 SECS=${FLOOD_SECONDS:-10}
 PORT=${FLOOD_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 OUT=${FLOOD_OUT:-$(mktemp -d /tmp/warrant-flood.XXXXXX)}

@@ -2,10 +2,10 @@
 -- half of them for the real agent id (FLOOD_AGENT_ID), half for unknown ids, through Basic
 -- and through the body. Every one must be refused with 401 invalid_client (each refusal
 -- is audited); anything else counts as wrong.
+dofile(os.getenv("BENCH_DIR") .. "/common.lua")
 local id = os.getenv("FLOOD_AGENT_ID")
 local reqs, n = {}, 0
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 local function b64(s)
   local out = {}
@@ -21,28 +21,11 @@ local function b64(s)
   return table.concat(out)
 end
 
-local function rand(len)
-  local out = {}
-  for i = 1, len do
-    local k = math.random(#URL)
-    out[i] = URL:sub(k, k)
-  end
-  return table.concat(out)
-end
-
-local threads = {}
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("seed", counter)
-  threads[#threads + 1] = thread
-end
-
 function init(args)
-  math.randomseed(os.time() * 100 + (seed or 0))
+  math.randomseed(os.time() * 100 + tid)
   for i = 1, 256 do
-    local cid = (i % 2 == 0) and id or ("agt_" .. rand(26):lower())
-    local secret = "wsk_" .. rand(43)
+    local cid = (i % 2 == 0) and id or ("agt_" .. rand_string(26):lower())
+    local secret = "wsk_" .. rand_string(43)
     if i % 4 < 2 then
       reqs[i] = wrk.format("POST", "/token", {
         ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -61,14 +44,6 @@ function request()
   return reqs[n]
 end
 
-answers, wrong = 0, 0
 function response(status, headers, body)
-  answers = answers + 1
-  if status ~= 401 or not body:find('"invalid_client"', 1, true) then wrong = wrong + 1 end
-end
-
-function done(summary, latency, requests)
-  local a, w = 0, 0
-  for _, t in ipairs(threads) do a, w = a + t:get("answers"), w + t:get("wrong") end
-  io.write(string.format("checked answers: %d, wrong: %d\n", a, w))
+  check(status == 401 and body:find('"invalid_client"', 1, true) ~= nil)
 end

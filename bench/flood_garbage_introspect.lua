@@ -3,29 +3,13 @@
 -- resource-server credentials (FLOOD_RS_AUTH), malformed percent-encoding, and requests
 -- with no or broken credentials. Expected answers: {"active":false}, 400 or 401; a 200
 -- saying active, or any 5xx, counts as wrong.
+dofile(os.getenv("BENCH_DIR") .. "/common.lua")
 local rs = os.getenv("FLOOD_RS_AUTH")
 local reqs, n = {}, 0
-
-local function rand(len, cs)
-  cs = cs or "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-  local out = {}
-  for i = 1, len do
-    local k = math.random(#cs)
-    out[i] = cs:sub(k, k)
-  end
-  return table.concat(out)
-end
-
-local threads = {}
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("seed", counter)
-  threads[#threads + 1] = thread
-end
+local rand = rand_string
 
 function init(args)
-  math.randomseed(os.time() * 100 + (seed or 0))
+  math.randomseed(os.time() * 100 + tid)
   local form = "application/x-www-form-urlencoded"
   for i = 1, 256 do
     local kind = i % 5
@@ -53,15 +37,6 @@ function request()
   return reqs[n]
 end
 
-answers, wrong = 0, 0
 function response(status, headers, body)
-  answers = answers + 1
-  local ok = (status == 200 and body == '{"active":false}') or status == 400 or status == 401
-  if not ok then wrong = wrong + 1 end
-end
-
-function done(summary, latency, requests)
-  local a, w = 0, 0
-  for _, t in ipairs(threads) do a, w = a + t:get("answers"), w + t:get("wrong") end
-  io.write(string.format("checked answers: %d, wrong: %d\n", a, w))
+  check((status == 200 and body == '{"active":false}') or status == 400 or status == 401)
 end
