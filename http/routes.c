@@ -102,54 +102,6 @@ enum hres h_token(struct http_req *r)
 	return http_defer_single(r, token_issue_job, t, token_finish);
 }
 
-/* ---- discovery (RFC 8414, OIDC Discovery 1.0) ---- */
-
-static char *discovery_doc;
-
-int discovery_init(const struct warrant *w)
-{
-	struct buf b;
-	buf_init(&b, 16 * 1024);
-	const char *iss = w->issuer;
-	buf_puts(&b, "{\"issuer\":");
-	buf_json_cstr(&b, iss);
-	buf_printf(&b, ",\"token_endpoint\":\"%s/token\"", iss);
-	buf_printf(&b, ",\"jwks_uri\":\"%s/jwks\"", iss);
-	buf_printf(&b, ",\"introspection_endpoint\":\"%s/introspect\"", iss);
-	buf_printf(&b, ",\"revocation_endpoint\":\"%s/revoke\"", iss);
-	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":[\"client_secret_basic\"]");
-	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
-	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\",\"urn:openid:params:grant-type:ciba\"]");
-	buf_printf(&b, ",\"backchannel_authentication_endpoint\":\"%s/bc-authorize\"", iss);
-	buf_puts(&b, ",\"backchannel_token_delivery_modes_supported\":[\"poll\"]");
-	buf_puts(&b, ",\"backchannel_user_code_parameter_supported\":false");
-	buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
-	buf_puts(&b, ",\"response_types_supported\":[]");
-	buf_puts(&b, ",\"response_modes_supported\":[]");
-	buf_puts(&b, ",\"subject_types_supported\":[\"public\"]");
-	buf_puts(&b, ",\"id_token_signing_alg_values_supported\":[]");
-	buf_puts(&b, ",\"scopes_supported\":[]");
-	buf_puts(&b, ",\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"nbf\",\"jti\","
-		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\",\"cred_id\","
-		     "\"approved_by\",\"approval_id\"]");
-	char kid[KID_MAX];
-	enum key_alg alg = ALG_ES256;
-	keyring_current(w->keys, kid, &alg);
-	buf_printf(&b, ",\"access_token_signing_alg_values_supported\":[\"%s\"]", key_alg_name(alg));
-	buf_puts(&b, "}");
-	if (b.failed)
-		return -1;
-	discovery_doc = buf_steal(&b, NULL);
-	return 0;
-}
-
-enum hres h_discovery(struct http_req *r)
-{
-	resp_json_str(r, 200, discovery_doc);
-	r->resp.cache = "public, max-age=3600";
-	return H_DONE;
-}
-
 /* ---- JWKS (RFC 7517 §5) ---- */
 
 enum hres h_jwks(struct http_req *r)
