@@ -7,7 +7,7 @@
 #ifndef WARRANT_EFFECTIVE_H
 #define WARRANT_EFFECTIVE_H
 #include "../clients/agents.h"
-#include "verbs.h"
+#include "../common/verbs.h"
 
 /* Fills out with the effective verbs of a in ws and approval with ws's approval-required
  * verbs (either may be NULL). Returns the number of effective verbs (0 when ws does not

@@ -6,7 +6,8 @@
 #include "../clients/lifecycle.h"
 #include "effective.h"
 #include "../common/timeutil.h"
-#include "../token/live.h"
+#include "../core/warrant.h"
+#include "../store/changes.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #include "../common/oerr.h"
 #include "../common/rand.h"
 #include "../store/db.h"
-#include "verbs.h"
+#include "../common/verbs.h"
 
 #define EMAIL_MAX 254
 

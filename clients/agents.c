@@ -5,7 +5,7 @@
 #include "../common/blobmap.h"
 #include "../common/buf.h"
 #include "../common/timeutil.h"
-#include "../token/live.h"
+#include "../store/changes.h"
 #include "secret.h"
 
 #include <openssl/crypto.h>

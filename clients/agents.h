@@ -5,7 +5,7 @@
  * for refusals. Returned secrets are shown once: callers wipe them after printing. */
 #ifndef WARRANT_AGENTS_H
 #define WARRANT_AGENTS_H
-#include "../authz/verbs.h"
+#include "../common/verbs.h"
 #include "../common/oerr.h"
 #include "../common/rand.h"
 #include "../store/db.h"

@@ -3,7 +3,7 @@
 
 #include "../audit/audit.h"
 #include "../common/timeutil.h"
-#include "../token/live.h"
+#include "../store/changes.h"
 
 #include <string.h>
 

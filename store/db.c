@@ -81,6 +81,7 @@ struct db *db_open(const char *path, enum db_mode mode, char *err, size_t errlen
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	db->owner = pthread_self();
 	struct stat sb;
 	if (stat(path, &sb) < 0) {
 		if (mode != DB_CREATE) {
@@ -139,8 +140,11 @@ void db_close(struct db *db)
 	free(db);
 }
 
+void db_claim(struct db *db) { db->owner = pthread_self(); }
+
 sqlite3_stmt *db_prep(struct db *db, const char *sql)
 {
+	DB_ASSERT_OWNER(db);
 	for (int i = 0; i < db->nstmt; i++)
 		if (db->stmt[i].sql == sql) {
 			sqlite3_stmt *st = db->stmt[i].st;

@@ -5,6 +5,8 @@
  * the SQLite message in db_errmsg(). */
 #ifndef WARRANT_DB_H
 #define WARRANT_DB_H
+#include <assert.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@ enum db_mode {
 
 struct db {
 	sqlite3 *h;
+	pthread_t owner; /* the one thread that uses this connection (db_claim) */
 	int nstmt;
 	struct {
 		const char *sql; /* compared by address: pass string literals */
@@ -27,9 +30,17 @@ struct db {
 	} stmt[DB_STMT_CACHE];
 };
 
+/* Debug-build invariants: a function that must run inside the caller's transaction asserts
+ * it is open; every use of a connection is on the thread that owns it. */
+#define DB_ASSERT_TX(db) assert(!sqlite3_get_autocommit((db)->h))
+#define DB_ASSERT_OWNER(db) assert(pthread_equal((db)->owner, pthread_self()))
+
 /* Opens path; err (>= 256 bytes) gets a one-line reason on failure (NULL is returned). */
 struct db *db_open(const char *path, enum db_mode mode, char *err, size_t errlen);
 void db_close(struct db *db);
+/* Makes the calling thread the connection's owner (db_open makes the opening thread it):
+ * for a connection opened on one thread and handed to another that alone uses it. */
+void db_claim(struct db *db);
 const char *db_errmsg(struct db *db);
 /* Durability: 1 for synchronous=FULL (survives power loss), 0 for NORMAL (survives a
  * process crash, the default). Applies to connections opened afterwards. */

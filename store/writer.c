@@ -180,6 +180,7 @@ static void run_batch(struct writer *w, struct wjob *batch)
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
+	db_claim(w->db); /* the writer owns its connection: nobody else may use it */
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (!w->head && !w->stopping)

@@ -22,19 +22,6 @@ static _Atomic int64_t last_seq;
 static atomic_long generation; /* bumped before any agent/owner entry is dropped */
 static atomic_long applied;
 
-int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n)
-{
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO state_changes(at, kind, a, b, n) VALUES (?,?,?,?,?)");
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, now_ms());
-	db_bind_text(st, 2, kind);
-	db_bind_text(st, 3, a);
-	db_bind_text(st, 4, b);
-	sqlite3_bind_int64(st, 5, n);
-	return db_step_done(st);
-}
-
 static void run_key(char out[160], const char *agent, const char *run)
 {
 	snprintf(out, 160, "%s %s", agent, run);

@@ -3,28 +3,15 @@
  * owners' status.
  *
  * Every change of that state is written, in the same transaction, as a row of
- * state_changes (change_note()). A server keeps the state in memory and applies those
+ * state_changes (store/changes.h). A server keeps the state in memory and applies those
  * rows in order: its own writer right after each commit (before anyone is told the
  * change is done), and a poll every MAINT_INTERVAL_MS for other processes (the command
  * line). Agents and owners are loaded on first use; nothing else reads the disk. */
 #ifndef WARRANT_LIVE_H
 #define WARRANT_LIVE_H
 #include "../core/warrant.h"
+#include "../store/changes.h"
 #include "verify.h"
-
-/* Kinds of state_changes rows. */
-#define CHANGE_JTI "jti"       /* a = jti, b = agent, n = exp (s) */
-#define CHANGE_RUN "run"       /* a = agent, b = run */
-#define CHANGE_CRED "cred"     /* a = credential, b = agent */
-#define CHANGE_AGENT "agent"   /* a = agent: status, kill time, grant or limits changed */
-#define CHANGE_OWNER "owner"   /* a = owner: status changed */
-#define CHANGE_ACCESS "access" /* memberships or workspaces changed */
-#define CHANGE_KEYS "keys"     /* signing keys changed */
-#define CHANGE_ACCESS_ADDED "access+" /* access grew (a member added, a workspace opened) */
-#define CHANGE_RESOURCE "resource"    /* a = a new resource server's audience */
-
-/* Records a change inside the caller's transaction. 0 or -1. */
-int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n);
 
 /* Loads the current state (server start). 0 or -1. */
 int live_init(struct db *db);

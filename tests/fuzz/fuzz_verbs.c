@@ -1,5 +1,5 @@
 /* fuzz_verbs.c - scope and verb parsing, set operations (authz/verbs.c). */
-#include "../../authz/verbs.h"
+#include "../../common/verbs.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* test_parsers.c - the parsers that read attacker input: urlencoded forms (form.c), HTTP
  * Basic credentials (basic.c, RFC 6749 §2.3.1 and RFC 7617), RFC 8707 resource URIs (uri.c),
  * verbs and canonical verb sets (verbs.c), jti values and JWT claims (mint.c) and run ids. */
-#include "../../authz/verbs.h"
+#include "../../common/verbs.h"
 #include "../../common/basic.h"
 #include "../../common/buf.h"
 #include "../../common/form.h"

@@ -5,7 +5,7 @@
  * two equal sets are equal strings. */
 #ifndef WARRANT_VERBS_H
 #define WARRANT_VERBS_H
-#include "../common/slice.h"
+#include "slice.h"
 
 #include <stddef.h>
 

@@ -1,0 +1,37 @@
+/* changes.h - the change log: every change of live state, written as a row of
+ * state_changes in the same transaction as the change itself.
+ *
+ * A server keeps live state and caches in memory and stays exact by applying these rows in
+ * order (token/live.c): its own writer's right after each commit, other processes' (the
+ * command line) by a poll. Domain modules only note changes here; they never depend on the
+ * module that follows the log. */
+#ifndef WARRANT_CHANGES_H
+#define WARRANT_CHANGES_H
+#include "db.h"
+
+#include <stdint.h>
+
+/* Kinds of state_changes rows. */
+#define CHANGE_JTI "jti"              /* a = jti, b = agent, n = exp (s) */
+#define CHANGE_RUN "run"              /* a = agent, b = run */
+#define CHANGE_CRED "cred"            /* a = credential, b = agent */
+#define CHANGE_AGENT "agent"          /* a = agent: status, kill time, grant or limits changed */
+#define CHANGE_OWNER "owner"          /* a = owner: status changed */
+#define CHANGE_ACCESS "access"        /* memberships or workspaces changed */
+#define CHANGE_KEYS "keys"            /* signing keys changed */
+#define CHANGE_ACCESS_ADDED "access+" /* access grew (a member added, a workspace opened) */
+#define CHANGE_RESOURCE "resource"    /* a = a resource server's audience, b = its id */
+
+/* Records a change inside the caller's transaction. 0 or -1. */
+int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n);
+/* The last change's number (0 when none), or -1 on a database error. */
+int64_t changes_head(struct db *db);
+
+/* The process that follows the log (a server) registers how it catches up; NULL unsets. */
+void changes_set_follower(int (*catch_up)(struct db *db));
+/* Applies changes other processes committed that this process has not seen yet. Returns
+ * how many were applied, 0 when up to date or when nothing follows the log (the command
+ * line reads the database directly), -1 on error. Called before refusing a request on
+ * state that may be stale: a client whose secret was just rotated elsewhere. */
+int changes_catch_up(struct db *db);
+#endif
