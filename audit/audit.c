@@ -4,7 +4,9 @@
 #include "../common/buf.h"
 #include "../common/timeutil.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int bind_opt(sqlite3_stmt *st, int i, const char *s)
@@ -14,6 +16,9 @@ static int bind_opt(sqlite3_stmt *st, int i, const char *s)
 
 int audit_insert(struct db *db, const struct audit_event *ev)
 {
+	DB_ASSERT_TX(db);
+	if (ev->detail_failed)
+		return -1;
 	sqlite3_stmt *st = db_prep(db,
 		"INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti, client_addr,"
 		" outcome, detail, request_id, agent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -54,12 +59,53 @@ void audit_event_init(struct audit_event *ev, const char *event, const char *out
 	COPY(request_id, k->request_id);
 }
 
+int audit_detail_set(struct audit_event *ev, const char *json)
+{
+	free(ev->detail);
+	ev->detail = NULL;
+	if (!json)
+		return 0;
+	ev->detail = strdup(json);
+	ev->detail_failed = !ev->detail;
+	return ev->detail ? 0 : -1;
+}
+
+int audit_detailf(struct audit_event *ev, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	free(ev->detail);
+	ev->detail = n < 0 ? NULL : s;
+	ev->detail_failed = n < 0;
+	return n < 0 ? -1 : 0;
+}
+
+int audit_detail_take(struct audit_event *ev, struct buf *b)
+{
+	free(ev->detail);
+	ev->detail = b->failed ? NULL : buf_steal(b, NULL);
+	ev->detail_failed = !ev->detail;
+	buf_free(b);
+	return ev->detail ? 0 : -1;
+}
+
+void audit_event_clear(struct audit_event *ev)
+{
+	free(ev->detail);
+	ev->detail = NULL;
+	ev->detail_failed = 0;
+}
+
 int audit_write(struct db *db, const char *event, const struct audit_keys *k, const char *detail)
 {
-	struct audit_event ev_, *ev = &ev_;
-	audit_event_init(ev, event, "ok", k);
-	COPY(detail, detail);
-	return audit_insert(db, ev);
+	struct audit_event ev;
+	audit_event_init(&ev, event, "ok", k);
+	/* the caller's string is only read during the insert: no copy needed */
+	ev.detail = (char *)detail;
+	return audit_insert(db, &ev);
 }
 
 int audit_prune_job(struct db *db, void *arg)

@@ -1,15 +1,15 @@
 /* audit.h - security events: one row each, dual-keyed by actor and accountable owner.
  *
- * An event is self-contained (fixed buffers) so it can wait in a request's state until the
- * writer commits it. Secrets and token strings must never be put in any field. */
+ * An event is self-contained (fixed buffers for its keys, its own copy of the detail) so it
+ * can wait in a request's state until the writer commits it. Secrets and token strings must
+ * never be put in any field. A detail is never truncated: one that could not be built makes
+ * the insert fail, so the request that reports it fails with it. */
 #ifndef WARRANT_AUDIT_H
 #define WARRANT_AUDIT_H
 #include "../common/rand.h"
 #include "../store/db.h"
 
 #include <stdint.h>
-
-#define AUDIT_DETAIL_MAX 1024
 
 struct audit_event {
 	int64_t time;              /* ms; 0 = now */
@@ -23,19 +23,35 @@ struct audit_event {
 	char jti[40];
 	char client_addr[64];
 	char request_id[40];
-	char detail[AUDIT_DETAIL_MAX]; /* a JSON object, or "" */
+	char *detail;              /* a JSON object owned by the event, or NULL (audit_event_clear) */
+	int detail_failed;         /* building the detail failed: audit_insert refuses the event */
 };
 
 /* Who and what an event is about; NULL members are left empty (actor: "system"). */
 struct audit_keys {
 	const char *actor, *agent_id, *owner_id, *ws, *run_id, *jti, *client_addr, *request_id;
 };
-/* Sets ev to a fresh event (time now) with these keys; an empty actor becomes "anonymous". */
+/* Sets ev to a fresh event (time now) with these keys; an empty actor becomes "anonymous".
+ * ev must not hold a detail (zeroed, or cleared with audit_event_clear). */
 void audit_event_init(struct audit_event *ev, const char *event, const char *outcome, const struct audit_keys *k);
+/* Replaces the event's detail with a copy of json (a JSON object; NULL: none). 0, or -1 on
+ * allocation failure (then the event is marked failed and will not be inserted). */
+int audit_detail_set(struct audit_event *ev, const char *json);
+/* The same with printf formatting, of any length. */
+int audit_detailf(struct audit_event *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Takes the JSON built in b as the detail (b is emptied and freed); a failed b marks the
+ * event failed. 0 or -1. Details are built with AUDIT_DETAIL_LIMIT as the buffer's cap: far
+ * above anything the request limits let through, so reaching it is a failure, never a cut. */
+#define AUDIT_DETAIL_LIMIT (1 << 20)
+struct buf;
+int audit_detail_take(struct audit_event *ev, struct buf *b);
+/* Frees the detail; the event's keys stay. */
+void audit_event_clear(struct audit_event *ev);
 /* Inserts an "ok" event with keys k and detail (a JSON object or NULL). 0 or -1. */
 int audit_write(struct db *db, const char *event, const struct audit_keys *k, const char *detail);
 
-/* Inserts ev; runs inside the caller's transaction (a writer job or db_tx). 0 or -1. */
+/* Inserts ev; runs inside the caller's transaction (a writer job or db_tx). 0, or -1 on a
+ * database error or when the event's detail could not be built. */
 int audit_insert(struct db *db, const struct audit_event *ev);
 /* A writer job that inserts the event passed as arg. */
 int audit_job(struct db *db, void *ev);

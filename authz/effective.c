@@ -149,3 +149,8 @@ static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_
 	rc = found > 1 ? 2 : found;
 	return rc;
 }
+
+int effective_default_workspace_fresh(struct db *db, const struct agent *a, char ws_out[ID_MAX])
+{
+	return compute_default(db, a, ws_out);
+}

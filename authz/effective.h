@@ -28,4 +28,6 @@ void effective_cache_clear(void);
 /* The one workspace in which a has effective verbs. Returns 1 (ws_out set), 0 when there
  * is none, 2 when there are several, -1 on a database error. */
 int effective_default_workspace(struct db *db, const struct agent *a, char ws_out[ID_MAX]);
+/* The same, always computed from the records (inside a writer transaction). */
+int effective_default_workspace_fresh(struct db *db, const struct agent *a, char ws_out[ID_MAX]);
 #endif

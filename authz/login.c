@@ -72,8 +72,9 @@ static void audit_failure(struct warrant *w, const char *owner, const char *emai
 		if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
 			esc[k++] = *p;
 	esc[k] = '\0';
-	snprintf(ev.detail, sizeof ev.detail, "{\"email\":\"%s\",\"reason\":\"%s\"}", esc, reason);
+	audit_detailf(&ev, "{\"email\":\"%s\",\"reason\":\"%s\"}", esc, reason);
 	warrant_write(w, audit_job, &ev);
+	audit_event_clear(&ev);
 }
 
 int owner_login(struct warrant *w, const char *email, const char *password, const char *client_addr,

@@ -8,6 +8,7 @@
 #include "../common/timeutil.h"
 #include "../core/warrant.h"
 #include "../store/changes.h"
+#include "../store/ledger.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -181,182 +182,165 @@ int workspace_create_job(struct db *db, void *arg)
 	return w->org_visible ? change_note(db, CHANGE_ACCESS_ADDED, NULL, w->id, now_ms()) : 0;
 }
 
-/* Revokes the live tokens of agent a in ws whose scope the change took away, and writes
- * one audit row for the agent naming the change. Returns tokens revoked, or -1. */
+/* One token of the cascade: revoked when the change took away any verb of its scope, or
+ * when its scope is unknown (fail closed). */
+struct cascade_walk {
+	struct db *db;
+	const struct agent *a;
+	const char *eff;
+	int64_t now;
+	int revoked;
+};
+
+static int cascade_token(void *arg, const char *jti, const char *scope, int64_t exp)
+{
+	struct cascade_walk *k = arg;
+	char missing[VERBSET_MAX];
+	if (scope && verbset_minus(scope, k->eff, missing) == 0)
+		return 0; /* still entirely allowed: it stays */
+	sqlite3_stmt *st = db_prep(k->db, "INSERT OR IGNORE INTO revoked_tokens(jti, agent_id, exp, revoked_at)"
+					  " VALUES (?,?,?,?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, jti);
+	db_bind_text(st, 2, k->a->id);
+	sqlite3_bind_int64(st, 3, exp);
+	sqlite3_bind_int64(st, 4, k->now);
+	if (db_step_done(st) < 0)
+		return -1;
+	if (sqlite3_changes(k->db->h) == 0)
+		return 0; /* revoked already */
+	k->revoked++;
+	return change_note(k->db, CHANGE_JTI, jti, k->a->id, exp);
+}
+
+/* Revokes the live tokens of agent a in ws whose scope the change took away (the token
+ * ledger knows every token issued), and writes one audit row for the agent naming the
+ * change. Returns tokens revoked, or -1. */
 static int cascade_agent(struct db *db, const struct member_change *m, const struct agent *a, const char *event,
 			 const char *eff)
 {
-	char missing[VERBSET_MAX];
-	int64_t now = now_ms();
-	sqlite3_stmt *q = NULL;
-	/* the audit trail knows every token issued: scan this agent's in this workspace that
-	 * may still be alive (audit_agent_time index) */
-	if (sqlite3_prepare_v2(db->h,
-			       "SELECT jti, json_extract(detail, '$.scope'), run_id,"
-			       " time / 1000 + json_extract(detail, '$.expires_in') AS exp FROM audit_events"
-			       " WHERE agent_id = ?1 AND time >= ?2 AND event = 'token.issued' AND ws = ?3"
-			       " AND exp > ?4", -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	db_bind_text(q, 1, a->id);
-	sqlite3_bind_int64(q, 2, now - (int64_t)(TOKEN_TTL_MAX + 60) * 1000);
-	db_bind_text(q, 3, m->workspace_id);
-	sqlite3_bind_int64(q, 4, now / 1000);
-	int n = 0, rc = 0;
-	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		const char *scope = (const char *)sqlite3_column_text(q, 1);
-		if (!scope || verbset_minus(scope, eff, missing) == 0)
-			continue; /* still entirely allowed: it stays */
-		char jti[40];
-		db_col_copy(q, 0, jti, sizeof jti);
-		int64_t exp = sqlite3_column_int64(q, 3);
-		sqlite3_stmt *st = db_prep(db, "INSERT OR IGNORE INTO revoked_tokens(jti, agent_id, exp, revoked_at)"
-					       " VALUES (?,?,?,?)");
-		if (!st) {
-			rc = -1;
-			break;
-		}
-		db_bind_text(st, 1, jti);
-		db_bind_text(st, 2, a->id);
-		sqlite3_bind_int64(st, 3, exp);
-		sqlite3_bind_int64(st, 4, now);
-		if (db_step_done(st) < 0) {
-			rc = -1;
-			break;
-		}
-		if (sqlite3_changes(db->h) == 0)
-			continue; /* revoked already */
-		if (change_note(db, CHANGE_JTI, jti, a->id, exp) < 0)
-			rc = -1;
-		n++;
-	}
-	sqlite3_finalize(q);
-	if (rc < 0)
+	struct cascade_walk k = {.db = db, .a = a, .eff = eff, .now = now_ms()};
+	if (ledger_each_live(db, a->id, m->workspace_id, k.now / 1000, cascade_token, &k) != 0)
 		return -1;
 	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = event;
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "%s", m->actor ? m->actor : "system");
-	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
-	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
-	snprintf(ev.ws, sizeof ev.ws, "%s", m->workspace_id);
-	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", m->client_addr ? m->client_addr : "");
-	snprintf(ev.detail, sizeof ev.detail,
-		 "{\"cause\":\"%s\",\"agent_id\":\"%s\",\"effective_after\":\"%.400s\",\"tokens_revoked\":%d}", event,
-		 a->id, eff, n);
-	return audit_insert(db, &ev) < 0 ? -1 : n;
+	struct audit_keys keys = {.actor = m->actor, .agent_id = a->id, .owner_id = a->owner_id,
+				  .ws = m->workspace_id, .client_addr = m->client_addr};
+	audit_event_init(&ev, event, "ok", &keys);
+	audit_detailf(&ev, "{\"cause\":\"%s\",\"agent_id\":\"%s\",\"effective_after\":\"%s\",\"tokens_revoked\":%d}",
+		      event, a->id, eff, k.revoked);
+	int rc = audit_insert(db, &ev);
+	audit_event_clear(&ev);
+	return rc < 0 ? -1 : k.revoked;
 }
 
-int member_change_job(struct db *db, void *arg)
+/* What each of the owner's agents may do in the workspace before the change. */
+struct before {
+	struct agent a;
+	char eff[VERBSET_MAX];
+};
+
+static int agents_before(struct db *db, const struct member_change *m, struct before **out, int *nout)
 {
-	struct member_change *m = arg;
-	slice bad;
-	m->canon[0] = '\0';
-	m->agents_affected = 0;
-	if (m->op != MEMBER_REMOVE) {
-		if (verbset_parse(slice_of(m->verbs ? m->verbs : ""), m->canon, &bad) < 0) {
-			oerr_set(&m->err, 400, "invalid_request", "invalid verb '%.*s' (want resource:action)",
-				 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
-			return 1;
+	struct before *bef = NULL;
+	int nbef = 0, cap = 0, failed = 0;
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status != 'retired'", -1, &q,
+			       NULL) != SQLITE_OK)
+		return -1;
+	db_bind_text(q, 1, m->owner_id);
+	while (!failed && sqlite3_step(q) == SQLITE_ROW) {
+		if (nbef == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct before *nb = realloc(bef, (size_t)cap * sizeof *bef);
+			if (!nb) {
+				failed = 1;
+				break;
+			}
+			bef = nb;
 		}
+		char id[ID_MAX];
+		db_col_copy(q, 0, id, sizeof id);
+		if (agent_load(db, id, &bef[nbef].a) <= 0 ||
+		    effective_verbs_fresh(db, &bef[nbef].a, m->workspace_id, bef[nbef].eff, NULL) < 0)
+			failed = 1;
+		else
+			nbef++;
+	}
+	sqlite3_finalize(q);
+	if (failed) {
+		free(bef);
+		return -1;
+	}
+	*out = bef;
+	*nout = nbef;
+	return 0;
+}
+
+/* Checks the change against the records: 0 (before set to the owner's verbs there, had to
+ * whether they were a member), 1 refused, -1 error. */
+static int member_check(struct db *db, struct member_change *m, char before[VERBSET_MAX], int *had)
+{
+	slice bad;
+	if (m->op != MEMBER_REMOVE && verbset_parse(slice_of(m->verbs ? m->verbs : ""), m->canon, &bad) < 0) {
+		oerr_set(&m->err, 400, "invalid_request", "invalid verb '%.*s' (want resource:action)",
+			 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
+		return 1;
 	}
 	int r = exists(db, "SELECT 1 FROM workspaces WHERE id = ?", m->workspace_id);
-	if (r <= 0) {
-		if (r == 0)
-			oerr_set(&m->err, 404, "not_found", "no workspace %.64s", m->workspace_id);
-		return r < 0 ? -1 : 1;
-	}
-	r = exists(db, "SELECT 1 FROM owners WHERE id = ?", m->owner_id);
-	if (r <= 0) {
+	if (r == 0)
+		oerr_set(&m->err, 404, "not_found", "no workspace %.64s", m->workspace_id);
+	if (r > 0) {
+		r = exists(db, "SELECT 1 FROM owners WHERE id = ?", m->owner_id);
 		if (r == 0)
 			oerr_set(&m->err, 404, "not_found", "no owner %.64s", m->owner_id);
-		return r < 0 ? -1 : 1;
 	}
+	if (r <= 0)
+		return r < 0 ? -1 : 1;
 	sqlite3_stmt *st = db_prep(db, "SELECT verbs FROM memberships WHERE workspace_id = ? AND owner_id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, m->workspace_id);
 	db_bind_text(st, 2, m->owner_id);
-	char before[VERBSET_MAX] = "";
-	int had = sqlite3_step(st) == SQLITE_ROW;
-	if (had)
-		db_col_copy(st, 0, before, sizeof before);
+	*had = sqlite3_step(st) == SQLITE_ROW;
+	if (*had)
+		db_col_copy(st, 0, before, VERBSET_MAX);
 	sqlite3_reset(st);
-	const char *event;
-	int64_t now = now_ms();
-	/* the owner's agents and what each may do in the workspace before the change */
-	struct before {
-		struct agent a;
-		char eff[VERBSET_MAX];
-	} *bef = NULL;
-	int nbef = 0;
-	if (m->op != MEMBER_ADD) {
-		sqlite3_stmt *q = NULL;
-		if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status != 'retired'", -1,
-				       &q, NULL) != SQLITE_OK)
-			return -1;
-		db_bind_text(q, 1, m->owner_id);
-		int cap = 0, failed = 0;
-		while (!failed && sqlite3_step(q) == SQLITE_ROW) {
-			if (nbef == cap) {
-				cap = cap ? cap * 2 : 16;
-				struct before *nb = realloc(bef, (size_t)cap * sizeof *bef);
-				if (!nb) {
-					failed = 1;
-					break;
-				}
-				bef = nb;
-			}
-			char id[ID_MAX];
-			db_col_copy(q, 0, id, sizeof id);
-			if (agent_load(db, id, &bef[nbef].a) <= 0 ||
-			    effective_verbs_fresh(db, &bef[nbef].a, m->workspace_id, bef[nbef].eff, NULL) < 0)
-				failed = 1;
-			else
-				nbef++;
-		}
-		sqlite3_finalize(q);
-		if (failed) {
-			free(bef);
-			return -1;
-		}
+	if (m->op == MEMBER_ADD && *had) {
+		oerr_set(&m->err, 409, "conflict", "already a member; use member set");
+		return 1;
 	}
-	if (m->op == MEMBER_ADD) {
-		if (had) {
-			oerr_set(&m->err, 409, "conflict", "already a member; use member set");
-			return 1;
-		}
-		st = db_prep(db, "INSERT INTO memberships(workspace_id, owner_id, verbs, created_at, changed_at)"
-				 " VALUES (?,?,?,?,?)");
-		event = "member.added";
-	} else {
-		if (!had) {
-			oerr_set(&m->err, 404, "not_found", "not a member of that workspace");
-			free(bef);
-			return 1;
-		}
-		st = m->op == MEMBER_SET
-			? db_prep(db, "UPDATE memberships SET verbs = ?3, changed_at = ?5"
-				      " WHERE workspace_id = ?1 AND owner_id = ?2")
-			: db_prep(db, "DELETE FROM memberships WHERE workspace_id = ?1 AND owner_id = ?2");
-		event = m->op == MEMBER_SET ? "member.changed" : "member.removed";
+	if (m->op != MEMBER_ADD && !*had) {
+		oerr_set(&m->err, 404, "not_found", "not a member of that workspace");
+		return 1;
 	}
-	if (!st) {
-		free(bef);
-		return -1;
-	}
+	return 0;
+}
+
+/* Writes the membership row and its audit row. Returns the event name, or NULL on error. */
+static const char *member_write(struct db *db, const struct member_change *m, const char *before, int64_t now)
+{
+	static const char *const sql[] = {
+		[MEMBER_ADD] = "INSERT INTO memberships(workspace_id, owner_id, verbs, created_at, changed_at)"
+			       " VALUES (?,?,?,?,?)",
+		[MEMBER_SET] = "UPDATE memberships SET verbs = ?3, changed_at = ?5 WHERE workspace_id = ?1 AND owner_id = ?2",
+		[MEMBER_REMOVE] = "DELETE FROM memberships WHERE workspace_id = ?1 AND owner_id = ?2",
+	};
+	static const char *const events[] = {
+		[MEMBER_ADD] = "member.added", [MEMBER_SET] = "member.changed", [MEMBER_REMOVE] = "member.removed"};
+	sqlite3_stmt *st = db_prep(db, sql[m->op]);
+	if (!st)
+		return NULL;
 	/* binding past a statement's last parameter is a harmless SQLITE_RANGE */
 	db_bind_text(st, 1, m->workspace_id);
 	db_bind_text(st, 2, m->owner_id);
 	db_bind_text(st, 3, m->canon);
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int64(st, 5, now);
-	if (db_step_done(st) < 0) {
-		free(bef);
-		return -1;
-	}
+	if (db_step_done(st) < 0)
+		return NULL;
 	struct buf d;
-	buf_init(&d, AUDIT_DETAIL_MAX - 1);
+	buf_init(&d, AUDIT_DETAIL_LIMIT);
 	buf_puts(&d, "{\"owner\":");
 	buf_json_cstr(&d, m->owner_id);
 	buf_puts(&d, ",\"verbs_before\":");
@@ -364,14 +348,34 @@ int member_change_job(struct db *db, void *arg)
 	buf_puts(&d, ",\"verbs_after\":");
 	buf_json_cstr(&d, m->canon);
 	buf_puts(&d, "}");
-	int rc = audit_simple(db, event, m->actor, m->owner_id, m->workspace_id, m->client_addr,
-			      d.failed ? "{}" : d.p);
+	int rc = d.failed ? -1 : audit_simple(db, events[m->op], m->actor, m->owner_id, m->workspace_id,
+					      m->client_addr, d.p);
 	buf_free(&d);
-	if (rc < 0 || m->op == MEMBER_ADD) { /* an addition only grows access */
-		free(bef);
-		return rc < 0 || change_note(db, CHANGE_ACCESS_ADDED, m->owner_id, m->workspace_id, now) < 0 ? -1 : 0;
+	return rc < 0 ? NULL : events[m->op];
+}
+
+int member_change_job(struct db *db, void *arg)
+{
+	struct member_change *m = arg;
+	char before[VERBSET_MAX] = "";
+	int had = 0;
+	m->canon[0] = '\0';
+	m->agents_affected = 0;
+	int rc = member_check(db, m, before, &had);
+	if (rc != 0)
+		return rc;
+	int64_t now = now_ms();
+	if (m->op == MEMBER_ADD) { /* an addition only grows access */
+		if (!member_write(db, m, before, now))
+			return -1;
+		return change_note(db, CHANGE_ACCESS_ADDED, m->owner_id, m->workspace_id, now) < 0 ? -1 : 0;
 	}
-	if (change_note(db, CHANGE_ACCESS, m->owner_id, m->workspace_id, now) < 0) {
+	struct before *bef = NULL;
+	int nbef = 0;
+	if (agents_before(db, m, &bef, &nbef) < 0)
+		return -1;
+	const char *event = member_write(db, m, before, now);
+	if (!event || change_note(db, CHANGE_ACCESS, m->owner_id, m->workspace_id, now) < 0) {
 		free(bef);
 		return -1;
 	}

@@ -2,6 +2,7 @@
 #include "quota.h"
 
 #include "../common/strmap.h"
+#include "../store/ledger.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -18,18 +19,10 @@ void quota_enable(void)
 		enabled = 1;
 }
 
+/* Tokens the agent was issued in [from_ms, to_ms): the token ledger holds every one. */
 static int64_t issued_since(struct db *db, const char *agent, int64_t from_ms, int64_t to_ms)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM audit_events WHERE agent_id = ?1 AND time >= ?2"
-				       " AND time < ?3 AND event = 'token.issued'");
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, agent);
-	sqlite3_bind_int64(st, 2, from_ms);
-	sqlite3_bind_int64(st, 3, to_ms);
-	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
-	return n;
+	return ledger_count_issued(db, agent, from_ms, to_ms);
 }
 
 int quota_reserve(struct db *db, const char *agent, int64_t per_minute, int64_t per_day, int64_t now,
@@ -44,7 +37,7 @@ int quota_reserve(struct db *db, const char *agent, int64_t per_minute, int64_t 
 	int have = enabled && strmap_get(&counts, agent, &v);
 	int64_t mw = v.n1 >> 32, mc = v.n1 & 0xffffffff, dw = v.n2 >> 32, dc = v.n2 & 0xffffffff;
 	if (!have || mw != minute || dw != day) {
-		/* a new window (or a restart): what the audit trail says was issued in it */
+		/* a new window (or a restart): what the ledger says was issued in it */
 		int64_t m = mw == minute && have ? mc : issued_since(db, agent, minute * 60000, now + 1);
 		int64_t d = dw == day && have ? dc : issued_since(db, agent, day * 86400000, now + 1);
 		if (m < 0 || d < 0) {

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 	snprintf(ev.owner_id, sizeof ev.owner_id, "usr_aaaaaaaaaaaaaaaaaaaaaaaaaa");
 	snprintf(ev.ws, sizeof ev.ws, "ws_aaaaaaaaaaaaaaaaaaaaaaaaaa");
 	snprintf(ev.client_addr, sizeof ev.client_addr, "127.0.0.1");
-	snprintf(ev.detail, sizeof ev.detail, "{\"agent_id\":\"agt_aaaaaaaaaaaaaaaaaaaaaaaaaa\"}");
+	ev.detail = "{\"agent_id\":\"agt_aaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
 	double t0 = now_s();
 	for (int i = 0; i < rows; i += batch) {
 		db_begin(db);

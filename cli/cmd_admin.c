@@ -6,6 +6,7 @@
 #include "../authz/model.h"
 #include "../authz/password.h"
 #include "../clients/agents.h"
+#include "../clients/resource.h"
 #include "../common/timeutil.h"
 #include "../common/uri.h"
 

@@ -56,9 +56,11 @@ static int init_job(struct db *db, void *arg)
 	ev.event = "key.rotated";
 	ev.outcome = "ok";
 	snprintf(ev.actor, sizeof ev.actor, "system");
-	snprintf(ev.detail, sizeof ev.detail, "{\"reason\":\"init\",\"current\":\"%s\",\"next\":\"%s\",\"alg\":\"%s\"}",
-		 j->kid, j->next_kid, key_alg_name(j->alg));
-	return audit_insert(db, &ev);
+	audit_detailf(&ev, "{\"reason\":\"init\",\"current\":\"%s\",\"next\":\"%s\",\"alg\":\"%s\"}", j->kid,
+		      j->next_kid, key_alg_name(j->alg));
+	int rc = audit_insert(db, &ev);
+	audit_event_clear(&ev);
+	return rc;
 }
 
 int cmd_init(struct cli *c)

@@ -46,6 +46,19 @@ int agent_load(struct db *db, const char *id, struct agent *a)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int agent_load_owned(struct db *db, const char *id, const char *owner_scope, struct agent *a, struct oerr *e)
+{
+	int f = agent_load(db, id, a);
+	if (f < 0)
+		return -1;
+	if (!f || (owner_scope && strcmp(a->owner_id, owner_scope) != 0)) {
+		memset(a, 0, sizeof *a);
+		oerr_set(e, 404, "not_found", "no agent %.64s", id ? id : "");
+		return 0;
+	}
+	return 1;
+}
+
 int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
 		      char secret[SECRET_LEN + 1])
 {
@@ -156,7 +169,7 @@ int agent_create_job(struct db *db, void *arg)
 		return -1;
 	int rc = 0;
 	struct buf d;
-	buf_init(&d, AUDIT_DETAIL_MAX - 1);
+	buf_init(&d, AUDIT_DETAIL_LIMIT);
 	buf_puts(&d, "{\"agent_id\":");
 	buf_json_cstr(&d, a->id);
 	buf_puts(&d, ",\"name\":");
@@ -164,8 +177,9 @@ int agent_create_job(struct db *db, void *arg)
 	buf_puts(&d, ",\"verbs\":");
 	buf_json_cstr(&d, a->verbs);
 	buf_puts(&d, "}");
-	audit_agent(db, "agent.created", n->actor ? n->actor : "system", a, n->client_addr, n->request_id,
-		    d.failed ? "{}" : d.p, &rc);
+	if (d.failed)
+		rc = -1; /* never a cut or empty detail */
+	audit_agent(db, "agent.created", n->actor ? n->actor : "system", a, n->client_addr, n->request_id, d.p, &rc);
 	char cd[160];
 	snprintf(cd, sizeof cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a->id, n->cred_id);
 	audit_agent(db, "credential.created", n->actor ? n->actor : "system", a, n->client_addr, n->request_id, cd,
@@ -297,8 +311,8 @@ static int auth_load(struct db *db, const char *id, struct agent_auth *r)
 	return 1;
 }
 
-int client_authenticate(struct db *db, const char *client_id, const char *secret,
-			struct agent *a, struct oerr *e)
+int agent_secret_verify(struct db *db, const char *client_id, const char *secret, struct agent *a,
+			struct oerr *e)
 {
 	unsigned char v[VERIFIER_LEN];
 	struct agent_auth *r = malloc(sizeof *r);
@@ -358,53 +372,12 @@ done:
 	return rc;
 }
 
-int resource_create_job(struct db *db, void *arg)
-{
-	struct resource_new *r = arg;
-	unsigned char v[VERIFIER_LEN];
-	if (!r->name || !*r->name || strlen(r->name) >= NAME_MAX_LEN) {
-		oerr_set(&r->err, 400, "invalid_request", "name must be 1-%d bytes", NAME_MAX_LEN - 1);
-		return 1;
-	}
-	if (id_new("rs_", r->id) < 0 || secret_new(r->secret) < 0 ||
-	    secret_verifier(r->secret, SECRET_LEN, v) < 0)
-		return -1;
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO resource_servers(id, name, audience, verifier, created_at)"
-				       " VALUES (?,?,?,?,?)");
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, r->id);
-	db_bind_text(st, 2, r->name);
-	db_bind_text(st, 3, r->audience && *r->audience ? r->audience : NULL);
-	sqlite3_bind_blob(st, 4, v, sizeof v, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, now_ms());
-	OPENSSL_cleanse(v, sizeof v);
-	if (db_step_done(st) < 0)
-		return -1;
-	return r->audience && *r->audience ? change_note(db, CHANGE_RESOURCE, r->audience, r->id, 0) : 0;
-}
-
-int resource_audience_known(struct db *db, const char *uri)
-{
-	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM resource_servers WHERE audience = ? AND status = 'active'");
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, uri);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
 int agent_limit_job(struct db *db, void *arg)
 {
 	struct agent_limit *l = arg;
-	int f = agent_load(db, l->agent_id, &l->agent);
-	if (f < 0)
-		return -1;
-	if (!f || (l->owner_scope && strcmp(l->agent.owner_id, l->owner_scope) != 0)) {
-		oerr_set(&l->err, 404, "not_found", "no agent %.64s", l->agent_id);
-		return 1;
-	}
+	int f = agent_load_owned(db, l->agent_id, l->owner_scope, &l->agent, &l->err);
+	if (f <= 0)
+		return f < 0 ? -1 : 1;
 	if (l->per_minute >= 0)
 		l->agent.per_minute = l->per_minute;
 	if (l->per_day >= 0)

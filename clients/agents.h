@@ -1,4 +1,4 @@
-/* agents.h - agents as OAuth clients: records, creation, credentials, authentication.
+/* agents.h - agents as OAuth clients: records, creation, credentials, secret checks.
  *
  * Creation functions are writer jobs (they run inside the caller's transaction and write
  * their own audit rows there); their struct carries inputs and outputs, including an oerr
@@ -31,6 +31,10 @@ struct agent {
 
 /* 1 found, 0 no such agent, -1 database error. */
 int agent_load(struct db *db, const char *id, struct agent *a);
+/* "Own agents only": loads agent id for a caller limited to owner_scope's agents (NULL: any
+ * agent, the operator's command line). 1 found, 0 with 404 not_found in *e for an agent
+ * that does not exist or is another owner's (the answer never says which), -1 error. */
+int agent_load_owned(struct db *db, const char *id, const char *owner_scope, struct agent *a, struct oerr *e);
 
 struct agent_new {
 	/* in */
@@ -71,12 +75,14 @@ void agent_cache_enable(void);
 void agent_cache_forget(const char *agent_id);
 void agent_cache_clear(void);
 
-/* Client authentication (RFC 6749 §2.3.1) of an agent. On success fills *a (including
- * cred_id) and returns 0; otherwise 401 invalid_client in *e with e->reason set, never
- * saying whether the id or the secret was wrong. The cost does not depend on whether the
- * agent exists. Returns -1 on a database error (e is a 500). */
-int client_authenticate(struct db *db, const char *client_id, const char *secret,
-			struct agent *a, struct oerr *e);
+/* Checks an agent's secret (RFC 6749 §2.3.1) against its live secret credentials. On
+ * success fills *a (including cred_id) and returns 0; otherwise 1 with 401 invalid_client in
+ * *e and e->reason set (unknown_client, bad_secret, credential_expired), never saying whether
+ * the id or the secret was wrong. The cost does not depend on whether the agent exists.
+ * Returns -1 on a database error (e is a 500). Endpoints call client_authenticate()
+ * (auth.h), which applies the policy around it. */
+int agent_secret_verify(struct db *db, const char *client_id, const char *secret, struct agent *a,
+			struct oerr *e);
 
 struct agent_limit {
 	const char *agent_id;
@@ -88,14 +94,4 @@ struct agent_limit {
 /* Writer job: sets an agent's quotas (seen by servers within a second). 0, 1, -1. */
 int agent_limit_job(struct db *db, void *arg);
 
-struct resource_new {
-	const char *name, *audience, *client_addr;
-	char id[ID_MAX];
-	char secret[SECRET_LEN + 1];
-	struct oerr err;
-};
-/* Writer job: registers a resource server (introspection caller). 0, 1 refused, -1 error. */
-int resource_create_job(struct db *db, void *arg);
-/* 1 when uri is the audience of a registered, active resource server; 0 not; -1 error. */
-int resource_audience_known(struct db *db, const char *uri);
 #endif

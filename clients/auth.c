@@ -1,5 +1,8 @@
-/* auth.c - choosing and parsing the client authentication method; see auth.h. */
+/* auth.c - client authentication: the method, the credential kind and the one policy;
+ * see auth.h. */
 #include "auth.h"
+
+#include "../store/changes.h"
 
 #include <openssl/crypto.h>
 #include <string.h>
@@ -65,5 +68,84 @@ int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f,
 	return 0;
 fail:
 	client_cred_wipe(c);
+	return 1;
+}
+
+enum cred_kind client_cred_kind(const struct client_cred *c)
+{
+	switch (c->method) {
+	case AUTH_BASIC:
+	case AUTH_POST: return CRED_SECRET;
+	case AUTH_NONE: break;
+	}
+	return CRED_NONE;
+}
+
+const char *client_auth_method_name(const struct client_cred *c)
+{
+	return c->method == AUTH_BASIC ? "client_secret_basic" : c->method == AUTH_POST ? "client_secret_post" : "none";
+}
+
+/* One look at the credentials, as the state this process has seen so far stands. */
+static int verify_once(struct db *db, const struct client_cred *c, enum client_kind want,
+		       struct client_identity *who, struct oerr *e)
+{
+	memset(who, 0, sizeof *who);
+	memset(e, 0, sizeof *e);
+	switch (client_cred_kind(c)) {
+	case CRED_SECRET:
+		if (want == CLIENT_RESOURCE)
+			return resource_secret_verify(db, c->id, c->secret, who->rs_id, who->rs_audience, e);
+		return agent_secret_verify(db, c->id, c->secret, &who->agent, e);
+	case CRED_NONE: break;
+	}
+	oerr_set(e, 401, "invalid_client", "client authentication required");
+	e->reason = "no_credentials";
+	return 1;
+}
+
+/* A resource-server endpoint called with an agent's valid credentials. */
+static int agent_at_resource_endpoint(struct db *db, const struct client_cred *c, struct oerr *e)
+{
+	struct agent a;
+	struct oerr ae;
+	memset(&ae, 0, sizeof ae);
+	if (strncmp(c->id, "agt_", 4) != 0 || client_cred_kind(c) != CRED_SECRET)
+		return 0;
+	int rc = agent_secret_verify(db, c->id, c->secret, &a, &ae);
+	OPENSSL_cleanse(&a, sizeof a);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	oerr_set(e, 403, "access_denied", "agents may not call this endpoint");
+	e->reason = "agent_caller";
+	e->basic_challenge = 0;
+	return 1;
+}
+
+int client_authenticate(struct db *db, const struct client_cred *c, enum client_kind want,
+			struct client_identity *who, struct oerr *e)
+{
+	if (client_cred_kind(c) == CRED_NONE) {
+		memset(who, 0, sizeof *who);
+		memset(e, 0, sizeof *e);
+		oerr_set(e, 401, "invalid_client", "client authentication required");
+		e->reason = "no_credentials";
+		e->basic_challenge = 1; /* RFC 6749 §5.2: invite Basic when nothing was tried */
+		return 1;
+	}
+	int rc = verify_once(db, c, want, who, e);
+	if (rc > 0 && changes_catch_up(db) > 0)
+		rc = verify_once(db, c, want, who, e); /* another process may have just changed it */
+	if (rc <= 0)
+		return rc;
+	if (want == CLIENT_RESOURCE) {
+		int r = agent_at_resource_endpoint(db, c, e);
+		if (r != 0)
+			return r < 0 ? -1 : 1;
+	}
+	/* an unknown id is not an actor: name nobody rather than echo input */
+	if (e->reason && strcmp(e->reason, "unknown_client") == 0)
+		memset(&who->agent, 0, sizeof who->agent);
+	e->basic_challenge = c->method == AUTH_BASIC;
 	return 1;
 }

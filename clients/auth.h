@@ -1,15 +1,23 @@
-/* auth.h - where a request's client credentials come from (RFC 6749 §2.3.1).
+/* auth.h - client authentication: the one entry point for every endpoint where an agent
+ * or a resource server authenticates (/token, /revoke, /bc-authorize, /introspect).
  *
- * Exactly one method per request: HTTP Basic (form-urlencoded id and secret) or
- * client_id/client_secret in the body. A bare client_id in the body beside Basic only
- * identifies the client and must name the same one (RFC 6749 §3.2.1). */
+ * Credentials come from exactly one method per request: HTTP Basic (form-urlencoded id and
+ * secret, RFC 6749 §2.3.1) or client_id/client_secret in the body. A bare client_id in the
+ * body beside Basic only identifies the client and must name the same one (RFC 6749
+ * §3.2.1). client_authenticate() then applies one policy, whatever the endpoint. */
 #ifndef WARRANT_CLIENT_AUTH_H
 #define WARRANT_CLIENT_AUTH_H
 #include "../common/basic.h"
 #include "../common/form.h"
 #include "../common/oerr.h"
+#include "agents.h"
+#include "resource.h"
 
 enum auth_method { AUTH_NONE = 0, AUTH_BASIC, AUTH_POST };
+
+/* The kinds of credential; each request's method implies one. Secrets are the only kind a
+ * request can carry today; keys (private_key_jwt) and federated identities plug in here. */
+enum cred_kind { CRED_NONE = 0, CRED_SECRET };
 
 struct client_cred {
 	enum auth_method method;
@@ -24,4 +32,28 @@ int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f,
 		      struct client_cred *c, struct oerr *e);
 /* Wipes the secret. */
 void client_cred_wipe(struct client_cred *c);
+/* The credential kind a parsed request carries. */
+enum cred_kind client_cred_kind(const struct client_cred *c);
+/* The RFC 8414 name of the method ("client_secret_basic", ...; "none"). */
+const char *client_auth_method_name(const struct client_cred *c);
+
+enum client_kind { CLIENT_AGENT = 1, CLIENT_RESOURCE };
+
+struct client_identity {
+	struct agent agent;               /* CLIENT_AGENT: the agent; agent.cred_id is the credential */
+	char rs_id[ID_MAX];               /* CLIENT_RESOURCE */
+	char rs_audience[RS_AUDIENCE_MAX]; /* "": the resource server sees every token */
+};
+
+/* Authenticates the caller as the kind the endpoint serves. One policy everywhere:
+ *  - no credentials: 401 invalid_client with a Basic challenge (RFC 6749 §5.2);
+ *  - before refusing, catch up with changes other processes made (a secret rotated from
+ *    the command line a moment ago works at once) and look again;
+ *  - a refusal never says whether the id or the secret was wrong; a caller that used
+ *    Basic gets the challenge; e->reason says why, for the audit trail;
+ *  - an agent's valid credentials at a resource-server endpoint: 403 access_denied;
+ *  - who->agent names the agent when the id was an existing agent's, else is zeroed.
+ * Returns 0, 1 refused (e set), -1 on a database error (e is a 500). */
+int client_authenticate(struct db *db, const struct client_cred *c, enum client_kind want,
+			struct client_identity *who, struct oerr *e);
 #endif

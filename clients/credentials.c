@@ -18,13 +18,9 @@ static int audit_cred(struct db *db, const char *event, const char *actor, const
 static int load_scoped(struct db *db, const char *agent_id, const char *owner_scope, struct agent *a,
 		       struct oerr *e)
 {
-	int f = agent_load(db, agent_id, a);
-	if (f < 0)
-		return -1;
-	if (!f || (owner_scope && strcmp(a->owner_id, owner_scope) != 0)) {
-		oerr_set(e, 404, "not_found", "no agent %.64s", agent_id);
-		return 1;
-	}
+	int f = agent_load_owned(db, agent_id, owner_scope, a, e);
+	if (f <= 0)
+		return f < 0 ? -1 : 1;
 	if (strcmp(a->status, "retired") == 0) {
 		oerr_set(e, 409, "conflict", "agent %.64s is retired", agent_id);
 		return 1;
@@ -143,4 +139,18 @@ int credential_expiry_job(struct db *db, void *arg)
 		rc = db_step_done(st);
 	}
 	return rc;
+}
+
+int credential_live(struct db *db, const char *agent_id, const char *cred_id, int64_t now)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM credentials WHERE id = ?1 AND agent_id = ?2"
+				       " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, cred_id);
+	db_bind_text(st, 2, agent_id);
+	sqlite3_bind_int64(st, 3, now);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

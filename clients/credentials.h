@@ -34,6 +34,10 @@ struct credential_revocation {
 };
 int credential_revoke_job(struct db *db, void *arg);
 
+/* 1 when cred_id is a credential of agent_id that authenticates at now (ms): not revoked,
+ * its grace not over; 0 when not; -1 on a database error. Read from the records. */
+int credential_live(struct db *db, const char *agent_id, const char *cred_id, int64_t now);
+
 /* Writer job: one credential.expired audit row per credential whose grace has ended. */
 int credential_expiry_job(struct db *db, void *arg);
 #endif

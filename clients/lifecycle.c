@@ -16,13 +16,9 @@ int agent_lifecycle_job(struct db *db, void *arg)
 {
 	struct lifecycle *l = arg;
 	struct agent *a = &l->agent;
-	int f = agent_load(db, l->agent_id, a);
-	if (f < 0)
-		return -1;
-	if (!f || (l->owner_scope && strcmp(a->owner_id, l->owner_scope) != 0)) {
-		oerr_set(&l->err, 404, "not_found", "no agent %.64s", l->agent_id);
-		return 1;
-	}
+	int f = agent_load_owned(db, l->agent_id, l->owner_scope, a, &l->err);
+	if (f <= 0)
+		return f < 0 ? -1 : 1;
 	const char *to = l->op == LC_SUSPEND ? "suspended" : l->op == LC_RESUME ? "active" : "retired";
 	l->changed = 0;
 	if (strcmp(a->status, to) == 0)
@@ -59,10 +55,11 @@ int agent_lifecycle_job(struct db *db, void *arg)
 	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
 	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", l->client_addr ? l->client_addr : "");
 	snprintf(ev.request_id, sizeof ev.request_id, "%s", l->request_id ? l->request_id : "");
-	snprintf(ev.detail, sizeof ev.detail, "{\"agent_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"%s%s%s}",
-		 a->id, before, to, l->cause ? ",\"cause\":\"" : "", l->cause ? l->cause : "",
-		 l->cause ? "\"" : "");
-	if (audit_insert(db, &ev) < 0)
+	audit_detailf(&ev, "{\"agent_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"%s%s%s}", a->id, before, to,
+		      l->cause ? ",\"cause\":\"" : "", l->cause ? l->cause : "", l->cause ? "\"" : "");
+	int rc = audit_insert(db, &ev);
+	audit_event_clear(&ev);
+	if (rc < 0)
 		return -1;
 	l->changed = 1;
 	return 0;

@@ -106,6 +106,7 @@ static void *maint_main(void *arg)
 	struct warrant *w = arg;
 	char last[4096] = "", now[4096];
 	int64_t last_prune = 0, last_sched = 0;
+	db_claim(mdb); /* opened by the starting thread; used by this one alone */
 	keys_fingerprint(mdb, last, sizeof last);
 	pthread_mutex_lock(&mu);
 	while (!stopping) {

@@ -87,7 +87,7 @@ struct revoke_state {
 static void revoke_free(void *p)
 {
 	struct revoke_state *s = p;
-	client_cred_wipe(&s->t.cred);
+	token_revocation_free(&s->t);
 	form_free(&s->f);
 	free(s);
 }
@@ -139,7 +139,7 @@ struct bc_state {
 static void bc_free(void *p)
 {
 	struct bc_state *s = p;
-	client_cred_wipe(&s->b.cred);
+	bc_request_free(&s->b);
 	form_free(&s->f);
 	free(s);
 }

@@ -119,6 +119,35 @@ const char *const schema_migrations[] = {
 	"CREATE INDEX audit_agent_time ON audit_events(agent_id, time) WHERE agent_id IS NOT NULL;"
 	"CREATE INDEX audit_run ON audit_events(run_id) WHERE run_id IS NOT NULL;"
 	"CREATE INDEX audit_time ON audit_events(time);",
+	/* 2: the token ledger (store/ledger.c): what every issued token is, in a table of its
+	 * own, written in the transaction of its audit row; cascades, revocation and quotas read
+	 * it. Tokens that may still be alive are carried over from the audit trail; one whose
+	 * scope or lifetime the trail does not hold gets NULL scope (every cascade revokes it:
+	 * fail closed) and the longest lifetime. */
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY," /* in issuance order: pruning takes the oldest */
+	"  jti TEXT NOT NULL UNIQUE,"
+	"  agent_id TEXT NOT NULL,"
+	"  owner_id TEXT NOT NULL,"
+	"  cred_id TEXT,"
+	"  run_id TEXT NOT NULL,"
+	"  ws TEXT NOT NULL,"
+	"  scope TEXT," /* canonical verb set; NULL: unknown */
+	"  aud TEXT NOT NULL," /* JSON array */
+	"  iat INTEGER NOT NULL," /* ms */
+	"  exp INTEGER NOT NULL," /* s */
+	"  parent_jti TEXT);"
+	"CREATE INDEX tokens_agent ON tokens(agent_id, iat);"
+	"CREATE INDEX tokens_run ON tokens(run_id);"
+	"INSERT OR IGNORE INTO tokens(jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud, iat, exp)"
+	"  SELECT jti, agent_id, coalesce(owner_id, ''),"
+	"    CASE WHEN json_valid(detail) THEN json_extract(detail, '$.credential_id') END,"
+	"    coalesce(run_id, ''), coalesce(ws, ''),"
+	"    CASE WHEN json_valid(detail) THEN json_extract(detail, '$.scope') END,"
+	"    coalesce(CASE WHEN json_valid(detail) THEN json_extract(detail, '$.aud') END, '[]'), time,"
+	"    time / 1000 + coalesce(CASE WHEN json_valid(detail) THEN json_extract(detail, '$.expires_in') END, 3600)"
+	"  FROM audit_events WHERE event = 'token.issued' AND jti IS NOT NULL AND agent_id IS NOT NULL"
+	"  AND time >= (CAST(strftime('%s', 'now') AS INTEGER) - 3660) * 1000;",
 };
 
 const int schema_version = (int)(sizeof schema_migrations / sizeof schema_migrations[0]);

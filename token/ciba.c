@@ -1,7 +1,7 @@
 /* ciba.c - OpenID CIBA (poll mode) for approval-required verbs; see ciba.h. */
 #include "ciba.h"
 
-#include "../authz/effective.h"
+#include "../authz/decision.h"
 #include "../common/buf.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
@@ -33,103 +33,106 @@ static int printable(slice s)
 	return 1;
 }
 
-#define BC_REFUSE(st, code, why_, ...)                           \
-	do {                                                     \
-		oerr_set(&b->err, st, code, __VA_ARGS__);        \
-		b->err.reason = why_;                            \
-		goto refused;                                    \
+#define BC_REFUSE(st, code, why_, ...)                    \
+	do {                                              \
+		oerr_set(&b->err, st, code, __VA_ARGS__); \
+		b->err.reason = why_;                     \
+		return 1;                                 \
 	} while (0)
 
-int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
+/* The request's own parameters: no duplicates, the binding message, the run id. */
+static int bc_parse(struct bc_request *b, slice *msg)
 {
-	struct db *db = warrant_reader(w);
-	const struct form *f = b->form;
-	char eff[VERBSET_MAX], approval[VERBSET_MAX], missing[VERBSET_MAX];
-	b->ok = 0;
-	if (!db)
-		BC_REFUSE(503, "temporarily_unavailable", "storage", "storage unavailable");
-	const struct form_param *dup = form_duplicate(f, "");
+	const struct form_param *dup = form_duplicate(b->form, "");
+	slice run = {0};
 	if (dup)
 		BC_REFUSE(400, "invalid_request", "duplicate_parameter", "parameter %.*s given more than once",
 			  (int)dup->name.n, dup->name.p);
-	int rc = client_authenticate(db, b->cred.id, b->cred.secret, &b->agent, &b->err);
-	if (rc != 0) {
-		if (rc > 0) {
-			b->err.basic_challenge = b->cred.method == AUTH_BASIC;
-			if (strcmp(b->err.reason, "unknown_client") == 0)
-				memset(&b->agent, 0, sizeof b->agent);
-			goto refused;
-		}
-		return -1;
-	}
-	if (strcmp(b->agent.status, "active") != 0 || strcmp(b->agent.owner_status, "active") != 0)
-		BC_REFUSE(400, "unauthorized_client", "agent_inactive", "agent is not active");
-	slice scope = {0}, wsp = {0}, run = {0}, msg = {0};
-	form_get1(f, "scope", &scope);
-	form_get1(f, "workspace", &wsp);
-	form_get1(f, "run_id", &run);
-	form_get1(f, "binding_message", &msg);
-	if (!scope.n)
-		BC_REFUSE(400, "invalid_scope", "missing_scope", "scope is required");
-	if (msg.n > BINDING_MESSAGE_MAX || !printable(msg))
+	form_get1(b->form, "binding_message", msg);
+	if (msg->n > BINDING_MESSAGE_MAX || !printable(*msg))
 		BC_REFUSE(400, "invalid_binding_message", "bad_binding_message",
 			  "binding_message must be at most %d printable characters", BINDING_MESSAGE_MAX);
-	if (msg.n)
-		memcpy(b->binding, msg.p, msg.n);
-	b->binding[msg.n] = '\0';
-	if (run.n) {
+	memcpy(b->binding, msg->p, msg->n);
+	b->binding[msg->n] = '\0';
+	if (form_get1(b->form, "run_id", &run) == 1) {
 		if (!run_id_valid(run))
 			BC_REFUSE(400, "invalid_request", "bad_run_id", "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
 		memcpy(b->run_id, run.p, run.n);
 		b->run_id[run.n] = '\0';
-		if (live_ready() && live_run_revoked(b->agent.id, b->run_id))
-			BC_REFUSE(400, "invalid_request", "run_revoked", "run %s is revoked", b->run_id);
-	} else if (run_id_new(now_ms(), b->run_id) < 0) {
-		return -1;
 	}
-	if (wsp.n) {
-		if (wsp.n >= ID_MAX || memcmp(wsp.p, "ws_", 3) != 0)
-			BC_REFUSE(400, "invalid_request", "bad_workspace", "workspace must be a ws_ id");
-		memcpy(b->ws, wsp.p, wsp.n);
-		b->ws[wsp.n] = '\0';
-	} else {
-		int r = effective_default_workspace(db, &b->agent, b->ws);
-		if (r < 0)
-			return -1;
-		if (r != 1)
-			BC_REFUSE(400, "invalid_request", r ? "ambiguous_workspace" : "no_workspace",
-				  r ? "name the workspace" : "the agent has no effective verbs in any workspace");
-	}
-	slice bad;
-	if (verbset_parse(scope, b->scope, &bad) < 0)
-		BC_REFUSE(400, "invalid_scope", "bad_scope", "malformed scope '%.*s'", (int)(bad.n > 64 ? 64 : bad.n), bad.p);
-	if (effective_verbs(db, &b->agent, b->ws, eff, approval) < 0)
-		return -1;
-	if (verbset_minus(b->scope, eff, missing) > 0)
-		BC_REFUSE(400, "invalid_scope", "scope_not_allowed", "not allowed: %.150s", missing);
-	if (id_new("areq_", b->id) < 0)
-		return -1;
-	b->ok = 1;
-	audit_fill(&b->audit, "approval.requested", "ok", b->agent.id, b->agent.id, b->agent.owner_id, b->run_id,
-		   b->ws, b->client_addr, b->request_id);
-	{
-		struct buf d;
-		buf_init(&d, AUDIT_DETAIL_MAX - 1);
+	return 0;
+}
+
+static void bc_record(struct bc_request *b)
+{
+	audit_fill(&b->audit, "approval.requested", b->ok ? "ok" : "refused", b->agent.id, b->agent.id,
+		   b->agent.owner_id, b->run_id, b->ws, b->client_addr, b->request_id);
+	struct buf d;
+	buf_init(&d, AUDIT_DETAIL_LIMIT);
+	if (b->ok) {
 		buf_printf(&d, "{\"auth_req_id\":\"%s\",\"scope\":", b->id);
 		buf_json_cstr(&d, b->scope);
 		buf_puts(&d, ",\"binding_message\":");
 		buf_json_cstr(&d, b->binding);
-		buf_puts(&d, "}");
-		snprintf(b->audit.detail, sizeof b->audit.detail, "%s", d.failed ? "{}" : d.p);
-		buf_free(&d);
+	} else {
+		buf_puts(&d, "{\"reason\":");
+		buf_json_cstr(&d, b->err.reason ? b->err.reason : "");
+		buf_puts(&d, ",\"error\":");
+		buf_json_cstr(&d, b->err.code);
 	}
+	buf_printf(&d, ",\"auth_method\":\"%s\"}", client_auth_method_name(&b->cred));
+	audit_detail_take(&b->audit, &d);
+}
+
+/* authenticate, parse, decide (authz/decision.h: a scope is required, and approval-required
+ * verbs are what this endpoint is for) */
+static int bc_decide(struct db *db, struct bc_request *b)
+{
+	struct client_identity who;
+	slice msg = {0};
+	int rc = client_authenticate(db, &b->cred, CLIENT_AGENT, &who, &b->err);
+	b->agent = who.agent;
+	if (rc == 0)
+		rc = bc_parse(b, &msg);
+	if (rc != 0)
+		return rc;
+	struct access_request q = {.purpose = ACCESS_CIBA_REQUEST, .agent = &b->agent, .run_id = b->run_id};
+	struct access_decision d;
+	form_get1(b->form, "scope", &q.scope);
+	form_get1(b->form, "workspace", &q.workspace);
+	rc = access_decide(db, &q, &d);
+	memcpy(b->ws, d.ws, sizeof b->ws);
+	if (rc != 0) {
+		b->err = d.err;
+		return rc;
+	}
+	memcpy(b->scope, d.scope, sizeof b->scope);
+	if ((!b->run_id[0] && run_id_new(now_ms(), b->run_id) < 0) || id_new("areq_", b->id) < 0)
+		return -1;
 	return 0;
-refused:
-	audit_fill(&b->audit, "approval.requested", "refused", b->agent.id, b->agent.id, b->agent.owner_id,
-		   b->run_id, b->ws, b->client_addr, b->request_id);
-	snprintf(b->audit.detail, sizeof b->audit.detail, "{\"reason\":\"%s\",\"error\":\"%s\"}",
-		 b->err.reason ? b->err.reason : "", b->err.code);
-	return 0;
+}
+
+int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
+{
+	struct db *db = warrant_reader(w);
+	b->ok = 0;
+	memset(&b->audit, 0, sizeof b->audit);
+	int rc = 1;
+	if (!db) {
+		oerr_set(&b->err, 503, "temporarily_unavailable", "storage unavailable");
+		b->err.reason = "storage";
+	} else {
+		rc = bc_decide(db, b);
+	}
+	b->ok = rc == 0;
+	bc_record(b);
+	return rc < 0 ? -1 : 0;
+}
+
+void bc_request_free(struct bc_request *b)
+{
+	client_cred_wipe(&b->cred);
+	audit_event_clear(&b->audit);
 }
 
 int bc_authorize_job(struct db *db, void *arg)
@@ -156,9 +159,9 @@ int bc_authorize_job(struct db *db, void *arg)
 	return audit_insert(db, &b->audit);
 }
 
-int ciba_lookup(struct warrant *w, struct db *db, struct token_issue *t, slice id, char ws[ID_MAX])
+int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 {
-	(void)w;
+	char *ws = t->ws;
 	char key[ID_MAX], status[16] = "", agent[ID_MAX] = "";
 	if (id.n >= ID_MAX) {
 		oerr_set(&t->err, 400, "invalid_grant", "unknown auth_req_id");
@@ -231,11 +234,7 @@ int ciba_lookup(struct warrant *w, struct db *db, struct token_issue *t, slice i
 		}
 		return 1;
 	}
-	if (live_ready() && live_run_revoked(t->agent.id, t->run_id)) {
-		oerr_set(&t->err, 400, "invalid_request", "run %s is revoked", t->run_id);
-		t->err.reason = "run_revoked";
-		return 1;
-	}
+	/* the run kill switch and the approved verbs: the access decision (ACCESS_CIBA_REDEEM) */
 	snprintf(t->approval_id, sizeof t->approval_id, "%s", key);
 	return 0;
 }
@@ -298,13 +297,14 @@ int approval_decide_job(struct db *db, void *arg)
 	audit_fill(&ev, d->approve ? "approval.approved" : "approval.denied", "ok", d->owner_id, d->agent_id, owner,
 		   run, ws, d->client_addr, d->request_id);
 	struct buf b;
-	buf_init(&b, AUDIT_DETAIL_MAX - 1);
+	buf_init(&b, AUDIT_DETAIL_LIMIT);
 	buf_printf(&b, "{\"auth_req_id\":\"%s\",\"scope\":", d->id);
 	buf_json_cstr(&b, scope);
 	buf_puts(&b, "}");
-	snprintf(ev.detail, sizeof ev.detail, "%s", b.failed ? "{}" : b.p);
-	buf_free(&b);
-	return audit_insert(db, &ev);
+	audit_detail_take(&ev, &b);
+	int rc = audit_insert(db, &ev);
+	audit_event_clear(&ev);
+	return rc;
 }
 
 long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n),

@@ -34,16 +34,20 @@ struct bc_request {
 	struct oerr err;
 	struct audit_event audit;
 };
-/* Decides without writing. 0 (ok set, or err set), -1 internal error. */
+/* Authenticates the agent and decides (authz/decision.h) without writing. 0 (ok set, or
+ * err set), -1 internal error. b->audit holds the event to commit either way. */
 int bc_authorize_prepare(struct warrant *w, struct bc_request *b);
+/* Wipes the credentials and frees the event. */
+void bc_request_free(struct bc_request *b);
 /* Writer job: stores an accepted request and audits approval.requested (or the refusal). */
 int bc_authorize_job(struct db *db, void *arg);
 
 /* The CIBA grant at /token, after the client authenticated: finds the approval. Returns 0
- * when it is approved (t->scope, t->run_id, t->approval_id, t->approved_by and ws set;
- * token_issue_job() redeems it in the same transaction as the audit row), 1 with t->err
- * (authorization_pending, slow_down, access_denied, expired_token, invalid_grant), -1. */
-int ciba_lookup(struct warrant *w, struct db *db, struct token_issue *t, slice auth_req_id, char ws[ID_MAX]);
+ * when it is approved (t->ws, t->scope, t->run_id, t->approval_id and t->approved_by set;
+ * the access decision then checks them, and token_issue_job() redeems the approval in the
+ * same transaction as the audit row), 1 with t->err (authorization_pending, slow_down,
+ * access_denied, expired_token, invalid_grant), -1. */
+int ciba_lookup(struct db *db, struct token_issue *t, slice auth_req_id);
 /* Inside token_issue_job: marks the approval redeemed; 1 when someone redeemed it first. */
 int ciba_redeem(struct db *db, const char *approval_id, const char *agent_id, const char *jti);
 

@@ -1,9 +1,6 @@
 /* introspect.c - RFC 7662 introspection; see introspect.h. */
 #include "introspect.h"
 
-#include "../clients/agents.h"
-#include "../clients/secret.h"
-#include "../common/blobmap.h"
 #include "../common/timeutil.h"
 #include "live.h"
 
@@ -32,76 +29,11 @@ struct tok *tok_lookup(struct warrant *w, const char *token, size_t n, const cha
 	return t;
 }
 
-/* Resource servers never change once registered, so the server keeps what it has read. */
-struct rs_rec {
-	unsigned char v[VERIFIER_LEN];
-	char audience[512];
-};
-static struct blobmap rs_cache;
-
-void resource_cache_enable(void)
-{
-	if (!rs_cache.b)
-		blobmap_init(&rs_cache, 64, 10000);
-}
-
-int resource_authenticate(struct db *db, const char *id, const char *secret, char rs_id[64],
-			  char audience[512], struct oerr *e)
-{
-	unsigned char v[VERIFIER_LEN];
-	struct rs_rec rec;
-	int rc = 1, found = 0;
-	if (secret_verifier(secret, strlen(secret), v) < 0) {
-		oerr_set(e, 500, "server_error", "internal error");
-		return -1;
-	}
-	if (strlen(id) < 64 && blobmap_get(&rs_cache, id, &rec, sizeof rec)) {
-		found = 1;
-	} else {
-		long gen = blobmap_generation(&rs_cache);
-		sqlite3_stmt *st = db_prep(db, "SELECT verifier, coalesce(audience, '') FROM resource_servers"
-					       " WHERE id = ? AND status = 'active'");
-		if (!st) {
-			oerr_set(e, 500, "server_error", "internal error");
-			return -1;
-		}
-		db_bind_text(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VERIFIER_LEN) {
-			memcpy(rec.v, sqlite3_column_blob(st, 0), VERIFIER_LEN);
-			db_col_copy(st, 1, rec.audience, sizeof rec.audience);
-			found = 1;
-			if (strlen(id) < 64)
-				blobmap_put(&rs_cache, id, &rec, sizeof rec, gen);
-		}
-		sqlite3_reset(st);
-	}
-	if (found && verifier_equal(rec.v, v)) {
-		snprintf(rs_id, 64, "%s", id);
-		memcpy(audience, rec.audience, 512);
-		rc = 0;
-	}
-	OPENSSL_cleanse(v, sizeof v);
-	if (rc == 0)
-		return 0;
-	/* an agent's valid credentials: authenticated, but not allowed to introspect */
-	struct agent a;
-	struct oerr ae;
-	memset(&ae, 0, sizeof ae);
-	if (strncmp(id, "agt_", 4) == 0 && client_authenticate(db, id, secret, &a, &ae) == 0) {
-		oerr_set(e, 403, "access_denied", "agents may not introspect tokens");
-		e->reason = "agent_caller";
-		return 1;
-	}
-	oerr_set(e, 401, "invalid_client", "client authentication failed");
-	e->basic_challenge = 1;
-	e->reason = "bad_resource_credentials";
-	return 1;
-}
-
 static void audit_fill(struct introspection *q, const char *rs, const struct tok *t, const char *outcome,
 		       const char *reason)
 {
 	struct audit_event *ev = &q->audit;
+	audit_event_clear(ev);
 	memset(ev, 0, sizeof *ev);
 	ev->time = now_ms();
 	ev->event = "token.introspected";
@@ -115,16 +47,17 @@ static void audit_fill(struct introspection *q, const char *rs, const struct tok
 		snprintf(ev->run_id, sizeof ev->run_id, "%s", t->run_id);
 		snprintf(ev->ws, sizeof ev->ws, "%s", t->ws);
 		snprintf(ev->jti, sizeof ev->jti, "%s", t->jti);
-		snprintf(ev->detail, sizeof ev->detail, "{\"agent_id\":\"%s\"%s%s%s}", t->sub,
-			 reason ? ",\"reason\":\"" : "", reason ? reason : "", reason ? "\"" : "");
+		audit_detailf(ev, "{\"agent_id\":\"%s\"%s%s%s}", t->sub, reason ? ",\"reason\":\"" : "",
+			      reason ? reason : "", reason ? "\"" : "");
 	} else if (reason) {
-		snprintf(ev->detail, sizeof ev->detail, "{\"reason\":\"%s\"}", reason);
+		audit_detailf(ev, "{\"reason\":\"%s\"}", reason);
 	}
 }
 
 int token_introspect(struct warrant *w, struct introspection *q)
 {
-	char rs[64] = "", audience[512] = "";
+	struct client_identity who;
+	const char *rs = who.rs_id, *audience = who.rs_audience;
 	struct db *db = warrant_reader(w);
 	q->active = 0;
 	q->tok = NULL;
@@ -133,14 +66,8 @@ int token_introspect(struct warrant *w, struct introspection *q)
 		audit_fill(q, NULL, NULL, "error", "storage");
 		return -1;
 	}
-	if (q->cred.method != AUTH_BASIC) {
-		/* RFC 7662 §2.1: the protected resource authenticates; we take Basic */
-		oerr_set(&q->err, 401, "invalid_client", "authenticate with HTTP Basic");
-		q->err.basic_challenge = 1;
-		audit_fill(q, NULL, NULL, "refused", "no_basic");
-		return 1;
-	}
-	int rc = resource_authenticate(db, q->cred.id, q->cred.secret, rs, audience, &q->err);
+	/* RFC 7662 §2.1: the protected resource authenticates (client_secret_basic or _post) */
+	int rc = client_authenticate(db, &q->cred, CLIENT_RESOURCE, &who, &q->err);
 	if (rc != 0) {
 		audit_fill(q, q->err.status == 403 ? q->cred.id : NULL, NULL, rc < 0 ? "error" : "refused",
 			   q->err.reason);
@@ -199,4 +126,5 @@ void introspection_free(struct introspection *q)
 	tok_release(q->tok);
 	q->tok = NULL;
 	client_cred_wipe(&q->cred);
+	audit_event_clear(&q->audit);
 }

@@ -1,6 +1,7 @@
 /* introspect.h - RFC 7662 token introspection for resource servers.
  *
- * The caller is a registered resource server (HTTP Basic). The answer reflects live
+ * The caller is a registered resource server (client_secret_basic or client_secret_post,
+ * through clients/auth.h like every client). The answer reflects live
  * state: anything but an active token is exactly {"active":false}. */
 #ifndef WARRANT_INTROSPECT_H
 #define WARRANT_INTROSPECT_H
@@ -31,9 +32,4 @@ void introspection_free(struct introspection *q);
  * Returns a referenced tok or NULL (*why). Shared by introspection and revocation. */
 struct tok *tok_lookup(struct warrant *w, const char *token, size_t n, const char **why);
 
-void resource_cache_enable(void);
-/* Resource-server authentication: 0 ok (rs_id set), 1 refused (e: 401, or 403 when the
- * credentials are a valid agent's), -1 error. */
-int resource_authenticate(struct db *db, const char *id, const char *secret, char rs_id[64],
-			  char audience[512], struct oerr *e);
 #endif

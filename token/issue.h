@@ -1,14 +1,17 @@
-/* issue.h - the client_credentials grant (RFC 6749 §4.4): from a parsed request to a
- * signed token or an RFC 6749 §5.2 refusal, with the audit event that reports either.
+/* issue.h - /token: from a parsed request to a signed token or an RFC 6749 §5.2 refusal,
+ * with the audit event and the ledger row that record it. One pipeline for every grant
+ * (client_credentials, RFC 6749 §4.4; the CIBA grant): parse, authenticate, decide (authz/
+ * decision.h), quota, mint, record.
  *
- * The caller must commit t->audit (audit_job) before it answers: nothing is handed out
- * that the audit trail does not hold. */
+ * The caller must commit the outcome (token_issue_job) before it answers: nothing is
+ * handed out that the audit trail and the ledger do not hold. */
 #ifndef WARRANT_ISSUE_H
 #define WARRANT_ISSUE_H
 #include "../audit/audit.h"
 #include "../clients/agents.h"
 #include "../clients/auth.h"
 #include "../common/form.h"
+#include "../common/uri.h"
 #include "../core/warrant.h"
 #include "mint.h"
 
@@ -21,8 +24,13 @@ struct token_issue {
 	const char *client_addr;
 	const char *request_id;
 	/* out */
+	struct warrant *w;
+	int ciba;                  /* the CIBA grant */
 	struct buf jwt;            /* the access token; wiped by token_issue_free() */
+	char ws[ID_MAX];
 	char scope[VERBSET_MAX];
+	char aud[AUD_MAX][URI_MAX + 1];
+	int naud;
 	char run_id[RUN_ID_MAX + 1];
 	char jti[JTI_MAX];
 	int expires_in;
@@ -31,6 +39,7 @@ struct token_issue {
 	struct audit_event audit;
 	int64_t seen_seq;          /* the change log's end in the snapshot read */
 	int64_t quota_ms;          /* when a quota unit was reserved; 0 = none */
+	int64_t issued_ms;         /* iat of the minted token */
 	char approval_id[ID_MAX];  /* CIBA: the approval redeemed by this token */
 	char approved_by[ID_MAX];
 };
@@ -46,8 +55,11 @@ void token_issue_refuse(struct token_issue *t, const struct oerr *e);
 /* Gives back the quota unit of a token that was not handed out. */
 void token_issue_unreserve(struct token_issue *t);
 void token_issue_free(struct token_issue *t);
-/* The writer job that records the outcome (t->audit). It withholds an issued token, and
- * records a refusal instead, when access changed after the snapshot the token was
- * computed from: nothing is handed out that a committed change has taken away. */
+/* The writer job that records the outcome: the ledger row and the audit row of an issued
+ * token, or the refusal. When access changed after the snapshot the token was computed
+ * from (a change another process made), it decides again from the records as they are
+ * now: the token is handed out only if that decision allows it (minted anew if its scope or
+ * workspace changed), else the request is refused with that decision's error. No request
+ * fails because a change was not seen yet; nothing is handed out that a change took away. */
 int token_issue_job(struct db *db, void *arg);
 #endif

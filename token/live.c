@@ -2,6 +2,7 @@
 #include "live.h"
 
 #include "../authz/effective.h"
+#include "../authz/runs.h"
 #include "../clients/agents.h"
 #include "introspect.h"
 #include "../common/strmap.h"
@@ -14,18 +15,13 @@
 
 enum { ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_RETIRED = 2, ST_DEACTIVATED = 3 };
 
-static struct strmap jtis, runs, creds, agents, owners, audiences;
+static struct strmap jtis, creds, agents, owners, audiences;
 static int ready;
 static pthread_mutex_t poll_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int64_t last_seq;
 static atomic_long generation; /* bumped before any agent/owner entry is dropped */
 static atomic_long applied;
-
-static void run_key(char out[160], const char *agent, const char *run)
-{
-	snprintf(out, 160, "%s %s", agent, run);
-}
 
 static void apply(const char *kind, const char *a, const char *b, int64_t n)
 {
@@ -41,10 +37,7 @@ static void apply(const char *kind, const char *a, const char *b, int64_t n)
 		v.n1 = n;
 		strmap_put(&jtis, a, &v);
 	} else if (strcmp(kind, CHANGE_RUN) == 0 && b) {
-		char k[160];
-		run_key(k, a, b);
-		v.n1 = INT64_MAX; /* new tokens for the run are refused for ever */
-		strmap_put(&runs, k, &v);
+		run_cache_add(a, b); /* new tokens for the run are refused for ever */
 	} else if (strcmp(kind, CHANGE_CRED) == 0) {
 		v.n1 = now_ms() / 1000 + TOKEN_TTL_MAX + 3600;
 		strmap_put(&creds, a, &v);
@@ -93,7 +86,7 @@ int live_poll(struct db *db)
 
 int live_init(struct db *db)
 {
-	if (strmap_init(&jtis, 4096) < 0 || strmap_init(&runs, 256) < 0 || strmap_init(&creds, 64) < 0 ||
+	if (strmap_init(&jtis, 4096) < 0 || run_cache_enable() < 0 || strmap_init(&creds, 64) < 0 ||
 	    strmap_init(&audiences, 64) < 0 ||
 	    strmap_init(&agents, 1024) < 0 || strmap_init(&owners, 256) < 0)
 		return -1;
@@ -138,6 +131,7 @@ int live_init(struct db *db)
 	sqlite3_reset(st);
 	rc = 0;
 	ready = 1;
+	changes_set_follower(live_catch_up);
 done:
 	db_exec(db, "COMMIT");
 	return rc;
@@ -190,7 +184,6 @@ int live_check(struct warrant *w, const struct tok *t, const char **why)
 {
 	int64_t now = now_ms() / 1000;
 	struct strmap_val v;
-	char k[160];
 	/* RFC 7662: no leeway on exp; nbf may run ahead of us by the leeway */
 	if (now >= t->exp) {
 		*why = "expired";
@@ -204,8 +197,7 @@ int live_check(struct warrant *w, const struct tok *t, const char **why)
 		*why = "revoked";
 		return 0;
 	}
-	run_key(k, t->sub, t->run_id);
-	if (strmap_get(&runs, k, NULL)) {
+	if (run_cache_has(t->sub, t->run_id)) {
 		*why = "run_revoked";
 		return 0;
 	}
@@ -250,8 +242,7 @@ static int expired(const struct strmap_val *v, void *arg)
 size_t live_prune(int64_t now_s, int leeway)
 {
 	int64_t cutoff = now_s - leeway;
-	return strmap_prune(&jtis, expired, &cutoff) + strmap_prune(&runs, expired, &cutoff) +
-	       strmap_prune(&creds, expired, &cutoff);
+	return strmap_prune(&jtis, expired, &cutoff) + strmap_prune(&creds, expired, &cutoff);
 }
 
 long live_applied(void) { return atomic_load(&applied); }
@@ -264,21 +255,10 @@ int live_catch_up(struct db *db)
 {
 	if (!ready)
 		return 0;
-	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(max(seq), 0) FROM state_changes");
-	if (!st)
-		return -1;
-	int64_t head = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	int64_t head = changes_head(db);
 	if (head < 0)
 		return -1;
 	return head > atomic_load(&last_seq) ? live_poll(db) : 0;
-}
-
-int live_run_revoked(const char *agent, const char *run)
-{
-	char k[160];
-	run_key(k, agent, run);
-	return strmap_get(&runs, k, NULL);
 }
 
 int live_audience_known(const char *uri) { return strmap_get(&audiences, uri, NULL); }
@@ -295,8 +275,9 @@ void live_free(void)
 	if (!ready)
 		return;
 	ready = 0;
+	changes_set_follower(NULL);
 	strmap_free(&jtis);
-	strmap_free(&runs);
+	run_cache_free();
 	strmap_free(&creds);
 	strmap_free(&agents);
 	strmap_free(&owners);

@@ -25,8 +25,6 @@ size_t live_prune(int64_t now_s, int leeway);
 /* The last change applied: token issuance records it to detect changes that commit
  * while a token is being minted from the caches. */
 int64_t live_last_seq(void);
-/* 1 when new tokens for (agent, run) are refused. */
-int live_run_revoked(const char *agent, const char *run);
 /* 1 when uri is the audience of a registered resource server. */
 int live_audience_known(const char *uri);
 /* Applies pending changes now if the change log is ahead of us (one cheap query when it

@@ -40,6 +40,8 @@ struct token_revocation {
 };
 /* Decides (no writes). Returns 0, or -1 on an internal error (err set). */
 int token_revoke_prepare(struct warrant *w, struct token_revocation *r);
+/* Wipes the credentials and frees the event. */
+void token_revocation_free(struct token_revocation *r);
 /* The writer job that carries the decision out: the revocation or the audit row. */
 int token_revoke_job(struct db *db, void *arg);
 #endif

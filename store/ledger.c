@@ -1,0 +1,160 @@
+/* ledger.c - the token ledger; see ledger.h. */
+#include "ledger.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ledger_insert(struct db *db, const struct ledger_entry *e)
+{
+	DB_ASSERT_TX(db);
+	sqlite3_stmt *st = db_prep(db, "INSERT INTO tokens(jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
+				       " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, e->jti);
+	db_bind_text(st, 2, e->agent_id);
+	db_bind_text(st, 3, e->owner_id);
+	db_bind_text(st, 4, e->cred_id && *e->cred_id ? e->cred_id : NULL);
+	db_bind_text(st, 5, e->run_id);
+	db_bind_text(st, 6, e->ws);
+	db_bind_text(st, 7, e->scope);
+	db_bind_text(st, 8, e->aud_json ? e->aud_json : "[]");
+	sqlite3_bind_int64(st, 9, e->iat_ms);
+	sqlite3_bind_int64(st, 10, e->exp_s);
+	db_bind_text(st, 11, e->parent_jti);
+	return db_step_done(st);
+}
+
+int ledger_forget(struct db *db, const char *jti)
+{
+	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE jti = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, jti);
+	return db_step_done(st);
+}
+
+int ledger_find(struct db *db, const char *jti, struct ledger_row *out)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens WHERE jti = ?");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, jti);
+	memset(out, 0, sizeof *out);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		db_col_copy(st, 0, out->jti, sizeof out->jti);
+		db_col_copy(st, 1, out->agent_id, sizeof out->agent_id);
+		db_col_copy(st, 2, out->owner_id, sizeof out->owner_id);
+		db_col_copy(st, 3, out->run_id, sizeof out->run_id);
+		db_col_copy(st, 4, out->ws, sizeof out->ws);
+		out->iat_ms = sqlite3_column_int64(st, 5);
+		out->exp_s = sqlite3_column_int64(st, 6);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+struct live_row {
+	char jti[64];
+	char *scope; /* NULL: unknown */
+	int64_t exp_s;
+};
+
+int ledger_each_live(struct db *db, const char *agent, const char *ws, int64_t now_s,
+		     int (*fn)(void *arg, const char *jti, const char *scope, int64_t exp_s), void *arg)
+{
+	/* tokens live at most an hour: the (agent, iat) index bounds the scan */
+	sqlite3_stmt *st = db_prep(db, "SELECT jti, scope, exp FROM tokens WHERE agent_id = ?1 AND iat >= ?2"
+				       " AND ws = ?3 AND exp > ?4");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, agent);
+	sqlite3_bind_int64(st, 2, (now_s - 2 * 3600) * 1000);
+	db_bind_text(st, 3, ws);
+	sqlite3_bind_int64(st, 4, now_s);
+	struct live_row *rows = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 16;
+			struct live_row *nr = realloc(rows, nc * sizeof *nr);
+			if (!nr) {
+				rc = -1;
+				break;
+			}
+			rows = nr, cap = nc;
+		}
+		struct live_row *r = &rows[n];
+		db_col_copy(st, 0, r->jti, sizeof r->jti);
+		const unsigned char *sc = sqlite3_column_text(st, 1);
+		r->scope = sc ? strdup((const char *)sc) : NULL;
+		r->exp_s = sqlite3_column_int64(st, 2);
+		if (sc && !r->scope) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = -1;
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			rc = fn(arg, rows[i].jti, rows[i].scope, rows[i].exp_s);
+		free(rows[i].scope);
+	}
+	free(rows);
+	return rc;
+}
+
+int64_t ledger_count_issued(struct db *db, const char *agent, int64_t from_ms, int64_t to_ms)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM tokens WHERE agent_id = ?1 AND iat >= ?2 AND iat < ?3");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, agent);
+	sqlite3_bind_int64(st, 2, from_ms);
+	sqlite3_bind_int64(st, 3, to_ms);
+	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	return n;
+}
+
+int ledger_agents_of_run(struct db *db, const char *run, const char *owner_scope,
+			 int (*fn)(void *arg, const char *agent, const char *owner), void *arg)
+{
+	/* its own statement: fn writes on this connection while the rows are read */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT DISTINCT t.agent_id, a.owner_id FROM tokens t"
+				      " JOIN agents a ON a.id = t.agent_id WHERE t.run_id = ?1"
+				      " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY t.agent_id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	db_bind_text(st, 1, run);
+	db_bind_text(st, 2, owner_scope);
+	int rc = 0, s;
+	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ledger_prune_job(struct db *db, void *arg)
+{
+	struct ledger_prune *p = arg;
+	/* ids grow with issuance: the oldest rows are the lowest ids */
+	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM (SELECT id, iat, exp FROM tokens"
+				       " ORDER BY id LIMIT ?2) WHERE iat < ?1 AND exp < ?1 / 1000)");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, p->before_ms);
+	sqlite3_bind_int(st, 2, LEDGER_PRUNE_CHUNK);
+	if (db_step_done(st) < 0)
+		return -1;
+	p->deleted = sqlite3_changes(db->h);
+	return 0;
+}
