@@ -3,7 +3,7 @@
  * Windows are fixed and aligned to the UTC minute and day. Only issued tokens count: a
  * request reserves a unit before minting and gives it back if the token is not handed
  * out. Counting is in memory, exact under concurrency within one server process, and
- * seeded from the audit trail the first time an agent is seen in a window, so a restart
+ * seeded from the token ledger the first time an agent is seen in a window, so a restart
  * does not reset the day. */
 #ifndef WARRANT_QUOTA_H
 #define WARRANT_QUOTA_H

@@ -12,7 +12,7 @@
 
 #define FORM_MAX_PARAMS 32     /* pairs in one body */
 #define FORM_MAX_NAME 64       /* decoded bytes of one name */
-#define FORM_MAX_VALUE 8192    /* decoded bytes of one value */
+#define FORM_MAX_VALUE 16384   /* decoded bytes of one value: a token of TOKEN_MAX_LEN fits */
 
 enum form_err {
 	FORM_OK = 0,

@@ -108,14 +108,32 @@ static int parse_grant(struct token_issue *t)
 	if (!slice_eq(gt, "client_credentials") && !t->ciba)
 		REFUSE(400, "unsupported_grant_type", "unsupported_grant_type",
 		       "grant_type must be client_credentials or " CIBA_GRANT);
-	slice run;
-	if (!t->ciba && form_get1(t->form, "run_id", &run) == 1) {
+	return 0;
+}
+
+/* The grant's own parameters, once the client is known (so a refusal names it). */
+static int parse_params(struct db *db, struct token_issue *t)
+{
+	slice run, id;
+	if (t->ciba) {
+		if (form_get1(t->form, "auth_req_id", &id) == 0)
+			REFUSE(400, "invalid_request", "missing_auth_req_id", "auth_req_id is required");
+		return ciba_lookup(db, t, id);
+	}
+	if (form_get1(t->form, "run_id", &run) == 1) {
 		if (!run_id_valid(run))
 			REFUSE(400, "invalid_request", "bad_run_id", "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
 		memcpy(t->run_id, run.p, run.n);
 		t->run_id[run.n] = '\0';
 	}
 	return 0;
+}
+
+static int audience_known(struct warrant *w, struct db *db, const char *uri)
+{
+	if (strcmp(uri, w->audience) == 0)
+		return 1;
+	return live_ready() ? live_audience_known(uri) : resource_audience_known(db, uri);
 }
 
 /* RFC 8707 §2: each resource an absolute URI without fragment, and an audience we serve;
@@ -138,9 +156,9 @@ static int choose_audiences(struct warrant *w, struct db *db, struct token_issue
 			seen |= strcmp(t->aud[k], a) == 0;
 		if (seen)
 			continue;
-		int known = strcmp(a, w->audience) == 0 ? 1
-			    : live_ready()	     ? live_audience_known(a)
-						     : resource_audience_known(db, a);
+		int known = audience_known(w, db, a);
+		if (known == 0 && changes_catch_up(db) > 0)
+			known = audience_known(w, db, a); /* registered a moment ago elsewhere? */
 		if (known < 0)
 			return internal(t);
 		if (!known)
@@ -198,7 +216,8 @@ static int quota_and_mint(struct warrant *w, struct db *db, struct token_issue *
 	int q = quota_reserve(db, t->agent.id, t->agent.per_minute, t->agent.per_day, now, &t->err);
 	if (q != 0)
 		return q < 0 ? internal(t) : 2;
-	t->quota_ms = now;
+	if (t->agent.per_minute || t->agent.per_day)
+		t->quota_ms = now; /* a unit was reserved */
 	if ((!t->run_id[0] && run_id_new(now, t->run_id) < 0) || jti_new(now, t->jti) < 0)
 		return internal(t);
 	t->issued_ms = now;
@@ -220,12 +239,8 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 		rc = client_authenticate(db, &t->cred, CLIENT_AGENT, &who, &t->err);
 		t->agent = who.agent;
 	}
-	if (rc == 0 && t->ciba) {
-		slice id;
-		if (form_get1(t->form, "auth_req_id", &id) == 0)
-			REFUSE(400, "invalid_request", "missing_auth_req_id", "auth_req_id is required");
-		rc = ciba_lookup(db, t, id);
-	}
+	if (rc == 0)
+		rc = parse_params(db, t);
 	if (rc == 0)
 		rc = choose_audiences(w, db, t);
 	if (rc == 0)
@@ -293,10 +308,20 @@ static int decide_again(struct db *db, struct token_issue *t)
 	memcpy(ws, t->ws, sizeof ws);
 	memcpy(scope, t->scope, sizeof scope);
 	memcpy(cred, t->agent.cred_id, sizeof cred);
+	int64_t per_minute = t->agent.per_minute, per_day = t->agent.per_day;
 	int f = agent_load(db, t->agent.id, &t->agent);
 	if (f < 0)
 		return internal(t);
 	memcpy(t->agent.cred_id, cred, sizeof cred);
+	if (f && (per_minute != t->agent.per_minute || per_day != t->agent.per_day)) {
+		/* the limits changed: reserve again under the new ones */
+		token_issue_unreserve(t);
+		int q = quota_reserve(db, t->agent.id, t->agent.per_minute, t->agent.per_day, t->issued_ms, &t->err);
+		if (q != 0)
+			return q < 0 ? internal(t) : 2;
+		if (t->agent.per_minute || t->agent.per_day)
+			t->quota_ms = t->issued_ms;
+	}
 	int live = f ? credential_live(db, t->agent.id, cred, now_ms()) : 0;
 	if (live < 0)
 		return internal(t);
@@ -329,7 +354,11 @@ int token_issue_job(struct db *db, void *arg)
 			return -1;
 		if (rc > 0) {
 			t->err.basic_challenge = t->err.status == 401 && t->cred.method == AUTH_BASIC;
-			refuse_now(t);
+			buf_free(&t->jwt);
+			if (rc == 2)
+				record(t, "quota.exceeded", "refused");
+			else
+				refuse_now(t);
 			return audit_insert(db, &t->audit);
 		}
 		record(t, "token.issued", "ok");

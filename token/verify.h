@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOKEN_MAX_LEN 8192          /* bytes of a compact JWS we will look at */
+/* bytes of a compact JWS we will look at: above the largest token Warrant mints (a full
+ * scope of VERBS_MAX verbs of VERB_MAX_LEN and AUD_MAX audiences of URI_MAX come to ~12.5 KB) */
+#define TOKEN_MAX_LEN 16384
 #define TCACHE_DEFAULT_ENTRIES 16384
 
 struct tok {
