@@ -52,10 +52,8 @@ static int init_job(struct db *db, void *arg)
 	    key_create(db, j->alg, KEY_NEXT, j->next_kid) < 0)
 		return -1;
 	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = "key.rotated";
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "system");
+	struct audit_keys k = {.actor = NULL};
+	audit_event_init(&ev, "key.rotated", "ok", &k);
 	audit_detailf(&ev, "{\"reason\":\"init\",\"current\":\"%s\",\"next\":\"%s\",\"alg\":\"%s\"}", j->kid,
 		      j->next_kid, key_alg_name(j->alg));
 	int rc = audit_insert(db, &ev);

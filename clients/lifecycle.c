@@ -47,14 +47,9 @@ int agent_lifecycle_job(struct db *db, void *arg)
 	snprintf(before, sizeof before, "%s", a->status);
 	snprintf(a->status, sizeof a->status, "%s", to);
 	struct audit_event ev;
-	memset(&ev, 0, sizeof ev);
-	ev.event = lifecycle_event(l->op);
-	ev.outcome = "ok";
-	snprintf(ev.actor, sizeof ev.actor, "%s", l->actor ? l->actor : "system");
-	snprintf(ev.owner_id, sizeof ev.owner_id, "%s", a->owner_id);
-	snprintf(ev.agent_id, sizeof ev.agent_id, "%s", a->id);
-	snprintf(ev.client_addr, sizeof ev.client_addr, "%s", l->client_addr ? l->client_addr : "");
-	snprintf(ev.request_id, sizeof ev.request_id, "%s", l->request_id ? l->request_id : "");
+	struct audit_keys k = {.actor = l->actor, .agent_id = a->id, .owner_id = a->owner_id,
+			       .client_addr = l->client_addr, .request_id = l->request_id};
+	audit_event_init(&ev, lifecycle_event(l->op), "ok", &k);
 	audit_detailf(&ev, "{\"agent_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"%s%s%s}", a->id, before, to,
 		      l->cause ? ",\"cause\":\"" : "", l->cause ? l->cause : "", l->cause ? "\"" : "");
 	int rc = audit_insert(db, &ev);

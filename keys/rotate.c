@@ -5,6 +5,7 @@
 #include "../common/timeutil.h"
 #include "../store/changes.h"
 
+#include <assert.h>
 #include <string.h>
 
 static int64_t setting_i64(struct db *db, const char *key, int64_t dflt)
@@ -83,6 +84,19 @@ static int audit_key(struct db *db, const char *actor, const char *detail)
 	return audit_write(db, "key.rotated", &k, detail);
 }
 
+#ifndef NDEBUG
+/* Debug builds: exactly one key signs once a rotation is written (the unique index
+ * signing_keys_one_current allows at most one; this checks there is not none). */
+static int current_keys(struct db *db)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM signing_keys WHERE state = 'current'");
+	int n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	if (st)
+		sqlite3_reset(st);
+	return n;
+}
+#endif
+
 int key_rotate_job(struct db *db, void *arg)
 {
 	struct key_rotation *r = arg;
@@ -124,6 +138,7 @@ int key_rotate_job(struct db *db, void *arg)
 	if (set_state(db, r->new_kid, "current", now, 0) < 0 || key_create(db, a, KEY_NEXT, r->next_kid) < 0 ||
 	    change_note(db, CHANGE_KEYS, r->new_kid, r->old_kid, now) < 0)
 		return -1;
+	assert(current_keys(db) == 1);
 	char d[400], ra[32];
 	snprintf(d, sizeof d, "{\"reason\":\"%s\",\"current\":\"%s\",\"retiring\":\"%s\",\"next\":\"%s\","
 			      "\"retire_after\":\"%s\"}",

@@ -33,20 +33,17 @@ static void audit_fill(struct introspection *q, const char *rs, const struct tok
 		       const char *reason)
 {
 	struct audit_event *ev = &q->audit;
-	audit_event_clear(ev);
-	memset(ev, 0, sizeof *ev);
-	ev->time = now_ms();
-	ev->event = "token.introspected";
-	ev->outcome = outcome;
-	snprintf(ev->actor, sizeof ev->actor, "%s", rs && *rs ? rs : "anonymous");
-	snprintf(ev->client_addr, sizeof ev->client_addr, "%s", q->client_addr ? q->client_addr : "");
-	snprintf(ev->request_id, sizeof ev->request_id, "%s", q->request_id ? q->request_id : "");
+	struct audit_keys k = {.actor = rs ? rs : "", .client_addr = q->client_addr, .request_id = q->request_id};
 	if (t) {
-		snprintf(ev->owner_id, sizeof ev->owner_id, "%s", t->owner_id);
-		snprintf(ev->agent_id, sizeof ev->agent_id, "%s", t->sub);
-		snprintf(ev->run_id, sizeof ev->run_id, "%s", t->run_id);
-		snprintf(ev->ws, sizeof ev->ws, "%s", t->ws);
-		snprintf(ev->jti, sizeof ev->jti, "%s", t->jti);
+		k.owner_id = t->owner_id;
+		k.agent_id = t->sub;
+		k.run_id = t->run_id;
+		k.ws = t->ws;
+		k.jti = t->jti;
+	}
+	audit_event_clear(ev);
+	audit_event_init(ev, "token.introspected", outcome, &k);
+	if (t) {
 		audit_detailf(ev, "{\"agent_id\":\"%s\"%s%s%s}", t->sub, reason ? ",\"reason\":\"" : "",
 			      reason ? reason : "", reason ? "\"" : "");
 	} else if (reason) {
