@@ -19,12 +19,6 @@ void quota_enable(void)
 		enabled = 1;
 }
 
-/* Tokens the agent was issued in [from_ms, to_ms): the token ledger holds every one. */
-static int64_t issued_since(struct db *db, const char *agent, int64_t from_ms, int64_t to_ms)
-{
-	return ledger_count_issued(db, agent, from_ms, to_ms);
-}
-
 int quota_reserve(struct db *db, const char *agent, int64_t per_minute, int64_t per_day, int64_t now,
 		  struct oerr *e)
 {
@@ -38,8 +32,8 @@ int quota_reserve(struct db *db, const char *agent, int64_t per_minute, int64_t 
 	int64_t mw = v.n1 >> 32, mc = v.n1 & 0xffffffff, dw = v.n2 >> 32, dc = v.n2 & 0xffffffff;
 	if (!have || mw != minute || dw != day) {
 		/* a new window (or a restart): what the ledger says was issued in it */
-		int64_t m = mw == minute && have ? mc : issued_since(db, agent, minute * 60000, now + 1);
-		int64_t d = dw == day && have ? dc : issued_since(db, agent, day * 86400000, now + 1);
+		int64_t m = mw == minute && have ? mc : ledger_count_issued(db, agent, minute * 60000, now + 1);
+		int64_t d = dw == day && have ? dc : ledger_count_issued(db, agent, day * 86400000, now + 1);
 		if (m < 0 || d < 0) {
 			pthread_mutex_unlock(&mu);
 			oerr_set(e, 503, "temporarily_unavailable", "storage unavailable");
