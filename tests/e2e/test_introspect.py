@@ -193,6 +193,33 @@ def test_agent_credentials_403():
     assert json.loads(b)["error"] == "invalid_client"
 
 
+def test_client_secret_post_like_basic():
+    """RFC 7662 §2.1 with client_secret_post (openid-client and oauth4webapi send it): the
+    same answers as Basic; a wrong secret is 401 without a Basic challenge; two methods at
+    once are 400."""
+    s = ctx()
+    gw, rs_x = s["gw"], s["rs_x"]
+    sc = fresh()
+    tok = new_token(sc)
+    st, _, b = introspect(None, auth="", fields={"token": tok, "client_id": gw["client_id"],
+                                                 "client_secret": gw["client_secret"]})
+    assert st == 200 and json.loads(b)["active"] is True, (st, b)
+    # an audience-bound resource server sees only its own tokens, as with Basic
+    st, _, b = introspect(None, auth="", fields={"token": tok, "client_id": rs_x["client_id"],
+                                                 "client_secret": rs_x["client_secret"]})
+    assert st == 200 and b == INACTIVE, (st, b)
+    st, h, b = introspect(None, auth="", fields={"token": tok, "client_id": gw["client_id"],
+                                                 "client_secret": gw["client_secret"][:-2] + "xx"})
+    assert st == 401 and json.loads(b)["error"] == "invalid_client", (st, b)
+    assert "www-authenticate" not in h, h
+    st, _, b = introspect(None, auth=basic_header(gw["client_id"], gw["client_secret"]),
+                          fields={"token": tok, "client_secret": gw["client_secret"]})
+    assert st == 400 and json.loads(b)["error"] == "invalid_request", (st, b)
+    # an agent's valid credentials in the body are 403 as in Basic
+    st, _, b = introspect(None, auth="", fields={"token": tok, "client_id": sc["id"], "client_secret": sc["secret"]})
+    assert st == 403, (st, b)
+
+
 def test_missing_token_400():
     st, _, b = introspect(None, fields={"token_type_hint": "access_token"})
     assert st == 400, (st, b)
