@@ -78,7 +78,7 @@ bench:
 # the writer's cost per audit row at several batch sizes (see docs/performance.md)
 bench-writer: $(OBJ_LIB)
 	$(CC) $(CFLAGS) $(WFLAGS) -o $(BUILD)/writer_cost bench/writer_cost.c $(OBJ_LIB) $(LIBS)
-	@for k in issued introspected; do for b in 1 4 16 64; do \
+	@for k in issued issued+ledger introspected; do for b in 1 4 16 64; do \
 		$(BUILD)/writer_cost bench/out/writer_cost.db $$b 100000 $$k; done; done
 
 lint:

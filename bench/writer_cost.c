@@ -4,9 +4,12 @@
  * `make bench-writer` for B = 1, 4, 16, 64 (the batch a commit covers) and two kinds of
  * row: "issued" (a new server-minted run each, so every index grows at its right edge) and
  * "introspected" (eight agents, runs drawn from 5,000 live ones, as introspection of live
- * tokens writes them: the run index takes inserts all over its recent part). */
+ * tokens writes them: the run index takes inserts all over its recent part), and
+ * "issued+ledger": an issuance as the server records it, the audit row and the token's
+ * ledger row (store/ledger.c). */
 #include "../audit/audit.h"
 #include "../store/db.h"
+#include "../store/ledger.h"
 #include "../token/mint.h"
 
 #include <stdio.h>
@@ -25,12 +28,13 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: writer_cost DBFILE BATCH [ROWS] [issued|introspected]\n");
+		fprintf(stderr, "usage: writer_cost DBFILE BATCH [ROWS] [issued|introspected|issued+ledger]\n");
 		return 2;
 	}
 	const char *path = argv[1];
 	int batch = atoi(argv[2]), rows = argc > 3 ? atoi(argv[3]) : 100000;
 	int introspected = argc > 4 && strcmp(argv[4], "introspected") == 0;
+	int ledger = argc > 4 && strcmp(argv[4], "issued+ledger") == 0;
 	static char runs[5000][72];
 	for (int i = 0; i < 5000; i++)
 		run_id_new((int64_t)(now_s() * 1000), runs[i]);
@@ -71,11 +75,21 @@ int main(int argc, char **argv)
 			}
 			ev.time = 0;
 			audit_insert(db, &ev);
+			if (ledger) {
+				struct ledger_entry e = {
+					.jti = ev.jti, .agent_id = ev.agent_id, .owner_id = ev.owner_id,
+					.cred_id = "cred_aaaaaaaaaaaaaaaaaaaaaaaaaa", .run_id = ev.run_id, .ws = ev.ws,
+					.scope = "tickets:note tickets:read", .aud_json = "[\"http://127.0.0.1:18999\"]",
+					.iat_ms = ms, .exp_s = ms / 1000 + 300,
+				};
+				ledger_insert(db, &e);
+			}
 		}
 		db_commit(db);
 	}
 	double t1 = now_s();
-	printf("%-12s batch %3d: %.1f us per durable row\n", introspected ? "introspected" : "issued", batch,
+	printf("%-13s batch %3d: %.1f us per durable row\n",
+	       introspected ? "introspected" : ledger ? "issued+ledger" : "issued", batch,
 	       (t1 - t0) / rows * 1e6);
 	db_close(db);
 	unlink(path);

@@ -1,0 +1,37 @@
+/* events.h - the names of audit events (SPEC, "Audit"): the only place they are spelled.
+ * Producers and queries use these constants; exports and docs show the strings. */
+#ifndef WARRANT_EVENTS_H
+#define WARRANT_EVENTS_H
+
+#define EV_TOKEN_ISSUED "token.issued"
+#define EV_TOKEN_REFUSED "token.refused"
+#define EV_TOKEN_INTROSPECTED "token.introspected"
+#define EV_TOKEN_REVOKED "token.revoked"
+#define EV_TOKEN_EXCHANGED "token.exchanged"
+#define EV_CREDENTIAL_CREATED "credential.created"
+#define EV_CREDENTIAL_ROTATED "credential.rotated"
+#define EV_CREDENTIAL_EXPIRED "credential.expired"
+#define EV_CREDENTIAL_REVOKED "credential.revoked"
+#define EV_KEY_ROTATED "key.rotated"
+#define EV_AGENT_CREATED "agent.created"
+#define EV_AGENT_SUSPENDED "agent.suspended"
+#define EV_AGENT_RESUMED "agent.resumed"
+#define EV_AGENT_RETIRED "agent.retired"
+#define EV_OWNER_CREATED "owner.created"
+#define EV_OWNER_DEACTIVATED "owner.deactivated"
+#define EV_OWNER_LOGIN_FAILED "owner.login_failed"
+#define EV_MEMBER_ADDED "member.added"
+#define EV_MEMBER_CHANGED "member.changed"
+#define EV_MEMBER_REMOVED "member.removed"
+#define EV_RUN_REVOKED "run.revoked"
+#define EV_QUOTA_EXCEEDED "quota.exceeded"
+#define EV_APPROVAL_REQUESTED "approval.requested"
+#define EV_APPROVAL_APPROVED "approval.approved"
+#define EV_APPROVAL_DENIED "approval.denied"
+#define EV_ACTION_ALLOWED "action.allowed"
+#define EV_ACTION_DENIED "action.denied"
+#define EV_TRUST_ADDED "trust.added"
+#define EV_TRUST_REMOVED "trust.removed"
+#define EV_DELEGATION_ADDED "delegation.added"
+#define EV_DELEGATION_REMOVED "delegation.removed"
+#endif
