@@ -39,7 +39,7 @@ static size_t basic_hdr(const char *raw, size_t n, char *out)
 static int basic_of(const char *raw, int form_decoded, char id[BASIC_MAX_ID],
 		    char secret[BASIC_MAX_SECRET])
 {
-	char hdr[2048];
+	char hdr[BASIC_MAX_ENCODED + 64];
 	size_t n = basic_hdr(raw, strlen(raw), hdr);
 	return basic_parse(hdr, n, form_decoded, id, secret);
 }
@@ -362,7 +362,7 @@ TEST(parsers_basic_malformed)
 	CHECK(id[0] == '\0' && secret[0] == '\0');
 
 	/* over-long id or secret */
-	char raw[1024];
+	char raw[BASIC_MAX_SECRET + 8];
 	memset(raw, 'i', BASIC_MAX_ID);
 	raw[BASIC_MAX_ID] = ':';
 	raw[BASIC_MAX_ID + 1] = 's';
