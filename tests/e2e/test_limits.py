@@ -105,3 +105,48 @@ def test_token_flood_with_made_up_workspaces_keeps_memory_bounded():
         assert srv.proc.poll() is None
     finally:
         env.close()
+
+
+def test_an_agent_may_have_at_most_20_pending_approval_requests():
+    env = Env()
+    try:
+        o = env.owner()
+        ws = env.workspace()
+        env.member(ws["id"], o["id"], "tickets:read refunds:issue")
+        env.cli("workspace", "approval", ws["id"], "--verbs", "refunds:issue")
+        a = env.agent(o["id"], "tickets:read refunds:issue", name="asker")
+        b = env.agent(o["id"], "tickets:read refunds:issue", name="other")
+        srv = env.serve()
+
+        def ask(ag, i):
+            return srv.post_form("/bc-authorize", {"scope": "refunds:issue", "workspace": ws["id"],
+                                                   "binding_message": "refund %d" % i},
+                                 basic=(ag["client_id"], ag["client_secret"]))
+        # asked concurrently, still exactly 20: the count is taken in the writer's transaction
+        results = [None] * 26
+
+        def worker(i):
+            results[i] = ask(a, i)
+        ts = [threading.Thread(target=worker, args=(i,)) for i in range(26)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        ok = [r for r in results if r[0] == 200]
+        refused = [r for r in results if r[0] != 200]
+        assert len(ok) == 20, [r[0] for r in results]
+        for st, _, body in refused:
+            assert st == 400 and body["error"] == "invalid_request" and "pending" in body["error_description"], body
+        # another agent of the same owner is not affected
+        assert ask(b, 0)[0] == 200
+        # a decision makes room for one more
+        env.cli("approval", "deny", ok[0][2]["auth_req_id"], "--owner", o["id"])
+        assert ask(a, 100)[0] == 200
+        st, _, body = ask(a, 101)
+        assert st == 400 and body["error"] == "invalid_request", body
+        rows = [r for r in env.audit("--agent", a["client_id"]) if r["event"] == "approval.requested"]
+        assert sum(1 for r in rows if r["outcome"] == "ok") == 21, rows
+        too_many = [r for r in rows if r["outcome"] == "refused"]
+        assert len(too_many) == 7 and all(r["detail"]["reason"] == "too_many_pending" for r in too_many), too_many
+    finally:
+        env.close()
