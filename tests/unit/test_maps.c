@@ -1,9 +1,11 @@
-/* test_maps.c - the in-memory maps keep to their byte budgets and count their bytes. */
+/* test_maps.c - the in-memory maps and the verified-token cache keep to their byte budgets. */
 #include "../../common/blobmap.h"
 #include "../../common/strmap.h"
+#include "../../token/verify.h"
 #include "test.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 TEST(blobmap_stays_within_its_byte_budget)
 {
@@ -92,4 +94,36 @@ TEST(strmap_exact_never_refuses_and_counts_back_down)
 	/* only the (grown) bucket array is left */
 	CHECK(strmap_bytes(&m) - empty <= 65536 * sizeof(void *));
 	strmap_free(&m);
+}
+
+TEST(verified_token_cache_stays_within_its_byte_budget)
+{
+	CHECK(tcache_init(64) == 0);
+	tcache_clear();
+	struct tok *t[8];
+	for (int i = 0; i < 8; i++) {
+		t[i] = calloc(1, sizeof *t[i]);
+		atomic_init(&t[i]->refs, 1);
+		memset(t[i]->hash, 0, sizeof t[i]->hash);
+		t[i]->hash[0] = (unsigned char)i; /* distinct sets */
+		t[i]->exp = 2000000000;
+		t[i]->cost = TCACHE_BYTES / 3; /* as if each were that large */
+		tcache_insert(t[i]);
+	}
+	int cached = 0;
+	for (int i = 0; i < 8; i++) {
+		struct tok *got = tcache_lookup(t[i]->hash);
+		cached += got != NULL;
+		tok_release(got);
+	}
+	CHECK(cached == 3);
+	tcache_clear();
+	/* emptied: room again */
+	tcache_insert(t[7]);
+	struct tok *got = tcache_lookup(t[7]->hash);
+	CHECK(got == t[7]);
+	tok_release(got);
+	tcache_clear();
+	for (int i = 0; i < 8; i++)
+		tok_release(t[i]);
 }
