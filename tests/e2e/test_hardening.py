@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives import hashes
 
-from harness import BIN, CliError, Env, basic_header
+from harness import BIN, Env, basic_header, free_port
 
 PASSWORD = "hardening-test-password"
 # the order of the P-256 group (SEC 2 §2.4.2)
@@ -146,5 +146,145 @@ def test_the_longest_email_and_password_owner_add_accepts_can_log_in():
         p = env.run("owner", "add", "--email", "tab@example.com", "--password-stdin", stdin="tab\tin the password\n")
         assert p.returncode == 1 and "control" in p.stderr, p.stderr
         assert o["email"] == email
+    finally:
+        env.close()
+
+
+# ---- ES256: low s minted, high s refused (SPEC "Signing keys") ----
+
+def introspect(srv, rs, token):
+    st, _, b = srv.post_form("/introspect", {"token": token}, basic=(rs["client_id"], rs["client_secret"]))
+    assert st == 200, (st, b)
+    return b
+
+
+def test_es256_signatures_are_low_s_and_the_high_s_twin_is_inactive():
+    env = Env()
+    try:
+        sc = env.scenario()
+        rs = env.cli("resource", "add", "gateway")
+        srv = env.serve()
+        st, _, jwks = srv.get_json("/jwks")
+        keys = {k["kid"]: jwt.PyJWK(k) for k in jwks["keys"]}
+        tokens = []
+        for _ in range(120):
+            st, _, b = srv.token(sc["id"], sc["secret"], scope="tickets:read", workspace=sc["ws"]["id"])
+            assert st == 200, b
+            tokens.append(b["access_token"])
+        for tok in tokens:
+            h64, p64, s64 = tok.split(".")
+            sig = b64url_decode(s64)
+            assert len(sig) == 64
+            s = int.from_bytes(sig[32:], "big")
+            assert 0 < s <= P256_N // 2, "high s in a minted token: %x" % s
+        # the other string of one token: (r, n - s) is a valid ECDSA signature over the same bytes...
+        tok = tokens[0]
+        h64, p64, s64 = tok.split(".")
+        sig = b64url_decode(s64)
+        r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+        twin = "%s.%s.%s" % (h64, p64, b64url(r.to_bytes(32, "big") + (P256_N - s).to_bytes(32, "big")))
+        kid = jwt.get_unverified_header(tok)["kid"]
+        pub = keys[kid].key
+        assert isinstance(pub, ec.EllipticCurvePublicKey)
+        pub.verify(encode_dss_signature(r, P256_N - s), ("%s.%s" % (h64, p64)).encode(), ec.ECDSA(hashes.SHA256()))
+        # ...yet only the minted one is active
+        assert introspect(srv, rs, tok)["active"] is True
+        assert introspect(srv, rs, twin) == {"active": False}
+        # and the twin does not poison the original (cache, revocation by string)
+        assert introspect(srv, rs, tok)["active"] is True
+    finally:
+        env.close()
+
+
+# ---- server-minted ids: at least 96 random bits (SPEC "Ids") ----
+
+def test_server_minted_run_ids_and_jtis_carry_96_random_bits():
+    env = Env()
+    try:
+        sc = env.scenario()
+        srv = env.serve()
+        jtis, runs = [], []
+        for _ in range(40):
+            st, _, b = srv.token(sc["id"], sc["secret"], scope="tickets:read", workspace=sc["ws"]["id"])
+            assert st == 200, b
+            claims = jwt.decode(b["access_token"], options={"verify_signature": False})
+            assert b["run_id"] == claims["run_id"]
+            jtis.append(claims["jti"])
+            runs.append(claims["run_id"])
+        assert len(set(jtis)) == len(jtis) and len(set(runs)) == len(runs)
+        for jti in jtis:
+            raw = b64url_decode(jti)
+            # 48 bits of issue time, then the random part
+            assert len(raw) * 8 - 48 >= 96, (jti, len(raw))
+            issued = int.from_bytes(raw[:6], "big")
+            assert abs(issued / 1000 - time.time()) < 120, issued
+        for run in runs:
+            assert run.startswith("run_")
+            body = run[4:]
+            assert set(body) <= set("abcdefghijklmnopqrstuvwxyz234567"), run
+            assert len(body) * 5 - 48 >= 96, (run, len(body))
+        # the random part varies in every bit position over 40 ids (none stuck)
+        bits = len(b64url_decode(jtis[0])) * 8
+        ones = [0] * bits
+        for jti in jtis:
+            v = int.from_bytes(b64url_decode(jti), "big")
+            for i in range(bits - 96, bits):
+                ones[i] += (v >> (bits - 1 - i)) & 1
+        assert all(0 < ones[i] < len(jtis) for i in range(bits - 96, bits)), ones
+    finally:
+        env.close()
+
+
+# ---- --log-file refuses a symbolic link ----
+
+def test_log_file_that_is_a_symlink_is_refused_at_start():
+    env = Env()
+    try:
+        target = os.path.join(env.dir, "elsewhere.txt")
+        with open(target, "w") as f:
+            f.write("precious\n")
+        link = os.path.join(env.dir, "warrant.log")
+        os.symlink(target, link)
+        p = subprocess.Popen([BIN, "serve", "--db", env.db, "--listen", "127.0.0.1:%d" % free_port(),
+                              "--log-file", link], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise AssertionError("the server started with a symlinked --log-file")
+        assert p.returncode == 1, (p.returncode, err)
+        assert "symbolic link" in err and link in err, err
+        with open(target) as f:
+            assert f.read() == "precious\n"
+        # a plain file is fine
+        plain = os.path.join(env.dir, "plain.log")
+        srv = env.serve("--log-file", plain)
+        assert srv.request("GET", "/healthz")[0] == 200
+    finally:
+        env.close()
+
+
+# ---- agent names: no control characters ----
+
+def test_agent_names_with_control_characters_are_refused():
+    env = Env()
+    try:
+        o = env.owner(password=PASSWORD)
+        srv = env.serve()
+        auth = {"Authorization": plain_basic(o["email"].encode(), PASSWORD.encode()),
+                "Content-Type": "application/json"}
+        for name in ("evil\x1b[31mred", "line\nbreak", "tab\there", "del\x7f"):
+            st, _, b = srv.request("POST", "/v1/agents", json.dumps({"name": name, "verbs": ["tickets:read"]}), auth)
+            assert st == 400 and json.loads(b)["error"] == "invalid_request", (name, st, b)
+            assert "control" in json.loads(b)["error_description"], b
+            p = env.run("agent", "add", "--owner", o["id"], "--name", name, "--verbs", "tickets:read")
+            assert p.returncode == 1 and "control" in p.stderr, (name, p.returncode, p.stderr)
+        assert env.cli("agent", "list") == []
+        # ordinary names, UTF-8 included, still work
+        st, _, b = srv.request("POST", "/v1/agents", json.dumps({"name": "Zoë's refund bot", "verbs": ["tickets:read"]}),
+                               auth)
+        assert st == 201 or st == 200, (st, b)
+        assert env.agent(o["id"], "tickets:read", name="nightly build")["client_id"]
     finally:
         env.close()
