@@ -3,6 +3,7 @@
 
 #include "../common/blobmap.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,16 +12,27 @@ static struct blobmap cache;
 void effective_cache_enable(void)
 {
 	if (!cache.b)
-		blobmap_init(&cache, 4096, 200000);
+		blobmap_init_budget(&cache, 4096, EFFECTIVE_CACHE_ENTRIES, EFFECTIVE_CACHE_BYTES);
 }
 
 void effective_cache_clear(void) { blobmap_clear(&cache); }
 
+size_t effective_cache_bytes(void) { return blobmap_bytes(&cache); }
+
+/* A cached answer, packed: n, then the effective and the approval verbs, each ending in NUL.
+ * Most sets are a few verbs, so a record costs tens of bytes, not two VERBSET_MAX arrays. */
 struct eff_rec {
 	int n;
-	char eff[VERBSET_MAX];
-	char approval[VERBSET_MAX];
+	char sets[2 * VERBSET_MAX];
 };
+
+static size_t eff_pack(struct eff_rec *r, const char *eff, const char *approval)
+{
+	size_t a = strlen(eff) + 1, b = strlen(approval) + 1;
+	memmove(r->sets, eff, a);
+	memmove(r->sets + a, approval, b);
+	return offsetof(struct eff_rec, sets) + a + b;
+}
 
 struct default_rec {
 	int r;
@@ -28,35 +40,47 @@ struct default_rec {
 };
 
 static int compute(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
-		   char approval[VERBSET_MAX]);
+		   char approval[VERBSET_MAX], int *exists);
 static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_MAX]);
 
 int effective_verbs_fresh(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
 			  char approval[VERBSET_MAX])
 {
-	return compute(db, a, ws, out, approval);
+	return compute(db, a, ws, out, approval, NULL);
 }
 
 int effective_verbs(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
 		    char approval[VERBSET_MAX])
 {
 	char key[2 * ID_MAX + 2];
+	char eff[VERBSET_MAX], appr[VERBSET_MAX];
 	struct eff_rec r;
 	if (!cache.b || strlen(ws) >= ID_MAX)
-		return compute(db, a, ws, out, approval);
+		return compute(db, a, ws, out, approval, NULL);
 	snprintf(key, sizeof key, "%s %s", a->id, ws);
 	long gen = blobmap_generation(&cache);
-	if (!blobmap_get(&cache, key, &r, sizeof r)) {
-		r.n = compute(db, a, ws, r.eff, r.approval);
-		if (r.n < 0)
-			return -1;
-		blobmap_put(&cache, key, &r, sizeof r, gen);
+	if (blobmap_get(&cache, key, &r, sizeof r)) {
+		size_t el = strlen(r.sets) + 1;
+		if (out)
+			memcpy(out, r.sets, el);
+		if (approval)
+			memcpy(approval, r.sets + el, strlen(r.sets + el) + 1);
+		return r.n;
+	}
+	int exists = 0;
+	int n = compute(db, a, ws, eff, appr, &exists);
+	if (n < 0)
+		return -1;
+	/* a workspace that does not exist is never cached: clients choose those ids freely */
+	if (exists) {
+		r.n = n;
+		blobmap_put(&cache, key, &r, eff_pack(&r, eff, appr), gen);
 	}
 	if (out)
-		memcpy(out, r.eff, strlen(r.eff) + 1);
+		memcpy(out, eff, strlen(eff) + 1);
 	if (approval)
-		memcpy(approval, r.approval, strlen(r.approval) + 1);
-	return r.n;
+		memcpy(approval, appr, strlen(appr) + 1);
+	return n;
 }
 
 int effective_default_workspace(struct db *db, const struct agent *a, char ws_out[ID_MAX])
@@ -76,8 +100,9 @@ int effective_default_workspace(struct db *db, const struct agent *a, char ws_ou
 	return r.r;
 }
 
+/* *exists (may be NULL) says whether ws is a workspace at all */
 static int compute(struct db *db, const struct agent *a, const char *ws,
-		   char out[VERBSET_MAX], char approval[VERBSET_MAX])
+		   char out[VERBSET_MAX], char approval[VERBSET_MAX], int *exists)
 {
 	char tmp[VERBSET_MAX], scratch[VERBSET_MAX];
 	if (!out)
@@ -85,6 +110,8 @@ static int compute(struct db *db, const struct agent *a, const char *ws,
 	out[0] = '\0';
 	if (approval)
 		approval[0] = '\0';
+	if (exists)
+		*exists = 0;
 	sqlite3_stmt *st = db_prep(db,
 		"SELECT w.org_id, w.org_visible, w.org_verbs, w.approval_verbs,"
 		" (SELECT verbs FROM memberships m WHERE m.workspace_id = w.id AND m.owner_id = ?2),"
@@ -101,6 +128,8 @@ static int compute(struct db *db, const struct agent *a, const char *ws,
 		sqlite3_reset(st);
 		return rc == SQLITE_DONE ? 0 : -1;
 	}
+	if (exists)
+		*exists = 1;
 	int limited = sqlite3_column_int(st, 5), in_limit = sqlite3_column_int(st, 6);
 	if (limited && !in_limit) {
 		sqlite3_reset(st);
@@ -138,7 +167,7 @@ static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_
 		db_col_copy(st, 0, cand[nc++], ID_MAX);
 	sqlite3_reset(st);
 	for (int i = 0; i < nc; i++) {
-		int n = compute(db, a, cand[i], NULL, NULL);
+		int n = compute(db, a, cand[i], NULL, NULL, NULL);
 		if (n < 0)
 			return -1;
 		if (n == 0)

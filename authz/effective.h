@@ -21,9 +21,15 @@ int effective_verbs_fresh(struct db *db, const struct agent *a, const char *ws, 
 			  char approval[VERBSET_MAX]);
 
 /* The server keeps computed answers in memory once enabled; token/live.c clears them when
- * state_changes say memberships, workspaces or agents changed. */
+ * state_changes say memberships, workspaces or agents changed. Answers for workspaces
+ * that do not exist are not kept. The cache holds at most EFFECTIVE_CACHE_ENTRIES answers
+ * in EFFECTIVE_CACHE_BYTES (records, keys, nodes and buckets); past either, older answers
+ * near the new one make room. */
+#define EFFECTIVE_CACHE_ENTRIES 200000
+#define EFFECTIVE_CACHE_BYTES (16u << 20)
 void effective_cache_enable(void);
 void effective_cache_clear(void);
+size_t effective_cache_bytes(void);
 
 /* The one workspace in which a has effective verbs. Returns 1 (ws_out set), 0 when there
  * is none, 2 when there are several, -1 on a database error. */

@@ -93,10 +93,16 @@ int cmd_owner_add(struct cli *c)
 	struct owner_new o = {.email = email, .name = name, .org_id = org};
 	if (pw_stdin) {
 		int n = read_password(pw, sizeof pw);
-		if (n < PASSWORD_MIN_LEN) {
+		if (n < PASSWORD_MIN_LEN || n > PASSWORD_MAX_LEN) {
 			OPENSSL_cleanse(pw, sizeof pw);
 			return cli_fail("the password must be %d to %d bytes", PASSWORD_MIN_LEN, PASSWORD_MAX_LEN);
 		}
+		/* RFC 7617 Basic at /v1 carries no control characters: such a password could never log in */
+		for (int i = 0; i < n; i++)
+			if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f) {
+				OPENSSL_cleanse(pw, sizeof pw);
+				return cli_fail("the password must not contain control characters");
+			}
 		rc = password_hash(pw, (size_t)n, hash);
 		OPENSSL_cleanse(pw, sizeof pw);
 		if (rc < 0)

@@ -14,6 +14,7 @@
 #include "../token/live.h"
 #include "../token/verify.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -197,9 +198,11 @@ int cmd_serve(struct cli *c)
 	if (server_check(&o, cerr, sizeof cerr) < 0)
 		return cli_usage("%s", cerr);
 	if (log_file && strcmp(log_file, "-") != 0) {
-		int lf = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		int lf = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (lf < 0 && errno == ELOOP)
+			return cli_fail("--log-file %s is a symbolic link; give the file itself", log_file);
 		if (lf < 0)
-			return cli_fail("cannot open --log-file %s", log_file);
+			return cli_fail("cannot open --log-file %s: %s", log_file, strerror(errno));
 		close(lf);
 	}
 	if (check) {

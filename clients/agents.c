@@ -87,16 +87,29 @@ static void audit_agent(struct db *db, const char *event, const char *actor, con
 		*rc = -1;
 }
 
+/* 1-NAME_MAX_LEN-1 bytes without control characters (they would reach terminals and logs) */
+static int agent_name_ok(const char *name, struct oerr *e)
+{
+	if (!name || !*name || strlen(name) >= NAME_MAX_LEN) {
+		oerr_set(e, 400, "invalid_request", "name must be 1-%d bytes", NAME_MAX_LEN - 1);
+		return 0;
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			oerr_set(e, 400, "invalid_request", "name must not contain control characters");
+			return 0;
+		}
+	return 1;
+}
+
 int agent_create_job(struct db *db, void *arg)
 {
 	struct agent_new *n = arg;
 	struct agent *a = &n->agent;
 	memset(a, 0, sizeof *a);
 	slice bad;
-	if (!n->name || !*n->name || strlen(n->name) >= NAME_MAX_LEN) {
-		oerr_set(&n->err, 400, "invalid_request", "name must be 1-%d bytes", NAME_MAX_LEN - 1);
+	if (!agent_name_ok(n->name, &n->err))
 		return 1;
-	}
 	if (verbset_parse(slice_of(n->verbs ? n->verbs : ""), a->verbs, &bad) < 0) {
 		oerr_set(&n->err, 400, "invalid_request", "invalid verb '%.*s' (want resource:action)",
 			 (int)(bad.n > 64 ? 64 : bad.n), bad.p);

@@ -7,8 +7,6 @@
 #include <openssl/crypto.h>
 #include <strings.h>
 
-#define BASIC_MAX_ENCODED 1024
-
 static ssize_t copy_plain(const unsigned char *in, size_t n, char *out)
 {
 	for (size_t k = 0; k < n; k++) {

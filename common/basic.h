@@ -9,8 +9,11 @@
 #define WARRANT_BASIC_H
 #include <stddef.h>
 
-#define BASIC_MAX_ID 128
-#define BASIC_MAX_SECRET 256
+/* Room for what `owner add` accepts (authz/login.c checks it at compile time): an id or
+ * email under 256 bytes, a secret or password under 1025 bytes, 2048 bytes of base64. */
+#define BASIC_MAX_ID 256
+#define BASIC_MAX_SECRET 1025
+#define BASIC_MAX_ENCODED 2048
 
 int basic_parse(const char *hdr, size_t n, int form_decoded,
 		char id[BASIC_MAX_ID], char secret[BASIC_MAX_SECRET]);

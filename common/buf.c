@@ -77,16 +77,40 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* RFC 3629 §4: the length of the well-formed UTF-8 sequence at s[0..n), or minus the
+ * number of bytes of an ill-formed one (its maximal subpart, Unicode §3.9: at least 1). */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	int need;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf; /* no overlongs, no surrogates */
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf; /* up to U+10FFFF */
+	else
+		return -1;
+	for (int k = 1; k <= need; k++) {
+		if ((size_t)k >= n || s[k] < (k == 1 ? lo : 0x80) || s[k] > (k == 1 ? hi : 0xbf))
+			return -k;
+	}
+	return need + 1;
+}
+
 int buf_json_str(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	if (buf_put(b, "\"", 1) < 0)
 		return -1;
 	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
 		unsigned char c = (unsigned char)s[i];
 		const char *esc = NULL;
 		char u[7];
+		size_t adv = 1;
 		if (c == '"')
 			esc = "\\\"";
 		else if (c == '\\')
@@ -101,6 +125,16 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
 			u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
 			u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = 0;
 			esc = u;
+		} else if (c >= 0x80) {
+			/* RFC 8259 §8.1: JSON text is UTF-8; an ill-formed sequence becomes U+FFFD */
+			int l = utf8_len((const unsigned char *)s + i, n - i);
+			if (l > 0) {
+				run += (size_t)l;
+				i += (size_t)l;
+				continue;
+			}
+			esc = "\xef\xbf\xbd";
+			adv = (size_t)-l;
 		}
 		if (esc) {
 			buf_put(b, s + i - run, run);
@@ -109,6 +143,7 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
 		} else {
 			run++;
 		}
+		i += adv;
 	}
 	buf_put(b, s + n - run, run);
 	return buf_put(b, "\"", 1);

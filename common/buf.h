@@ -21,7 +21,9 @@ void buf_init(struct buf *b, size_t max);
 int buf_put(struct buf *b, const void *data, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends n bytes of s as a JSON string literal with quotes; control bytes are escaped. */
+/* Appends n bytes of s as a JSON string literal with quotes (RFC 8259 §7): '"', '\\' and
+ * control bytes are escaped, ill-formed UTF-8 becomes U+FFFD, so the output is always
+ * valid JSON in UTF-8 (§8.1) whatever the input. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
 static inline int buf_json_cstr(struct buf *b, const char *s)
 {

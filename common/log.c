@@ -35,7 +35,8 @@ static int open_path(void)
 {
 	if (!path_copy[0])
 		return 2;
-	return open(path_copy, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	/* O_NOFOLLOW: a symbolic link planted at the path must not redirect the log */
+	return open(path_copy, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
 int log_open(const char *path, enum log_level level)

@@ -3,8 +3,11 @@
 
 #include "rand.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MALLOC_OVERHEAD 16 /* what malloc adds to each block, near enough */
 
 struct strmap_node {
 	struct strmap_node *next;
@@ -24,20 +27,26 @@ static uint64_t hash(const struct strmap *m, const char *k)
 	return h ^ (h >> 29);
 }
 
-int strmap_init(struct strmap *m, size_t nb)
+static size_t node_cost(size_t kl) { return sizeof(struct strmap_node) + kl + 1 + MALLOC_OVERHEAD; }
+
+int strmap_init_budget(struct strmap *m, size_t nb, size_t max_bytes)
 {
 	memset(m, 0, sizeof *m);
 	size_t p = 16;
-	while (p < nb)
+	while (p < nb && (p << 1) * sizeof *m->b <= max_bytes / 4)
 		p <<= 1;
 	m->b = calloc(p, sizeof *m->b);
 	if (!m->b)
 		return -1;
 	m->nb = p;
+	m->bytes = p * sizeof *m->b + MALLOC_OVERHEAD;
+	m->max_bytes = max_bytes;
 	rand_bytes(&m->seed, sizeof m->seed);
 	pthread_rwlock_init(&m->lock, NULL);
 	return 0;
 }
+
+int strmap_init(struct strmap *m, size_t nb) { return strmap_init_budget(m, nb, SIZE_MAX); }
 
 void strmap_free(struct strmap *m)
 {
@@ -55,7 +64,9 @@ void strmap_free(struct strmap *m)
 
 static void grow(struct strmap *m)
 {
-	size_t nb = m->nb * 2;
+	size_t nb = m->nb * 2, extra = m->nb * sizeof *m->b;
+	if (m->max_bytes != SIZE_MAX && m->bytes + extra > m->max_bytes)
+		return; /* stay at this size: slower, still correct */
 	struct strmap_node **b = calloc(nb, sizeof *b);
 	if (!b)
 		return; /* stay at this size: slower, still correct */
@@ -69,6 +80,7 @@ static void grow(struct strmap *m)
 	free(m->b);
 	m->b = b;
 	m->nb = nb;
+	m->bytes += extra;
 }
 
 int strmap_put(struct strmap *m, const char *key, const struct strmap_val *v)
@@ -83,6 +95,10 @@ int strmap_put(struct strmap *m, const char *key, const struct strmap_val *v)
 			return 0;
 		}
 	size_t kl = strlen(key);
+	if (m->max_bytes != SIZE_MAX && m->bytes + node_cost(kl) > m->max_bytes) {
+		pthread_rwlock_unlock(&m->lock);
+		return -1;
+	}
 	struct strmap_node *n = malloc(sizeof *n + kl + 1);
 	if (!n) {
 		pthread_rwlock_unlock(&m->lock);
@@ -93,6 +109,7 @@ int strmap_put(struct strmap *m, const char *key, const struct strmap_val *v)
 	memcpy(n->key, key, kl + 1);
 	n->next = *pp;
 	*pp = n;
+	m->bytes += node_cost(kl);
 	if (++m->n > m->nb)
 		grow(m);
 	pthread_rwlock_unlock(&m->lock);
@@ -124,6 +141,7 @@ int strmap_del(struct strmap *m, const char *key)
 		if ((*pp)->h == h && strcmp((*pp)->key, key) == 0) {
 			struct strmap_node *n = *pp;
 			*pp = n->next;
+			m->bytes -= node_cost(strlen(n->key));
 			free(n);
 			m->n--;
 			found = 1;
@@ -142,6 +160,7 @@ size_t strmap_prune(struct strmap *m, int (*drop)(const struct strmap_val *v, vo
 			if (drop(&(*pp)->v, arg)) {
 				struct strmap_node *n = *pp;
 				*pp = n->next;
+				m->bytes -= node_cost(strlen(n->key));
 				free(n);
 				m->n--;
 				k++;
@@ -157,6 +176,14 @@ size_t strmap_count(struct strmap *m)
 {
 	pthread_rwlock_rdlock(&m->lock);
 	size_t n = m->n;
+	pthread_rwlock_unlock(&m->lock);
+	return n;
+}
+
+size_t strmap_bytes(struct strmap *m)
+{
+	pthread_rwlock_rdlock(&m->lock);
+	size_t n = m->bytes;
 	pthread_rwlock_unlock(&m->lock);
 	return n;
 }

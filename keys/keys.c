@@ -296,6 +296,31 @@ static int der_to_raw(const unsigned char *der, size_t dlen, unsigned char raw[6
 	return ok ? 0 : -1;
 }
 
+/* The order n of P-256 (SEC 2 §2.4.2) and n/2 rounded down, big-endian. */
+static const unsigned char p256_n[32] = {
+	0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+static const unsigned char p256_half_n[32] = {
+	0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+
+/* 1 when the 32-byte big-endian s is above n/2: the "high" one of the pair (s, n - s). */
+static int s_is_high(const unsigned char s[32]) { return memcmp(s, p256_half_n, 32) > 0; }
+
+/* An ECDSA signature (r, s) is as valid as (r, n - s): Warrant mints only the low one, so
+ * each token has one string (SPEC "Signing keys"). s is replaced by n - s when high. */
+static void s_make_low(unsigned char s[32])
+{
+	if (!s_is_high(s))
+		return;
+	int borrow = 0;
+	for (int i = 31; i >= 0; i--) {
+		int d = p256_n[i] - s[i] - borrow;
+		borrow = d < 0;
+		s[i] = (unsigned char)(d + (borrow ? 256 : 0));
+	}
+}
+
 static int raw_to_der(const unsigned char *raw, unsigned char *der, size_t cap)
 {
 	ECDSA_SIG *sig = ECDSA_SIG_new();
@@ -360,6 +385,7 @@ int keyring_jws(struct keyring *kr, const char *typ, const char *payload, size_t
 	if (k->alg == ALG_ES256) {
 		if (der_to_raw(sig, slen, raw) < 0)
 			goto done;
+		s_make_low(raw + 32);
 		b64url_encode(raw, 64, enc);
 	} else {
 		b64url_encode(sig, slen, enc);
@@ -388,7 +414,8 @@ int keyring_verify(struct keyring *kr, const char *kid, enum key_alg alg,
 		const unsigned char *s = sig;
 		size_t sl = siglen;
 		if (alg == ALG_ES256) {
-			if (siglen != 64)
+			/* our own tokens only: a high s is the second string of a low-s token */
+			if (siglen != 64 || s_is_high(sig + 32))
 				break;
 			int dl = raw_to_der(sig, der, sizeof der);
 			if (dl < 0)

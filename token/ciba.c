@@ -3,18 +3,13 @@
 
 #include "../authz/decision.h"
 #include "../common/buf.h"
-#include "../common/strmap.h"
 #include "../common/timeutil.h"
+#include "ciba_pace.h"
 #include "live.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-
-/* polling pace per request: n1 = last poll (ms), n2 = interval (s) */
-static struct strmap polls;
-static pthread_once_t polls_once = PTHREAD_ONCE_INIT;
-static void polls_init(void) { strmap_init(&polls, 256); }
 
 static void audit_fill(struct audit_event *ev, const char *event, const char *outcome, const char *actor,
 		       const char *agent, const char *owner, const char *run, const char *ws,
@@ -135,9 +130,37 @@ void bc_request_free(struct bc_request *b)
 	audit_event_clear(&b->audit);
 }
 
+/* SPEC: at most CIBA_PENDING_MAX pending requests per agent. Counted in the writer's
+ * transaction, so concurrent requests cannot pass it together. 0, or -1 on a database error;
+ * over the cap b is turned into a refusal (400 invalid_request, audited as such). */
+static int bc_pending_cap(struct db *db, struct bc_request *b)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM approvals WHERE owner_id = ?1 AND status = 'pending'"
+				       " AND agent_id = ?2 AND expires_at > ?3");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, b->agent.owner_id);
+	db_bind_text(st, 2, b->agent.id);
+	sqlite3_bind_int64(st, 3, now_ms());
+	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	if (n < 0)
+		return -1;
+	if (n < CIBA_PENDING_MAX)
+		return 0;
+	b->ok = 0;
+	oerr_set(&b->err, 400, "invalid_request", "the agent has %d pending requests already; wait for a decision",
+		 CIBA_PENDING_MAX);
+	b->err.reason = "too_many_pending";
+	bc_record(b);
+	return 0;
+}
+
 int bc_authorize_job(struct db *db, void *arg)
 {
 	struct bc_request *b = arg;
+	if (b->ok && bc_pending_cap(db, b) < 0)
+		return -1;
 	if (b->ok) {
 		int64_t now = now_ms();
 		sqlite3_stmt *st = db_prep(db, "INSERT INTO approvals(id, agent_id, owner_id, run_id, ws, scope,"
@@ -212,21 +235,9 @@ int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 		return 1;
 	}
 	if (strcmp(status, "pending") == 0) {
-		/* CIBA §11: polling faster than the interval is slow_down, and the interval grows */
-		pthread_once(&polls_once, polls_init);
-		struct strmap_val v;
-		int seen = strmap_get(&polls, key, &v);
-		if (!seen) {
-			memset(&v, 0, sizeof v);
-			v.n2 = CIBA_INTERVAL;
-		}
-		int fast = seen && now - v.n1 < v.n2 * 1000;
-		if (fast)
-			v.n2 += 5;
-		v.n1 = now;
-		strmap_put(&polls, key, &v);
-		if (fast) {
-			oerr_set(&t->err, 400, "slow_down", "poll at most every %lld seconds", (long long)v.n2);
+		int64_t interval;
+		if (ciba_pace_poll(key, now, &interval)) {
+			oerr_set(&t->err, 400, "slow_down", "poll at most every %lld seconds", (long long)interval);
 			t->err.reason = "slow_down";
 		} else {
 			oerr_set(&t->err, 400, "authorization_pending", "the owner has not decided yet");

@@ -6,12 +6,18 @@
 
 #include <string.h>
 
-int jti_new(int64_t ms, char out[JTI_MAX])
+/* 48 bits of time in ms, big-endian, then ID_RANDOM_BYTES random bytes, into raw */
+static int timed_raw(int64_t ms, unsigned char raw[TIMED_ID_BYTES])
 {
-	unsigned char raw[16];
 	for (int i = 0; i < 6; i++)
 		raw[i] = (unsigned char)(ms >> (8 * (5 - i)));
-	if (rand_bytes(raw + 6, 10) < 0)
+	return rand_bytes(raw + 6, TIMED_ID_BYTES - 6);
+}
+
+int jti_new(int64_t ms, char out[JTI_MAX])
+{
+	unsigned char raw[TIMED_ID_BYTES];
+	if (timed_raw(ms, raw) < 0)
 		return -1;
 	b64url_encode(raw, sizeof raw, out);
 	return 0;
@@ -19,10 +25,8 @@ int jti_new(int64_t ms, char out[JTI_MAX])
 
 int run_id_new(int64_t ms, char out[64])
 {
-	unsigned char raw[16];
-	for (int i = 0; i < 6; i++)
-		raw[i] = (unsigned char)(ms >> (8 * (5 - i)));
-	if (rand_bytes(raw + 6, 10) < 0)
+	unsigned char raw[TIMED_ID_BYTES];
+	if (timed_raw(ms, raw) < 0)
 		return -1;
 	memcpy(out, "run_", 4);
 	b32_encode(raw, sizeof raw, out + 4);
@@ -31,9 +35,11 @@ int run_id_new(int64_t ms, char out[64])
 
 int64_t jti_time(const char *jti)
 {
-	unsigned char raw[16];
+	unsigned char raw[TIMED_ID_BYTES];
 	size_t n = strlen(jti);
-	if (n != 22 || b64url_decode(jti, n, raw, sizeof raw) != 16)
+	/* 24 characters now; 22 (48 + 80 bits) for tokens minted before, still live for a while */
+	if ((n != B64URL_LEN(TIMED_ID_BYTES) && n != B64URL_LEN(16)) ||
+	    b64url_decode(jti, n, raw, sizeof raw) != (n == B64URL_LEN(16) ? 16 : TIMED_ID_BYTES))
 		return -1;
 	int64_t ms = 0;
 	for (int i = 0; i < 6; i++)

@@ -1,8 +1,8 @@
 /* mint.h - access tokens as RFC 9068 JWTs, and their jti values.
  *
- * A jti is 128 bits in base64url: 48 bits of issue time in milliseconds, then 80 random
- * bits. Carrying the exact issue time lets "every token of agent A issued so far" be
- * decided precisely from the token alone. */
+ * A jti is 144 bits in base64url (24 characters): 48 bits of issue time in milliseconds,
+ * then 96 random bits (SPEC: ids carry at least 96). Carrying the exact issue time lets
+ * "every token of agent A issued so far" be decided precisely from the token alone. */
 #ifndef WARRANT_MINT_H
 #define WARRANT_MINT_H
 #include "../common/buf.h"
@@ -10,7 +10,8 @@
 
 #include <stdint.h>
 
-#define JTI_MAX 24
+#define JTI_MAX 25
+#define TIMED_ID_BYTES 18 /* jtis and server-minted run ids: 48 bits of time, 96 random */
 #define AUD_MAX 8
 
 struct claims {
@@ -23,7 +24,7 @@ struct claims {
 };
 
 int jti_new(int64_t ms, char out[JTI_MAX]);
-/* A server-minted run id: "run_" + base32 of 48 bits of time in ms and 80 random bits.
+/* A server-minted run id: "run_" + base32 of 48 bits of time in ms and 96 random bits.
  * Time first keeps the audit trail's run index appending instead of scattering. */
 int run_id_new(int64_t ms, char out[64]);
 /* Issue time in ms embedded in a jti, or -1 when it is not one of ours. */

@@ -206,6 +206,7 @@ struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token
 	struct tok *small = realloc(t, sizeof *t + used);
 	if (small)
 		t = small;
+	t->cost = small ? sizeof *t + used : sizeof *t + blob * 2 + 1024;
 	for (int i = 0; i < t->naud; i++)
 		t->aud[i] = t->blob + offs[i];
 	t->active_json = t->blob + json_off;
@@ -241,6 +242,7 @@ static struct tok **slots;
 static size_t nsets;
 static pthread_mutex_t stripes[TCACHE_STRIPES];
 static atomic_long hits, misses;
+static atomic_size_t held; /* sum of the cached toks' cost */
 
 int tcache_init(size_t entries)
 {
@@ -304,6 +306,14 @@ void tcache_insert(struct tok *t)
 			victim = w;
 	}
 	struct tok *old = set[victim];
+	size_t freed = old ? old->cost : 0;
+	if (atomic_load(&held) + t->cost > TCACHE_BYTES + freed) {
+		pthread_mutex_unlock(mu); /* over the budget: served, not kept */
+		tok_release(t);
+		return;
+	}
+	atomic_fetch_add(&held, t->cost);
+	atomic_fetch_sub(&held, freed);
 	set[victim] = t;
 	pthread_mutex_unlock(mu);
 	tok_release(old);
@@ -316,6 +326,8 @@ void tcache_clear(void)
 		pthread_mutex_lock(mu);
 		struct tok *old = slots[i];
 		slots[i] = NULL;
+		if (old)
+			atomic_fetch_sub(&held, old->cost);
 		pthread_mutex_unlock(mu);
 		tok_release(old);
 	}

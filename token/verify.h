@@ -17,6 +17,7 @@
  * scope of VERBS_MAX verbs of VERB_MAX_LEN and AUD_MAX audiences of URI_MAX come to ~12.5 KB) */
 #define TOKEN_MAX_LEN 16384
 #define TCACHE_DEFAULT_ENTRIES 16384
+#define TCACHE_BYTES (32u << 20)    /* what the cached toks may hold together */
 
 struct tok {
 	atomic_int refs;
@@ -29,6 +30,7 @@ struct tok {
 	const char *aud[AUD_MAX];   /* point into blob */
 	char *active_json;          /* the RFC 7662 active answer, rendered once (in blob) */
 	size_t active_len;
+	size_t cost;                /* bytes of this allocation, for the cache's budget */
 	char blob[];
 };
 
@@ -42,8 +44,9 @@ void tok_release(struct tok *t);
 /* SHA-256 of a token (the cache key). 0 or -1. */
 int tok_hash(const char *token, size_t n, unsigned char out[32]);
 
-/* The cache: bounded, direct-mapped, thread-safe. lookup returns a referenced tok
- * (release it) or NULL; insert takes its own reference. */
+/* The cache: bounded, set-associative, thread-safe, holding at most TCACHE_BYTES (a tok
+ * that does not fit is simply not cached). lookup returns a referenced tok (release it)
+ * or NULL; insert takes its own reference. */
 int tcache_init(size_t entries);
 struct tok *tcache_lookup(const unsigned char hash[32]);
 void tcache_insert(struct tok *t);

@@ -39,7 +39,7 @@ static size_t basic_hdr(const char *raw, size_t n, char *out)
 static int basic_of(const char *raw, int form_decoded, char id[BASIC_MAX_ID],
 		    char secret[BASIC_MAX_SECRET])
 {
-	char hdr[2048];
+	char hdr[BASIC_MAX_ENCODED + 64];
 	size_t n = basic_hdr(raw, strlen(raw), hdr);
 	return basic_parse(hdr, n, form_decoded, id, secret);
 }
@@ -362,7 +362,7 @@ TEST(parsers_basic_malformed)
 	CHECK(id[0] == '\0' && secret[0] == '\0');
 
 	/* over-long id or secret */
-	char raw[1024];
+	char raw[BASIC_MAX_SECRET + 8];
 	memset(raw, 'i', BASIC_MAX_ID);
 	raw[BASIC_MAX_ID] = ':';
 	raw[BASIC_MAX_ID + 1] = 's';
@@ -616,13 +616,13 @@ TEST(parsers_jti_roundtrip)
 	int64_t times[] = {0, 1, 1767225600123LL, (1LL << 48) - 1};
 	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
 		CHECK(jti_new(times[i], a) == 0);
-		CHECK(strlen(a) == 22);
+		CHECK(strlen(a) == 24);
 		CHECK(jti_time(a) == times[i]);
 		for (const char *p = a; *p; p++)
 			CHECK((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_');
 	}
-	/* 80 random bits: two jtis of the same millisecond differ */
+	/* 96 random bits: two jtis of the same millisecond differ */
 	CHECK(jti_new(1767225600123LL, a) == 0);
 	CHECK(jti_new(1767225600123LL, b) == 0);
 	CHECK(strcmp(a, b) != 0);
@@ -631,6 +631,9 @@ TEST(parsers_jti_roundtrip)
 	CHECK(jti_time("") == -1);
 	CHECK(jti_time("short") == -1);
 	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAAAAA") == -1);  /* 23 chars */
+	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAAAAAAA") == -1); /* 25 chars */
+	/* the 22-character jtis (48 + 80 bits) of tokens minted before still give their time */
+	CHECK(jti_time("AaIJUlCaOPbQPd_zrd_TCQ") == 1795452719258LL);
 	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAA+A") == -1);   /* base64, not base64url */
 	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAA==") == -1);
 }

@@ -1,0 +1,53 @@
+/* ciba_pace.c - the bounded table of CIBA polling paces; see ciba_pace.h. */
+#include "ciba_pace.h"
+
+#include "../common/strmap.h"
+#include "ciba.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* n1 = last poll (ms), n2 = interval (s) */
+static struct strmap polls;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* one poll's read and write together */
+static _Atomic int64_t swept_minute;
+
+static void init(void) { strmap_init_budget(&polls, 256, CIBA_PACE_BYTES); }
+
+/* a request polled last before the cut has expired: it cannot be pending any more */
+static int gone(const struct strmap_val *v, void *arg) { return v->n1 < *(int64_t *)arg; }
+
+static void sweep(int64_t now)
+{
+	int64_t cut = now - (int64_t)CIBA_EXPIRES_IN * 1000;
+	strmap_prune(&polls, gone, &cut);
+}
+
+int ciba_pace_poll(const char *id, int64_t now, int64_t *interval)
+{
+	pthread_once(&once, init);
+	int64_t minute = now / 60000, seen_minute = atomic_load(&swept_minute);
+	if (seen_minute != minute && atomic_compare_exchange_strong(&swept_minute, &seen_minute, minute))
+		sweep(now);
+	struct strmap_val v;
+	pthread_mutex_lock(&mu);
+	int seen = strmap_get(&polls, id, &v);
+	if (!seen) {
+		memset(&v, 0, sizeof v);
+		v.n2 = CIBA_INTERVAL;
+	}
+	/* CIBA Core §11: polling faster than the interval is slow_down, and the interval grows */
+	int fast = seen && now - v.n1 < v.n2 * 1000;
+	if (fast)
+		v.n2 += CIBA_SLOW_DOWN_STEP;
+	v.n1 = now;
+	if (strmap_put(&polls, id, &v) < 0) {
+		sweep(now);
+		strmap_put(&polls, id, &v); /* still full: this poll goes unrecorded */
+	}
+	pthread_mutex_unlock(&mu);
+	*interval = v.n2;
+	return fast;
+}
