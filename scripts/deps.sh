@@ -2,7 +2,7 @@
 # Installs the Debian packages Warrant needs to build, test and benchmark, when missing.
 set -euo pipefail
 pkgs=(gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev libargon2-dev
-      libjansson-dev curl python3 python3-jwt python3-cryptography sqlite3 clang
+      libjansson-dev curl python3 python3-jwt python3-cryptography python3-authlib sqlite3 clang
       libclang-rt-dev wrk openssl apache2-bin libapache2-mod-oauth2)
 missing=()
 for p in "${pkgs[@]}"; do
