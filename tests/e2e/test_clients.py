@@ -9,17 +9,21 @@ oauth4webapi, authlib, express-oauth2-jwt-bearer and the MCP TypeScript SDK):
 * Auth0's express-oauth2-jwt-bearer, given only the issuer URL: a Warrant token is accepted,
   a tampered one refused;
 * authlib's RFC 8414 validation (python3-authlib);
-* openid-client and oauth4webapi: discovery and a client_credentials grant.
+* openid-client and oauth4webapi: discovery and a client_credentials grant;
+* Apache httpd with mod_auth_openidc (docs/examples/apache-openidc.conf, as it is):
+  introspection on every request, claim checks, a kill switch seen at once.
 
 Warrant serves https here (a self-signed certificate made with the openssl command line, given
 to Node as NODE_EXTRA_CA_CERTS and to Python's ssl as the only CA), so no library needs an
-insecure-transport switch. The Node programs live in tests/interop/clients, installed with
+insecure-transport switch (Apache, whose libcurl reads only the system's CAs, talks to a
+second, plain-http server on the same database). The Node programs live in tests/interop/clients, installed with
 `npm ci` from the committed package-lock.json. Each runs as its own process on a free
 loopback port and is stopped by its pid."""
 import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -27,6 +31,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 
@@ -35,12 +40,17 @@ from harness import BIN, Env, basic_header, free_port, jwt_parts, module_env, cl
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = os.path.normpath(os.path.join(HERE, "..", "interop", "clients"))
 PACKAGES = ("@modelcontextprotocol/sdk", "express", "express-oauth2-jwt-bearer", "oauth4webapi", "openid-client")
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+DOC = os.path.join(ROOT, "docs", "integrations.md")
+OPENIDC_CONF = os.path.join(ROOT, "docs", "examples", "apache-openidc.conf")
+APACHE = "/usr/sbin/apache2"
+MOD_AUTH_OPENIDC = "/usr/lib/apache2/modules/mod_auth_openidc.so"
 ORDERS = "https://orders.example.com"
 FORM = "application/x-www-form-urlencoded"
 WELL_KNOWN = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
 
 _state = {}
-_procs = []  # Popen of every Node process this module started
+_procs = []  # Popen of every process (Node, Apache) this module started
 
 
 class TlsServer:
@@ -134,6 +144,10 @@ def teardown_module():
     for p in _procs:
         stop(p)
     _procs.clear()
+    up = _state.get("upstream")
+    if up:
+        up.shutdown()
+        up.server_close()
     close_module_env(_state)
 
 
@@ -227,6 +241,14 @@ def introspect(rs, tok):
     st, _, b = ctx()["srv"].post_form("/introspect", {"token": tok}, basic=(rs["client_id"], rs["client_secret"]))
     assert st == 200, (st, b)
     return b
+
+
+def wait_inactive(rs, tok):
+    """A change made with the command line is seen by the server within one second."""
+    deadline = time.time() + 1.5
+    while introspect(rs, tok)["active"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert introspect(rs, tok) == {"active": False}
 
 
 def b64url(obj):
@@ -379,6 +401,10 @@ def test_express_oauth2_jwt_bearer_with_issuer_base_url():
         assert st == 401 and 'error="invalid_token"' in hd["www-authenticate"], (st, hd, b)
         st, hd, b = http_get(port, "/orders")
         assert st == 401, (st, hd, b)
+        # a good token without the verb the route requires
+        note = s["env"].agent(s["sc"]["owner"]["id"], "tickets:note", name="note-taker")
+        st, hd, b = http_get(port, "/orders", token(note, resource=ORDERS))
+        assert st == 403 and 'error="insufficient_scope"' in hd["www-authenticate"], (st, hd, b)
     finally:
         stop(api)
     assert api.returncode == 0, api.stderr.read()
@@ -415,14 +441,20 @@ def test_mcp_sdk_client_credentials_against_an_mcp_server_that_introspects():
         again = read_step(client)
         assert again["step"] == "called" and again["result"]["run_id"] == r["run_id"], again
         assert again["token_requests"] == [200], again
+        # kill switch for tokens issued so far: the SDK gets a new token (a new run) and goes on
+        probe = token(a, resource=s["mcp_url"])
+        env.cli("revoke", "--agent", a["client_id"])
+        wait_inactive(rs, probe)
+        client.stdin.write("again\n")
+        client.stdin.flush()
+        renewed = read_step(client)
+        assert renewed["step"] == "called", renewed
+        assert renewed["result"]["run_id"] != r["run_id"] and renewed["token_requests"] == [200, 200], renewed
         # kill switch: suspend the agent; its live token dies and no new one is issued
         probe = token(a, resource=s["mcp_url"])
         assert introspect(rs, probe)["active"] is True
         env.cli("agent", "suspend", a["client_id"])
-        deadline = time.time() + 1.5
-        while introspect(rs, probe)["active"] and time.time() < deadline:
-            time.sleep(0.05)
-        assert introspect(rs, probe) == {"active": False}
+        wait_inactive(rs, probe)
         client.stdin.write("again\n")
         client.stdin.flush()
         dead = read_step(client)
@@ -437,4 +469,145 @@ def test_mcp_sdk_client_credentials_against_an_mcp_server_that_introspects():
     seen = [json.loads(l) for l in server.stdout.read().splitlines() if l.strip()]
     checks = [x for x in seen if x["step"] == "introspected"]
     assert checks and checks[-1] == {"step": "introspected", "active": False}, seen
-    assert all(x["active"] and x["sub"] == a["client_id"] for x in checks[:-1]), checks
+    # inactive twice: the token revoked with --agent, then the one the suspension killed
+    assert [x["active"] for x in checks].count(False) == 2, checks
+    assert all(x["sub"] == a["client_id"] for x in checks if x["active"]), checks
+
+
+# ---- Apache httpd with mod_auth_openidc ----
+
+class Upstream(BaseHTTPRequestHandler):
+    """The API behind Apache: answers with the OIDC_CLAIM_* headers it was given."""
+
+    def do_GET(self):
+        claims = {k[len("OIDC_CLAIM_"):]: v for k, v in self.headers.items() if k.upper().startswith("OIDC_CLAIM_")}
+        body = json.dumps({"path": self.path, "claims": claims}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def wait_apache(port, proc, adir, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("apache2 exited %s: %s" % (proc.returncode, read(os.path.join(adir, "error.log"))))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            c.request("GET", "/")
+            c.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            c.close()
+    raise AssertionError("apache2 did not answer: " + read(os.path.join(adir, "error.log")))
+
+
+def read(path):
+    if not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def test_mod_auth_openidc_introspects_every_request_with_the_documented_settings():
+    s = ctx()
+    missing = [p for p in (APACHE, MOD_AUTH_OPENIDC) if not os.path.exists(p)]
+    assert not missing, ("missing %s: install the Debian packages apache2-bin and "
+                         "libapache2-mod-auth-openidc (scripts/deps.sh)" % ", ".join(missing))
+    env = s["env"]
+    srv = env.serve()  # plain http on loopback: Apache's libcurl would not trust our test CA
+    gw = env.cli("resource", "add", "openidc-gw", "--audience", ORDERS)
+    # an owner of their own with two workspaces: the API accepts tokens of the first only
+    owner = env.owner()
+    ws, ws2 = env.workspace()["id"], env.workspace()["id"]
+    for w in (ws, ws2):
+        env.member(w, owner["id"], "tickets:read tickets:note")
+    up = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=up.serve_forever, daemon=True).start()
+    s["upstream"] = up
+    adir = os.path.join(env.dir, "apache-openidc")
+    os.mkdir(adir)
+    port = free_port()
+    e = dict(os.environ, APACHE_DIR=adir, LISTEN="127.0.0.1:%d" % port, WARRANT_URL=srv.base,
+             RS_CLIENT_ID=gw["client_id"], RS_CLIENT_SECRET=gw["client_secret"], WORKSPACE=ws,
+             UPSTREAM="http://127.0.0.1:%d" % up.server_address[1])
+    with open(os.path.join(adir, "apache.out"), "wb") as out:
+        ap = subprocess.Popen([APACHE, "-f", OPENIDC_CONF, "-DFOREGROUND"], env=e, stdout=out, stderr=subprocess.STDOUT)
+    _procs.append(ap)
+    try:
+        wait_apache(port, ap, adir)
+
+        def get(tok, headers=None):
+            h = {"Authorization": "Bearer " + tok}
+            h.update(headers or {})
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                c.request("GET", "/api/orders", headers=h)
+                r = c.getresponse()
+                return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+            finally:
+                c.close()
+
+        a = env.agent(owner["id"], "tickets:read tickets:note", name="openidc-agent")
+        st, _, b = srv.token(a["client_id"], a["client_secret"], resource=ORDERS, workspace=ws)
+        assert st == 200, (st, b)
+        tok = b["access_token"]
+        assert len(tok) > 512  # longer than the shm cache's keys
+        # through, with the claims; a forged claim header from the client does not survive
+        st, _, b = get(tok, {"OIDC_CLAIM_sub": "agt_forged"})
+        assert st == 200, (st, b, read(os.path.join(adir, "error.log")))
+        claims = json.loads(b)["claims"]
+        assert claims["sub"] == a["client_id"] and claims["ws"] == ws, claims
+        assert set(claims["scope"].split()) == {"tickets:read", "tickets:note"}, claims
+        # the claim checks: a token without tickets:read, and one of another workspace
+        st, _, b = srv.token(a["client_id"], a["client_secret"], resource=ORDERS, workspace=ws, scope="tickets:note")
+        assert st == 200, (st, b)
+        assert get(b["access_token"])[0] == 401
+        st, _, b = srv.token(a["client_id"], a["client_secret"], resource=ORDERS, workspace=ws2)
+        assert st == 200, (st, b)
+        assert get(b["access_token"])[0] == 401
+        # a foreign audience: Warrant answers active:false to this resource server
+        st, _, b = srv.token(a["client_id"], a["client_secret"], workspace=ws)
+        assert get(b["access_token"])[0] == 401
+        # kill switch: the next request after the change is refused
+        assert get(tok)[0] == 200
+        env.cli("agent", "suspend", a["client_id"])
+        deadline = time.time() + 1.5
+        while get(tok)[0] == 200 and time.time() < deadline:
+            time.sleep(0.05)
+        st, h, _ = get(tok)
+        assert st == 401 and 'error="invalid_token"' in h.get("www-authenticate", ""), (st, h)
+    finally:
+        stop(ap)
+    log = read(os.path.join(adir, "error.log"))
+    # introspection results are never cached, so the 512-byte key limit is never hit
+    assert "key size is too large" not in log, log
+
+
+# ---- the doc shows what is tested ----
+
+def test_integrations_doc_shows_the_tested_code():
+    with open(DOC) as f:
+        doc = f.read()
+    blocks = re.findall(r"^```(\w*)[^\n]*\n(.*?)^```", doc, re.M | re.S)
+    with open(OPENIDC_CONF) as f:
+        conf = f.read()
+    assert any(lang == "apache" and body == conf for lang, body in blocks), \
+        "docs/integrations.md must show docs/examples/apache-openidc.conf verbatim"
+    sources = {}
+    for name in os.listdir(CLIENTS):
+        if name.endswith(".mjs"):
+            with open(os.path.join(CLIENTS, name)) as f:
+                sources[name] = f.read()
+    js = [body for lang, body in blocks if lang == "js"]
+    assert len(js) >= 3, "the MCP server, MCP client and express-oauth2-jwt-bearer excerpts"
+    for body in js:
+        assert any(body in src for src in sources.values()), \
+            "a js block of docs/integrations.md is not an excerpt of tests/interop/clients/:\n" + body

@@ -20,9 +20,14 @@ function need(name) {
   return v
 }
 
+const issuer = need('WARRANT_ISSUER')
+const audience = need('API_AUDIENCE')
 const port = Number(need('API_PORT'))
+
 const app = express()
-app.use(auth({ issuerBaseURL: need('WARRANT_ISSUER'), audience: need('API_AUDIENCE'), strict: true }))
+// discovery gives the JWKS and the accepted algorithm; strict adds RFC 9068's checks
+// (typ "at+jwt"; iat, sub, client_id and jti present)
+app.use(auth({ issuerBaseURL: issuer, audience, strict: true }))
 app.get('/orders', requiredScopes('tickets:read'), (req, res) => {
   const { sub, owner_id: owner, ws, run_id: run, scope } = req.auth.payload
   res.json({ sub, owner, ws, run, scope, alg: req.auth.header.alg })

@@ -33,14 +33,20 @@ async function loggingFetch(url, init) {
   return res
 }
 
+for (const name of ['MCP_URL', 'WARRANT_ISSUER', 'WARRANT_CLIENT_ID', 'WARRANT_CLIENT_SECRET']) need(name)
+
 const provider = new ClientCredentialsProvider({
-  clientId: need('WARRANT_CLIENT_ID'),
-  clientSecret: need('WARRANT_CLIENT_SECRET'),
-  expectedIssuer: need('WARRANT_ISSUER'),
+  clientId: process.env.WARRANT_CLIENT_ID,
+  clientSecret: process.env.WARRANT_CLIENT_SECRET,
+  // the secret goes to this authorization server only, whatever an MCP server advertises
+  expectedIssuer: process.env.WARRANT_ISSUER,
   scope: process.env.MCP_SCOPE || 'tickets:read'
 })
 const client = new Client({ name: 'warrant-agent', version: '1.0.0' })
-const transport = new StreamableHTTPClientTransport(new URL(need('MCP_URL')), { authProvider: provider, fetch: loggingFetch })
+const transport = new StreamableHTTPClientTransport(new URL(process.env.MCP_URL), {
+  authProvider: provider,
+  fetch: loggingFetch // logs each request's method, URL and status to stderr
+})
 
 async function call() {
   const r = await client.callTool({ name: 'whoami', arguments: {} })

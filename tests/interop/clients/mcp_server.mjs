@@ -31,12 +31,12 @@ const rsSecret = need('RS_CLIENT_SECRET')
 const port = Number(need('MCP_PORT'))
 const scope = process.env.MCP_SCOPE || 'tickets:read'
 const mcpUrl = new URL(`http://127.0.0.1:${port}/mcp`)
-const emit = (obj) => console.log(JSON.stringify(obj))
+const log = (obj) => console.log(JSON.stringify(obj))
 
 // Warrant's metadata, as published: the protected resource metadata points clients at it
 const metaRes = await fetch(new URL('/.well-known/oauth-authorization-server', issuer))
 if (!metaRes.ok) {
-  emit({ step: 'error', message: `metadata: HTTP ${metaRes.status}` })
+  log({ step: 'error', message: `metadata: HTTP ${metaRes.status}` })
   process.exit(1)
 }
 const warrantMeta = await metaRes.json()
@@ -53,7 +53,8 @@ const verifier = {
     })
     if (!res.ok) throw new Error(`introspection failed: HTTP ${res.status}`)
     const data = await res.json()
-    emit({ step: 'introspected', active: data.active === true, sub: data.sub, jti: data.jti })
+    // one line per check: who, which token id, the answer (never the token itself)
+    log({ step: 'introspected', active: data.active === true, sub: data.sub, jti: data.jti })
     // RFC 7662 §2.2: anything but active:true is a refusal, whatever the reason
     if (data.active !== true) throw new InvalidTokenError('token is not active')
     const aud = [data.aud ?? []].flat()
@@ -104,5 +105,5 @@ const notAllowed = (req, res) => res.status(405).set('Allow', 'POST').json({
 })
 app.get('/mcp', notAllowed)
 app.delete('/mcp', notAllowed)
-const listener = app.listen(port, '127.0.0.1', () => emit({ step: 'listening', url: mcpUrl.href }))
+const listener = app.listen(port, '127.0.0.1', () => log({ step: 'listening', url: mcpUrl.href }))
 process.on('SIGTERM', () => listener.close(() => process.exit(0)))
