@@ -11,24 +11,29 @@
 
 #include <string.h>
 
-/* RFC 6749 §3.1: GET is required, POST (a form body) allowed. Returns the response_type the
- * request carries: 1 and *out set, 0 when absent or empty (§3.2), -1 when given twice or the
- * body is not a well-formed form. */
-static int response_type_of(struct http_req *r, struct form *f, slice *out)
+/* How many non-empty response_type parameters the request carries, at most 2: in the query
+ * of a GET, or in the form body of a POST (RFC 6749 §3.1); an empty one counts as absent
+ * (§3.2). -1 when a POST body is not a well-formed form. */
+static int response_types_given(struct http_req *r)
 {
 	if (strcmp(r->method, "POST") != 0) {
 		int n = 0;
-		for (int i = 0; i < r->nquery; i++) {
-			if (strcmp(r->query[i].name, "response_type") != 0 || !r->query[i].value[0])
-				continue;
-			*out = slice_of(r->query[i].value);
-			n++;
-		}
-		return n > 1 ? -1 : n;
+		for (int i = 0; i < r->nquery; i++)
+			if (strcmp(r->query[i].name, "response_type") == 0 && r->query[i].value[0])
+				n++;
+		return n > 2 ? 2 : n;
 	}
-	if (!req_is_form(r) || form_parse(r->body, r->body_len, f) != FORM_OK)
-		return -1;
-	return form_get1(f, "response_type", out);
+	struct form f;
+	memset(&f, 0, sizeof f);
+	int n = -1;
+	if (req_is_form(r) && form_parse(r->body, r->body_len, &f) == FORM_OK) {
+		slice v;
+		n = form_get1(&f, "response_type", &v);
+		if (n < 0)
+			n = 2;
+	}
+	form_free(&f);
+	return n;
 }
 
 enum hres h_authorize(struct http_req *r)
@@ -38,17 +43,15 @@ enum hres h_authorize(struct http_req *r)
 		r->resp.allow = "GET, POST";
 		return H_DONE;
 	}
-	struct form f;
-	memset(&f, 0, sizeof f);
-	slice rt = {0};
-	int has = response_type_of(r, &f, &rt);
-	form_free(&f);
-	/* RFC 6749 §4.1.2.1: a missing or repeated parameter is invalid_request; any response
-	 * type at all is unsupported_response_type, since none is served here */
-	if (has < 0)
-		resp_error_simple(r, 400, "invalid_request", "malformed or repeated parameters");
-	else if (has == 0)
+	/* RFC 6749 §4.1.2.1: a missing, repeated or malformed parameter is invalid_request; any
+	 * response type at all is unsupported_response_type, since none is served here */
+	int n = response_types_given(r);
+	if (n < 0)
+		resp_error_simple(r, 400, "invalid_request", "the body is not a well-formed application/x-www-form-urlencoded form");
+	else if (n == 0)
 		resp_error_simple(r, 400, "invalid_request", "response_type is required");
+	else if (n > 1)
+		resp_error_simple(r, 400, "invalid_request", "response_type is given more than once");
 	else
 		resp_error_simple(r, 400, "unsupported_response_type",
 				  "this server has no browser flows; clients get tokens at the token endpoint "

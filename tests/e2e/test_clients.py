@@ -301,14 +301,18 @@ def test_authorization_endpoint_answers_rfc6749_errors_and_never_redirects():
                                 "redirect_uri": "https://attacker.example/cb", "state": "xyz",
                                 "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
                                 "code_challenge_method": "S256"})
-    cases = [("GET", "/authorize?" + q, None, "unsupported_response_type"),
-             ("GET", "/authorize?response_type=none&client_id=x", None, "unsupported_response_type"),
-             ("GET", "/authorize?client_id=x", None, "invalid_request"),
-             ("GET", "/authorize?response_type=code&response_type=token", None, "invalid_request"),
-             ("POST", "/authorize", q, "unsupported_response_type"),
-             ("POST", "/authorize", "client_id=x", "invalid_request")]
-    for method, path, body, code in cases:
-        st, h, b = srv.request(method, path, body, {"Content-Type": FORM} if body else {})
+    json_ct = "application/json"
+    cases = [("GET", "/authorize?" + q, None, None, "unsupported_response_type"),
+             ("GET", "/authorize?response_type=none&client_id=x", None, None, "unsupported_response_type"),
+             ("GET", "/authorize?client_id=x", None, None, "invalid_request"),
+             ("GET", "/authorize?response_type=code&response_type=token", None, None, "invalid_request"),
+             ("POST", "/authorize", q, FORM, "unsupported_response_type"),
+             ("POST", "/authorize", "response_type=code&response_type=code", FORM, "invalid_request"),
+             ("POST", "/authorize", "client_id=x", FORM, "invalid_request"),
+             ("POST", "/authorize", '{"response_type":"code"}', json_ct, "invalid_request"),
+             ("POST", "/authorize", "response_type=%zz", FORM, "invalid_request")]
+    for method, path, body, ctype, code in cases:
+        st, h, b = srv.request(method, path, body, {"Content-Type": ctype} if ctype else {})
         # RFC 6749 §4.1.2.1: the redirection URI is not verified, so the error is not sent there
         assert st == 400 and "location" not in h, (method, path, st, h)
         assert h["cache-control"] == "no-store", h
