@@ -47,7 +47,8 @@ enum hres h_authorize(struct http_req *r)
 	 * response type at all is unsupported_response_type, since none is served here */
 	int n = response_types_given(r);
 	if (n < 0)
-		resp_error_simple(r, 400, "invalid_request", "the body is not a well-formed application/x-www-form-urlencoded form");
+		resp_error_simple(r, 400, "invalid_request",
+				  "the body is not a well-formed application/x-www-form-urlencoded form");
 	else if (n == 0)
 		resp_error_simple(r, 400, "invalid_request", "response_type is required");
 	else if (n > 1)

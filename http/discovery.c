@@ -35,8 +35,11 @@ int discovery_init(const struct warrant *w)
 	buf_printf(&b, ",\"jwks_uri\":\"%s/jwks\"", iss);
 	buf_printf(&b, ",\"introspection_endpoint\":\"%s/introspect\"", iss);
 	buf_printf(&b, ",\"revocation_endpoint\":\"%s/revoke\"", iss);
-	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
-	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
+	/* SPEC POST /introspect: a resource server authenticates either way */
+	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":"
+		     "[\"client_secret_basic\",\"client_secret_post\"]");
+	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":"
+		     "[\"client_secret_basic\",\"client_secret_post\"]");
 	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\",\"urn:openid:params:grant-type:ciba\"]");
 	buf_printf(&b, ",\"backchannel_authentication_endpoint\":\"%s/bc-authorize\"", iss);
 	buf_puts(&b, ",\"backchannel_token_delivery_modes_supported\":[\"poll\"]");
