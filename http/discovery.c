@@ -5,36 +5,56 @@
 
 static char *discovery_doc;
 
+/* What the document says beyond the endpoints, and why. Warrant runs no browser flows and
+ * issues no ID tokens, yet widespread clients validate the OIDC and RFC 8414 fields as if
+ * it did; every field below is either true or the nearest true statement they accept:
+ *  - authorization_endpoint: RFC 8414 §2 lets a server without authorization-endpoint grants
+ *    omit it, but the MCP TypeScript SDK's metadata schema requires it. It names /authorize,
+ *    which answers every request with an RFC 6749 §4.1.2.1 error (http/authorize.c).
+ *  - response_types_supported: REQUIRED and, for authlib's RFC 8414 validation, non-empty.
+ *    "none" (OAuth 2.0 Multiple Response Type Encoding Practices §4) is the response type
+ *    that returns no credential; no "code", so a client that wants a browser flow (the MCP
+ *    SDK checks for "code") refuses at once instead of sending a person to a dead end.
+ *  - id_token_signing_alg_values_supported: resource-server libraries read it as the
+ *    algorithms a token may be signed with (express-oauth2-jwt-bearer rejects every token
+ *    when it is empty), so it names the signing algorithm, as the access-token field does.
+ *  - request_uri_parameter_supported: false, since OIDC Discovery's default is true. */
 int discovery_init(const struct warrant *w)
 {
+	char kid[KID_MAX];
+	enum key_alg alg = ALG_ES256;
+	keyring_current(w->keys, kid, &alg);
+	const char *algname = key_alg_name(alg);
 	struct buf b;
 	buf_init(&b, 16 * 1024);
 	const char *iss = w->issuer;
 	buf_puts(&b, "{\"issuer\":");
 	buf_json_cstr(&b, iss);
+	buf_printf(&b, ",\"authorization_endpoint\":\"%s/authorize\"", iss);
 	buf_printf(&b, ",\"token_endpoint\":\"%s/token\"", iss);
 	buf_printf(&b, ",\"jwks_uri\":\"%s/jwks\"", iss);
 	buf_printf(&b, ",\"introspection_endpoint\":\"%s/introspect\"", iss);
 	buf_printf(&b, ",\"revocation_endpoint\":\"%s/revoke\"", iss);
-	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":[\"client_secret_basic\"]");
-	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
+	/* SPEC POST /introspect: a resource server authenticates either way */
+	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":"
+		     "[\"client_secret_basic\",\"client_secret_post\"]");
+	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":"
+		     "[\"client_secret_basic\",\"client_secret_post\"]");
 	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\",\"urn:openid:params:grant-type:ciba\"]");
 	buf_printf(&b, ",\"backchannel_authentication_endpoint\":\"%s/bc-authorize\"", iss);
 	buf_puts(&b, ",\"backchannel_token_delivery_modes_supported\":[\"poll\"]");
 	buf_puts(&b, ",\"backchannel_user_code_parameter_supported\":false");
 	buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
-	buf_puts(&b, ",\"response_types_supported\":[]");
+	buf_puts(&b, ",\"response_types_supported\":[\"none\"]");
 	buf_puts(&b, ",\"response_modes_supported\":[]");
 	buf_puts(&b, ",\"subject_types_supported\":[\"public\"]");
-	buf_puts(&b, ",\"id_token_signing_alg_values_supported\":[]");
+	buf_printf(&b, ",\"id_token_signing_alg_values_supported\":[\"%s\"]", algname);
+	buf_puts(&b, ",\"request_uri_parameter_supported\":false");
 	buf_puts(&b, ",\"scopes_supported\":[]");
 	buf_puts(&b, ",\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"nbf\",\"jti\","
 		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\",\"cred_id\","
 		     "\"approved_by\",\"approval_id\"]");
-	char kid[KID_MAX];
-	enum key_alg alg = ALG_ES256;
-	keyring_current(w->keys, kid, &alg);
-	buf_printf(&b, ",\"access_token_signing_alg_values_supported\":[\"%s\"]", key_alg_name(alg));
+	buf_printf(&b, ",\"access_token_signing_alg_values_supported\":[\"%s\"]", algname);
 	buf_puts(&b, "}");
 	if (b.failed)
 		return -1;

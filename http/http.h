@@ -90,6 +90,7 @@ enum hres h_introspect(struct http_req *r);
 enum hres h_revoke(struct http_req *r);
 enum hres h_v1(struct http_req *r);
 enum hres h_bc_authorize(struct http_req *r);
+enum hres h_authorize(struct http_req *r);
 enum hres h_metrics(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);

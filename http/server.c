@@ -42,6 +42,7 @@ static const struct route routes[] = {
 	{"/introspect", "POST", h_introspect, 0},
 	{"/revoke", "POST", h_revoke, 0},
 	{"/bc-authorize", "POST", h_bc_authorize, 0},
+	{"/authorize", NULL, h_authorize, 0},
 	{"/.well-known/oauth-authorization-server", "GET", h_discovery, 0},
 	{"/.well-known/openid-configuration", "GET", h_discovery, 0},
 	{"/jwks", "GET", h_jwks, 0},

@@ -2,8 +2,9 @@
 # Installs the Debian packages Warrant needs to build, test and benchmark, when missing.
 set -euo pipefail
 pkgs=(gcc make pkg-config libmicrohttpd-dev libsqlite3-dev libssl-dev libargon2-dev
-      libjansson-dev curl python3 python3-jwt python3-cryptography sqlite3 clang
-      libclang-rt-dev wrk openssl apache2-bin libapache2-mod-oauth2)
+      libjansson-dev curl python3 python3-jwt python3-cryptography python3-authlib sqlite3 clang
+      libclang-rt-dev wrk openssl apache2-bin libapache2-mod-oauth2
+      libapache2-mod-auth-openidc)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

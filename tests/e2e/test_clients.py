@@ -1,0 +1,617 @@
+"""test_clients.py - Warrant's discovery document, tokens and introspection through widespread
+client libraries, unmodified (SPEC "HTTP endpoints": the metadata must satisfy openid-client,
+oauth4webapi, authlib, express-oauth2-jwt-bearer and the MCP TypeScript SDK):
+
+* the official MCP TypeScript SDK: a small MCP server (the SDK's server side, streamable
+  HTTP) that checks Warrant's tokens at /introspect and points clients at Warrant with RFC
+  9728 metadata; the SDK's client with ClientCredentialsProvider discovers Warrant, gets a
+  token, calls the tool, and fails once its agent is suspended;
+* Auth0's express-oauth2-jwt-bearer, given only the issuer URL: a Warrant token is accepted,
+  a tampered one refused;
+* authlib's RFC 8414 validation (python3-authlib);
+* openid-client and oauth4webapi: discovery and a client_credentials grant;
+* Apache httpd with mod_auth_openidc (docs/examples/apache-openidc.conf, as it is):
+  introspection on every request, claim checks, a kill switch seen at once.
+
+Warrant serves https here (a self-signed certificate made with the openssl command line, given
+to Node as NODE_EXTRA_CA_CERTS and to Python's ssl as the only CA), so no library needs an
+insecure-transport switch (Apache, whose libcurl reads only the system's CAs, talks to a
+second, plain-http server on the same database). The Node programs live in tests/interop/clients, installed with
+`npm ci` from the committed package-lock.json. Each runs as its own process on a free
+loopback port and is stopped by its pid."""
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+
+from harness import BIN, Env, basic_header, free_port, jwt_parts, module_env, close_module_env
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENTS = os.path.normpath(os.path.join(HERE, "..", "interop", "clients"))
+PACKAGES = ("@modelcontextprotocol/sdk", "express", "express-oauth2-jwt-bearer", "oauth4webapi", "openid-client")
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+DOC = os.path.join(ROOT, "docs", "integrations.md")
+OPENIDC_CONF = os.path.join(ROOT, "docs", "examples", "apache-openidc.conf")
+APACHE = "/usr/sbin/apache2"
+MOD_AUTH_OPENIDC = "/usr/lib/apache2/modules/mod_auth_openidc.so"
+ORDERS = "https://orders.example.com"
+FORM = "application/x-www-form-urlencoded"
+WELL_KNOWN = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
+
+_state = {}
+_procs = []  # Popen of every process (Node, Apache) this module started
+
+
+class TlsServer:
+    """`warrant serve` over https with its default issuer (https://127.0.0.1:PORT)."""
+
+    def __init__(self, env, cert, key):
+        self.port = free_port()
+        self.base = "https://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(env.dir, "tls-%d.log" % self.port)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([BIN, "serve", "--db", env.db, "--listen", "127.0.0.1:%d" % self.port,
+                                      "--tls-cert", cert, "--tls-key", key],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.ctx = ssl.create_default_context(cafile=cert)
+        deadline = time.time() + 10
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited %d: %s" % (self.proc.returncode, self.logs()))
+            try:
+                if self.request("GET", "/healthz", timeout=2)[0] == 200:
+                    return
+            except (OSError, ssl.SSLError, http.client.HTTPException):
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("server did not start: " + self.logs())
+            time.sleep(0.03)
+
+    def logs(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def get_json(self, path):
+        st, h, b = self.request("GET", path)
+        return st, h, json.loads(b)
+
+    def post_form(self, path, fields, basic=None):
+        h = {"Content-Type": FORM}
+        if basic:
+            h["Authorization"] = basic_header(*basic)
+        st, h, b = self.request("POST", path, urllib.parse.urlencode(fields), h)
+        return st, h, json.loads(b) if b else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def make_cert(folder):
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return cert, key
+
+
+def _setup(env, st):
+    st["cert"], st["key"] = make_cert(env.dir)
+    st["sc"] = env.scenario()
+    st["mcp_port"] = free_port()
+    st["mcp_url"] = "http://127.0.0.1:%d/mcp" % st["mcp_port"]
+    st["rs_mcp"] = env.cli("resource", "add", "mcp-tools", "--audience", st["mcp_url"])
+    st["rs_orders"] = env.cli("resource", "add", "orders-api", "--audience", ORDERS)
+    srv = TlsServer(env, st["cert"], st["key"])
+    env.servers.append(srv)  # stopped by env.close()
+    st["srv"] = srv
+
+
+def ctx():
+    """One database with an owner, a workspace, an agent and two resource servers (an MCP
+    server's URL and the orders API); Warrant serving it over https."""
+    return module_env(_state, _setup)
+
+
+def teardown_module():
+    for p in _procs:
+        stop(p)
+    _procs.clear()
+    up = _state.get("upstream")
+    if up:
+        up.shutdown()
+        up.server_close()
+    close_module_env(_state)
+
+
+# ---- Node programs ----
+
+def npm_ci():
+    if all(os.path.isdir(os.path.join(CLIENTS, "node_modules", p)) for p in PACKAGES):
+        return
+    npm = shutil.which("npm")
+    assert npm, "npm is not installed (Debian packages nodejs and npm)"
+    p = subprocess.run([npm, "ci", "--prefer-offline", "--no-audit", "--no-fund"], cwd=CLIENTS,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, "npm ci failed:\n" + p.stdout + p.stderr
+
+
+def node(script, stdin=None, **env):
+    """Starts tests/interop/clients/SCRIPT with Node, Warrant's certificate trusted."""
+    exe = shutil.which("node")
+    assert exe, "node is not installed (Debian package nodejs)"
+    npm_ci()
+    e = dict(os.environ, NODE_EXTRA_CA_CERTS=ctx()["cert"], **env)
+    p = subprocess.Popen([exe, os.path.join(CLIENTS, script)], cwd=CLIENTS, env=e, text=True,
+                         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def read_step(p, timeout=30):
+    """The next JSON line the program prints, or an assertion with its stderr."""
+    box = []
+    t = threading.Thread(target=lambda: box.append(p.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box or not box[0]:
+        stop(p)
+        raise AssertionError("no output from node (rc %s): %s" % (p.returncode, p.stderr.read()))
+    return json.loads(box[0])
+
+
+def run_to_end(script, timeout=60, **env):
+    p = node(script, **env)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    finally:
+        stop(p)
+    return p.returncode, [json.loads(l) for l in out.splitlines() if l.strip()], err
+
+
+def serving(script, **env):
+    """Starts a Node server and waits for its {"step":"listening"} line."""
+    p = node(script, **env)
+    first = read_step(p)
+    assert first["step"] == "listening", (first, p.stderr.read() if p.poll() is not None else "")
+    return p
+
+
+# ---- helpers ----
+
+def verify(token, audience):
+    """Checks a token with PyJWT against the https /jwks: signature, iss, aud, exp, typ."""
+    s = ctx()
+    st, _, jwks = s["srv"].get_json("/jwks")
+    assert st == 200, st
+    keys = {k["kid"]: jwt.PyJWK(k) for k in jwks["keys"]}
+    h = jwt.get_unverified_header(token)
+    assert h["typ"] == "at+jwt", h
+    return jwt.decode(token, keys[h["kid"]].key, algorithms=[h["alg"]], issuer=s["srv"].base, audience=audience)
+
+
+def token(agent, **params):
+    s = ctx()
+    f = {"grant_type": "client_credentials"}
+    f.update(params)
+    st, _, b = s["srv"].post_form("/token", f, basic=(agent["client_id"], agent["client_secret"]))
+    assert st == 200, (st, b)
+    return b["access_token"]
+
+
+def introspect(rs, tok):
+    st, _, b = ctx()["srv"].post_form("/introspect", {"token": tok}, basic=(rs["client_id"], rs["client_secret"]))
+    assert st == 200, (st, b)
+    return b
+
+
+def wait_inactive(rs, tok):
+    """A change made with the command line is seen by the server within one second."""
+    deadline = time.time() + 1.5
+    while introspect(rs, tok)["active"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert introspect(rs, tok) == {"active": False}
+
+
+def b64url(obj):
+    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+
+def http_get(port, path, bearer=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", path, headers={"Authorization": "Bearer " + bearer} if bearer else {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(r.read() or b"null")
+    finally:
+        c.close()
+
+
+# ---- the document itself ----
+
+def test_discovery_names_what_every_client_requires():
+    s = ctx()
+    srv = s["srv"]
+    docs = [srv.get_json(p) for p in WELL_KNOWN]
+    for st, h, d in docs:
+        assert st == 200 and h["content-type"].startswith("application/json"), (st, h)
+    d = docs[0][2]
+    assert docs[1][2] == d, "the two paths serve different documents"
+    assert d["issuer"] == srv.base and d["issuer"].startswith("https://"), d["issuer"]
+    # the MCP SDK's schema requires an authorization endpoint: it exists, on this server
+    assert d["authorization_endpoint"] == srv.base + "/authorize", d
+    # authlib requires a non-empty list; no browser flow is offered, so no "code"
+    assert d["response_types_supported"] == ["none"], d
+    assert "code_challenge_methods_supported" not in d, d
+    assert d["request_uri_parameter_supported"] is False, d
+    # express-oauth2-jwt-bearer accepts only these algorithms: exactly the one that signs
+    st, _, jwks = srv.get_json("/jwks")
+    algs = {k["alg"] for k in jwks["keys"]}
+    assert d["id_token_signing_alg_values_supported"] == ["ES256"] == sorted(algs), (d, algs)
+    assert d["access_token_signing_alg_values_supported"] == d["id_token_signing_alg_values_supported"], d
+    # SPEC POST /introspect: both methods are advertised
+    assert d["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"], d
+    assert d["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"], d
+    assert d["grant_types_supported"] == ["client_credentials", "urn:openid:params:grant-type:ciba"], d
+    tok = token(s["sc"]["agent"])
+    assert jwt.get_unverified_header(tok)["alg"] in d["id_token_signing_alg_values_supported"]
+
+
+def test_authorization_endpoint_answers_rfc6749_errors_and_never_redirects():
+    srv = ctx()["srv"]
+    q = urllib.parse.urlencode({"response_type": "code", "client_id": ctx()["sc"]["id"],
+                                "redirect_uri": "https://attacker.example/cb", "state": "xyz",
+                                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                                "code_challenge_method": "S256"})
+    json_ct = "application/json"
+    cases = [("GET", "/authorize?" + q, None, None, "unsupported_response_type"),
+             ("GET", "/authorize?response_type=none&client_id=x", None, None, "unsupported_response_type"),
+             ("GET", "/authorize?client_id=x", None, None, "invalid_request"),
+             ("GET", "/authorize?response_type=code&response_type=token", None, None, "invalid_request"),
+             ("POST", "/authorize", q, FORM, "unsupported_response_type"),
+             ("POST", "/authorize", "response_type=code&response_type=code", FORM, "invalid_request"),
+             ("POST", "/authorize", "client_id=x", FORM, "invalid_request"),
+             ("POST", "/authorize", '{"response_type":"code"}', json_ct, "invalid_request"),
+             ("POST", "/authorize", "response_type=%zz", FORM, "invalid_request")]
+    for method, path, body, ctype, code in cases:
+        st, h, b = srv.request(method, path, body, {"Content-Type": ctype} if ctype else {})
+        # RFC 6749 §4.1.2.1: the redirection URI is not verified, so the error is not sent there
+        assert st == 400 and "location" not in h, (method, path, st, h)
+        assert h["cache-control"] == "no-store", h
+        e = json.loads(b)
+        assert e["error"] == code and e["error_description"], (path, e)
+    st, h, _ = srv.request("DELETE", "/authorize")
+    assert st == 405 and h["allow"] == "GET, POST", (st, h)
+
+
+def test_authlib_validates_the_metadata():
+    from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+    from authlib.oidc.discovery import OpenIDProviderMetadata
+    srv = ctx()["srv"]
+    for path in WELL_KNOWN:
+        st, _, d = srv.get_json(path)
+        assert st == 200, st
+        AuthorizationServerMetadata(d).validate()
+        # authlib's OIDC check also wants RS256 among the ID-token algorithms (OIDC Discovery
+        # §3, for providers that issue ID tokens); an ES256 server does not claim it
+        try:
+            OpenIDProviderMetadata(d).validate()
+            raise AssertionError("an ES256 server claims RS256")
+        except ValueError as e:
+            assert "RS256" in str(e), e
+    # a server whose keys are RS256 satisfies authlib's OIDC validation as well
+    env = Env(alg="RS256")
+    try:
+        rs = TlsServer(env, ctx()["cert"], ctx()["key"])
+        env.servers.append(rs)
+        st, _, d = rs.get_json("/.well-known/openid-configuration")
+        assert d["id_token_signing_alg_values_supported"] == ["RS256"], d
+        AuthorizationServerMetadata(d).validate()
+        OpenIDProviderMetadata(d).validate()
+    finally:
+        env.close()
+
+
+# ---- Node clients ----
+
+def test_openid_client_and_oauth4webapi_discover_and_get_tokens():
+    s = ctx()
+    a = s["sc"]["agent"]
+    rc, steps, err = run_to_end("discovery_clients.mjs", WARRANT_ISSUER=s["srv"].base,
+                                WARRANT_CLIENT_ID=a["client_id"], WARRANT_CLIENT_SECRET=a["client_secret"],
+                                SCOPE="tickets:read")
+    assert rc == 0, (rc, steps, err)
+    by = {x["step"]: x for x in steps}
+    assert set(by) == {"openid-client", "oauth4webapi/oidc", "oauth4webapi/oauth2", "mcp-sdk"}, steps
+    for x in steps:
+        assert x["issuer"] == s["srv"].base, x
+    tokens = [by["openid-client"]["access_token"]]
+    for k in ("oauth4webapi/oidc", "oauth4webapi/oauth2"):
+        assert by[k]["token_endpoint"] == s["srv"].base + "/token", by[k]
+        tokens += [by[k]["tokens"]["client_secret_basic"], by[k]["tokens"]["client_secret_post"]]
+    jtis = {}
+    for i, t in enumerate(tokens):
+        c = verify(t, s["srv"].base)
+        assert c["sub"] == a["client_id"] and c["scope"] == "tickets:read", c
+        jtis[c["jti"]] = "client_secret_post" if i in (2, 4) else "client_secret_basic"
+    # the audit trail shows which client authentication each library used
+    seen = {r["jti"]: r["detail"]["auth_method"] for r in s["env"].audit("--agent", a["client_id"])
+            if r["event"] == "token.issued" and r["jti"] in jtis}
+    assert seen == jtis, (seen, jtis)
+    # the MCP SDK parses the document, and refuses a browser flow up front
+    assert by["mcp-sdk"]["authorization_endpoint"] == s["srv"].base + "/authorize", by["mcp-sdk"]
+    assert "does not support response type code" in by["mcp-sdk"]["browser_flow"], by["mcp-sdk"]
+
+
+def test_express_oauth2_jwt_bearer_with_issuer_base_url():
+    s = ctx()
+    a = s["sc"]["agent"]
+    port = free_port()
+    api = serving("jwt_bearer_api.mjs", WARRANT_ISSUER=s["srv"].base, API_AUDIENCE=ORDERS, API_PORT=str(port))
+    try:
+        tok = token(a, resource=ORDERS, scope="tickets:read")
+        st, _, b = http_get(port, "/orders", tok)
+        assert st == 200, (st, b)
+        claims = verify(tok, ORDERS)
+        assert b["sub"] == a["client_id"] and b["run"] == claims["run_id"] and b["alg"] == "ES256", b
+        # a claim changed after signing: the signature no longer matches
+        h, p, sig = tok.split(".")
+        payload = jwt_parts(tok)[1]
+        payload["sub"] = "agt_someoneelse000000000000000"
+        for bad in (h + "." + b64url(payload) + "." + sig,
+                    h + "." + p + "." + sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]):
+            st, hd, b = http_get(port, "/orders", bad)
+            assert st == 401 and 'error="invalid_token"' in hd["www-authenticate"], (st, hd, b)
+        # a token for another audience (the default: the issuer) is refused too
+        st, hd, b = http_get(port, "/orders", token(a))
+        assert st == 401 and 'error="invalid_token"' in hd["www-authenticate"], (st, hd, b)
+        st, hd, b = http_get(port, "/orders")
+        assert st == 401, (st, hd, b)
+        # a good token without the verb the route requires
+        note = s["env"].agent(s["sc"]["owner"]["id"], "tickets:note", name="note-taker")
+        st, hd, b = http_get(port, "/orders", token(note, resource=ORDERS))
+        assert st == 403 and 'error="insufficient_scope"' in hd["www-authenticate"], (st, hd, b)
+    finally:
+        stop(api)
+    assert api.returncode == 0, api.stderr.read()
+
+
+def test_mcp_sdk_client_credentials_against_an_mcp_server_that_introspects():
+    s = ctx()
+    env = s["env"]
+    a = env.agent(s["sc"]["owner"]["id"], "tickets:read", name="mcp-agent")
+    rs = s["rs_mcp"]
+    server = serving("mcp_server.mjs", WARRANT_ISSUER=s["srv"].base, RS_CLIENT_ID=rs["client_id"],
+                     RS_CLIENT_SECRET=rs["client_secret"], MCP_PORT=str(s["mcp_port"]), MCP_SCOPE="tickets:read")
+    client = None
+    try:
+        # the resource metadata the SDK reads first (RFC 9728)
+        st, _, prm = http_get(s["mcp_port"], "/.well-known/oauth-protected-resource/mcp")
+        assert st == 200 and prm["authorization_servers"] == [s["srv"].base], prm
+        assert prm["resource"] == s["mcp_url"], prm
+        client = node("mcp_client.mjs", stdin=True, MCP_URL=s["mcp_url"], WARRANT_ISSUER=s["srv"].base,
+                      WARRANT_CLIENT_ID=a["client_id"], WARRANT_CLIENT_SECRET=a["client_secret"],
+                      MCP_SCOPE="tickets:read")
+        first = read_step(client)
+        assert first == {"step": "connected", "tools": ["whoami"]}, (first, client.stderr.read() if client.poll() is not None else "")
+        got = read_step(client)
+        assert got["step"] == "called", got
+        r = got["result"]
+        # the token the SDK got names the agent, and the MCP server as its audience (RFC 8707)
+        assert r["sub"] == a["client_id"] and r["owner_id"] == s["sc"]["owner"]["id"], r
+        assert r["aud"] == [s["mcp_url"]] and r["scope"] == "tickets:read" and r["run_id"].startswith("run_"), r
+        assert got["token_requests"] == [200], got
+        # a second call reuses the token; the server checks it again at Warrant
+        client.stdin.write("again\n")
+        client.stdin.flush()
+        again = read_step(client)
+        assert again["step"] == "called" and again["result"]["run_id"] == r["run_id"], again
+        assert again["token_requests"] == [200], again
+        # kill switch for tokens issued so far: the SDK gets a new token (a new run) and goes on
+        probe = token(a, resource=s["mcp_url"])
+        env.cli("revoke", "--agent", a["client_id"])
+        wait_inactive(rs, probe)
+        client.stdin.write("again\n")
+        client.stdin.flush()
+        renewed = read_step(client)
+        assert renewed["step"] == "called", renewed
+        assert renewed["result"]["run_id"] != r["run_id"] and renewed["token_requests"] == [200, 200], renewed
+        # kill switch: suspend the agent; its live token dies and no new one is issued
+        probe = token(a, resource=s["mcp_url"])
+        assert introspect(rs, probe)["active"] is True
+        env.cli("agent", "suspend", a["client_id"])
+        wait_inactive(rs, probe)
+        client.stdin.write("again\n")
+        client.stdin.flush()
+        dead = read_step(client)
+        assert dead["step"] == "error", dead
+        # the SDK tried to get a new token (its retry included) and Warrant refused it
+        assert dead["token_requests"][0] == 200 and 400 in dead["token_requests"][1:], dead
+        assert client.wait(10) == 1
+    finally:
+        if client:
+            stop(client)
+        stop(server)
+    seen = [json.loads(l) for l in server.stdout.read().splitlines() if l.strip()]
+    checks = [x for x in seen if x["step"] == "introspected"]
+    assert checks and checks[-1] == {"step": "introspected", "active": False}, seen
+    # inactive twice: the token revoked with --agent, then the one the suspension killed
+    assert [x["active"] for x in checks].count(False) == 2, checks
+    assert all(x["sub"] == a["client_id"] for x in checks if x["active"]), checks
+
+
+# ---- Apache httpd with mod_auth_openidc ----
+
+class Upstream(BaseHTTPRequestHandler):
+    """The API behind Apache: answers with the OIDC_CLAIM_* headers it was given."""
+
+    def do_GET(self):
+        claims = {k[len("OIDC_CLAIM_"):]: v for k, v in self.headers.items() if k.upper().startswith("OIDC_CLAIM_")}
+        body = json.dumps({"path": self.path, "claims": claims}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def wait_apache(port, proc, adir, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("apache2 exited %s: %s" % (proc.returncode, read(os.path.join(adir, "error.log"))))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            c.request("GET", "/")
+            c.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            c.close()
+    raise AssertionError("apache2 did not answer: " + read(os.path.join(adir, "error.log")))
+
+
+def read(path):
+    if not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def test_mod_auth_openidc_introspects_every_request_with_the_documented_settings():
+    s = ctx()
+    missing = [p for p in (APACHE, MOD_AUTH_OPENIDC) if not os.path.exists(p)]
+    assert not missing, ("missing %s: install the Debian packages apache2-bin and "
+                         "libapache2-mod-auth-openidc (scripts/deps.sh)" % ", ".join(missing))
+    env = s["env"]
+    srv = env.serve()  # plain http on loopback: Apache's libcurl would not trust our test CA
+    gw = env.cli("resource", "add", "openidc-gw", "--audience", ORDERS)
+    # an owner of their own with two workspaces: the API accepts tokens of the first only
+    owner = env.owner()
+    ws, ws2 = env.workspace()["id"], env.workspace()["id"]
+    for w in (ws, ws2):
+        env.member(w, owner["id"], "tickets:read tickets:note")
+    up = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=up.serve_forever, daemon=True).start()
+    s["upstream"] = up
+    adir = os.path.join(env.dir, "apache-openidc")
+    os.mkdir(adir)
+    port = free_port()
+    e = dict(os.environ, APACHE_DIR=adir, LISTEN="127.0.0.1:%d" % port, WARRANT_URL=srv.base,
+             RS_CLIENT_ID=gw["client_id"], RS_CLIENT_SECRET=gw["client_secret"], WORKSPACE=ws,
+             UPSTREAM="http://127.0.0.1:%d" % up.server_address[1])
+    with open(os.path.join(adir, "apache.out"), "wb") as out:
+        ap = subprocess.Popen([APACHE, "-f", OPENIDC_CONF, "-DFOREGROUND"], env=e, stdout=out, stderr=subprocess.STDOUT)
+    _procs.append(ap)
+    try:
+        wait_apache(port, ap, adir)
+
+        def get(tok, headers=None):
+            h = {"Authorization": "Bearer " + tok}
+            h.update(headers or {})
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                c.request("GET", "/api/orders", headers=h)
+                r = c.getresponse()
+                return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+            finally:
+                c.close()
+
+        a = env.agent(owner["id"], "tickets:read tickets:note", name="openidc-agent")
+        st, _, b = srv.token(a["client_id"], a["client_secret"], resource=ORDERS, workspace=ws)
+        assert st == 200, (st, b)
+        tok = b["access_token"]
+        assert len(tok) > 512  # longer than the shm cache's keys
+        # through, with the claims; a forged claim header from the client does not survive
+        st, _, b = get(tok, {"OIDC_CLAIM_sub": "agt_forged"})
+        assert st == 200, (st, b, read(os.path.join(adir, "error.log")))
+        claims = json.loads(b)["claims"]
+        assert claims["sub"] == a["client_id"] and claims["ws"] == ws, claims
+        assert set(claims["scope"].split()) == {"tickets:read", "tickets:note"}, claims
+        # the claim checks: a token without tickets:read, and one of another workspace
+        st, _, b = srv.token(a["client_id"], a["client_secret"], resource=ORDERS, workspace=ws, scope="tickets:note")
+        assert st == 200, (st, b)
+        assert get(b["access_token"])[0] == 401
+        st, _, b = srv.token(a["client_id"], a["client_secret"], resource=ORDERS, workspace=ws2)
+        assert st == 200, (st, b)
+        assert get(b["access_token"])[0] == 401
+        # a foreign audience: Warrant answers active:false to this resource server
+        st, _, b = srv.token(a["client_id"], a["client_secret"], workspace=ws)
+        assert get(b["access_token"])[0] == 401
+        # kill switch: the next request after the change is refused
+        assert get(tok)[0] == 200
+        env.cli("agent", "suspend", a["client_id"])
+        deadline = time.time() + 1.5
+        while get(tok)[0] == 200 and time.time() < deadline:
+            time.sleep(0.05)
+        st, h, _ = get(tok)
+        assert st == 401 and 'error="invalid_token"' in h.get("www-authenticate", ""), (st, h)
+    finally:
+        stop(ap)
+    log = read(os.path.join(adir, "error.log"))
+    # introspection results are never cached, so the 512-byte key limit is never hit
+    assert "key size is too large" not in log, log
+
+
+# ---- the doc shows what is tested ----
+
+def test_integrations_doc_shows_the_tested_code():
+    with open(DOC) as f:
+        doc = f.read()
+    blocks = re.findall(r"^```(\w*)[^\n]*\n(.*?)^```", doc, re.M | re.S)
+    with open(OPENIDC_CONF) as f:
+        conf = f.read()
+    assert any(lang == "apache" and body == conf for lang, body in blocks), \
+        "docs/integrations.md must show docs/examples/apache-openidc.conf verbatim"
+    sources = {}
+    for name in os.listdir(CLIENTS):
+        if name.endswith(".mjs"):
+            with open(os.path.join(CLIENTS, name)) as f:
+                sources[name] = f.read()
+    js = [body for lang, body in blocks if lang == "js"]
+    assert len(js) >= 3, "the MCP server, MCP client and express-oauth2-jwt-bearer excerpts"
+    for body in js:
+        assert any(body in src for src in sources.values()), \
+            "a js block of docs/integrations.md is not an excerpt of tests/interop/clients/:\n" + body
