@@ -30,7 +30,7 @@ struct access_request {
 };
 
 struct access_decision {
-	char ws[ID_MAX];
+	char ws[ID_MAX];         /* set once chosen, also when a later check refuses */
 	char scope[VERBSET_MAX]; /* canonical */
 	struct oerr err;         /* when refused: status, error code, description and reason */
 };

@@ -185,11 +185,11 @@ static int decide(struct db *db, struct token_issue *t, int fresh)
 		form_get1(t->form, "scope", &q.scope);
 	}
 	int rc = access_decide(db, &q, &d);
+	memcpy(t->ws, d.ws, sizeof t->ws); /* a refusal names the workspace too, once chosen */
 	if (rc != 0) {
 		t->err = d.err;
 		return rc;
 	}
-	memcpy(t->ws, d.ws, sizeof t->ws);
 	memcpy(t->scope, d.scope, sizeof t->scope);
 	return 0;
 }
