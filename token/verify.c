@@ -70,77 +70,61 @@ int tok_hash(const char *token, size_t n, unsigned char out[32])
 	return 0;
 }
 
-struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n,
-		       const char **why)
+/* A compact JWS split and decoded: the header checked (RFC 9068 §4: typ at+jwt; RFC 8725:
+ * no "none", no critical parameters) and the signature verified with a published key. */
+struct jws {
+	json_t *hdr;
+	unsigned char *payload; /* decoded, owned */
+	size_t payload_len;
+	const char *kid;
+};
+
+static int jws_open(struct keyring *kr, const char *token, size_t n, struct jws *j, const char **why)
 {
-	json_t *hdr = NULL, *pl = NULL;
-	struct tok *t = NULL;
 	unsigned char hbuf[HEADER_MAX], sig[SIG_MAX];
-	unsigned char *pbuf = NULL;
-	struct buf body;
-	buf_init(&body, 16 * 1024);
+	memset(j, 0, sizeof *j);
 	*why = "malformed";
 	if (n == 0 || n > TOKEN_MAX_LEN)
-		goto fail;
+		return -1;
 	const char *d1 = memchr(token, '.', n);
 	const char *d2 = d1 ? memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - token)) : NULL;
 	if (!d1 || !d2 || memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - token)))
-		goto fail;
+		return -1;
 	size_t hl = (size_t)(d1 - token), pl_len = (size_t)(d2 - d1 - 1), sl = n - (size_t)(d2 + 1 - token);
 	ssize_t hn = b64url_decode(token, hl, hbuf, sizeof hbuf);
-	pbuf = malloc(pl_len);
-	ssize_t pn = pbuf ? b64url_decode(d1 + 1, pl_len, pbuf, pl_len) : -1;
+	j->payload = malloc(pl_len ? pl_len : 1);
+	ssize_t pn = j->payload ? b64url_decode(d1 + 1, pl_len, j->payload, pl_len) : -1;
 	ssize_t sn = b64url_decode(d2 + 1, sl, sig, sizeof sig);
 	if (hn <= 0 || pn <= 0 || sn <= 0)
-		goto fail;
-	hdr = json_loadb((const char *)hbuf, (size_t)hn, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(hdr))
-		goto fail;
-	const char *alg = str_claim(hdr, "alg"), *kid = str_claim(hdr, "kid"), *typ = str_claim(hdr, "typ");
+		return -1;
+	j->payload_len = (size_t)pn;
+	j->hdr = json_loadb((const char *)hbuf, (size_t)hn, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(j->hdr))
+		return -1;
+	const char *alg = str_claim(j->hdr, "alg"), *typ = str_claim(j->hdr, "typ");
 	enum key_alg a;
-	/* RFC 9068 §4: typ must be at+jwt; RFC 8725: no "none", no unknown critical params */
-	if (!alg || !kid || !typ || strcmp(typ, "at+jwt") != 0 || key_alg_parse(alg, &a) < 0 ||
-	    json_object_get(hdr, "crit") || strlen(kid) >= KID_MAX) {
+	j->kid = str_claim(j->hdr, "kid");
+	if (!alg || !j->kid || !typ || strcmp(typ, "at+jwt") != 0 || key_alg_parse(alg, &a) < 0 ||
+	    json_object_get(j->hdr, "crit") || strlen(j->kid) >= KID_MAX) {
 		*why = "bad_header";
-		goto fail;
+		return -1;
 	}
-	if (!keyring_verify(kr, kid, a, token, (size_t)(d2 - token), sig, (size_t)sn)) {
+	if (!keyring_verify(kr, j->kid, a, token, (size_t)(d2 - token), sig, (size_t)sn)) {
 		*why = "bad_signature";
-		goto fail;
+		return -1;
 	}
-	pl = json_loadb((const char *)pbuf, (size_t)pn, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(pl))
-		goto fail;
-	*why = "bad_claims";
-	const char *iss = str_claim(pl, "iss");
-	if (!iss || strcmp(iss, issuer) != 0) {
-		*why = "wrong_issuer";
-		goto fail;
-	}
-	json_t *aud = json_object_get(pl, "aud");
-	size_t blob = (size_t)pn + 64;
-	t = calloc(1, sizeof *t + blob * 2 + 1024);
-	if (!t)
-		goto fail;
-	atomic_init(&t->refs, 1);
-	memcpy(t->kid, kid, strlen(kid) + 1);
-	const char *scope = str_claim(pl, "scope"), *cid = str_claim(pl, "client_id");
-	if (copy(t->sub, sizeof t->sub, str_claim(pl, "sub")) < 0 ||
-	    copy(t->owner_id, sizeof t->owner_id, str_claim(pl, "owner_id")) < 0 ||
-	    copy(t->org_id, sizeof t->org_id, str_claim(pl, "org_id")) < 0 ||
-	    copy(t->ws, sizeof t->ws, str_claim(pl, "ws")) < 0 ||
-	    copy(t->run_id, sizeof t->run_id, str_claim(pl, "run_id")) < 0 ||
-	    copy(t->jti, sizeof t->jti, str_claim(pl, "jti")) < 0 || !scope || !cid ||
-	    int_claim(pl, "exp", &t->exp) < 0 || int_claim(pl, "iat", &t->iat) < 0 ||
-	    int_claim(pl, "nbf", &t->nbf) < 0)
-		goto fail;
-	const char *cred = str_claim(pl, "cred_id");
-	if (cred && copy(t->cred_id, sizeof t->cred_id, cred) < 0)
-		goto fail;
-	int64_t ms = jti_time(t->jti);
-	t->issued_ms = ms > 0 ? ms : t->iat * 1000;
-	/* aud: a string or an array of strings */
-	char *p = t->blob;
+	return 0;
+}
+
+static void jws_close(struct jws *j)
+{
+	json_decref(j->hdr);
+	free(j->payload);
+}
+
+/* aud: a string or an array of 1..AUD_MAX strings, copied into t->blob from *p on. */
+static int copy_aud(struct tok *t, json_t *aud, char **p)
+{
 	const char *auds[AUD_MAX];
 	int na = 0;
 	if (json_is_string(aud)) {
@@ -149,56 +133,89 @@ struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token
 		for (size_t i = 0; i < json_array_size(aud); i++) {
 			json_t *v = json_array_get(aud, i);
 			if (!json_is_string(v))
-				goto fail;
+				return -1;
 			auds[na++] = json_string_value(v);
 		}
 	} else {
-		goto fail;
+		return -1;
 	}
 	for (int i = 0; i < na; i++) {
 		size_t l = strlen(auds[i]);
-		memcpy(p, auds[i], l + 1);
-		t->aud[i] = p;
-		p += l + 1;
+		memcpy(*p, auds[i], l + 1);
+		t->aud[i] = *p;
+		*p += l + 1;
 	}
 	t->naud = na;
-	/* RFC 7662 §2.2: the active answer, rendered once */
-	buf_puts(&body, "{\"active\":true");
-	json_kv(&body, "scope", scope);
-	json_kv(&body, "client_id", cid);
-	json_kv(&body, "sub", t->sub);
-	buf_puts(&body, ",\"aud\":");
+	return 0;
+}
+
+/* The claims every token of ours carries, into t. */
+static int copy_claims(struct tok *t, json_t *pl)
+{
+	if (copy(t->sub, sizeof t->sub, str_claim(pl, "sub")) < 0 ||
+	    copy(t->owner_id, sizeof t->owner_id, str_claim(pl, "owner_id")) < 0 ||
+	    copy(t->org_id, sizeof t->org_id, str_claim(pl, "org_id")) < 0 ||
+	    copy(t->ws, sizeof t->ws, str_claim(pl, "ws")) < 0 ||
+	    copy(t->run_id, sizeof t->run_id, str_claim(pl, "run_id")) < 0 ||
+	    copy(t->jti, sizeof t->jti, str_claim(pl, "jti")) < 0 || !str_claim(pl, "scope") ||
+	    !str_claim(pl, "client_id") || int_claim(pl, "exp", &t->exp) < 0 || int_claim(pl, "iat", &t->iat) < 0 ||
+	    int_claim(pl, "nbf", &t->nbf) < 0)
+		return -1;
+	const char *cred = str_claim(pl, "cred_id");
+	if (cred && copy(t->cred_id, sizeof t->cred_id, cred) < 0)
+		return -1;
+	int64_t ms = jti_time(t->jti);
+	t->issued_ms = ms > 0 ? ms : t->iat * 1000;
+	return 0;
+}
+
+/* RFC 7662 §2.2: the active answer, rendered once. */
+static void render_active(const struct tok *t, json_t *pl, struct buf *body)
+{
+	json_t *aud = json_object_get(pl, "aud");
+	buf_puts(body, "{\"active\":true");
+	json_kv(body, "scope", str_claim(pl, "scope"));
+	json_kv(body, "client_id", str_claim(pl, "client_id"));
+	json_kv(body, "sub", t->sub);
+	buf_puts(body, ",\"aud\":");
 	if (json_is_string(aud)) {
-		buf_json_cstr(&body, t->aud[0]);
+		buf_json_cstr(body, t->aud[0]);
 	} else {
-		buf_puts(&body, "[");
-		for (int i = 0; i < na; i++) {
-			buf_puts(&body, i ? "," : "");
-			buf_json_cstr(&body, t->aud[i]);
+		buf_puts(body, "[");
+		for (int i = 0; i < t->naud; i++) {
+			buf_puts(body, i ? "," : "");
+			buf_json_cstr(body, t->aud[i]);
 		}
-		buf_puts(&body, "]");
+		buf_puts(body, "]");
 	}
-	json_kv(&body, "iss", iss);
-	buf_printf(&body, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)t->exp,
-		   (long long)t->iat, (long long)t->nbf);
-	json_kv(&body, "jti", t->jti);
-	buf_puts(&body, ",\"token_type\":\"Bearer\"");
-	json_kv(&body, "owner_id", t->owner_id);
-	json_kv(&body, "org_id", t->org_id);
-	json_kv(&body, "ws", t->ws);
-	json_kv(&body, "run_id", t->run_id);
+	json_kv(body, "iss", str_claim(pl, "iss"));
+	buf_printf(body, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)t->exp, (long long)t->iat,
+		   (long long)t->nbf);
+	json_kv(body, "jti", t->jti);
+	buf_puts(body, ",\"token_type\":\"Bearer\"");
+	json_kv(body, "owner_id", t->owner_id);
+	json_kv(body, "org_id", t->org_id);
+	json_kv(body, "ws", t->ws);
+	json_kv(body, "run_id", t->run_id);
 	const char *ab = str_claim(pl, "approved_by"), *ai = str_claim(pl, "approval_id");
 	if (ab)
-		json_kv(&body, "approved_by", ab);
+		json_kv(body, "approved_by", ab);
 	if (ai)
-		json_kv(&body, "approval_id", ai);
-	buf_puts(&body, "}");
-	if (body.failed || (size_t)(p - t->blob) + body.len + 1 > blob * 2 + 1024)
-		goto fail;
-	memcpy(p, body.p, body.len + 1);
-	t->active_len = body.len;
-	/* shrink to what is used: cached tokens should cost about a kilobyte each */
-	size_t used = (size_t)(p - t->blob) + body.len + 1;
+		json_kv(body, "approval_id", ai);
+	buf_puts(body, "}");
+}
+
+/* Puts the answer after the audiences and shrinks t to what is used: cached tokens should
+ * cost about a kilobyte each. Returns the (possibly moved) tok, or NULL (t freed). */
+static struct tok *tok_finish(struct tok *t, char *p, size_t cap, const struct buf *body)
+{
+	if (body->failed || (size_t)(p - t->blob) + body->len + 1 > cap) {
+		free(t);
+		return NULL;
+	}
+	memcpy(p, body->p, body->len + 1);
+	t->active_len = body->len;
+	size_t used = (size_t)(p - t->blob) + body->len + 1;
 	size_t offs[AUD_MAX];
 	for (int i = 0; i < t->naud; i++)
 		offs[i] = (size_t)(t->aud[i] - t->blob);
@@ -206,21 +223,56 @@ struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token
 	struct tok *small = realloc(t, sizeof *t + used);
 	if (small)
 		t = small;
-	t->cost = small ? sizeof *t + used : sizeof *t + blob * 2 + 1024;
+	t->cost = small ? sizeof *t + used : sizeof *t + cap;
 	for (int i = 0; i < t->naud; i++)
 		t->aud[i] = t->blob + offs[i];
 	t->active_json = t->blob + json_off;
-	if (tok_hash(token, n, t->hash) < 0)
-		goto fail;
-	*why = NULL;
-	goto done;
-fail:
-	free(t);
-	t = NULL;
+	return t;
+}
+
+struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n,
+		       const char **why)
+{
+	json_t *pl = NULL;
+	struct tok *t = NULL;
+	struct jws j;
+	struct buf body;
+	buf_init(&body, 16 * 1024);
+	if (jws_open(kr, token, n, &j, why) < 0)
+		goto done;
+	*why = "malformed";
+	pl = json_loadb((const char *)j.payload, j.payload_len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(pl))
+		goto done;
+	const char *iss = str_claim(pl, "iss");
+	if (!iss || strcmp(iss, issuer) != 0) {
+		*why = "wrong_issuer";
+		goto done;
+	}
+	*why = "bad_claims";
+	size_t cap = (j.payload_len + 64) * 2 + 1024;
+	t = calloc(1, sizeof *t + cap);
+	if (!t)
+		goto done;
+	atomic_init(&t->refs, 1);
+	memcpy(t->kid, j.kid, strlen(j.kid) + 1);
+	char *p = t->blob;
+	if (copy_claims(t, pl) < 0 || copy_aud(t, json_object_get(pl, "aud"), &p) < 0) {
+		free(t);
+		t = NULL;
+		goto done;
+	}
+	render_active(t, pl, &body);
+	t = tok_finish(t, p, cap, &body);
+	if (t && tok_hash(token, n, t->hash) < 0) {
+		free(t);
+		t = NULL;
+	}
+	if (t)
+		*why = NULL;
 done:
-	json_decref(hdr);
 	json_decref(pl);
-	free(pbuf);
+	jws_close(&j);
 	buf_free(&body);
 	return t;
 }
