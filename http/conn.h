@@ -28,7 +28,7 @@ struct pool_item {
 
 /* What framing.c learned from a request's header section, and checks as its body arrives. */
 struct framing {
-	int chunked;            /* Transfer-Encoding: chunked */
+	int chunked;            /* Transfer-Encoding: chunked (the connection closes after it) */
 	const char *body_start; /* where libmicrohttpd keeps the body, just past the header section */
 	int status;             /* when refused: 400 or 501 */
 	const char *why;        /* when refused: a static description */
@@ -43,6 +43,7 @@ struct conn {
 	int responded;   /* a response was queued (early errors) */
 	int handled;     /* the handler ran */
 	int too_large;
+	int bad_chunk;   /* a chunk line was malformed: refused once the body is in */
 	int64_t start_ns;
 	atomic_int ready;
 	struct pool_item pool;

@@ -148,9 +148,11 @@ static enum MHD_Result first_look(struct conn *c, const char *url, const char *m
 	return MHD_YES;
 }
 
-/* A piece of body: kept up to --max-body. */
+/* A piece of body: kept up to --max-body; a chunk line that hides bytes is remembered. */
 static void collect_body(struct conn *c, const char *upload, size_t n)
 {
+	if (framing_check_chunk(&c->framing, upload, srv_opts->max_header) < 0)
+		c->bad_chunk = 1;
 	if (buf_put(&c->body, upload, n) < 0)
 		c->too_large = 1;
 }
@@ -164,6 +166,12 @@ static enum MHD_Result dispatch(struct conn *c)
 	if (atomic_load(&srv_draining)) {
 		resp_error_simple(&c->req, 503, "temporarily_unavailable", "shutting down");
 		c->req.resp.retry_after = 1;
+		return respond_queue(c);
+	}
+	if (c->bad_chunk) {
+		/* RFC 9112 §7.1.1 */
+		resp_error_simple(&c->req, 400, "invalid_request", "malformed chunk extension");
+		c->req.resp.close = 1;
 		return respond_queue(c);
 	}
 	if (c->too_large) {

@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define LISTEN_BACKLOG 1024 /* connections the kernel queues before they are accepted */
+
 static int parse_host6(char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len, int *loopback)
 {
 	size_t hl = strlen(host);
@@ -148,7 +150,7 @@ static struct MHD_Daemon *daemon_start(const struct listener *l, const struct se
 		{MHD_OPTION_END, 0, NULL},
 	};
 	/* STRICT_FOR_CLIENT 1: a request without Host, or with spaces in its URL, is refused
-	 * by MHD itself */
+	 * by MHD itself; framing.c refuses what MHD lets through (docs/security.md) */
 	return MHD_start_daemon(flags, 0, NULL, NULL, intake_request, NULL,
 				MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
@@ -158,7 +160,7 @@ static struct MHD_Daemon *daemon_start(const struct listener *l, const struct se
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header,
 				MHD_OPTION_NOTIFY_COMPLETED, intake_completed, NULL,
 				MHD_OPTION_NOTIFY_CONNECTION, sweep_notify, NULL,
-				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG,
 				MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 				MHD_OPTION_ARRAY, tls_opts,
 				MHD_OPTION_END);

@@ -113,6 +113,10 @@ enum MHD_Result respond_queue(struct conn *c)
 	if (!mr)
 		return MHD_NO;
 	p->body = NULL; /* MHD owns it now */
+	/* RFC 9112 §6.1: after a chunked request the connection is not reused, so a front
+	 * proxy that read its chunk lines differently cannot pass a second request through */
+	if (c->framing.chunked)
+		p->close = 1;
 	add_headers(mr, p, c->req.request_id);
 	enum MHD_Result rc = MHD_queue_response(c->mc, (unsigned)(p->status ? p->status : 500), mr);
 	MHD_destroy_response(mr);
