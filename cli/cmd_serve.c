@@ -123,40 +123,54 @@ static void after_commit(struct db *db) { live_poll(db); }
 
 static int store_timing(struct db *db, void *arg) { return key_timing_store(db, arg) ? -1 : 0; }
 
-int cmd_serve(struct cli *c)
+/* What `serve` was told, beyond the server's own options. */
+struct serve_conf {
+	int64_t ttl, leeway, jwks_age, rotation, retention, wal_restart;
+	const char *log_file, *log_level;
+	enum log_level level;
+	int check;
+};
+
+/* The numeric settings, each within its bounds. 0, or a usage error's exit code. */
+static int serve_numbers(struct cli *c, struct server_opts *o, struct serve_conf *sc)
 {
-	struct server_opts o;
-	server_opts_default(&o);
-	struct warrant *w = &c->w;
-	char cerr[512];
-	if (config_merge(&c->a, cerr, sizeof cerr) < 0)
-		return cli_usage("%s", cerr);
-	int check = arg_flag(&c->a, "check-config");
-	int64_t leeway = LEEWAY_DEFAULT, jwks_age = JWKS_MAX_AGE_DEFAULT, rotation = KEY_ROTATION_DEFAULT,
-		retention = 0, wal_restart = WRITER_WAL_RESTART_MIB;
-	int64_t ttl = TOKEN_TTL_DEFAULT, threads = 0, body = (int64_t)o.max_body,
-		conns = o.max_connections, perip = o.max_per_ip, timeout = o.timeout;
+	int64_t threads = 0, body = (int64_t)o->max_body, conns = o->max_connections, perip = o->max_per_ip,
+		timeout = o->timeout;
 	int rc;
-	if ((rc = opt_uint(c, "token-ttl", 1, TOKEN_TTL_MAX, &ttl)) ||
+	if ((rc = opt_uint(c, "token-ttl", 1, TOKEN_TTL_MAX, &sc->ttl)) ||
 	    (rc = opt_uint(c, "threads", 0, 64, &threads)) ||
 	    (rc = opt_uint(c, "max-body", 1024, 16 << 20, &body)) ||
 	    (rc = opt_uint(c, "max-connections", 1, 1000000, &conns)) ||
 	    (rc = opt_uint(c, "max-per-ip", 1, 1000000, &perip)) ||
 	    (rc = opt_uint(c, "timeout", 1, 3600, &timeout)) ||
-	    (rc = opt_uint(c, "leeway", 0, 300, &leeway)) ||
-	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &jwks_age)) ||
-	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &rotation)) ||
-	    (rc = opt_uint(c, "audit-retention", 0, 36500, &retention)) ||
-	    (rc = opt_uint(c, "wal-restart", 1, WRITER_WAL_RESTART_MIB_MAX, &wal_restart)))
+	    (rc = opt_uint(c, "leeway", 0, 300, &sc->leeway)) ||
+	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &sc->jwks_age)) ||
+	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &sc->rotation)) ||
+	    (rc = opt_uint(c, "audit-retention", 0, 36500, &sc->retention)) ||
+	    (rc = opt_uint(c, "wal-restart", 1, WRITER_WAL_RESTART_MIB_MAX, &sc->wal_restart)))
 		return rc;
+	/* quotas and cascades read the last day of the trail: keep at least two */
+	if (sc->retention == 1)
+		return cli_usage("--audit-retention must be 0 (keep all) or at least 2 days");
+	o->threads = (int)threads;
+	o->max_body = (size_t)body;
+	o->max_connections = (unsigned)conns;
+	o->max_per_ip = (unsigned)perip;
+	o->timeout = (unsigned)timeout;
+	return 0;
+}
+
+/* --listen, --issuer and --audience. 0, or a usage error's exit code. */
+static int serve_identity(struct cli *c, struct server_opts *o, struct warrant *w)
+{
 	const char *listen = arg_opt(&c->a, "listen");
 	if (listen)
-		snprintf(o.listen, sizeof o.listen, "%s", listen);
+		snprintf(o->listen, sizeof o->listen, "%s", listen);
 	const char *issuer = arg_opt(&c->a, "issuer");
 	if (issuer)
 		snprintf(w->issuer, sizeof w->issuer, "%s", issuer);
 	else
-		snprintf(w->issuer, sizeof w->issuer, "%s://%s", arg_opt(&c->a, "tls-cert") ? "https" : "http", o.listen);
+		snprintf(w->issuer, sizeof w->issuer, "%s://%s", arg_opt(&c->a, "tls-cert") ? "https" : "http", o->listen);
 	size_t il = strlen(w->issuer);
 	while (il > 0 && w->issuer[il - 1] == '/') /* RFC 8414 §2: no trailing slash games */
 		w->issuer[--il] = '\0';
@@ -166,92 +180,103 @@ int cmd_serve(struct cli *c)
 	if (aud && !uri_absolute_no_fragment(slice_of(aud)))
 		return cli_usage("--audience must be an absolute URI without a fragment");
 	snprintf(w->audience, sizeof w->audience, "%s", aud ? aud : w->issuer);
-	o.tls_cert = arg_opt(&c->a, "tls-cert");
-	o.tls_key = arg_opt(&c->a, "tls-key");
-	if (!o.tls_cert != !o.tls_key)
+	return 0;
+}
+
+/* Every setting of `serve` into o, w and sc, checked. 0, or the exit code of a refusal. */
+static int serve_settings(struct cli *c, struct server_opts *o, struct serve_conf *sc)
+{
+	struct warrant *w = &c->w;
+	char cerr[512];
+	int rc;
+	if (config_merge(&c->a, cerr, sizeof cerr) < 0)
+		return cli_usage("%s", cerr);
+	sc->check = arg_flag(&c->a, "check-config");
+	if ((rc = serve_numbers(c, o, sc)) || (rc = serve_identity(c, o, w)))
+		return rc;
+	o->tls_cert = arg_opt(&c->a, "tls-cert");
+	o->tls_key = arg_opt(&c->a, "tls-key");
+	if (!o->tls_cert != !o->tls_key)
 		return cli_usage("--tls-cert and --tls-key go together");
-	o.insecure_http = arg_flag(&c->a, "insecure-http");
+	o->insecure_http = arg_flag(&c->a, "insecure-http");
 	db_set_sync_full(arg_flag(&c->a, "sync-full"));
-	o.threads = (int)threads;
-	o.max_body = (size_t)body;
-	o.max_connections = (unsigned)conns;
-	o.max_per_ip = (unsigned)perip;
-	o.timeout = (unsigned)timeout;
-	w->token_ttl = (int)ttl;
-	w->leeway = (int)leeway;
-	w->jwks_max_age = (int)jwks_age;
-	w->key_rotation = (int)rotation;
-	/* quotas and cascades read the last day of the trail: keep at least two */
-	if (retention == 1)
-		return cli_usage("--audit-retention must be 0 (keep all) or at least 2 days");
-	w->audit_retention = (int)retention;
-	o.metrics_token = arg_opt(&c->a, "metrics-token");
-	const char *log_file = arg_opt(&c->a, "log-file"), *log_level = arg_opt(&c->a, "log-level");
-	enum log_level lvl = LOG_INFO;
-	if (log_level && log_level_parse(log_level, &lvl) < 0)
+	w->token_ttl = (int)sc->ttl;
+	w->leeway = (int)sc->leeway;
+	w->jwks_max_age = (int)sc->jwks_age;
+	w->key_rotation = (int)sc->rotation;
+	w->audit_retention = (int)sc->retention;
+	o->metrics_token = arg_opt(&c->a, "metrics-token");
+	sc->log_file = arg_opt(&c->a, "log-file");
+	sc->log_level = arg_opt(&c->a, "log-level");
+	sc->level = LOG_INFO;
+	if (sc->log_level && log_level_parse(sc->log_level, &sc->level) < 0)
 		return cli_usage("--log-level must be debug, info, warn or error");
-	if (o.tls_cert && (access(o.tls_cert, R_OK) != 0 || access(o.tls_key, R_OK) != 0))
+	if (o->tls_cert && (access(o->tls_cert, R_OK) != 0 || access(o->tls_key, R_OK) != 0))
 		return cli_usage("cannot read --tls-cert or --tls-key");
 	arg_opt(&c->a, "db");
 	if ((rc = cli_no_extra(c)))
 		return rc;
-	if (server_check(&o, cerr, sizeof cerr) < 0)
+	if (server_check(o, cerr, sizeof cerr) < 0)
 		return cli_usage("%s", cerr);
-	if (log_file && strcmp(log_file, "-") != 0) {
-		int lf = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (sc->log_file && strcmp(sc->log_file, "-") != 0) {
+		int lf = open(sc->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (lf < 0 && errno == ELOOP)
-			return cli_fail("--log-file %s is a symbolic link; give the file itself", log_file);
+			return cli_fail("--log-file %s is a symbolic link; give the file itself", sc->log_file);
 		if (lf < 0)
-			return cli_fail("cannot open --log-file %s: %s", log_file, strerror(errno));
+			return cli_fail("cannot open --log-file %s: %s", sc->log_file, strerror(errno));
 		close(lf);
 	}
-	if (check) {
-		/* the effective configuration, where each value came from, secrets masked */
-		const char *db = arg_opt(&c->a, "db");
-		if (!db)
-			db = getenv("WARRANT_DB");
-		printf("# effective configuration (flags > WARRANT_* environment > --config file > defaults)\n");
+	return 0;
+}
+
+/* --check-config: the effective configuration, where each value came from, secrets masked. */
+static int serve_show_config(struct cli *c, const struct server_opts *o, const struct serve_conf *sc)
+{
+	const struct warrant *w = &c->w;
+	const char *db = arg_opt(&c->a, "db");
+	if (!db)
+		db = getenv("WARRANT_DB");
+	printf("# effective configuration (flags > WARRANT_* environment > --config file > defaults)\n");
 #define SHOW(key, fmt, ...) printf("%-16s = " fmt "   # %s\n", key, __VA_ARGS__, config_source(&c->a, key))
-		SHOW("db", "%s", db && *db ? db : "./warrant.db");
-		SHOW("listen", "%s", o.listen);
-		SHOW("issuer", "%s", w->issuer);
-		SHOW("audience", "%s", w->audience);
-		SHOW("token-ttl", "%d", w->token_ttl);
-		SHOW("leeway", "%d", w->leeway);
-		SHOW("jwks-max-age", "%d", w->jwks_max_age);
-		SHOW("key-rotation", "%d", w->key_rotation);
-		SHOW("threads", "%d", o.threads);
-		SHOW("max-body", "%zu", o.max_body);
-		SHOW("max-connections", "%u", o.max_connections);
-		SHOW("max-per-ip", "%u", o.max_per_ip);
-		SHOW("timeout", "%u", o.timeout);
-		SHOW("tls-cert", "%s", o.tls_cert ? o.tls_cert : "");
-		SHOW("tls-key", "%s", o.tls_key ? o.tls_key : "");
-		SHOW("insecure-http", "%s", o.insecure_http ? "true" : "false");
-		SHOW("sync-full", "%s", arg_flag(&c->a, "sync-full") ? "true" : "false");
-		SHOW("metrics-token", "%s", o.metrics_token ? "********" : "");
-		SHOW("log-file", "%s", log_file ? log_file : "-");
-		SHOW("log-level", "%s", log_level ? log_level : "info");
-		SHOW("audit-retention", "%d", w->audit_retention);
-		SHOW("wal-restart", "%d", (int)wal_restart);
+	SHOW("db", "%s", db && *db ? db : "./warrant.db");
+	SHOW("listen", "%s", o->listen);
+	SHOW("issuer", "%s", w->issuer);
+	SHOW("audience", "%s", w->audience);
+	SHOW("token-ttl", "%d", w->token_ttl);
+	SHOW("leeway", "%d", w->leeway);
+	SHOW("jwks-max-age", "%d", w->jwks_max_age);
+	SHOW("key-rotation", "%d", w->key_rotation);
+	SHOW("threads", "%d", o->threads);
+	SHOW("max-body", "%zu", o->max_body);
+	SHOW("max-connections", "%u", o->max_connections);
+	SHOW("max-per-ip", "%u", o->max_per_ip);
+	SHOW("timeout", "%u", o->timeout);
+	SHOW("tls-cert", "%s", o->tls_cert ? o->tls_cert : "");
+	SHOW("tls-key", "%s", o->tls_key ? o->tls_key : "");
+	SHOW("insecure-http", "%s", o->insecure_http ? "true" : "false");
+	SHOW("sync-full", "%s", arg_flag(&c->a, "sync-full") ? "true" : "false");
+	SHOW("metrics-token", "%s", o->metrics_token ? "********" : "");
+	SHOW("log-file", "%s", sc->log_file ? sc->log_file : "-");
+	SHOW("log-level", "%s", sc->log_level ? sc->log_level : "info");
+	SHOW("audit-retention", "%d", w->audit_retention);
+	SHOW("wal-restart", "%d", (int)sc->wal_restart);
 #undef SHOW
-		if (cli_open(c, 0) < 0)
-			return 1;
-		printf("# configuration is valid; database %s opens\n", c->w.db_path);
-		return 0;
-	}
-	if (log_open(log_file, lvl) < 0)
-		return cli_fail("cannot open --log-file %s", log_file);
-	metrics_set_token(o.metrics_token);
 	if (cli_open(c, 0) < 0)
 		return 1;
+	printf("# configuration is valid; database %s opens\n", c->w.db_path);
+	return 0;
+}
+
+/* No core files, few malloc arenas, the stop signals blocked in every thread (server_run
+ * waits for them), SIGPIPE ignored. */
+static void serve_process_setup(void)
+{
 	/* a few malloc arenas, not one per thread: memory freed by one thread is reused */
 	mallopt(M_ARENA_MAX, 2);
 	/* private keys and tokens live in this process's memory: no core files of it */
 	struct rlimit no_core = {0, 0};
 	setrlimit(RLIMIT_CORE, &no_core);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	/* block the stop signals in every thread; server_run waits for them */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -259,10 +284,15 @@ int cmd_serve(struct cli *c)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
+/* Publishes the token timing, loads the keys, caches and live state, and starts the
+ * writer: everything the server needs before it listens. 0, or an exit code. */
+static int serve_load(struct warrant *w, const struct serve_conf *sc)
+{
 	/* tell rotations (here or from the command line) how long our tokens live */
-	struct key_timing kt = {.token_ttl = ttl, .leeway = leeway, .jwks_max_age = jwks_age,
-				.rotation_interval = rotation};
+	struct key_timing kt = {.token_ttl = sc->ttl, .leeway = sc->leeway, .jwks_max_age = sc->jwks_age,
+				.rotation_interval = sc->rotation};
 	if (db_tx(w->db, store_timing, &kt) != 0)
 		return cli_fail("cannot write settings: %s", db_errmsg(w->db));
 	w->keys = keyring_new();
@@ -279,10 +309,33 @@ int cmd_serve(struct cli *c)
 	live_enable_caches();
 	quota_enable();
 	char err[512];
-	w->writer = writer_start(w->db_path, (int)wal_restart, err, sizeof err);
+	w->writer = writer_start(w->db_path, (int)sc->wal_restart, err, sizeof err);
 	if (!w->writer)
 		return cli_fail("%s", err);
 	writer_set_hook(w->writer, after_commit);
+	return 0;
+}
+
+int cmd_serve(struct cli *c)
+{
+	struct server_opts o;
+	server_opts_default(&o);
+	struct serve_conf sc = {.ttl = TOKEN_TTL_DEFAULT, .leeway = LEEWAY_DEFAULT, .jwks_age = JWKS_MAX_AGE_DEFAULT,
+				.rotation = KEY_ROTATION_DEFAULT, .wal_restart = WRITER_WAL_RESTART_MIB};
+	struct warrant *w = &c->w;
+	int rc = serve_settings(c, &o, &sc);
+	if (rc)
+		return rc;
+	if (sc.check)
+		return serve_show_config(c, &o, &sc);
+	if (log_open(sc.log_file, sc.level) < 0)
+		return cli_fail("cannot open --log-file %s", sc.log_file);
+	metrics_set_token(o.metrics_token);
+	if (cli_open(c, 0) < 0)
+		return 1;
+	serve_process_setup();
+	if ((rc = serve_load(w, &sc)))
+		return rc;
 	/* from here on every thread reads through its own connection */
 	db_close(w->db);
 	w->db = NULL;

@@ -4,6 +4,7 @@
 #include "../common/timeutil.h"
 #include "../token/live.h"
 #include "../token/verify.h"
+#include "../store/stats.h"
 #include "http.h"
 
 #include <pthread.h>
@@ -94,20 +95,8 @@ void metrics_observe(const char *route, int status, int64_t ns)
 	atomic_fetch_add(&h->status[status >= 100 && status < 600 ? status / 100 : 0], 1);
 }
 
-static int64_t scalar(struct db *db, const char *sql, int64_t now)
-{
-	sqlite3_stmt *st = db ? db_prep(db, sql) : NULL;
-	int64_t v = -1;
-	if (!st)
-		return v;
-	sqlite3_bind_int64(st, 1, now);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return v;
-}
-
-void metrics_render(struct warrant *w, struct buf *b)
+/* Every counter series, each name once with all its labels. */
+static void counters(struct buf *b)
 {
 	int n = atomic_load(&nseries);
 	for (int i = 0; i < n; i++) {
@@ -127,6 +116,11 @@ void metrics_render(struct warrant *w, struct buf *b)
 				buf_printf(b, "%s %ld\n", series[k].name, atomic_load(&series[k].v));
 		}
 	}
+}
+
+/* Latency histograms and response classes by route. */
+static void histograms(struct buf *b)
+{
 	int nh = atomic_load(&nhists);
 	buf_puts(b, "# HELP warrant_http_request_duration_seconds Time from a complete request to its answer.\n"
 		    "# TYPE warrant_http_request_duration_seconds histogram\n");
@@ -152,11 +146,15 @@ void metrics_render(struct warrant *w, struct buf *b)
 		for (int k = 1; k < 6; k++)
 			buf_printf(b, "warrant_http_responses_total{route=\"%s\",code=\"%dxx\"} %ld\n", hists[i].route, k,
 				   atomic_load(&hists[i].status[k]));
+}
 
-	/* gauges, read now */
+/* Gauges read now: the signing keys, grace windows and the database (store/stats.h). */
+static void gauges(struct warrant *w, struct buf *b)
+{
 	int64_t now = now_ms();
-	struct db *db = warrant_reader(w);
-	int64_t activated = scalar(db, "SELECT activated_at FROM signing_keys WHERE state = 'current' AND ? IS NOT NULL", now);
+	struct store_stats st;
+	store_stats_read(warrant_reader(w), now, &st);
+	int64_t activated = st.current_activated_at;
 	buf_puts(b, "# HELP warrant_signing_key_age_seconds Age of the current signing key.\n"
 		    "# TYPE warrant_signing_key_age_seconds gauge\n");
 	buf_printf(b, "warrant_signing_key_age_seconds %lld\n", (long long)(activated > 0 ? (now - activated) / 1000 : -1));
@@ -164,13 +162,17 @@ void metrics_render(struct warrant *w, struct buf *b)
 		    "# TYPE warrant_signing_key_next_rotation_seconds gauge\n");
 	buf_printf(b, "warrant_signing_key_next_rotation_seconds %lld\n",
 		   (long long)(activated > 0 && w->key_rotation > 0 ? (activated + (int64_t)w->key_rotation * 1000 - now) / 1000 : -1));
-	int64_t keys = scalar(db, "SELECT count(*) FROM signing_keys WHERE state != 'retired' AND ? IS NOT NULL", now);
-	buf_printf(b, "# TYPE warrant_signing_keys_published gauge\nwarrant_signing_keys_published %lld\n", (long long)keys);
-	int64_t grace = scalar(db, "SELECT count(*) FROM credentials WHERE revoked_at IS NULL AND expires_at > ?", now);
+	buf_printf(b, "# TYPE warrant_signing_keys_published gauge\nwarrant_signing_keys_published %lld\n",
+		   (long long)st.keys_published);
 	buf_puts(b, "# HELP warrant_credential_grace_windows_open Old credentials still accepted after a rotation.\n"
 		    "# TYPE warrant_credential_grace_windows_open gauge\n");
-	buf_printf(b, "warrant_credential_grace_windows_open %lld\n", (long long)grace);
-	buf_printf(b, "# TYPE warrant_database_up gauge\nwarrant_database_up %d\n", keys >= 0);
+	buf_printf(b, "warrant_credential_grace_windows_open %lld\n", (long long)st.grace_open);
+	buf_printf(b, "# TYPE warrant_database_up gauge\nwarrant_database_up %d\n", st.db_up);
+}
+
+/* The writer, caches and connections, from their own counters. */
+static void internals(struct warrant *w, struct buf *b)
+{
 	struct writer_stats ws = {0};
 	if (w->writer)
 		writer_stats(w->writer, &ws);
@@ -194,4 +196,12 @@ void metrics_render(struct warrant *w, struct buf *b)
 		   live_applied());
 	buf_printf(b, "# TYPE warrant_slow_connections_cut_total counter\nwarrant_slow_connections_cut_total %ld\n",
 		   server_swept());
+}
+
+void metrics_render(struct warrant *w, struct buf *b)
+{
+	counters(b);
+	histograms(b);
+	gauges(w, b);
+	internals(w, b);
 }

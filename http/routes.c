@@ -2,6 +2,7 @@
  * domain function and writes the answer. */
 #include "http.h"
 
+#include "../core/readiness.h"
 #include "../token/issue.h"
 #include "metrics.h"
 
@@ -169,14 +170,10 @@ enum hres h_healthz(struct http_req *r)
 
 enum hres h_readyz(struct http_req *r)
 {
-	struct db *db = warrant_reader(r->w);
-	sqlite3_stmt *st = db ? db_prep(db, "SELECT count(*) FROM signing_keys WHERE state = 'current'") : NULL;
-	int ok = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
-	if (st)
-		sqlite3_reset(st);
-	if (ok)
+	const char *why;
+	if (readiness(r->w, &why))
 		resp_json_str(r, 200, "{\"status\":\"ready\"}");
 	else
-		resp_error_simple(r, 503, "temporarily_unavailable", "database or signing key unavailable");
+		resp_error_simple(r, 503, "temporarily_unavailable", why);
 	return H_DONE;
 }

@@ -158,3 +158,15 @@ int ledger_prune_job(struct db *db, void *arg)
 	p->deleted = sqlite3_changes(db->h);
 	return 0;
 }
+
+int ledger_prune_due(struct db *db, int64_t before_ms)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT iat < ? FROM tokens ORDER BY id LIMIT 1");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, before_ms);
+	int rc = sqlite3_step(st);
+	int due = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return due;
+}

@@ -57,4 +57,6 @@ struct ledger_prune {
 	int deleted;
 };
 int ledger_prune_job(struct db *db, void *arg);
+/* 1 when the oldest row was issued before before_ms, 0 when not, -1 on error. Reads only. */
+int ledger_prune_due(struct db *db, int64_t before_ms);
 #endif

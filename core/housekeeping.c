@@ -1,0 +1,172 @@
+/* housekeeping.c - the schedule loop: reloads and scheduled work; see housekeeping.h. */
+#include "housekeeping.h"
+
+#include "../audit/audit.h"
+#include "../audit/retention.h"
+#include "../clients/credentials.h"
+#include "../clients/expiry.h"
+#include "../common/log.h"
+#include "../common/timeutil.h"
+#include "../keys/rotate.h"
+#include "../keys/schedule.h"
+#include "../token/live.h"
+#include "../store/ledger.h"
+#include "../token/prune.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define KEYSET_FINGERPRINT_MAX 4096
+
+static pthread_t thread;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int running, stopping;
+static struct db *hdb;
+static void (*tick_fn)(void);
+
+/* Key lifecycle: cheap reads first; writes go through the writer. */
+static void keys_schedule(struct warrant *w, int64_t now)
+{
+	if (key_retirement_due(hdb, now) == 1) {
+		struct key_retirement k = {.actor = "system"};
+		writer_call(w->writer, key_retire_job, &k);
+	}
+	if (key_next_missing(hdb) == 1)
+		writer_call(w->writer, key_ensure_next_job, NULL);
+	if (key_rotation_due(hdb, now, w->key_rotation) == 1) {
+		struct key_rotation r = {.scheduled = 1, .actor = "system"};
+		writer_call(w->writer, key_rotate_job, &r);
+	}
+}
+
+/* Audit retention, a chunk at a time so requests never wait long for the writer. */
+static void audit_retention(struct warrant *w, int64_t now)
+{
+	if (w->audit_retention <= 0)
+		return;
+	struct audit_prune p = {.before_ms = now - (int64_t)w->audit_retention * 86400000};
+	if (audit_prune_due(hdb, p.before_ms) != 1)
+		return;
+	int total = 0;
+	for (int i = 0; i < HOUSEKEEPING_AUDIT_CHUNKS; i++) {
+		if (writer_call(w->writer, audit_prune_job, &p) != 0 || p.deleted == 0)
+			break;
+		total += p.deleted;
+		if (p.deleted < AUDIT_PRUNE_CHUNK)
+			break;
+	}
+	if (total)
+		log_event(LOG_INFO, "audit pruned", ",\"rows\":%d,\"retention_days\":%d", total, w->audit_retention);
+}
+
+static void schedules(struct warrant *w, int64_t now)
+{
+	keys_schedule(w, now);
+	audit_retention(w, now);
+	if (credential_expiry_due(hdb, now) == 1)
+		writer_call(w->writer, credential_expiry_job, NULL);
+}
+
+/* Revocations of expired tokens, change rows every server has long applied, and ledger
+ * rows past LEDGER_KEEP_MS (a chunk at a time, so requests never wait long for the writer). */
+static void prune(struct warrant *w, int64_t now)
+{
+	live_prune(now / 1000, w->leeway);
+	int64_t cutoff = now / 1000 - w->leeway;
+	if (stale_rows_due(hdb, cutoff) == 1)
+		writer_call(w->writer, stale_rows_prune_job, &cutoff);
+	struct ledger_prune lp = {.before_ms = now - LEDGER_KEEP_MS};
+	if (ledger_prune_due(hdb, lp.before_ms) != 1)
+		return;
+	for (int i = 0; i < 20; i++)
+		if (writer_call(w->writer, ledger_prune_job, &lp) != 0 || lp.deleted < LEDGER_PRUNE_CHUNK)
+			break;
+}
+
+/* Reloads the keyring when another process (a rotation from the command line) changed
+ * the published set; last holds the fingerprint of what is loaded. */
+static void keys_reload(struct warrant *w, char *last, size_t cap)
+{
+	char now[KEYSET_FINGERPRINT_MAX];
+	if (key_set_fingerprint(hdb, now, sizeof now) == 0 && strcmp(now, last) != 0 &&
+	    keyring_load(w->keys, hdb) == 0)
+		snprintf(last, cap, "%s", now);
+}
+
+/* Waits one interval; returns 1 when asked to stop. Called and returns with mu held. */
+static int wait_interval(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += HOUSEKEEPING_INTERVAL_MS * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	if (!stopping)
+		pthread_cond_timedwait(&cv, &mu, &ts);
+	return stopping;
+}
+
+static void *housekeeping_main(void *arg)
+{
+	struct warrant *w = arg;
+	char keyset[KEYSET_FINGERPRINT_MAX] = "";
+	int64_t last_prune = 0, last_sched = 0;
+	db_claim(hdb); /* opened by the starting thread; used by this one alone */
+	key_set_fingerprint(hdb, keyset, sizeof keyset);
+	pthread_mutex_lock(&mu);
+	while (!wait_interval()) {
+		pthread_mutex_unlock(&mu);
+		if (tick_fn)
+			tick_fn();
+		log_flush();
+		live_poll(hdb); /* changes from other processes (the command line) */
+		writer_checkpoint(w->writer, hdb);
+		int64_t t = now_ms();
+		if (t - last_sched >= HOUSEKEEPING_SCHEDULE_MS) {
+			schedules(w, t);
+			last_sched = t;
+		}
+		if (t - last_prune > HOUSEKEEPING_PRUNE_MS) {
+			prune(w, t);
+			last_prune = t;
+		}
+		keys_reload(w, keyset, sizeof keyset);
+		pthread_mutex_lock(&mu);
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+int housekeeping_start(struct warrant *w, void (*tick)(void))
+{
+	char err[256];
+	hdb = db_open(w->db_path, DB_EXISTING, err, sizeof err);
+	if (!hdb)
+		return -1;
+	stopping = 0;
+	tick_fn = tick;
+	if (pthread_create(&thread, NULL, housekeeping_main, w) != 0) {
+		db_close(hdb);
+		hdb = NULL;
+		return -1;
+	}
+	running = 1;
+	return 0;
+}
+
+void housekeeping_stop(void)
+{
+	if (!running)
+		return;
+	pthread_mutex_lock(&mu);
+	stopping = 1;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	pthread_join(thread, NULL);
+	db_close(hdb);
+	hdb = NULL;
+	running = 0;
+}

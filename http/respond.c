@@ -1,0 +1,125 @@
+/* respond.c - response building: JSON bodies, RFC 6749 error bodies, and handing a
+ * response with its headers to libmicrohttpd. */
+#include "conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void resp_clear(struct http_resp *p)
+{
+	free(p->body);
+	memset(p, 0, sizeof *p);
+}
+
+void resp_json(struct http_req *r, int status, struct buf *b)
+{
+	resp_clear(&r->resp);
+	if (b->failed) {
+		buf_free(b);
+		resp_error_simple(r, 500, "server_error", "response too large");
+		return;
+	}
+	r->resp.status = status;
+	r->resp.body = buf_steal(b, &r->resp.len);
+	r->resp.ctype = "application/json";
+}
+
+void resp_json_str(struct http_req *r, int status, const char *json)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, json);
+	resp_json(r, status, &b);
+}
+
+void resp_error(struct http_req *r, const struct oerr *e)
+{
+	/* RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; descriptions may
+	 * quote client input, so anything else becomes '?' */
+	char desc[sizeof e->desc];
+	size_t i = 0;
+	for (; e->desc[i] && i < sizeof desc - 1; i++) {
+		unsigned char ch = (unsigned char)e->desc[i];
+		desc[i] = ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' ? '?' : (char)ch;
+	}
+	desc[i] = '\0';
+	struct buf b;
+	buf_init(&b, 4096);
+	buf_puts(&b, "{\"error\":");
+	buf_json_cstr(&b, e->code);
+	buf_puts(&b, ",\"error_description\":");
+	buf_json_cstr(&b, desc);
+	buf_puts(&b, "}");
+	resp_json(r, e->status, &b);
+	r->resp.no_store = 1;
+	r->resp.basic_challenge = e->basic_challenge;
+	r->resp.retry_after = e->retry_after;
+}
+
+void resp_error_simple(struct http_req *r, int status, const char *code, const char *desc)
+{
+	struct oerr e;
+	memset(&e, 0, sizeof e);
+	oerr_set(&e, status, code, "%s", desc);
+	resp_error(r, &e);
+}
+
+void resp_free(struct http_resp *p) { resp_clear(p); }
+
+int req_is_form(const struct http_req *r)
+{
+	static const char ct[] = "application/x-www-form-urlencoded";
+	if (!r->content_type || strncasecmp(r->content_type, ct, sizeof ct - 1) != 0)
+		return 0;
+	char next = r->content_type[sizeof ct - 1];
+	return next == '\0' || next == ';' || next == ' ';
+}
+
+static void add_headers(struct MHD_Response *mr, const struct http_resp *p, const char *request_id)
+{
+	if (p->ctype)
+		MHD_add_response_header(mr, "Content-Type", p->ctype);
+	if (p->no_store) {
+		MHD_add_response_header(mr, "Cache-Control", "no-store");
+		MHD_add_response_header(mr, "Pragma", "no-cache");
+	} else if (p->cache) {
+		MHD_add_response_header(mr, "Cache-Control", p->cache);
+	}
+	if (p->basic_challenge)
+		MHD_add_response_header(mr, "WWW-Authenticate", "Basic realm=\"warrant\"");
+	if (p->bearer_challenge)
+		MHD_add_response_header(mr, "WWW-Authenticate", "Bearer realm=\"warrant\"");
+	if (p->retry_after > 0) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%ld", p->retry_after);
+		MHD_add_response_header(mr, "Retry-After", ra);
+	}
+	if (p->allow)
+		MHD_add_response_header(mr, "Allow", p->allow);
+	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	if (p->close)
+		MHD_add_response_header(mr, "Connection", "close");
+	MHD_add_response_header(mr, "X-Request-Id", request_id);
+}
+
+enum MHD_Result respond_queue(struct conn *c)
+{
+	struct http_resp *p = &c->req.resp;
+	struct MHD_Response *mr = p->body
+		? MHD_create_response_from_buffer(p->len, p->body, MHD_RESPMEM_MUST_FREE)
+		: MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!mr)
+		return MHD_NO;
+	p->body = NULL; /* MHD owns it now */
+	/* RFC 9112 §6.1: after a chunked request the connection is not reused, so a front
+	 * proxy that read its chunk lines differently cannot pass a second request through */
+	if (c->framing.chunked)
+		p->close = 1;
+	add_headers(mr, p, c->req.request_id);
+	enum MHD_Result rc = MHD_queue_response(c->mc, (unsigned)(p->status ? p->status : 500), mr);
+	MHD_destroy_response(mr);
+	c->responded = 1;
+	return rc;
+}
