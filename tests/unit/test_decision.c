@@ -575,3 +575,54 @@ TEST(decision_workspace_id_valid)
 	CHECK(workspace_id_valid(slice_of(WS_63)));
 	CHECK(!workspace_id_valid(slice_of(WS_64)));
 }
+
+/* A scope of more than VERBS_MAX verbs, or with a long bad verb: bad_scope, its description
+ * naming at most 64 bytes of what was sent. */
+TEST(decision_scope_too_long)
+{
+	struct fx f;
+	char owner[ID_MAX], ws[ID_MAX], agent[ID_MAX];
+	if (fx_open(&f) < 0)
+		return;
+	caches_reset();
+	fx_owner(&f, f.org, "u@example.com", owner);
+	fx_workspace(&f, f.org, "w", 0, NULL, ws);
+	fx_member(f.db, MEMBER_ADD, ws, owner, R);
+	fx_agent(&f, owner, R, NULL, 0, 0, 0, agent, NULL);
+	struct agent a;
+	if (fx_load(f.db, agent, &a) != 1) {
+		fx_close(&f);
+		return;
+	}
+	static char many[(VERBS_MAX + 1) * 16];
+	size_t n = 0;
+	for (int i = 0; i <= VERBS_MAX; i++)
+		n += (size_t)snprintf(many + n, sizeof many - n, "%sv:a%02d", i ? " " : "", i);
+	char want[128];
+	snprintf(want, sizeof want, "malformed scope '%.64s'", many);
+	static char longverb[VERB_MAX_LEN + 8];
+	memset(longverb, 'x', sizeof longverb - 1);
+	longverb[1] = ':';
+	char want2[128];
+	snprintf(want2, sizeof want2, "malformed scope '%.64s'", longverb);
+	for (int fresh = 1; fresh >= 0; fresh--) {
+		struct access_request q = {.agent = &a, .workspace = slice_of(ws), .scope = slice_of(many),
+					   .fresh = fresh};
+		struct access_decision d;
+		CHECK(access_decide(f.db, &q, &d) == 1);
+		CHECK_STR(d.err.code, "invalid_scope");
+		CHECK_STR(d.err.reason, "bad_scope");
+		CHECK_STR(d.err.desc, want);
+		q.scope = slice_of(longverb);
+		CHECK(access_decide(f.db, &q, &d) == 1);
+		CHECK_STR(d.err.reason, "bad_scope");
+		CHECK_STR(d.err.desc, want2);
+		/* VERBS_MAX verbs are not too many: only tickets:read is allowed among them */
+		many[strlen(many) - strlen(" v:a64")] = '\0';
+		q.scope = slice_of(many);
+		CHECK(access_decide(f.db, &q, &d) == 1);
+		CHECK_STR(d.err.reason, "scope_not_allowed");
+		many[strlen(many)] = ' ';
+	}
+	fx_close(&f);
+}
