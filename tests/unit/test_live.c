@@ -408,3 +408,40 @@ TEST(live_poll_clears_decision_caches)
 	CHECK_STR(d.err.reason, "run_revoked");
 	world_close(&lw);
 }
+
+/* Catching up on demand (before refusing a client whose state changed elsewhere) applies
+ * the same changes as the poll; pruning forgets only revocations of tokens that are over. */
+TEST(live_catch_up_and_prune)
+{
+	struct live_world lw;
+	struct tok old, young;
+	if (world_open(&lw, 1) < 0)
+		return;
+	tok_fill(&old, &lw, "run_1");
+	tok_fill(&young, &lw, "run_1");
+	int64_t now = now_ms() / 1000;
+	old.exp = now - 120;
+	CHECK(live_catch_up(lw.f.db) == 0); /* up to date: nothing to do */
+	fx_revoke_jti(lw.cli, old.jti, lw.agent, lw.owner, old.exp);
+	fx_revoke_jti(lw.cli, young.jti, lw.agent, lw.owner, young.exp);
+	fx_revoke_cred(lw.cli, lw.agent, lw.cred);
+	CHECK_ACTIVE(&lw.w, &young); /* not seen yet */
+	long before = live_applied();
+	CHECK(changes_catch_up(lw.f.db) == 3); /* through the follower live_init registered */
+	CHECK(live_applied() == before + 3);
+	CHECK(live_catch_up(lw.f.db) == 0);
+	CHECK_INACTIVE(&lw.w, &young, "revoked");
+	/* the old token's revocation is forgotten a leeway after its exp; the rest stays */
+	CHECK(live_prune(now, 60) == 1);
+	CHECK(live_prune(now, 60) == 0);
+	CHECK_INACTIVE(&lw.w, &young, "revoked");
+	CHECK_INACTIVE(&lw.w, &old, "expired");
+	/* the young one's at its own exp plus the leeway, not a second earlier; the credential's
+	 * stays for as long as any token it minted may live */
+	CHECK(live_prune(young.exp + 60, 60) == 0);
+	CHECK(live_prune(young.exp + 61, 60) == 1);
+	CHECK_INACTIVE(&lw.w, &young, "credential_revoked"); /* its jti forgotten, its credential not */
+	world_close(&lw);
+	/* nothing follows the log once the live state is gone */
+	CHECK(changes_catch_up(NULL) == 0);
+}
