@@ -115,15 +115,14 @@ void fx_workspace(struct fx *f, const char *org, const char *name, int org_visib
 
 void fx_member(struct db *db, enum member_op op, const char *ws, const char *owner, const char *verbs)
 {
-	struct member_change m = {.op = op, .workspace_id = ws, .owner_id = owner, .verbs = verbs,
-				  .actor = "system"};
+	struct member_change m = {.op = op, .workspace_id = ws, .owner_id = owner, .verbs = verbs, .actor = "system"};
 	int rc = db_tx(db, member_change_job, &m);
 	if (rc != 0)
 		setup_failed("member_change_job", rc, &m.err, db);
 }
 
-void fx_agent(struct fx *f, const char *owner, const char *verbs, const char *const *ws, int nws,
-	      int64_t per_minute, int64_t per_day, char id[ID_MAX], char cred[ID_MAX])
+void fx_agent(struct fx *f, const char *owner, const char *verbs, const char *const *ws, int nws, int64_t per_minute,
+	      int64_t per_day, char id[ID_MAX], char cred[ID_MAX])
 {
 	static int seq;
 	char name[32];

@@ -33,8 +33,8 @@ void fx_workspace(struct fx *f, const char *org, const char *name, int org_visib
 void fx_member(struct db *db, enum member_op op, const char *ws, const char *owner, const char *verbs);
 /* An agent of owner with grant verbs, limited to the nws workspaces in ws (none: no limit).
  * cred gets its first credential's id when not NULL. */
-void fx_agent(struct fx *f, const char *owner, const char *verbs, const char *const *ws, int nws,
-	      int64_t per_minute, int64_t per_day, char id[ID_MAX], char cred[ID_MAX]);
+void fx_agent(struct fx *f, const char *owner, const char *verbs, const char *const *ws, int nws, int64_t per_minute,
+	      int64_t per_day, char id[ID_MAX], char cred[ID_MAX]);
 void fx_lifecycle(struct db *db, const char *agent, enum lifecycle_op op);
 void fx_deactivate(struct db *db, const char *owner);
 void fx_approval(struct db *db, const char *ws, const char *verbs);

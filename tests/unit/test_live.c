@@ -50,25 +50,25 @@ static int check(struct warrant *w, const struct tok *t, const char **why)
 }
 
 /* active, or inactive for exactly `want` */
-#define CHECK_ACTIVE(w, t)                                                             \
-	do {                                                                           \
-		const char *why_ = NULL;                                               \
-		int rc_ = check(w, t, &why_);                                          \
-		if (rc_ != 1) {                                                        \
-			test_failures++;                                               \
+#define CHECK_ACTIVE(w, t)                                                                                \
+	do {                                                                                              \
+		const char *why_ = NULL;                                                                  \
+		int rc_ = check(w, t, &why_);                                                             \
+		if (rc_ != 1) {                                                                           \
+			test_failures++;                                                                  \
 			fprintf(stderr, "    %s:%d: want active, got %d (%s)\n", __FILE__, __LINE__, rc_, \
-				why_ ? why_ : "-");                                    \
-		}                                                                      \
+				why_ ? why_ : "-");                                                       \
+		}                                                                                         \
 	} while (0)
-#define CHECK_INACTIVE(w, t, want)                                                     \
-	do {                                                                           \
-		const char *why_ = NULL;                                               \
-		int rc_ = check(w, t, &why_);                                          \
-		if (rc_ != 0 || !why_ || strcmp(why_, want) != 0) {                    \
-			test_failures++;                                               \
-			fprintf(stderr, "    %s:%d: want inactive (%s), got %d (%s)\n", __FILE__, __LINE__, \
-				want, rc_, why_ ? why_ : "-");                         \
-		}                                                                      \
+#define CHECK_INACTIVE(w, t, want)                                                                                     \
+	do {                                                                                                           \
+		const char *why_ = NULL;                                                                               \
+		int rc_ = check(w, t, &why_);                                                                          \
+		if (rc_ != 0 || !why_ || strcmp(why_, want) != 0) {                                                    \
+			test_failures++;                                                                               \
+			fprintf(stderr, "    %s:%d: want inactive (%s), got %d (%s)\n", __FILE__, __LINE__, want, rc_, \
+				why_ ? why_ : "-");                                                                    \
+		}                                                                                                      \
 	} while (0)
 
 /* One agent of one owner, a member of one workspace; the "server" follows the change log
@@ -242,7 +242,7 @@ TEST(live_agent_lifecycle_after_poll)
 	if (world_open(&lw, 1) < 0)
 		return;
 	tok_fill(&t, &lw, "run_1");
-	t.issued_ms -= 5; /* a millisecond the suspension cannot share (see live_tokens_before_after_poll) */
+	t.issued_ms -= 5;        /* a millisecond the suspension cannot share (see live_tokens_before_after_poll) */
 	CHECK_ACTIVE(&lw.w, &t); /* the agent is now in memory */
 	fx_lifecycle(lw.cli, lw.agent, LC_SUSPEND);
 	CHECK_ACTIVE(&lw.w, &t);

@@ -35,16 +35,16 @@ static void new_agent(struct qworld *q, int64_t per_minute, int64_t per_day, cha
 }
 
 /* reserve, expecting it to be granted */
-#define GRANT(q, agent, pm, pd, now)                                                       \
-	do {                                                                               \
-		struct oerr e_;                                                            \
-		memset(&e_, 0, sizeof e_);                                                 \
-		int rc_ = quota_reserve((q)->f.db, agent, pm, pd, now, &e_);               \
-		if (rc_ != 0) {                                                            \
-			test_failures++;                                                   \
+#define GRANT(q, agent, pm, pd, now)                                                                           \
+	do {                                                                                                   \
+		struct oerr e_;                                                                                \
+		memset(&e_, 0, sizeof e_);                                                                     \
+		int rc_ = quota_reserve((q)->f.db, agent, pm, pd, now, &e_);                                   \
+		if (rc_ != 0) {                                                                                \
+			test_failures++;                                                                       \
 			fprintf(stderr, "    %s:%d: at %lld: want granted, got %d (%s)\n", __FILE__, __LINE__, \
-				(long long)(now), rc_, e_.desc);                           \
-		}                                                                          \
+				(long long)(now), rc_, e_.desc);                                               \
+		}                                                                                              \
 	} while (0)
 
 /* reserve, expecting 429 for the limit `which` ("minute" or "day") with Retry-After `after` */
@@ -222,8 +222,13 @@ static int ledger_rows_job(struct db *db, void *arg)
 	for (int i = 0; i < r->n; i++) {
 		char jti[40];
 		snprintf(jti, sizeof jti, "jti_%s_%d", r->agent + 4, i);
-		struct ledger_entry e = {.jti = jti, .agent_id = r->agent, .owner_id = r->owner, .run_id = "run_q",
-					 .ws = "ws_q", .scope = "tickets:read", .iat_ms = r->iat[i],
+		struct ledger_entry e = {.jti = jti,
+					 .agent_id = r->agent,
+					 .owner_id = r->owner,
+					 .run_id = "run_q",
+					 .ws = "ws_q",
+					 .scope = "tickets:read",
+					 .iat_ms = r->iat[i],
 					 .exp_s = r->iat[i] / 1000 + 300};
 		if (ledger_insert(db, &e) < 0)
 			return -1;
@@ -249,11 +254,11 @@ TEST(quota_seeded_from_the_ledger)
 	new_agent(&q, 3, 5, other);
 	int64_t m = T0 + 30 * MIN_MS, now = m + 30000;
 	const int64_t mine[] = {
-		m,             /* the minute's first millisecond: this minute */
-		now,           /* now itself: this minute */
-		m - 1,         /* the minute before, the same day: the day only */
-		T0 - 1,        /* the day before: neither */
-		now + 1,       /* after now: not yet */
+		m,       /* the minute's first millisecond: this minute */
+		now,     /* now itself: this minute */
+		m - 1,   /* the minute before, the same day: the day only */
+		T0 - 1,  /* the day before: neither */
+		now + 1, /* after now: not yet */
 	};
 	const int64_t others[] = {m, m + 1, m + 2};
 	ledger_rows(&q, a, mine, 5);
