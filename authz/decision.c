@@ -54,6 +54,8 @@ static int choose_workspace(struct db *db, const struct access_request *q, struc
 			 : effective_default_workspace(db, q->agent, d->ws);
 	if (r < 0)
 		return internal(d);
+	if (r != 1)
+		d->ws[0] = '\0'; /* none chosen */
 	if (r == 0)
 		REFUSE(400, "invalid_request", "no_workspace", "the agent has no effective verbs in any workspace");
 	if (r == 2)
@@ -66,7 +68,7 @@ static int choose_workspace(struct db *db, const struct access_request *q, struc
 static int choose_scope(const struct access_request *q, const char *eff, const char *approval,
 			struct access_decision *d)
 {
-	char req[VERBSET_MAX], missing[VERBSET_MAX], tmp[VERBSET_MAX];
+	char req[VERBSET_MAX] = "", missing[VERBSET_MAX], tmp[VERBSET_MAX];
 	slice bad;
 	if (q->scope.n && verbset_parse(q->scope, req, &bad) < 0)
 		REFUSE(400, "invalid_scope", "bad_scope", "malformed scope '%.*s'", (int)(bad.n > 64 ? 64 : bad.n),

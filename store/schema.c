@@ -41,7 +41,7 @@ const char *const schema_migrations[] = {
 	"  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','suspended','retired')),"
 	"  per_minute INTEGER NOT NULL DEFAULT 0 CHECK (per_minute >= 0),"
 	"  per_day INTEGER NOT NULL DEFAULT 0 CHECK (per_day >= 0),"
-	"  tokens_before INTEGER NOT NULL DEFAULT 0," /* tokens issued before this ms are dead */
+	"  tokens_before INTEGER NOT NULL DEFAULT 0," /* tokens issued up to this ms are dead */
 	"  created_at INTEGER NOT NULL, changed_at INTEGER NOT NULL);"
 	"CREATE INDEX agents_owner ON agents(owner_id);"
 	"CREATE TABLE agent_workspaces ("

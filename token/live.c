@@ -214,7 +214,7 @@ int live_check(struct warrant *w, const struct tok *t, const char **why)
 		*why = v.flag == ST_SUSPENDED ? "agent_suspended" : "agent_retired";
 		return 0;
 	}
-	if (t->issued_ms < v.n1) {
+	if (t->issued_ms <= v.n1) { /* the kill's own millisecond too: a token that committed just before it */
 		*why = "agent_tokens_revoked";
 		return 0;
 	}

@@ -159,14 +159,11 @@ static const struct dcase CASES[] = {
 	{"default workspace: one", .ws = {W("W")}, .member = {M("W", R " " N)}, .grant = R " " N, OK("W", N " " R)},
 	{"default workspace: one with verbs beside one without", .ws = {W("W1"), W("W2")},
 	 .member = {M("W1", D), M("W2", R)}, .grant = R, OK("W2", R)},
-	/* BUG: refused as ambiguous, the fresh path reports the first of the several workspaces
-	 * in d->ws (authz/effective.c:146 copies a candidate into ws_out before it knows it is the
-	 * only one, and choose_workspace() in authz/decision.c leaves it there), while the cached
-	 * path reports none: the two paths of one decision disagree, and a refusal names a
-	 * workspace the agent never chose. Expected: no workspace on either path. */
+	/* refused as ambiguous: no workspace was chosen, on the fresh path as on the cached one
+	 * (effective_default_workspace() fills ws_out with a candidate before it knows it is the
+	 * only one; choose_workspace() clears it) */
 	{"default workspace: several", .ws = {W("W1"), W("W2")}, .member = {M("W1", R), M("W2", N)}, .grant = R " " N,
 	 NO("", 400, "invalid_request", "ambiguous_workspace", SEVERAL)},
-	/* BUG: as above (authz/effective.c:146) */
 	{"default workspace: a membership and an org-visible workspace are several", .ws = {W("W"), WV("V", N)},
 	 .member = {M("W", R)}, .grant = R " " N, NO("", 400, "invalid_request", "ambiguous_workspace", SEVERAL)},
 	{"several workspaces: W1 gives its own intersection", .ws = {W("W1"), W("W2")},

@@ -285,12 +285,9 @@ TEST(live_tokens_before_after_poll)
 	CHECK_INACTIVE(&lw.w, &t, "agent_tokens_revoked");
 	t.issued_ms = kill + 1; /* a later millisecond: issued after the revocation */
 	CHECK_ACTIVE(&lw.w, &t);
-	/* BUG: a token issued in the very millisecond of the revocation, committed just before it,
-	 * is one of the tokens "issued so far" (SPEC "Kill switches"), but it stays active:
-	 * token/live.c:217 kills only issued_ms < tokens_before, and revoke --agent
-	 * (token/revoke.c:136) and suspend/retire (clients/lifecycle.c:38) set tokens_before to the
-	 * millisecond of the change itself; after `agent resume` such a token comes back to life.
-	 * Milliseconds cannot order the two, so the token must be dead (fail closed). */
+	/* a token issued in the very millisecond of the revocation may have committed just before
+	 * it: it is one of the tokens "issued so far" (SPEC "Kill switches"). Milliseconds cannot
+	 * order the two, so it is dead (fail closed), and stays dead after `agent resume`. */
 	t.issued_ms = kill;
 	CHECK_INACTIVE(&lw.w, &t, "agent_tokens_revoked");
 	world_close(&lw);
