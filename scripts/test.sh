@@ -21,6 +21,19 @@ add() { # adds the last "N passed, N failed" of a log; none at all counts as a f
 	f=${line##*, }
 	failed=$((failed + ${f%% failed}))
 }
+# The shape of the code: folders form layers without a cycle, the style of .clang-format,
+# no function over 120 lines. Each is one check.
+echo "== code shape"
+for check in scripts/layers.sh scripts/lint.sh scripts/function-length.sh; do
+	if res=$($check 2>&1); then
+		echo "  ok   $(tail -n 1 <<<"$res")"
+		passed=$((passed + 1))
+	else
+		echo "  FAIL $check"
+		sed 's/^/    /' <<<"$res" | head -40
+		failed=$((failed + 1))
+	fi
+done
 echo "== unit tests"
 build/unit_tests 2>&1 | tee "$out/unit.log"
 add "$out/unit.log"
