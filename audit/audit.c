@@ -189,3 +189,24 @@ long audit_export(struct db *db, const struct audit_query *q,
 	buf_free(&b);
 	return rc == SQLITE_DONE ? n : -1;
 }
+
+int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
+			int (*fn)(void *arg, const char *agent, const char *owner), void *arg)
+{
+	/* its own statement: fn writes on this connection while the rows are read */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
+				      " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1 AND e.event = 'token.issued'"
+				      " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	db_bind_text(st, 1, run);
+	db_bind_text(st, 2, owner_scope);
+	int rc = 0, s;
+	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = -1;
+	sqlite3_finalize(st);
+	return rc;
+}

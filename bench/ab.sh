@@ -58,7 +58,7 @@ run() { # side binary script -> req/s
 	if [ ! -s "$dir/tokens.txt" ]; then
 		BENCH_OUT=$dir BENCH_AGENTS=$dir/agents.txt BENCH_KEEP_TOKENS=1 \
 			wrk -t2 -c4 -d1s -s bench/token.lua "$BASE/" >/dev/null
-		cat "$dir"/tokens-*.txt | head -n 5000 >"$dir/tokens.txt"
+		cat "$dir"/tokens-*.txt | head -n 5000 >"$dir/tokens.txt" || true
 		rm -f "$dir"/tokens-*.txt
 	fi
 	local out

@@ -122,31 +122,11 @@ int64_t ledger_count_issued(struct db *db, const char *agent, int64_t from_ms, i
 	return n;
 }
 
-int ledger_agents_of_run(struct db *db, const char *run, const char *owner_scope,
-			 int (*fn)(void *arg, const char *agent, const char *owner), void *arg)
-{
-	/* its own statement: fn writes on this connection while the rows are read */
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT DISTINCT t.agent_id, a.owner_id FROM tokens t"
-				      " JOIN agents a ON a.id = t.agent_id WHERE t.run_id = ?1"
-				      " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY t.agent_id",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	db_bind_text(st, 1, run);
-	db_bind_text(st, 2, owner_scope);
-	int rc = 0, s;
-	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
-	if (rc == 0 && s != SQLITE_DONE)
-		rc = -1;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 int ledger_prune_job(struct db *db, void *arg)
 {
 	struct ledger_prune *p = arg;
-	/* ids grow with issuance: the oldest rows are the lowest ids */
+	/* ids grow with issuance: the oldest rows are the lowest ids, and only the first
+	 * LEDGER_PRUNE_CHUNK of them are looked at */
 	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM (SELECT id, iat, exp FROM tokens"
 				       " ORDER BY id LIMIT ?2) WHERE iat < ?1 AND exp < ?1 / 1000)");
 	if (!st)

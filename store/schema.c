@@ -138,7 +138,6 @@ const char *const schema_migrations[] = {
 	"  exp INTEGER NOT NULL," /* s */
 	"  parent_jti TEXT);"
 	"CREATE INDEX tokens_agent ON tokens(agent_id, iat);"
-	"CREATE INDEX tokens_run ON tokens(run_id);"
 	"INSERT OR IGNORE INTO tokens(jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud, iat, exp)"
 	"  SELECT jti, agent_id, coalesce(owner_id, ''),"
 	"    CASE WHEN json_valid(detail) THEN json_extract(detail, '$.credential_id') END,"

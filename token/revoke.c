@@ -117,7 +117,7 @@ static int revoke_run(struct db *db, struct revocation *r)
 	}
 	/* every agent that used the run (agent-chosen run ids may collide across agents) */
 	struct run_walk k = {db, r};
-	int rc = ledger_agents_of_run(db, r->run_id, r->owner_scope, run_of_agent, &k);
+	int rc = audit_agents_of_run(db, r->run_id, r->owner_scope, run_of_agent, &k);
 	if (rc == 0 && r->count == 0 && r->owner_scope) {
 		oerr_set(&r->err, 404, "not_found", "none of your agents used run %.64s", r->run_id);
 		return 1;
