@@ -73,6 +73,8 @@ static void audit_failure(struct warrant *w, const char *owner, const char *emai
 			esc[k++] = *p;
 	esc[k] = '\0';
 	audit_detailf(&ev, "{\"email\":\"%s\",\"reason\":\"%s\"}", esc, reason);
+	if (strcmp(reason, "throttled") == 0) /* SPEC "Audit": throttled requests, a row a minute */
+		audit_event_summarize(&ev, reason, "rate_limited");
 	warrant_write(w, audit_job, &ev);
 	audit_event_clear(&ev);
 }

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "../audit/audit.h"
+#include "../audit/summary.h"
 #include "../authz/model.h"
 #include "../clients/secret.h"
 #include "../common/timeutil.h"
@@ -134,7 +135,7 @@ int cmd_serve(struct cli *c)
 		return cli_usage("%s", cerr);
 	int check = arg_flag(&c->a, "check-config");
 	int64_t leeway = LEEWAY_DEFAULT, jwks_age = JWKS_MAX_AGE_DEFAULT, rotation = KEY_ROTATION_DEFAULT,
-		retention = 0, wal_restart = WRITER_WAL_RESTART_MIB;
+		retention = AUDIT_RETENTION_DEFAULT_DAYS, wal_restart = WRITER_WAL_RESTART_MIB;
 	int64_t ttl = TOKEN_TTL_DEFAULT, threads = 0, body = (int64_t)o.max_body,
 		conns = o.max_connections, perip = o.max_per_ip, timeout = o.timeout;
 	int rc;
@@ -286,6 +287,9 @@ int cmd_serve(struct cli *c)
 	db_close(w->db);
 	w->db = NULL;
 	rc = server_run(w, &o);
+	/* the listener has stopped: the current minute's summaries, before the writer stops */
+	if (audit_summary_flush(w->writer, now_ms(), 1) < 0)
+		log_event(LOG_ERROR, "audit summary lost", ",\"events\":%ld", audit_summary_pending());
 	struct writer_stats ws;
 	writer_stats(w->writer, &ws);
 	writer_stop(w->writer); /* commits whatever is queued */

@@ -5,6 +5,7 @@
 #include "http.h"
 #include "../common/log.h"
 #include "../audit/audit.h"
+#include "../audit/summary.h"
 #include "../clients/credentials.h"
 #include "../keys/rotate.h"
 #include "../token/live.h"
@@ -125,6 +126,7 @@ static void *maint_main(void *arg)
 		live_poll(mdb);
 		writer_checkpoint(w->writer, mdb);
 		int64_t t = now_ms();
+		audit_summary_flush(w->writer, t, 0); /* the summaries of minutes that have ended */
 		if (t - last_sched >= 1000) {
 			schedules(w, t);
 			last_sched = t;
