@@ -99,7 +99,8 @@ int audit_detail_take(struct audit_event *ev, struct buf *b)
 
 int audit_event_summarize(struct audit_event *ev, const char *reason, const char *error)
 {
-	if (!ev->outcome || strcmp(ev->outcome, "refused") != 0 || (ev->actor[0] && strcmp(ev->actor, "anonymous") != 0))
+	if (!ev->outcome || strcmp(ev->outcome, "refused") != 0 ||
+	    (ev->actor[0] && strcmp(ev->actor, "anonymous") != 0))
 		return 0;
 	ev->summarize = 1;
 	ev->summary_error = error ? error : "";

@@ -12,11 +12,11 @@
 #include <string.h>
 
 struct slot {
-	int64_t minute;  /* minutes since the epoch */
+	int64_t minute; /* minutes since the epoch */
 	int64_t count;
-	int64_t last_ms; /* when the last event counted here came: the row's time */
+	int64_t last_ms;                    /* when the last event counted here came: the row's time */
 	const char *event, *reason, *error; /* static strings; event NULL: a free slot */
-	char addr[64];   /* "" for the overflow bucket */
+	char addr[64];                      /* "" for the overflow bucket */
 };
 
 #define NSLOTS (AUDIT_SUMMARY_BYTES / sizeof(struct slot))
@@ -35,7 +35,7 @@ static uint64_t mix(uint64_t h, const char *s)
 {
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL; /* FNV-1a */
-	return (h ^ 0xff) * 1099511628211ULL;              /* a separator no string holds */
+	return (h ^ 0xff) * 1099511628211ULL;                   /* a separator no string holds */
 }
 
 static int same(const struct slot *s, const struct slot *k)

@@ -30,9 +30,10 @@ void audit_summary_add(const struct audit_event *ev);
 struct writer;
 /* Appends one row per key whose minute ended before now_ms (every key when all is set: at
  * shutdown, after the jobs already queued have run), through the writer w (writer_call:
- * committed when this returns), and forgets them. Call it from the housekeeping tick, and once after the listener has stopped and
- * before the writer stops. Returns the rows written, or -1 when the commit failed (the
- * counts are kept and written by a later call). Calls are serialised. */
+ * committed when this returns), and forgets them. Call it from the housekeeping tick, and
+ * once after the listener has stopped and before the writer stops. Returns the rows
+ * written, or -1 when the commit failed (the counts are kept and written by a later call).
+ * Calls are serialised. */
 int audit_summary_flush(struct writer *w, int64_t now_ms, int all);
 
 /* Events counted but not yet flushed; events that could not be counted at all since the

@@ -324,8 +324,8 @@ int cmd_resource_rotate(struct cli *c)
 		buf_printf(&b, ",\"old_expires_at\":%s%s%s}", t[0] ? "\"" : "", t[0] ? t : "null", t[0] ? "\"" : "");
 		print_obj(&b);
 	} else {
-		printf("new secret for resource server %s:\nclient_secret: %s\n(shown this once)\n%s%s\n", r.id, r.secret,
-		       t[0] ? "the previous secret works until " : "the previous secret no longer works", t);
+		printf("new secret for resource server %s:\nclient_secret: %s\n(shown this once)\n%s%s\n", r.id,
+		       r.secret, t[0] ? "the previous secret works until " : "the previous secret no longer works", t);
 	}
 	OPENSSL_cleanse(r.secret, sizeof r.secret);
 	return 0;

@@ -33,12 +33,12 @@ int resource_audience_known(struct db *db, const char *uri);
 struct resource_rotation {
 	/* in */
 	const char *id;
-	int64_t grace;                 /* seconds, 0..RS_GRACE_MAX: how long the old secret works */
-	const char *actor;             /* NULL: "system" */
+	int64_t grace;     /* seconds, 0..RS_GRACE_MAX: how long the old secret works */
+	const char *actor; /* NULL: "system" */
 	/* out */
-	char secret[SECRET_LEN + 1];   /* the new secret, shown once; the caller wipes it */
+	char secret[SECRET_LEN + 1];    /* the new secret, shown once; the caller wipes it */
 	char audience[RS_AUDIENCE_MAX]; /* "" for none */
-	int64_t old_expires_at;        /* ms; 0 when the old secret stopped at once */
+	int64_t old_expires_at;         /* ms; 0 when the old secret stopped at once */
 	struct oerr err;
 };
 /* Writer job: a new secret for resource server id; the previous one keeps working until
@@ -50,11 +50,11 @@ int resource_rotate_job(struct db *db, void *arg);
 struct resource_state {
 	/* in */
 	const char *id;
-	int enable;                    /* 1 enable, 0 disable */
-	const char *actor;             /* NULL: "system" */
+	int enable;        /* 1 enable, 0 disable */
+	const char *actor; /* NULL: "system" */
 	/* out */
 	char audience[RS_AUDIENCE_MAX];
-	int changed;                   /* 0: it was already in that state (nothing written) */
+	int changed; /* 0: it was already in that state (nothing written) */
 	struct oerr err;
 };
 /* Writer job: disables or enables resource server id. Disabled, it cannot authenticate
