@@ -287,11 +287,11 @@ int cmd_serve(struct cli *c)
 	db_close(w->db);
 	w->db = NULL;
 	rc = server_run(w, &o);
+	struct writer_stats ws;
+	writer_stats(w->writer, &ws); /* the requests' jobs, before the summaries' */
 	/* the listener has stopped: the current minute's summaries, before the writer stops */
 	if (audit_summary_flush(w->writer, now_ms(), 1) < 0)
 		log_event(LOG_ERROR, "audit summary lost", ",\"events\":%ld", audit_summary_pending());
-	struct writer_stats ws;
-	writer_stats(w->writer, &ws);
 	writer_stop(w->writer); /* commits whatever is queued */
 	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld,\"wal_restarts\":%ld", ws.batches,
 		  ws.jobs, ws.wal_restarts);

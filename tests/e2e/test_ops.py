@@ -296,7 +296,7 @@ def test_check_config_shows_each_value_and_its_source_by_precedence():
         "insecure-http": ("false", "default"),
         "metrics-token": ("********", "file"),
         "log-file": ("-", "default"),
-        "audit-retention": ("0", "default"),
+        "audit-retention": ("400", "default"),
     }
     for k, v in want.items():
         assert rows.get(k) == v, (k, rows.get(k), v, p.stdout)
