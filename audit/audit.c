@@ -1,5 +1,6 @@
 /* audit.c - writing and querying the audit trail; see audit.h. */
 #include "audit.h"
+#include "summary.h"
 
 #include "../common/buf.h"
 #include "../common/timeutil.h"
@@ -17,6 +18,10 @@ static int bind_opt(sqlite3_stmt *st, int i, const char *s)
 int audit_insert(struct db *db, const struct audit_event *ev)
 {
 	DB_ASSERT_TX(db);
+	if (ev->summarize && ev->outcome && strcmp(ev->outcome, "refused") == 0) {
+		audit_summary_add(ev); /* a row a minute at most: audit_summary_flush */
+		return 0;
+	}
 	if (ev->detail_failed)
 		return -1;
 	sqlite3_stmt *st = db_prep(db,
@@ -90,6 +95,17 @@ int audit_detail_take(struct audit_event *ev, struct buf *b)
 	ev->detail_failed = !ev->detail;
 	buf_free(b);
 	return ev->detail ? 0 : -1;
+}
+
+int audit_event_summarize(struct audit_event *ev, const char *reason, const char *error)
+{
+	if (!ev->outcome || strcmp(ev->outcome, "refused") != 0 ||
+	    (ev->actor[0] && strcmp(ev->actor, "anonymous") != 0))
+		return 0;
+	ev->summarize = 1;
+	ev->summary_error = error ? error : "";
+	ev->summary_reason = reason ? reason : ev->summary_error;
+	return 1;
 }
 
 void audit_event_clear(struct audit_event *ev)

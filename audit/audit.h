@@ -25,6 +25,9 @@ struct audit_event {
 	char request_id[40];
 	char *detail;              /* a JSON object owned by the event, or NULL (audit_event_clear) */
 	int detail_failed;         /* building the detail failed: audit_insert refuses the event */
+	/* set by audit_event_summarize: counted per minute (audit/summary.h), not a row */
+	int summarize;
+	const char *summary_reason, *summary_error; /* static strings */
 };
 
 /* Who and what an event is about; NULL members are left empty (actor: "system"). */
@@ -45,18 +48,32 @@ int audit_detailf(struct audit_event *ev, const char *fmt, ...) __attribute__((f
 #define AUDIT_DETAIL_LIMIT (1 << 20)
 struct buf;
 int audit_detail_take(struct audit_event *ev, struct buf *b);
+/* SPEC "Audit": a refusal of a client nobody knows, or a request a throttle refused, is
+ * summarized per minute and client address rather than written as a row of its own, so an
+ * unauthenticated flood cannot fill the disk. The producer calls this on such an event,
+ * once it knows that no agent, owner or resource server it recognised is involved; reason
+ * and error are static strings (err.reason, err.code; NULL reason: the error). The one
+ * rule is applied here: only a refusal (outcome "refused") whose actor is "anonymous" is
+ * marked, so a known caller's refusal is always its own row; audit_insert then counts the
+ * event (audit_summary_add) instead of inserting it. Returns 1 when marked, else 0. */
+int audit_event_summarize(struct audit_event *ev, const char *reason, const char *error);
 /* Frees the detail; the event's keys stay. */
 void audit_event_clear(struct audit_event *ev);
 /* Inserts an "ok" event with keys k and detail (a JSON object or NULL). 0 or -1. */
 int audit_write(struct db *db, const char *event, const struct audit_keys *k, const char *detail);
 
 /* Inserts ev; runs inside the caller's transaction (a writer job or db_tx). 0, or -1 on a
- * database error or when the event's detail could not be built. */
+ * database error or when the event's detail could not be built. An event marked by
+ * audit_event_summarize that is still a refusal is counted in the minute's summary
+ * instead (no row now, never a failure). */
 int audit_insert(struct db *db, const struct audit_event *ev);
 /* A writer job that inserts the event passed as arg. */
 int audit_job(struct db *db, void *ev);
 
 #define AUDIT_PRUNE_CHUNK 5000
+/* `serve --audit-retention` when not given: a year and a month, so a yearly review (PCI DSS
+ * 10.5.1 asks for twelve months of history) always finds the whole year; 0 keeps all. */
+#define AUDIT_RETENTION_DEFAULT_DAYS 400
 
 struct audit_prune {
 	int64_t before_ms;

@@ -120,6 +120,8 @@ static void audit_failure(struct warrant *w, const char *owner, const char *emai
 	buf_json_str(&d, email, el > LOGIN_AUDIT_EMAIL_MAX ? LOGIN_AUDIT_EMAIL_MAX : el);
 	buf_printf(&d, ",\"reason\":\"%s\"}", reason);
 	audit_detail_take(&ev, &d);
+	if (strcmp(reason, "throttled") == 0) /* SPEC "Audit": throttled requests, a row a minute */
+		audit_event_summarize(&ev, reason, "rate_limited");
 	warrant_write(w, audit_job, &ev);
 	audit_event_clear(&ev);
 }

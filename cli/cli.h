@@ -40,6 +40,8 @@ int cmd_agent_add(struct cli *c);
 int cmd_agent_list(struct cli *c);
 int cmd_agent_limit(struct cli *c);
 int cmd_resource_add(struct cli *c);
+int cmd_resource_rotate(struct cli *c);
+int cmd_resource_state(struct cli *c);
 int cmd_keys_list(struct cli *c);
 int cmd_audit(struct cli *c);
 int cmd_revoke(struct cli *c);

@@ -300,6 +300,74 @@ int cmd_resource_add(struct cli *c)
 	return 0;
 }
 
+int cmd_resource_rotate(struct cli *c)
+{
+	struct resource_rotation r;
+	memset(&r, 0, sizeof r);
+	r.id = word(c, 2);
+	r.grace = RS_GRACE_DEFAULT;
+	r.actor = "system";
+	const char *g = arg_opt(&c->a, "grace");
+	if (!r.id)
+		return cli_usage("usage: warrant resource rotate RS [--grace SECONDS]");
+	if (g && parse_i64(g, 0, RS_GRACE_MAX, &r.grace) < 0)
+		return cli_usage("--grace must be 0 to %d seconds", RS_GRACE_MAX);
+	int rc;
+	if ((rc = cli_job(c, resource_rotate_job, &r, &r.err)))
+		return rc;
+	char t[32] = "";
+	if (r.old_expires_at)
+		rfc3339(r.old_expires_at, t);
+	if (c->json) {
+		struct buf b;
+		buf_init(&b, 4096);
+		buf_printf(&b, "{\"id\":\"%s\",\"client_id\":\"%s\",\"client_secret\":\"%s\",\"audience\":", r.id, r.id,
+			   r.secret);
+		if (r.audience[0])
+			buf_json_cstr(&b, r.audience);
+		else
+			buf_puts(&b, "null");
+		buf_printf(&b, ",\"old_expires_at\":%s%s%s}", t[0] ? "\"" : "", t[0] ? t : "null", t[0] ? "\"" : "");
+		print_obj(&b);
+	} else {
+		printf("new secret for resource server %s:\nclient_secret: %s\n(shown this once)\n%s%s\n", r.id,
+		       r.secret, t[0] ? "the previous secret works until " : "the previous secret no longer works", t);
+	}
+	OPENSSL_cleanse(r.secret, sizeof r.secret);
+	return 0;
+}
+
+int cmd_resource_state(struct cli *c)
+{
+	const char *op = word(c, 1);
+	struct resource_state r;
+	memset(&r, 0, sizeof r);
+	r.id = word(c, 2);
+	r.enable = strcmp(op, "enable") == 0;
+	r.actor = "system";
+	if (!r.id)
+		return cli_usage("usage: warrant resource %s RS", op);
+	int rc;
+	if ((rc = cli_job(c, resource_state_job, &r, &r.err)))
+		return rc;
+	const char *status = r.enable ? "active" : "disabled";
+	if (c->json) {
+		struct buf b;
+		buf_init(&b, 4096);
+		buf_printf(&b, "{\"id\":\"%s\",\"status\":\"%s\",\"changed\":%s,\"audience\":", r.id, status,
+			   r.changed ? "true" : "false");
+		if (r.audience[0])
+			buf_json_cstr(&b, r.audience);
+		else
+			buf_puts(&b, "null");
+		buf_puts(&b, "}");
+		print_obj(&b);
+	} else {
+		printf("resource server %s is %s%s\n", r.id, status, r.changed ? "" : " (unchanged)");
+	}
+	return 0;
+}
+
 int cmd_keys_list(struct cli *c)
 {
 	if (cli_open(c, 0) < 0)

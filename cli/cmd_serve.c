@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "../audit/audit.h"
+#include "../audit/summary.h"
 #include "../authz/model.h"
 #include "../clients/secret.h"
 #include "../common/timeutil.h"
@@ -321,7 +322,8 @@ int cmd_serve(struct cli *c)
 	struct server_opts o;
 	server_opts_default(&o);
 	struct serve_conf sc = {.ttl = TOKEN_TTL_DEFAULT, .leeway = LEEWAY_DEFAULT, .jwks_age = JWKS_MAX_AGE_DEFAULT,
-				.rotation = KEY_ROTATION_DEFAULT, .wal_restart = WRITER_WAL_RESTART_MIB};
+				.rotation = KEY_ROTATION_DEFAULT, .retention = AUDIT_RETENTION_DEFAULT_DAYS,
+				.wal_restart = WRITER_WAL_RESTART_MIB};
 	struct warrant *w = &c->w;
 	int rc = serve_settings(c, &o, &sc);
 	if (rc)
@@ -341,7 +343,10 @@ int cmd_serve(struct cli *c)
 	w->db = NULL;
 	rc = server_run(w, &o);
 	struct writer_stats ws;
-	writer_stats(w->writer, &ws);
+	writer_stats(w->writer, &ws); /* the requests' jobs, before the summaries' */
+	/* the listener has stopped: the current minute's summaries, before the writer stops */
+	if (audit_summary_flush(w->writer, now_ms(), 1) < 0)
+		log_event(LOG_ERROR, "audit summary lost", ",\"events\":%ld", audit_summary_pending());
 	writer_stop(w->writer); /* commits whatever is queued */
 	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld,\"wal_restarts\":%ld", ws.batches,
 		  ws.jobs, ws.wal_restarts);

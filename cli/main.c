@@ -47,6 +47,9 @@ static const struct command commands[] = {
 	{"agent", "resume", cmd_agent_lifecycle, "warrant agent resume AGT"},
 	{"agent", "retire", cmd_agent_lifecycle, "warrant agent retire AGT"},
 	{"resource", "add", cmd_resource_add, "warrant resource add NAME [--audience URI]"},
+	{"resource", "rotate", cmd_resource_rotate, "warrant resource rotate RS [--grace SECONDS]"},
+	{"resource", "disable", cmd_resource_state, "warrant resource disable RS"},
+	{"resource", "enable", cmd_resource_state, "warrant resource enable RS"},
 	{"keys", "list", cmd_keys_list, "warrant keys list"},
 	{"keys", "rotate", cmd_keys_rotate, "warrant keys rotate [--force]"},
 	{"keys", "retire", cmd_keys_retire, "warrant keys retire KID"},
@@ -176,8 +179,11 @@ static const struct {
 		  "  warrant agent rotate agt_... --grace 900\n  warrant agent suspend agt_..."},
 	{"credential", "Revokes one credential at once (a leaked secret); the tokens it minted die too.\n"
 		       "  warrant credential revoke cred_..."},
-	{"resource", "Registers a resource server (an introspection caller); the secret is shown once.\n"
-		     "  warrant resource add billing-api --audience https://billing.example.com --json"},
+	{"resource", "Resource servers (introspection callers): add (the secret is shown once), rotate the\n"
+		     "secret (the old one works for --grace seconds, default 0), disable, enable. A running server\n"
+		     "sees each change within a second.\n"
+		     "  warrant resource add billing-api --audience https://billing.example.com --json\n"
+		     "  warrant resource rotate rs_... --grace 300\n  warrant resource disable rs_..."},
 	{"keys", "Signing keys: list, rotate (a next key must have been published for --jwks-max-age), retire.\n"
 		 "  warrant keys list --json\n  warrant keys rotate\n  warrant keys rotate --force && warrant keys retire KID"},
 	{"approval", "Pending human approvals (CIBA) and decisions by the agent's owner.\n"

@@ -10,6 +10,7 @@
 #include "../keys/rotate.h"
 #include "../keys/schedule.h"
 #include "../token/live.h"
+#include "../audit/summary.h"
 #include "../store/ledger.h"
 #include "../token/prune.h"
 
@@ -125,6 +126,7 @@ static void *housekeeping_main(void *arg)
 		live_poll(hdb); /* changes from other processes (the command line) */
 		writer_checkpoint(w->writer, hdb);
 		int64_t t = now_ms();
+		audit_summary_flush(w->writer, t, 0); /* the summaries of minutes that have ended */
 		if (t - last_sched >= HOUSEKEEPING_SCHEDULE_MS) {
 			schedules(w, t);
 			last_sched = t;

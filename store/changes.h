@@ -21,6 +21,10 @@
 #define CHANGE_KEYS "keys"            /* signing keys changed */
 #define CHANGE_ACCESS_ADDED "access+" /* access grew (a member added, a workspace opened) */
 #define CHANGE_RESOURCE "resource"    /* a = a resource server's audience, b = its id */
+/* a = a resource server's id, b = its audience (NULL: none): its secret was rotated, or it
+ * was disabled or enabled; n = 1 when b is, after the change, the audience of an active
+ * resource server (this one or another), 0 when of none */
+#define CHANGE_RESOURCE_STATE "resource~"
 
 /* Records a change inside the caller's transaction. 0 or -1. */
 int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n);

@@ -147,6 +147,11 @@ const char *const schema_migrations[] = {
 	"    time / 1000 + coalesce(CASE WHEN json_valid(detail) THEN json_extract(detail, '$.expires_in') END, 3600)"
 	"  FROM audit_events WHERE event = 'token.issued' AND jti IS NOT NULL AND agent_id IS NOT NULL"
 	"  AND time >= (CAST(strftime('%s', 'now') AS INTEGER) - 3660) * 1000;",
+	/* 3: a resource server's secret can be rotated, the previous one working until
+	 * old_expires_at (ms); status is 'active' or 'disabled' */
+	"ALTER TABLE resource_servers ADD COLUMN old_verifier BLOB;"
+	"ALTER TABLE resource_servers ADD COLUMN old_expires_at INTEGER;"
+	"ALTER TABLE resource_servers ADD COLUMN changed_at INTEGER;",
 };
 
 const int schema_version = (int)(sizeof schema_migrations / sizeof schema_migrations[0]);

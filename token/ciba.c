@@ -77,6 +77,8 @@ static void bc_record(struct bc_request *b)
 	}
 	buf_printf(&d, ",\"auth_method\":\"%s\"}", client_auth_method_name(&b->cred));
 	audit_detail_take(&b->audit, &d);
+	if (!b->ok && !b->agent.id[0]) /* no known agent: counted in a row a minute */
+		audit_event_summarize(&b->audit, b->err.reason, b->err.code);
 }
 
 /* authenticate, parse, decide (authz/decision.h: a scope is required, and approval-required

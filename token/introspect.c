@@ -68,6 +68,8 @@ int token_introspect(struct warrant *w, struct introspection *q)
 	if (rc != 0) {
 		audit_fill(q, q->err.status == 403 ? q->cred.id : NULL, NULL, rc < 0 ? "error" : "refused",
 			   q->err.reason);
+		if (rc > 0 && !who.rs_id[0]) /* no registered resource server: a row a minute */
+			audit_event_summarize(&q->audit, q->err.reason, q->err.code);
 		return rc;
 	}
 	slice token;

@@ -83,6 +83,8 @@ static void record(struct token_issue *t, const char *event, const char *outcome
 	}
 	buf_printf(&d, ",\"auth_method\":\"%s\"}", client_auth_method_name(&t->cred));
 	audit_detail_take(&t->audit, &d);
+	if (!issued && !t->agent.id[0]) /* no known agent: counted in a row a minute */
+		audit_event_summarize(&t->audit, t->err.reason, t->err.code);
 }
 
 static void refuse_now(struct token_issue *t)

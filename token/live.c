@@ -55,6 +55,12 @@ static void apply(const char *kind, const char *a, const char *b, int64_t n)
 		effective_cache_clear();     /* grants and workspace limits */
 	} else if (strcmp(kind, CHANGE_RESOURCE) == 0) {
 		strmap_put(&audiences, a, &v);
+	} else if (strcmp(kind, CHANGE_RESOURCE_STATE) == 0) {
+		resource_cache_forget(a); /* rotated, disabled or enabled: read it again */
+		if (b && n)
+			strmap_put(&audiences, b, &v);
+		else if (b)
+			strmap_del(&audiences, b); /* no active resource server has it any more */
 	}
 }
 

@@ -204,6 +204,8 @@ int token_revoke_prepare(struct warrant *w, struct token_revocation *r)
 		r->refused = 1;
 		revoke_record(r, a->id[0] ? a : NULL, rc < 0 ? "error" : "refused", r->err.reason ? r->err.reason : "auth",
 			      NULL);
+		if (rc > 0 && !a->id[0]) /* no known agent: counted in a row a minute */
+			audit_event_summarize(&r->audit, r->err.reason, r->err.code);
 		return rc < 0 ? -1 : 0;
 	}
 	slice token, hint;

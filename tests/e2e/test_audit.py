@@ -211,12 +211,18 @@ def test_audit_row_written_before_response():
 
 
 def test_audit_unknown_client_refusal_names_nobody():
+    """An unknown client's refusal is counted in its minute's summary row (SPEC "Audit"),
+    appended when the minute ends or at shutdown."""
     s = scenario()
+    s["srv"].stop()  # SIGTERM: the current minute's summaries are appended
+    s["srv"] = s["env"].serve()
     rows = [r for r in s["env"].audit() if r["event"] == "token.refused" and r["actor"] == "anonymous"]
     assert len(rows) == 1, rows
     r = rows[0]
     assert r["owner_id"] is None and r["agent_id"] is None and r["client_addr"] == LOCAL, r
     assert r["outcome"] == "refused" and r["detail"]["error"] == "invalid_client", r
+    assert r["detail"]["reason"] == "unknown_client" and r["detail"]["count"] == 1, r
+    assert r["detail"]["summary"] is True, r
     assert "agt_nosuchagent" not in json.dumps(r), "an unknown client id is input, not an actor: %r" % r
 
 

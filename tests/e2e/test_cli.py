@@ -2,6 +2,7 @@
 non-zero exits, the database file (mode 0600, argon2id password hashes, agent secrets kept
 only as 32-byte verifiers) and the audit trail of /token (who, for whom, which run,
 where from, with what outcome; never a secret or a token)."""
+import http.client
 import json
 import os
 import re
@@ -454,16 +455,20 @@ def test_audit_rows_for_token_issued_and_refused():
     assert sr["outcome"] != "ok" and sr["detail"].get("reason")
     assert sr["detail"]["reason"] != w["detail"]["reason"]
 
-    # an unknown client is audited too, with no owner to account for it
-    def unowned():
-        return [r for r in env.audit() if r["event"] == "token.refused" and r["owner_id"] is None]
-    before = len(unowned())
-    st, _, _ = srv.token("agt_nobodyhere00000000000000", wrong)
-    assert st == 401
-    after = unowned()
-    assert len(after) == before + 1, "no audit row for an unknown client"
-    assert after[-1]["client_addr"] == "127.0.0.1" and after[-1]["outcome"] != "ok"
-    assert after[-1]["actor"] not in (aid, b["client_id"])
+    # an unknown client is counted in its minute's summary (SPEC "Audit"), with no owner to
+    # account for it; a source address of its own tells its row apart
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10, source_address=("127.0.0.77", 0))
+    c.request("POST", "/token", "grant_type=client_credentials",
+              {"Content-Type": "application/x-www-form-urlencoded",
+               "Authorization": basic_header("agt_nobodyhere00000000000000", wrong)})
+    assert c.getresponse().status == 401
+    c.close()
+    srv.stop()  # SIGTERM appends the minute's summaries
+    del ctx()["srv"]
+    after = [r for r in env.audit() if r["event"] == "token.refused" and r["client_addr"] == "127.0.0.77"]
+    assert len(after) == 1 and after[0]["detail"]["count"] == 1, "no audit row for an unknown client: %r" % after
+    assert after[0]["owner_id"] is None and after[0]["outcome"] != "ok" and after[0]["detail"]["summary"] is True
+    assert after[0]["actor"] not in (aid, b["client_id"])
 
 
 def test_audit_filters():

@@ -296,7 +296,7 @@ def test_check_config_shows_each_value_and_its_source_by_precedence():
         "insecure-http": ("false", "default"),
         "metrics-token": ("********", "file"),
         "log-file": ("-", "default"),
-        "audit-retention": ("0", "default"),
+        "audit-retention": ("400", "default"),
     }
     for k, v in want.items():
         assert rows.get(k) == v, (k, rows.get(k), v, p.stdout)
@@ -634,9 +634,9 @@ def test_request_log_lines_match_headers_and_audit_rows_and_reopen_on_sighup():
     assert st == 200, body
     tok = body["access_token"]
     sent.append(("POST", "/token", 200, hd["x-request-id"], sc["id"]))
-    st, hd, body = srv.token("agt_" + "a" * 26, sc["secret"])
+    st, hd, body = srv.token(sc["id"], "wsk_" + "a" * 43)  # a known agent's refusal: a row of its own
     assert st == 401, body
-    sent.append(("POST", "/token", 401, hd["x-request-id"], ""))
+    sent.append(("POST", "/token", 401, hd["x-request-id"], None))
     st, hd, body = srv.post_form("/introspect", {"token": tok}, basic=(rs["client_id"], rs["client_secret"]))
     assert st == 200 and body["active"], body
     sent.append(("POST", "/introspect", 200, hd["x-request-id"], None))
