@@ -34,4 +34,6 @@
 #define EV_TRUST_REMOVED "trust.removed"
 #define EV_DELEGATION_ADDED "delegation.added"
 #define EV_DELEGATION_REMOVED "delegation.removed"
+#define EV_RESOURCE_DISABLED "resource.disabled"
+#define EV_RESOURCE_ENABLED "resource.enabled"
 #endif

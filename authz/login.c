@@ -1,6 +1,7 @@
 /* login.c - owners' logins with throttling; see login.h. */
 #include "login.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../clients/secret.h"
 #include "../common/basic.h"
@@ -110,7 +111,7 @@ static void audit_failure(struct warrant *w, const char *owner, const char *emai
 	struct audit_event ev;
 	struct audit_keys k = {.actor = owner ? owner : "", .owner_id = owner, .client_addr = client_addr,
 			       .request_id = request_id};
-	audit_event_init(&ev, "owner.login_failed", "refused", &k);
+	audit_event_init(&ev, EV_OWNER_LOGIN_FAILED, "refused", &k);
 	/* the email is the client's: JSON-encoded (invalid UTF-8 becomes U+FFFD), at most
 	 * LOGIN_AUDIT_EMAIL_MAX bytes of it */
 	struct buf d;

@@ -1,6 +1,7 @@
 /* model.c - orgs, owners, workspaces, memberships; see model.h. */
 #include "model.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../common/buf.h"
 #include "../clients/lifecycle.h"
@@ -135,7 +136,7 @@ int owner_create_job(struct db *db, void *arg)
 	char d[128];
 	snprintf(d, sizeof d, "{\"org_id\":\"%s\",\"password\":%s}", o->org_id,
 		 o->password_hash ? "true" : "false");
-	return audit_simple(db, "owner.created", "system", o->id, NULL, NULL, d);
+	return audit_simple(db, EV_OWNER_CREATED, "system", o->id, NULL, NULL, d);
 }
 
 int workspace_create_job(struct db *db, void *arg)
@@ -327,7 +328,7 @@ static const char *member_write(struct db *db, const struct member_change *m, co
 		[MEMBER_REMOVE] = "DELETE FROM memberships WHERE workspace_id = ?1 AND owner_id = ?2",
 	};
 	static const char *const events[] = {
-		[MEMBER_ADD] = "member.added", [MEMBER_SET] = "member.changed", [MEMBER_REMOVE] = "member.removed"};
+		[MEMBER_ADD] = EV_MEMBER_ADDED, [MEMBER_SET] = EV_MEMBER_CHANGED, [MEMBER_REMOVE] = EV_MEMBER_REMOVED};
 	sqlite3_stmt *st = db_prep(db, sql[m->op]);
 	if (!st)
 		return NULL;
@@ -426,7 +427,7 @@ int owner_deactivate_job(struct db *db, void *arg)
 	db_bind_text(st, 2, d->owner_id);
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_OWNER, d->owner_id, NULL, now) < 0)
 		return -1;
-	if (audit_simple(db, "owner.deactivated", d->actor, d->owner_id, NULL, d->client_addr, NULL) < 0)
+	if (audit_simple(db, EV_OWNER_DEACTIVATED, d->actor, d->owner_id, NULL, d->client_addr, NULL) < 0)
 		return -1;
 	/* every active agent of theirs is suspended with them */
 	sqlite3_stmt *q = NULL;
@@ -438,7 +439,7 @@ int owner_deactivate_job(struct db *db, void *arg)
 	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
 		struct lifecycle l = {.agent_id = (const char *)sqlite3_column_text(q, 0), .op = LC_SUSPEND,
 				      .actor = d->actor, .client_addr = d->client_addr,
-				      .cause = "owner.deactivated"};
+				      .cause = EV_OWNER_DEACTIVATED};
 		char id[ID_MAX];
 		snprintf(id, sizeof id, "%s", l.agent_id);
 		l.agent_id = id;

@@ -1,6 +1,7 @@
 /* cmd_serve.c - `warrant init` and `warrant serve`. */
 #include "cli.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../audit/summary.h"
 #include "../authz/model.h"
@@ -55,7 +56,7 @@ static int init_job(struct db *db, void *arg)
 		return -1;
 	struct audit_event ev;
 	struct audit_keys k = {.actor = NULL};
-	audit_event_init(&ev, "key.rotated", "ok", &k);
+	audit_event_init(&ev, EV_KEY_ROTATED, "ok", &k);
 	audit_detailf(&ev, "{\"reason\":\"init\",\"current\":\"%s\",\"next\":\"%s\",\"alg\":\"%s\"}", j->kid,
 		      j->next_kid, key_alg_name(j->alg));
 	int rc = audit_insert(db, &ev);

@@ -1,6 +1,7 @@
 /* agents.c - agent records, creation and credentials; see agents.h. */
 #include "agents.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../common/blobmap.h"
 #include "../common/buf.h"
@@ -192,10 +193,10 @@ int agent_create_job(struct db *db, void *arg)
 	buf_puts(&d, "}");
 	if (d.failed)
 		rc = -1; /* never a cut or empty detail */
-	audit_agent(db, "agent.created", n->actor ? n->actor : "system", a, n->client_addr, n->request_id, d.p, &rc);
+	audit_agent(db, EV_AGENT_CREATED, n->actor ? n->actor : "system", a, n->client_addr, n->request_id, d.p, &rc);
 	char cd[160];
 	snprintf(cd, sizeof cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a->id, n->cred_id);
-	audit_agent(db, "credential.created", n->actor ? n->actor : "system", a, n->client_addr, n->request_id, cd,
+	audit_agent(db, EV_CREDENTIAL_CREATED, n->actor ? n->actor : "system", a, n->client_addr, n->request_id, cd,
 		    &rc);
 	buf_free(&d);
 	return rc;

@@ -1,6 +1,7 @@
 /* credentials.c - credential rotation, revocation and expiry; see credentials.h. */
 #include "credentials.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
@@ -70,7 +71,7 @@ int credential_rotate_job(struct db *db, void *arg)
 	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","
 			      "\"old_expires_at\":\"%s\",\"grace_seconds\":%lld}",
 		 a.id, r->cred_id, r->old_cred_id, r->old_cred_id[0] ? rfc3339(until, t) : "", (long long)r->grace);
-	return audit_cred(db, "credential.rotated", r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
+	return audit_cred(db, EV_CREDENTIAL_ROTATED, r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
 }
 
 int credential_revoke_job(struct db *db, void *arg)
@@ -108,7 +109,7 @@ int credential_revoke_job(struct db *db, void *arg)
 		return -1;
 	char d[200];
 	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a.id, r->cred_id);
-	return audit_cred(db, "credential.revoked", r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
+	return audit_cred(db, EV_CREDENTIAL_REVOKED, r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
 }
 
 int credential_expiry_job(struct db *db, void *arg)
@@ -126,7 +127,7 @@ int credential_expiry_job(struct db *db, void *arg)
 		char d[200], t[32];
 		snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
 			 sqlite3_column_text(q, 1), sqlite3_column_text(q, 0), rfc3339(sqlite3_column_int64(q, 3), t));
-		rc = audit_cred(db, "credential.expired", "system", (const char *)sqlite3_column_text(q, 1),
+		rc = audit_cred(db, EV_CREDENTIAL_EXPIRED, "system", (const char *)sqlite3_column_text(q, 1),
 			       (const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
 	}
 	sqlite3_finalize(q);

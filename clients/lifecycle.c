@@ -1,6 +1,7 @@
 /* lifecycle.c - suspend, resume, retire; see lifecycle.h. */
 #include "lifecycle.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
@@ -9,7 +10,7 @@
 
 const char *lifecycle_event(enum lifecycle_op op)
 {
-	return op == LC_SUSPEND ? "agent.suspended" : op == LC_RESUME ? "agent.resumed" : "agent.retired";
+	return op == LC_SUSPEND ? EV_AGENT_SUSPENDED : op == LC_RESUME ? EV_AGENT_RESUMED : EV_AGENT_RETIRED;
 }
 
 int agent_lifecycle_job(struct db *db, void *arg)

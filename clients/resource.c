@@ -1,6 +1,7 @@
 /* resource.c - resource servers: registration and secret checks; see resource.h. */
 #include "resource.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../common/blobmap.h"
 #include "../common/timeutil.h"
@@ -211,7 +212,7 @@ int resource_rotate_job(struct db *db, void *arg)
 	snprintf(d, sizeof d, "{\"resource_server\":\"%s\",\"old_expires_at\":%s%s%s,\"grace_seconds\":%lld}", r->id,
 		 r->old_expires_at ? "\"" : "", r->old_expires_at ? rfc3339(r->old_expires_at, t) : "null",
 		 r->old_expires_at ? "\"" : "", (long long)r->grace);
-	return rs_changed(db, r->id, r->audience, "credential.rotated", r->actor, d);
+	return rs_changed(db, r->id, r->audience, EV_CREDENTIAL_ROTATED, r->actor, d);
 }
 
 int resource_state_job(struct db *db, void *arg)
@@ -235,5 +236,5 @@ int resource_state_job(struct db *db, void *arg)
 	char d[160];
 	snprintf(d, sizeof d, "{\"resource_server\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", r->id,
 		 r->enable ? "disabled" : "active", r->enable ? "active" : "disabled");
-	return rs_changed(db, r->id, r->audience, r->enable ? "resource.enabled" : "resource.disabled", r->actor, d);
+	return rs_changed(db, r->id, r->audience, r->enable ? EV_RESOURCE_ENABLED : EV_RESOURCE_DISABLED, r->actor, d);
 }

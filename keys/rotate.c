@@ -1,6 +1,7 @@
 /* rotate.c - signing-key rotation and retirement; see rotate.h. */
 #include "rotate.h"
 
+#include "../audit/events.h"
 #include "../audit/audit.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
@@ -81,7 +82,7 @@ static int set_state(struct db *db, const char *kid, const char *state, int64_t 
 static int audit_key(struct db *db, const char *actor, const char *detail)
 {
 	struct audit_keys k = {.actor = actor};
-	return audit_write(db, "key.rotated", &k, detail);
+	return audit_write(db, EV_KEY_ROTATED, &k, detail);
 }
 
 #ifndef NDEBUG

@@ -1,6 +1,7 @@
 /* ciba.c - OpenID CIBA (poll mode) for approval-required verbs; see ciba.h. */
 #include "ciba.h"
 
+#include "../audit/events.h"
 #include "../authz/decision.h"
 #include "../common/buf.h"
 #include "../common/timeutil.h"
@@ -60,7 +61,7 @@ static int bc_parse(struct bc_request *b, slice *msg)
 
 static void bc_record(struct bc_request *b)
 {
-	audit_fill(&b->audit, "approval.requested", b->ok ? "ok" : "refused", b->agent.id, b->agent.id,
+	audit_fill(&b->audit, EV_APPROVAL_REQUESTED, b->ok ? "ok" : "refused", b->agent.id, b->agent.id,
 		   b->agent.owner_id, b->run_id, b->ws, b->client_addr, b->request_id);
 	struct buf d;
 	buf_init(&d, AUDIT_DETAIL_LIMIT);
@@ -307,7 +308,7 @@ int approval_decide_job(struct db *db, void *arg)
 	if (db_step_done(st) < 0)
 		return -1;
 	struct audit_event ev;
-	audit_fill(&ev, d->approve ? "approval.approved" : "approval.denied", "ok", d->owner_id, d->agent_id, owner,
+	audit_fill(&ev, d->approve ? EV_APPROVAL_APPROVED : EV_APPROVAL_DENIED, "ok", d->owner_id, d->agent_id, owner,
 		   run, ws, d->client_addr, d->request_id);
 	struct buf b;
 	buf_init(&b, AUDIT_DETAIL_LIMIT);

@@ -1,6 +1,7 @@
 /* introspect.c - RFC 7662 introspection; see introspect.h. */
 #include "introspect.h"
 
+#include "../audit/events.h"
 #include "../common/timeutil.h"
 #include "live.h"
 
@@ -42,7 +43,7 @@ static void audit_fill(struct introspection *q, const char *rs, const struct tok
 		k.jti = t->jti;
 	}
 	audit_event_clear(ev);
-	audit_event_init(ev, "token.introspected", outcome, &k);
+	audit_event_init(ev, EV_TOKEN_INTROSPECTED, outcome, &k);
 	if (t) {
 		audit_detailf(ev, "{\"agent_id\":\"%s\"%s%s%s}", t->sub, reason ? ",\"reason\":\"" : "",
 			      reason ? reason : "", reason ? "\"" : "");

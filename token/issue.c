@@ -1,6 +1,7 @@
 /* issue.c - /token: the client_credentials and CIBA grants as one pipeline; see issue.h. */
 #include "issue.h"
 
+#include "../audit/events.h"
 #include "../authz/decision.h"
 #include "../authz/quota.h"
 #include "../clients/credentials.h"
@@ -91,7 +92,7 @@ static void refuse_now(struct token_issue *t)
 {
 	buf_free(&t->jwt);
 	t->jti[0] = '\0';
-	record(t, "token.refused", "refused");
+	record(t, EV_TOKEN_REFUSED, "refused");
 }
 
 /* ---- the steps ---- */
@@ -272,9 +273,9 @@ int token_issue(struct warrant *w, struct token_issue *t)
 	if (tx)
 		db_exec(db, "COMMIT");
 	if (rc == 0)
-		record(t, "token.issued", "ok");
+		record(t, EV_TOKEN_ISSUED, "ok");
 	else if (rc == 2)
-		record(t, "quota.exceeded", "refused");
+		record(t, EV_QUOTA_EXCEEDED, "refused");
 	else
 		refuse_now(t);
 	if (rc < 0)
@@ -358,12 +359,12 @@ int token_issue_job(struct db *db, void *arg)
 			t->err.basic_challenge = t->err.status == 401 && t->cred.method == AUTH_BASIC;
 			buf_free(&t->jwt);
 			if (rc == 2)
-				record(t, "quota.exceeded", "refused");
+				record(t, EV_QUOTA_EXCEEDED, "refused");
 			else
 				refuse_now(t);
 			return audit_insert(db, &t->audit);
 		}
-		record(t, "token.issued", "ok");
+		record(t, EV_TOKEN_ISSUED, "ok");
 	}
 	if (t->approval_id[0] && ciba_redeem(db, t->approval_id, t->agent.id, t->jti) != 0) {
 		/* single use: a second redemption loses */

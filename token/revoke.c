@@ -1,6 +1,7 @@
 /* revoke.c - revocations and RFC 7009; see revoke.h. */
 #include "revoke.h"
 
+#include "../audit/events.h"
 #include "../clients/agents.h"
 #include "../common/timeutil.h"
 #include "introspect.h"
@@ -78,7 +79,7 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		return -1;
 	char d[96];
 	snprintf(d, sizeof d, "\"kind\":\"token\",\"exp\":%lld", (long long)f.exp_s);
-	return audit_revoked(db, r, "token.revoked", f.agent_id, f.owner_id, f.run_id, r->jti, d, f.ws);
+	return audit_revoked(db, r, EV_TOKEN_REVOKED, f.agent_id, f.owner_id, f.run_id, r->jti, d, f.ws);
 }
 
 static int revoke_run_of(struct db *db, struct revocation *r, const char *agent, const char *owner)
@@ -92,7 +93,7 @@ static int revoke_run_of(struct db *db, struct revocation *r, const char *agent,
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_RUN, agent, r->run_id, 0) < 0)
 		return -1;
 	r->count++;
-	return audit_revoked(db, r, "run.revoked", agent, owner, r->run_id, NULL, "\"kind\":\"run\"", NULL);
+	return audit_revoked(db, r, EV_RUN_REVOKED, agent, owner, r->run_id, NULL, "\"kind\":\"run\"", NULL);
 }
 
 struct run_walk {
@@ -142,7 +143,7 @@ static int revoke_agent(struct db *db, struct revocation *r)
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_AGENT, r->agent_id, NULL, now) < 0)
 		return -1;
 	r->count = 1;
-	return audit_revoked(db, r, "token.revoked", r->agent_id, owner, NULL, NULL,
+	return audit_revoked(db, r, EV_TOKEN_REVOKED, r->agent_id, owner, NULL, NULL,
 			     "\"kind\":\"all_tokens_of_agent\"", NULL);
 }
 
@@ -167,7 +168,7 @@ static void revoke_record(struct token_revocation *r, const struct agent *a, con
 	struct audit_keys k = {.actor = a ? a->id : "", .owner_id = a ? a->owner_id : NULL, .jti = jti,
 			       .client_addr = r->client_addr, .request_id = r->request_id};
 	audit_event_clear(&r->audit);
-	audit_event_init(&r->audit, "token.revoked", outcome, &k);
+	audit_event_init(&r->audit, EV_TOKEN_REVOKED, outcome, &k);
 	audit_detailf(&r->audit, "{\"reason\":\"%s\"}", reason);
 }
 
