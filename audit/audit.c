@@ -10,10 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bind_opt(sqlite3_stmt *st, int i, const char *s)
-{
-	return db_bind_text(st, i, s && *s ? s : NULL);
-}
+static int bind_opt(sqlite3_stmt *st, int i, const char *s) { return db_bind_text(st, i, s && *s ? s : NULL); }
 
 int audit_insert(struct db *db, const struct audit_event *ev)
 {
@@ -24,9 +21,9 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 	}
 	if (ev->detail_failed)
 		return -1;
-	sqlite3_stmt *st = db_prep(db,
-		"INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti, client_addr,"
-		" outcome, detail, request_id, agent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_stmt *st =
+		db_prep(db, "INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti, client_addr,"
+			    " outcome, detail, request_id, agent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, ev->time ? ev->time : now_ms());
@@ -149,8 +146,8 @@ static void col_json(struct buf *b, const char *key, sqlite3_stmt *st, int i)
 		buf_json_str(b, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
 }
 
-long audit_export(struct db *db, const struct audit_query *q,
-		  void (*emit)(void *arg, const char *json, size_t n), void *arg)
+long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void *arg, const char *json, size_t n),
+		  void *arg)
 {
 	/* only the filters given appear in the statement, so the planner can pick the
 	 * (owner_id, time), (agent_id, time) or run_id index */
@@ -211,9 +208,10 @@ int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
 {
 	/* its own statement: fn writes on this connection while the rows are read */
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
-				      " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1 AND e.event = 'token.issued'"
-				      " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id",
+	if (sqlite3_prepare_v2(db->h,
+			       "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
+			       " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1 AND e.event = 'token.issued'"
+			       " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	db_bind_text(st, 1, run);

@@ -12,19 +12,19 @@
 #include <stdint.h>
 
 struct audit_event {
-	int64_t time;              /* ms; 0 = now */
-	const char *event;         /* static: "token.issued", ... */
-	const char *outcome;       /* static: "ok", "refused", "error", "active", ... */
-	char actor[ID_MAX];        /* agent, owner, resource server or "system" */
-	char agent_id[ID_MAX];     /* the agent concerned; defaults to actor when it is one */
-	char owner_id[ID_MAX];     /* the accountable human; "" when unknown */
+	int64_t time;          /* ms; 0 = now */
+	const char *event;     /* static: "token.issued", ... */
+	const char *outcome;   /* static: "ok", "refused", "error", "active", ... */
+	char actor[ID_MAX];    /* agent, owner, resource server or "system" */
+	char agent_id[ID_MAX]; /* the agent concerned; defaults to actor when it is one */
+	char owner_id[ID_MAX]; /* the accountable human; "" when unknown */
 	char run_id[72];
 	char ws[ID_MAX];
 	char jti[40];
 	char client_addr[64];
 	char request_id[40];
-	char *detail;              /* a JSON object owned by the event, or NULL (audit_event_clear) */
-	int detail_failed;         /* building the detail failed: audit_insert refuses the event */
+	char *detail;      /* a JSON object owned by the event, or NULL (audit_event_clear) */
+	int detail_failed; /* building the detail failed: audit_insert refuses the event */
 	/* set by audit_event_summarize: counted per minute (audit/summary.h), not a row */
 	int summarize;
 	const char *summary_reason, *summary_error; /* static strings */
@@ -96,6 +96,6 @@ struct audit_query {
 	long limit;           /* 0 = no limit */
 };
 /* Calls emit once per matching event as a JSON object (time order); returns rows or -1. */
-long audit_export(struct db *db, const struct audit_query *q,
-		  void (*emit)(void *arg, const char *json, size_t n), void *arg);
+long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void *arg, const char *json, size_t n),
+		  void *arg);
 #endif

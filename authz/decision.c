@@ -6,11 +6,11 @@
 
 #include <string.h>
 
-#define REFUSE(status, code, why, ...)                          \
-	do {                                                    \
-		oerr_set(&d->err, status, code, __VA_ARGS__);   \
-		d->err.reason = why;                            \
-		return 1;                                       \
+#define REFUSE(status, code, why, ...)                        \
+	do {                                                  \
+		oerr_set(&d->err, status, code, __VA_ARGS__); \
+		d->err.reason = why;                          \
+		return 1;                                     \
 	} while (0)
 
 int workspace_id_valid(slice s) { return s.n > 3 && s.n < ID_MAX && memcmp(s.p, "ws_", 3) == 0; }
@@ -87,8 +87,7 @@ static int choose_scope(const struct access_request *q, const char *eff, const c
 			REFUSE(400, "invalid_scope", "scope_not_allowed", "not allowed: %.150s", missing);
 		memcpy(d->scope, req, sizeof d->scope);
 		return 0;
-	case ACCESS_ISSUE:
-		break;
+	case ACCESS_ISSUE: break;
 	}
 	if (q->bound) {
 		/* token exchange: what is asked ∩ what the subject holds ∩ what the actor may do */
@@ -129,6 +128,7 @@ int access_decide(struct db *db, const struct access_request *q, struct access_d
 	if (n < 0)
 		return internal(d);
 	if (n == 0 && q->purpose == ACCESS_ISSUE)
-		REFUSE(400, "invalid_scope", "no_effective_verbs", "the agent has no effective verbs in this workspace");
+		REFUSE(400, "invalid_scope", "no_effective_verbs",
+		       "the agent has no effective verbs in this workspace");
 	return choose_scope(q, eff, approval, d);
 }

@@ -22,11 +22,11 @@ enum access_purpose {
 struct access_request {
 	enum access_purpose purpose;
 	const struct agent *agent;
-	slice workspace;     /* requested; empty: the one workspace where the agent has verbs */
-	slice scope;         /* requested verbs; empty (ISSUE): every effective verb needing no approval */
-	const char *run_id;  /* checked against the run kill switch when set */
-	const char *bound;   /* an extra bound on the verbs (a canonical set), or NULL */
-	int fresh;           /* decide from the records, not the server's caches (the writer) */
+	slice workspace;    /* requested; empty: the one workspace where the agent has verbs */
+	slice scope;        /* requested verbs; empty (ISSUE): every effective verb needing no approval */
+	const char *run_id; /* checked against the run kill switch when set */
+	const char *bound;  /* an extra bound on the verbs (a canonical set), or NULL */
+	int fresh;          /* decide from the records, not the server's caches (the writer) */
 };
 
 struct access_decision {

@@ -101,8 +101,8 @@ int effective_default_workspace(struct db *db, const struct agent *a, char ws_ou
 }
 
 /* *exists (may be NULL) says whether ws is a workspace at all */
-static int compute(struct db *db, const struct agent *a, const char *ws,
-		   char out[VERBSET_MAX], char approval[VERBSET_MAX], int *exists)
+static int compute(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
+		   char approval[VERBSET_MAX], int *exists)
 {
 	char tmp[VERBSET_MAX], scratch[VERBSET_MAX];
 	if (!out)
@@ -112,12 +112,12 @@ static int compute(struct db *db, const struct agent *a, const char *ws,
 		approval[0] = '\0';
 	if (exists)
 		*exists = 0;
-	sqlite3_stmt *st = db_prep(db,
-		"SELECT w.org_id, w.org_visible, w.org_verbs, w.approval_verbs,"
-		" (SELECT verbs FROM memberships m WHERE m.workspace_id = w.id AND m.owner_id = ?2),"
-		" EXISTS (SELECT 1 FROM agent_workspaces aw WHERE aw.agent_id = ?3),"
-		" EXISTS (SELECT 1 FROM agent_workspaces aw WHERE aw.agent_id = ?3 AND aw.workspace_id = w.id)"
-		" FROM workspaces w WHERE w.id = ?1");
+	sqlite3_stmt *st = db_prep(
+		db, "SELECT w.org_id, w.org_visible, w.org_verbs, w.approval_verbs,"
+		    " (SELECT verbs FROM memberships m WHERE m.workspace_id = w.id AND m.owner_id = ?2),"
+		    " EXISTS (SELECT 1 FROM agent_workspaces aw WHERE aw.agent_id = ?3),"
+		    " EXISTS (SELECT 1 FROM agent_workspaces aw WHERE aw.agent_id = ?3 AND aw.workspace_id = w.id)"
+		    " FROM workspaces w WHERE w.id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, ws);
@@ -151,11 +151,11 @@ static int compute(struct db *db, const struct agent *a, const char *ws,
 static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_MAX])
 {
 	enum { MAX_CANDIDATES = 1024 };
-	char (*cand)[ID_MAX] = NULL;
+	char(*cand)[ID_MAX] = NULL;
 	int nc = 0, found = 0, rc = -1;
-	sqlite3_stmt *st = db_prep(db,
-		"SELECT workspace_id FROM memberships WHERE owner_id = ?1"
-		" UNION SELECT id FROM workspaces WHERE org_visible = 1 AND org_id = ?2 LIMIT 1024");
+	sqlite3_stmt *st =
+		db_prep(db, "SELECT workspace_id FROM memberships WHERE owner_id = ?1"
+			    " UNION SELECT id FROM workspaces WHERE org_visible = 1 AND org_id = ?2 LIMIT 1024");
 	if (!st)
 		return -1;
 	/* copy the candidates first: effective_verbs() uses the same connection */

@@ -13,8 +13,8 @@
  * verbs (either may be NULL). Returns the number of effective verbs (0 when ws does not
  * exist or gives nothing), -1 on a database error. Ignores the agent's status: callers
  * check lifecycle separately. */
-int effective_verbs(struct db *db, const struct agent *a, const char *ws,
-		    char out[VERBSET_MAX], char approval[VERBSET_MAX]);
+int effective_verbs(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],
+		    char approval[VERBSET_MAX]);
 
 /* The same, always computed from the records (inside a writer transaction). */
 int effective_verbs_fresh(struct db *db, const struct agent *a, const char *ws, char out[VERBSET_MAX],

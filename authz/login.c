@@ -1,8 +1,8 @@
 /* login.c - owners' logins with throttling; see login.h. */
 #include "login.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
+#include "../audit/events.h"
 #include "../clients/secret.h"
 #include "../common/basic.h"
 #include "../common/buf.h"
@@ -109,8 +109,8 @@ static void audit_failure(struct warrant *w, const char *owner, const char *emai
 			  const char *request_id, const char *reason)
 {
 	struct audit_event ev;
-	struct audit_keys k = {.actor = owner ? owner : "", .owner_id = owner, .client_addr = client_addr,
-			       .request_id = request_id};
+	struct audit_keys k = {
+		.actor = owner ? owner : "", .owner_id = owner, .client_addr = client_addr, .request_id = request_id};
 	audit_event_init(&ev, EV_OWNER_LOGIN_FAILED, "refused", &k);
 	/* the email is the client's: JSON-encoded (invalid UTF-8 becomes U+FFFD), at most
 	 * LOGIN_AUDIT_EMAIL_MAX bytes of it */
@@ -210,7 +210,9 @@ int owner_login(struct warrant *w, const char *email, const char *password, cons
 		fail_add(acct, now_s);
 		fail_add(addr, now_s);
 		audit_failure(w, found ? s->id : NULL, lower, client_addr, request_id,
-			      overlong ? "overlong_credentials" : found ? "bad_password" : "unknown_account");
+			      overlong ? "overlong_credentials"
+			      : found  ? "bad_password"
+				       : "unknown_account");
 		oerr_set(e, 401, "invalid_client", "authentication failed");
 		e->basic_challenge = 1;
 		return 1;

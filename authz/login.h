@@ -19,12 +19,12 @@
 #include "../common/rand.h"
 #include "../core/warrant.h"
 
-#define LOGIN_FAILS_PER_ACCOUNT 5    /* per minute, then 429 */
-#define LOGIN_FAILS_PER_ADDRESS 20   /* per minute, then 429 */
+#define LOGIN_FAILS_PER_ACCOUNT 5  /* per minute, then 429 */
+#define LOGIN_FAILS_PER_ADDRESS 20 /* per minute, then 429 */
 #define LOGIN_CACHE_SECONDS 60
-#define LOGIN_FAILS_BYTES (4u << 20)  /* the failure counters of one minute */
-#define LOGIN_CACHE_BYTES (1u << 20)  /* remembered logins */
-#define LOGIN_AUDIT_EMAIL_MAX 128     /* bytes of a failed login's email kept in its audit row */
+#define LOGIN_FAILS_BYTES (4u << 20) /* the failure counters of one minute */
+#define LOGIN_CACHE_BYTES (1u << 20) /* remembered logins */
+#define LOGIN_AUDIT_EMAIL_MAX 128    /* bytes of a failed login's email kept in its audit row */
 #define LOGIN_ADDR_KEY_MAX 80
 
 struct owner_session {

@@ -1,15 +1,15 @@
 /* model.c - orgs, owners, workspaces, memberships; see model.h. */
 #include "model.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
-#include "../common/buf.h"
+#include "../audit/events.h"
 #include "../clients/lifecycle.h"
-#include "effective.h"
+#include "../common/buf.h"
 #include "../common/timeutil.h"
 #include "../core/warrant.h"
 #include "../store/changes.h"
 #include "../store/ledger.h"
+#include "effective.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +39,8 @@ static int exists(struct db *db, const char *sql, const char *id)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int audit_simple(struct db *db, const char *event, const char *actor, const char *owner,
-			const char *ws, const char *client_addr, const char *detail)
+static int audit_simple(struct db *db, const char *event, const char *actor, const char *owner, const char *ws,
+			const char *client_addr, const char *detail)
 {
 	struct audit_keys k = {.actor = actor, .owner_id = owner, .ws = ws, .client_addr = client_addr};
 	return audit_write(db, event, &k, detail);
@@ -99,7 +99,8 @@ int owner_create_job(struct db *db, void *arg)
 {
 	struct owner_new *o = arg;
 	if (!email_ok(o->email)) {
-		oerr_set(&o->err, 400, "invalid_request", "email must look like name@example.com, without spaces or ':'");
+		oerr_set(&o->err, 400, "invalid_request",
+			 "email must look like name@example.com, without spaces or ':'");
 		return 1;
 	}
 	if (o->name && *o->name && !name_ok(o->name, &o->err, "name"))
@@ -134,8 +135,7 @@ int owner_create_job(struct db *db, void *arg)
 	if (db_step_done(st) < 0)
 		return -1;
 	char d[128];
-	snprintf(d, sizeof d, "{\"org_id\":\"%s\",\"password\":%s}", o->org_id,
-		 o->password_hash ? "true" : "false");
+	snprintf(d, sizeof d, "{\"org_id\":\"%s\",\"password\":%s}", o->org_id, o->password_hash ? "true" : "false");
 	return audit_simple(db, EV_OWNER_CREATED, "system", o->id, NULL, NULL, d);
 }
 
@@ -225,8 +225,11 @@ static int cascade_agent(struct db *db, const struct member_change *m, const str
 	if (ledger_each_live(db, a->id, m->workspace_id, k.now / 1000, cascade_token, &k) != 0)
 		return -1;
 	struct audit_event ev;
-	struct audit_keys keys = {.actor = m->actor, .agent_id = a->id, .owner_id = a->owner_id,
-				  .ws = m->workspace_id, .client_addr = m->client_addr};
+	struct audit_keys keys = {.actor = m->actor,
+				  .agent_id = a->id,
+				  .owner_id = a->owner_id,
+				  .ws = m->workspace_id,
+				  .client_addr = m->client_addr};
 	audit_event_init(&ev, event, "ok", &keys);
 	audit_detailf(&ev, "{\"cause\":\"%s\",\"agent_id\":\"%s\",\"effective_after\":\"%s\",\"tokens_revoked\":%d}",
 		      event, a->id, eff, k.revoked);
@@ -324,7 +327,8 @@ static const char *member_write(struct db *db, const struct member_change *m, co
 	static const char *const sql[] = {
 		[MEMBER_ADD] = "INSERT INTO memberships(workspace_id, owner_id, verbs, created_at, changed_at)"
 			       " VALUES (?,?,?,?,?)",
-		[MEMBER_SET] = "UPDATE memberships SET verbs = ?3, changed_at = ?5 WHERE workspace_id = ?1 AND owner_id = ?2",
+		[MEMBER_SET] =
+			"UPDATE memberships SET verbs = ?3, changed_at = ?5 WHERE workspace_id = ?1 AND owner_id = ?2",
 		[MEMBER_REMOVE] = "DELETE FROM memberships WHERE workspace_id = ?1 AND owner_id = ?2",
 	};
 	static const char *const events[] = {
@@ -349,8 +353,9 @@ static const char *member_write(struct db *db, const struct member_change *m, co
 	buf_puts(&d, ",\"verbs_after\":");
 	buf_json_cstr(&d, m->canon);
 	buf_puts(&d, "}");
-	int rc = d.failed ? -1 : audit_simple(db, events[m->op], m->actor, m->owner_id, m->workspace_id,
-					      m->client_addr, d.p);
+	int rc = d.failed
+			 ? -1
+			 : audit_simple(db, events[m->op], m->actor, m->owner_id, m->workspace_id, m->client_addr, d.p);
 	buf_free(&d);
 	return rc < 0 ? NULL : events[m->op];
 }
@@ -431,14 +436,16 @@ int owner_deactivate_job(struct db *db, void *arg)
 		return -1;
 	/* every active agent of theirs is suspended with them */
 	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status = 'active'", -1, &q,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status = 'active'", -1, &q, NULL) !=
+	    SQLITE_OK)
 		return -1;
 	db_bind_text(q, 1, d->owner_id);
 	rc = 0;
 	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		struct lifecycle l = {.agent_id = (const char *)sqlite3_column_text(q, 0), .op = LC_SUSPEND,
-				      .actor = d->actor, .client_addr = d->client_addr,
+		struct lifecycle l = {.agent_id = (const char *)sqlite3_column_text(q, 0),
+				      .op = LC_SUSPEND,
+				      .actor = d->actor,
+				      .client_addr = d->client_addr,
 				      .cause = EV_OWNER_DEACTIVATED};
 		char id[ID_MAX];
 		snprintf(id, sizeof id, "%s", l.agent_id);

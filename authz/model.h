@@ -7,8 +7,8 @@
 #define WARRANT_MODEL_H
 #include "../common/oerr.h"
 #include "../common/rand.h"
-#include "../store/db.h"
 #include "../common/verbs.h"
+#include "../store/db.h"
 
 #define EMAIL_MAX 254
 
@@ -45,7 +45,7 @@ struct member_change {
 	const char *workspace_id, *owner_id, *verbs;
 	const char *actor, *client_addr;
 	char canon[VERBSET_MAX];
-	int agents_affected;     /* agents whose access the change narrowed */
+	int agents_affected; /* agents whose access the change narrowed */
 	struct oerr err;
 };
 int member_change_job(struct db *db, void *arg);

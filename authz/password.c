@@ -12,8 +12,8 @@ int password_hash(const char *pw, size_t n, char out[PASSWORD_HASH_MAX])
 	unsigned char salt[16];
 	if (n > PASSWORD_MAX_LEN || rand_bytes(salt, sizeof salt) < 0)
 		return -1;
-	int rc = argon2id_hash_encoded(PASSWORD_T_COST, PASSWORD_M_COST_KIB, PASSWORD_PARALLELISM,
-				       pw, n, salt, sizeof salt, 32, out, PASSWORD_HASH_MAX);
+	int rc = argon2id_hash_encoded(PASSWORD_T_COST, PASSWORD_M_COST_KIB, PASSWORD_PARALLELISM, pw, n, salt,
+				       sizeof salt, 32, out, PASSWORD_HASH_MAX);
 	return rc == ARGON2_OK ? 0 : -1;
 }
 

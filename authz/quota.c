@@ -19,8 +19,7 @@ void quota_enable(void)
 		enabled = 1;
 }
 
-int quota_reserve(struct db *db, const char *agent, int64_t per_minute, int64_t per_day, int64_t now,
-		  struct oerr *e)
+int quota_reserve(struct db *db, const char *agent, int64_t per_minute, int64_t per_day, int64_t now, struct oerr *e)
 {
 	if (!per_minute && !per_day)
 		return 0;

@@ -77,10 +77,16 @@ int main(int argc, char **argv)
 			audit_insert(db, &ev);
 			if (ledger) {
 				struct ledger_entry e = {
-					.jti = ev.jti, .agent_id = ev.agent_id, .owner_id = ev.owner_id,
-					.cred_id = "cred_aaaaaaaaaaaaaaaaaaaaaaaaaa", .run_id = ev.run_id, .ws = ev.ws,
-					.scope = "tickets:note tickets:read", .aud_json = "[\"http://127.0.0.1:18999\"]",
-					.iat_ms = ms, .exp_s = ms / 1000 + 300,
+					.jti = ev.jti,
+					.agent_id = ev.agent_id,
+					.owner_id = ev.owner_id,
+					.cred_id = "cred_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+					.run_id = ev.run_id,
+					.ws = ev.ws,
+					.scope = "tickets:note tickets:read",
+					.aud_json = "[\"http://127.0.0.1:18999\"]",
+					.iat_ms = ms,
+					.exp_s = ms / 1000 + 300,
 				};
 				ledger_insert(db, &e);
 			}
@@ -89,8 +95,10 @@ int main(int argc, char **argv)
 	}
 	double t1 = now_s();
 	printf("%-13s batch %3d: %.1f us per durable row\n",
-	       introspected ? "introspected" : ledger ? "issued+ledger" : "issued", batch,
-	       (t1 - t0) / rows * 1e6);
+	       introspected ? "introspected"
+	       : ledger     ? "issued+ledger"
+			    : "issued",
+	       batch, (t1 - t0) / rows * 1e6);
 	db_close(db);
 	unlink(path);
 	unlink(wal);

@@ -10,10 +10,10 @@ struct args {
 	const char *words[ARGS_MAX_WORDS];
 	int nwords;
 	struct {
-		const char *name; /* without the dashes */
+		const char *name;  /* without the dashes */
 		const char *value; /* NULL for a flag */
 		int used;
-		int source;        /* 0 command line, 1 environment, 2 config file */
+		int source; /* 0 command line, 1 environment, 2 config file */
 	} opt[ARGS_MAX_OPTS];
 	int nopts;
 };

@@ -136,8 +136,8 @@ int cmd_workspace_add(struct cli *c)
 		return 1;
 	char org[ID_MAX];
 	int rc;
-	struct workspace_new w = {.name = name, .org_visible = arg_flag(&c->a, "org-visible"),
-				  .org_verbs = arg_opt(&c->a, "verbs")};
+	struct workspace_new w = {
+		.name = name, .org_visible = arg_flag(&c->a, "org-visible"), .org_verbs = arg_opt(&c->a, "verbs")};
 	if ((rc = org_option(c, org)) || (rc = cli_no_extra(c)))
 		return rc;
 	w.org_id = org;
@@ -164,7 +164,8 @@ int cmd_member(struct cli *c)
 	const char *op = word(c, 1);
 	struct member_change m = {.workspace_id = arg_opt(&c->a, "workspace"),
 				  .owner_id = arg_opt(&c->a, "owner"),
-				  .verbs = arg_opt(&c->a, "verbs"), .actor = "system"};
+				  .verbs = arg_opt(&c->a, "verbs"),
+				  .actor = "system"};
 	m.op = strcmp(op, "add") == 0 ? MEMBER_ADD : strcmp(op, "set") == 0 ? MEMBER_SET : MEMBER_REMOVE;
 	if (!m.workspace_id || !m.owner_id || (m.op != MEMBER_REMOVE && !m.verbs))
 		return cli_usage("usage: warrant member %s --workspace WS --owner USR%s", op,
@@ -177,13 +178,14 @@ int cmd_member(struct cli *c)
 	if (c->json) {
 		struct buf b;
 		buf_init(&b, 8192);
-		buf_printf(&b, "{\"id\":\"%s\",\"workspace_id\":\"%s\",\"owner_id\":\"%s\",\"verbs\":",
-			   m.workspace_id, m.workspace_id, m.owner_id);
+		buf_printf(&b, "{\"id\":\"%s\",\"workspace_id\":\"%s\",\"owner_id\":\"%s\",\"verbs\":", m.workspace_id,
+			   m.workspace_id, m.owner_id);
 		buf_json_cstr(&b, m.op == MEMBER_REMOVE ? NULL : m.canon);
 		buf_printf(&b, ",\"agents_affected\":%d}", m.agents_affected);
 		print_obj(&b);
 	} else if (m.op == MEMBER_REMOVE) {
-		printf("owner %s removed from %s (%d agents affected)\n", m.owner_id, m.workspace_id, m.agents_affected);
+		printf("owner %s removed from %s (%d agents affected)\n", m.owner_id, m.workspace_id,
+		       m.agents_affected);
 	} else {
 		printf("owner %s in %s: %s\n", m.owner_id, m.workspace_id, m.canon);
 	}
@@ -209,7 +211,8 @@ int cmd_agent_add(struct cli *c)
 	const char *wsl = arg_opt(&c->a, "workspaces");
 	int rc;
 	if (!n.owner_id || !n.name || !n.verbs)
-		return cli_usage("usage: warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]");
+		return cli_usage(
+			"usage: warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]");
 	if ((rc = opt_count(c, "per-minute", &n.per_minute)) || (rc = opt_count(c, "per-day", &n.per_day)))
 		return rc;
 	char wsbuf[AGENT_WS_MAX * ID_MAX];
@@ -286,7 +289,8 @@ int cmd_resource_add(struct cli *c)
 	if (c->json) {
 		struct buf b;
 		buf_init(&b, 4096);
-		buf_printf(&b, "{\"id\":\"%s\",\"client_id\":\"%s\",\"client_secret\":\"%s\",\"name\":", r.id, r.id, r.secret);
+		buf_printf(&b, "{\"id\":\"%s\",\"client_id\":\"%s\",\"client_secret\":\"%s\",\"name\":", r.id, r.id,
+			   r.secret);
 		buf_json_cstr(&b, r.name);
 		buf_puts(&b, ",\"audience\":");
 		buf_json_cstr(&b, r.audience);
@@ -294,7 +298,8 @@ int cmd_resource_add(struct cli *c)
 		print_obj(&b);
 	} else {
 		printf("resource server %s created\nclient_id:     %s\nclient_secret: %s\n"
-		       "(the secret is shown this once; store it now)\n", r.name, r.id, r.secret);
+		       "(the secret is shown this once; store it now)\n",
+		       r.name, r.id, r.secret);
 	}
 	OPENSSL_cleanse(r.secret, sizeof r.secret);
 	return 0;
@@ -376,7 +381,7 @@ int cmd_keys_list(struct cli *c)
 	if ((rc = cli_no_extra(c)))
 		return rc;
 	sqlite3_stmt *st = db_prep(c->w.db, "SELECT kid, alg, state, created_at, activated_at, retiring_at,"
-					   " retire_after FROM signing_keys ORDER BY created_at, kid");
+					    " retire_after FROM signing_keys ORDER BY created_at, kid");
 	if (!st)
 		return cli_fail("database error: %s", db_errmsg(c->w.db));
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -410,8 +415,7 @@ int cmd_audit(struct cli *c)
 	q.agent_id = arg_opt(&c->a, "agent");
 	q.run_id = arg_opt(&c->a, "run");
 	q.ws = arg_opt(&c->a, "workspace");
-	const char *since = arg_opt(&c->a, "since"), *until = arg_opt(&c->a, "until"),
-		   *limit = arg_opt(&c->a, "limit");
+	const char *since = arg_opt(&c->a, "since"), *until = arg_opt(&c->a, "until"), *limit = arg_opt(&c->a, "limit");
 	if (since && parse_time_arg(since, &q.since) < 0)
 		return cli_usage("--since takes 7d, 12h, 30m, 45s or an ISO 8601 UTC time");
 	if (until && parse_time_arg(until, &q.until) < 0)

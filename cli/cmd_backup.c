@@ -53,7 +53,8 @@ int cmd_backup(struct cli *c)
 		return cli_fail("cannot create %s: %s", to, errno == EEXIST ? "it exists" : strerror(errno));
 	sqlite3 *dst = NULL;
 	int pages = 0;
-	if (sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK || copy_db(dst, c->w.db->h, &pages) < 0) {
+	if (sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    copy_db(dst, c->w.db->h, &pages) < 0) {
 		const char *m = dst ? sqlite3_errmsg(dst) : "out of memory";
 		fprintf(stderr, "warrant: backup failed: %s\n", m);
 		sqlite3_close(dst);

@@ -21,7 +21,8 @@ int cmd_keys_rotate(struct cli *c)
 	char t[32];
 	if (c->json)
 		printf("{\"id\":\"%s\",\"kid\":\"%s\",\"state\":\"current\",\"retiring\":\"%s\",\"next\":\"%s\","
-		       "\"retire_after\":\"%s\"}\n", r.new_kid, r.new_kid, r.old_kid, r.next_kid, rfc3339(r.retire_after, t));
+		       "\"retire_after\":\"%s\"}\n",
+		       r.new_kid, r.new_kid, r.old_kid, r.next_kid, rfc3339(r.retire_after, t));
 	else
 		printf("key %s is current; %s retiring until %s; next key %s published\n", r.new_kid, r.old_kid,
 		       rfc3339(r.retire_after, t), r.next_kid);
@@ -73,8 +74,8 @@ int cmd_agent_rotate(struct cli *c)
 		       r.old_cred_id[0] ? r.old_cred_id : "null", r.old_cred_id[0] ? "\"" : "", q);
 	else
 		printf("new secret for %s (credential %s):\nclient_secret: %s\n(shown this once)\n"
-		       "the previous secret works until %s\n", r.agent_id, r.cred_id, r.secret,
-		       r.old_expires_at ? t : "(there was none)");
+		       "the previous secret works until %s\n",
+		       r.agent_id, r.cred_id, r.secret, r.old_expires_at ? t : "(there was none)");
 	OPENSSL_cleanse(r.secret, sizeof r.secret);
 	return 0;
 }

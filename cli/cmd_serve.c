@@ -1,31 +1,31 @@
 /* cmd_serve.c - `warrant init` and `warrant serve`. */
 #include "cli.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
+#include "../audit/events.h"
 #include "../audit/summary.h"
 #include "../authz/model.h"
+#include "../authz/quota.h"
 #include "../clients/secret.h"
+#include "../common/log.h"
 #include "../common/timeutil.h"
 #include "../common/uri.h"
-#include "../authz/quota.h"
-#include "../common/log.h"
-#include "config.h"
 #include "../http/http.h"
 #include "../keys/rotate.h"
 #include "../token/live.h"
 #include "../token/verify.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <stdlib.h>
 #include <unistd.h>
-#include <stdio.h>
-#include <string.h>
 
 struct init_job {
 	enum key_alg alg;
@@ -51,8 +51,7 @@ static int init_job(struct db *db, void *arg)
 	if (secret_pepper_create(db) < 0 || org_create_job(db, &o) != 0)
 		return -1;
 	memcpy(j->org_id, o.id, ID_MAX);
-	if (key_create(db, j->alg, KEY_CURRENT, j->kid) < 0 ||
-	    key_create(db, j->alg, KEY_NEXT, j->next_kid) < 0)
+	if (key_create(db, j->alg, KEY_CURRENT, j->kid) < 0 || key_create(db, j->alg, KEY_NEXT, j->next_kid) < 0)
 		return -1;
 	struct audit_event ev;
 	struct audit_keys k = {.actor = NULL};
@@ -85,8 +84,8 @@ int cmd_init(struct cli *c)
 		printf("{\"id\":\"%s\",\"db\":\"%s\",\"org\":\"default\",\"kid\":\"%s\",\"next_kid\":\"%s\",\"alg\":\"%s\"}\n",
 		       j.org_id, c->w.db_path, j.kid, j.next_kid, key_alg_name(j.alg));
 	else
-		printf("initialised %s: org default (%s), signing key %s (%s), next key %s\n",
-		       c->w.db_path, j.org_id, j.kid, key_alg_name(j.alg), j.next_kid);
+		printf("initialised %s: org default (%s), signing key %s (%s), next key %s\n", c->w.db_path, j.org_id,
+		       j.kid, key_alg_name(j.alg), j.next_kid);
 	return 0;
 }
 
@@ -140,11 +139,9 @@ static int serve_numbers(struct cli *c, struct server_opts *o, struct serve_conf
 		timeout = o->timeout;
 	int rc;
 	if ((rc = opt_uint(c, "token-ttl", 1, TOKEN_TTL_MAX, &sc->ttl)) ||
-	    (rc = opt_uint(c, "threads", 0, 64, &threads)) ||
-	    (rc = opt_uint(c, "max-body", 1024, 16 << 20, &body)) ||
+	    (rc = opt_uint(c, "threads", 0, 64, &threads)) || (rc = opt_uint(c, "max-body", 1024, 16 << 20, &body)) ||
 	    (rc = opt_uint(c, "max-connections", 1, 1000000, &conns)) ||
-	    (rc = opt_uint(c, "max-per-ip", 1, 1000000, &perip)) ||
-	    (rc = opt_uint(c, "timeout", 1, 3600, &timeout)) ||
+	    (rc = opt_uint(c, "max-per-ip", 1, 1000000, &perip)) || (rc = opt_uint(c, "timeout", 1, 3600, &timeout)) ||
 	    (rc = opt_uint(c, "leeway", 0, 300, &sc->leeway)) ||
 	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &sc->jwks_age)) ||
 	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &sc->rotation)) ||
@@ -172,7 +169,8 @@ static int serve_identity(struct cli *c, struct server_opts *o, struct warrant *
 	if (issuer)
 		snprintf(w->issuer, sizeof w->issuer, "%s", issuer);
 	else
-		snprintf(w->issuer, sizeof w->issuer, "%s://%s", arg_opt(&c->a, "tls-cert") ? "https" : "http", o->listen);
+		snprintf(w->issuer, sizeof w->issuer, "%s://%s", arg_opt(&c->a, "tls-cert") ? "https" : "http",
+			 o->listen);
 	size_t il = strlen(w->issuer);
 	while (il > 0 && w->issuer[il - 1] == '/') /* RFC 8414 §2: no trailing slash games */
 		w->issuer[--il] = '\0';
@@ -293,7 +291,9 @@ static void serve_process_setup(void)
 static int serve_load(struct warrant *w, const struct serve_conf *sc)
 {
 	/* tell rotations (here or from the command line) how long our tokens live */
-	struct key_timing kt = {.token_ttl = sc->ttl, .leeway = sc->leeway, .jwks_max_age = sc->jwks_age,
+	struct key_timing kt = {.token_ttl = sc->ttl,
+				.leeway = sc->leeway,
+				.jwks_max_age = sc->jwks_age,
 				.rotation_interval = sc->rotation};
 	if (db_tx(w->db, store_timing, &kt) != 0)
 		return cli_fail("cannot write settings: %s", db_errmsg(w->db));
@@ -322,8 +322,11 @@ int cmd_serve(struct cli *c)
 {
 	struct server_opts o;
 	server_opts_default(&o);
-	struct serve_conf sc = {.ttl = TOKEN_TTL_DEFAULT, .leeway = LEEWAY_DEFAULT, .jwks_age = JWKS_MAX_AGE_DEFAULT,
-				.rotation = KEY_ROTATION_DEFAULT, .retention = AUDIT_RETENTION_DEFAULT_DAYS,
+	struct serve_conf sc = {.ttl = TOKEN_TTL_DEFAULT,
+				.leeway = LEEWAY_DEFAULT,
+				.jwks_age = JWKS_MAX_AGE_DEFAULT,
+				.rotation = KEY_ROTATION_DEFAULT,
+				.retention = AUDIT_RETENTION_DEFAULT_DAYS,
 				.wal_restart = WRITER_WAL_RESTART_MIB};
 	struct warrant *w = &c->w;
 	int rc = serve_settings(c, &o, &sc);

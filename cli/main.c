@@ -29,7 +29,8 @@ static const struct command commands[] = {
 	{"owner", "deactivate", cmd_owner_deactivate, "warrant owner deactivate USR"},
 	{"workspace", "add", cmd_workspace_add,
 	 "warrant workspace add NAME [--org ORG] [--org-visible --verbs \"res:act ...\"]"},
-	{"workspace", "approval", cmd_workspace_approval, "warrant workspace approval WS --verbs \"refunds:issue ...\""},
+	{"workspace", "approval", cmd_workspace_approval,
+	 "warrant workspace approval WS --verbs \"refunds:issue ...\""},
 	{"approval", "list", cmd_approval_list, "warrant approval list [--owner USR]"},
 	{"approval", "approve", cmd_approval_decide, "warrant approval approve ID --owner USR"},
 	{"approval", "deny", cmd_approval_decide, "warrant approval deny ID --owner USR"},
@@ -145,11 +146,13 @@ int cli_job(struct cli *c, wjob_fn fn, void *arg, const struct oerr *err)
 static void usage_all(FILE *f)
 {
 	fputs("warrant - an OAuth 2.0 authorization server that gives every AI agent its own identity\n\n"
-	      "usage:\n", f);
+	      "usage:\n",
+	      f);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s\n", commands[i].usage);
 	fputs("\nevery command takes --db PATH (default $WARRANT_DB, else ./warrant.db) and --json.\n"
-	      "warrant help COMMAND shows one command.\n", f);
+	      "warrant help COMMAND shows one command.\n",
+	      f);
 }
 
 /* What each command is for, and examples, for `warrant help COMMAND`. */
@@ -184,13 +187,16 @@ static const struct {
 		     "sees each change within a second.\n"
 		     "  warrant resource add billing-api --audience https://billing.example.com --json\n"
 		     "  warrant resource rotate rs_... --grace 300\n  warrant resource disable rs_..."},
-	{"keys", "Signing keys: list, rotate (a next key must have been published for --jwks-max-age), retire.\n"
-		 "  warrant keys list --json\n  warrant keys rotate\n  warrant keys rotate --force && warrant keys retire KID"},
+	{"keys",
+	 "Signing keys: list, rotate (a next key must have been published for --jwks-max-age), retire.\n"
+	 "  warrant keys list --json\n  warrant keys rotate\n  warrant keys rotate --force && warrant keys retire KID"},
 	{"approval", "Pending human approvals (CIBA) and decisions by the agent's owner.\n"
 		     "  warrant approval list --owner usr_...\n  warrant approval approve areq_... --owner usr_..."},
-	{"revoke", "Kill switches: one token, a run (all agents that used it, or one), or all of an agent's tokens.\n"
-		   "  warrant revoke --jti J\n  warrant revoke --run run_... --agent agt_...\n  warrant revoke --agent agt_..."},
-	{"backup", "A consistent copy (0600) while servers run.\n  warrant backup --to /var/backups/warrant-$(date +%F).db"},
+	{"revoke",
+	 "Kill switches: one token, a run (all agents that used it, or one), or all of an agent's tokens.\n"
+	 "  warrant revoke --jti J\n  warrant revoke --run run_... --agent agt_...\n  warrant revoke --agent agt_..."},
+	{"backup",
+	 "A consistent copy (0600) while servers run.\n  warrant backup --to /var/backups/warrant-$(date +%F).db"},
 	{"restore", "Copies a backup over the database; stop every server that uses it first.\n"
 		    "  warrant restore --from /var/backups/warrant-2026-11-23.db --force"},
 	{"audit", "Audit events as JSON lines, oldest first.\n"
@@ -245,6 +251,6 @@ int main(int argc, char **argv)
 		db_close(c.w.db);
 		return rc;
 	}
-	return cli_usage("unknown command '%s%s%s' (see: warrant --help)", c.a.words[0],
-			 c.a.nwords > 1 ? " " : "", c.a.nwords > 1 ? c.a.words[1] : "");
+	return cli_usage("unknown command '%s%s%s' (see: warrant --help)", c.a.words[0], c.a.nwords > 1 ? " " : "",
+			 c.a.nwords > 1 ? c.a.words[1] : "");
 }

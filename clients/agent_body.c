@@ -3,14 +3,13 @@
 
 #include <string.h>
 
-#define BAD(...)                                                   \
-	do {                                                       \
-		oerr_set(e, 400, "invalid_request", __VA_ARGS__);  \
-		return -1;                                         \
+#define BAD(...)                                                  \
+	do {                                                      \
+		oerr_set(e, 400, "invalid_request", __VA_ARGS__); \
+		return -1;                                        \
 	} while (0)
 
-int agent_body_parse(const char *body, size_t len, json_t **root, struct agent_new *n, char *verbs,
-		     struct oerr *e)
+int agent_body_parse(const char *body, size_t len, json_t **root, struct agent_new *n, char *verbs, struct oerr *e)
 {
 	json_error_t je;
 	verbs[0] = '\0';

@@ -11,6 +11,5 @@
 /* Parses body into n (name, verbs, workspaces, limits). Strings point into *root, which the
  * caller releases with json_decref() after using n. verbs (AGENT_BODY_VERBS_MAX bytes)
  * receives the space-separated list. Returns 0, or -1 with a 400 in e. */
-int agent_body_parse(const char *body, size_t len, json_t **root, struct agent_new *n, char *verbs,
-		     struct oerr *e);
+int agent_body_parse(const char *body, size_t len, json_t **root, struct agent_new *n, char *verbs, struct oerr *e);
 #endif

@@ -1,8 +1,8 @@
 /* agents.c - agent records, creation and credentials; see agents.h. */
 #include "agents.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
+#include "../audit/events.h"
 #include "../common/blobmap.h"
 #include "../common/buf.h"
 #include "../common/timeutil.h"
@@ -13,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char SQL_AGENT[] =
-	"SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
-	" a.tokens_before, a.per_minute, a.per_day, a.created_at"
-	" FROM agents a JOIN owners o ON o.id = a.owner_id WHERE a.id = ?";
+static const char SQL_AGENT[] = "SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
+				" a.tokens_before, a.per_minute, a.per_day, a.created_at"
+				" FROM agents a JOIN owners o ON o.id = a.owner_id WHERE a.id = ?";
 
 static void agent_from_row(sqlite3_stmt *st, struct agent *a)
 {
@@ -60,15 +59,13 @@ int agent_load_owned(struct db *db, const char *id, const char *owner_scope, str
 	return 1;
 }
 
-int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
-		      char secret[SECRET_LEN + 1])
+int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX], char secret[SECRET_LEN + 1])
 {
 	unsigned char v[VERIFIER_LEN];
-	if (id_new("cred_", cred_id) < 0 || secret_new(secret) < 0 ||
-	    secret_verifier(secret, SECRET_LEN, v) < 0)
+	if (id_new("cred_", cred_id) < 0 || secret_new(secret) < 0 || secret_verifier(secret, SECRET_LEN, v) < 0)
 		return -1;
-	sqlite3_stmt *st = db_prep(db,
-		"INSERT INTO credentials(id, agent_id, verifier, created_at) VALUES (?, ?, ?, ?)");
+	sqlite3_stmt *st =
+		db_prep(db, "INSERT INTO credentials(id, agent_id, verifier, created_at) VALUES (?, ?, ?, ?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, cred_id);
@@ -82,7 +79,10 @@ int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
 static void audit_agent(struct db *db, const char *event, const char *actor, const struct agent *a,
 			const char *client_addr, const char *request_id, const char *detail, int *rc)
 {
-	struct audit_keys k = {.actor = actor, .agent_id = a->id, .owner_id = a->owner_id, .client_addr = client_addr,
+	struct audit_keys k = {.actor = actor,
+			       .agent_id = a->id,
+			       .owner_id = a->owner_id,
+			       .client_addr = client_addr,
 			       .request_id = request_id};
 	if (*rc == 0 && audit_write(db, event, &k, detail) < 0)
 		*rc = -1;
@@ -164,8 +164,7 @@ int agent_create_job(struct db *db, void *arg)
 		db_bind_text(st, 2, n->workspaces[i]);
 		if (db_step_done(st) < 0)
 			return -1;
-		if (sqlite3_changes(db->h) == 0 &&
-		    !sqlite3_get_autocommit(db->h)) {
+		if (sqlite3_changes(db->h) == 0 && !sqlite3_get_autocommit(db->h)) {
 			/* distinguish "already listed" from "no such workspace" */
 			sqlite3_stmt *q = db_prep(db, "SELECT 1 FROM workspaces WHERE id = ?");
 			if (!q)
@@ -241,18 +240,16 @@ void agent_json(struct db *db, const struct agent *a, struct buf *b)
 		}
 		sqlite3_reset(st);
 	}
-	buf_printf(b, "],\"per_minute\":%lld,\"per_day\":%lld,\"created_at\":\"%s\"}",
-		   (long long)a->per_minute, (long long)a->per_day, rfc3339(a->created_at, t));
+	buf_printf(b, "],\"per_minute\":%lld,\"per_day\":%lld,\"created_at\":\"%s\"}", (long long)a->per_minute,
+		   (long long)a->per_day, rfc3339(a->created_at, t));
 }
 
-long agent_list(struct db *db, const char *owner_id,
-		void (*emit)(void *arg, const char *json, size_t n), void *arg)
+long agent_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
-	static const char sql[] =
-		"SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
-		" a.tokens_before, a.per_minute, a.per_day, a.created_at"
-		" FROM agents a JOIN owners o ON o.id = a.owner_id"
-		" WHERE ?1 IS NULL OR a.owner_id = ?1 ORDER BY a.created_at, a.id";
+	static const char sql[] = "SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
+				  " a.tokens_before, a.per_minute, a.per_day, a.created_at"
+				  " FROM agents a JOIN owners o ON o.id = a.owner_id"
+				  " WHERE ?1 IS NULL OR a.owner_id = ?1 ORDER BY a.created_at, a.id";
 	/* a second connection-level statement: agent_json() uses another one meanwhile */
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
@@ -306,9 +303,10 @@ static int auth_load(struct db *db, const char *id, struct agent_auth *r)
 	int f = agent_load(db, id, &r->a);
 	if (f <= 0)
 		return f;
-	sqlite3_stmt *st = db_prep(db, "SELECT id, verifier, coalesce(expires_at, 0) FROM credentials"
-				       " WHERE agent_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
-				       " ORDER BY created_at DESC");
+	sqlite3_stmt *st =
+		db_prep(db, "SELECT id, verifier, coalesce(expires_at, 0) FROM credentials"
+			    " WHERE agent_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+			    " ORDER BY created_at DESC");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id);
@@ -325,8 +323,7 @@ static int auth_load(struct db *db, const char *id, struct agent_auth *r)
 	return 1;
 }
 
-int agent_secret_verify(struct db *db, const char *client_id, const char *secret, struct agent *a,
-			struct oerr *e)
+int agent_secret_verify(struct db *db, const char *client_id, const char *secret, struct agent *a, struct oerr *e)
 {
 	unsigned char v[VERIFIER_LEN];
 	struct agent_auth *r = malloc(sizeof *r);
@@ -396,7 +393,8 @@ int agent_limit_job(struct db *db, void *arg)
 		l->agent.per_minute = l->per_minute;
 	if (l->per_day >= 0)
 		l->agent.per_day = l->per_day;
-	sqlite3_stmt *st = db_prep(db, "UPDATE agents SET per_minute = ?2, per_day = ?3, changed_at = ?4 WHERE id = ?1");
+	sqlite3_stmt *st =
+		db_prep(db, "UPDATE agents SET per_minute = ?2, per_day = ?3, changed_at = ?4 WHERE id = ?1");
 	if (!st)
 		return -1;
 	int64_t now = now_ms();

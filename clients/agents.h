@@ -5,9 +5,9 @@
  * for refusals. Returned secrets are shown once: callers wipe them after printing. */
 #ifndef WARRANT_AGENTS_H
 #define WARRANT_AGENTS_H
-#include "../common/verbs.h"
 #include "../common/oerr.h"
 #include "../common/rand.h"
+#include "../common/verbs.h"
 #include "../store/db.h"
 
 #include <stdint.h>
@@ -20,13 +20,13 @@ struct agent {
 	char org_id[ID_MAX];
 	char owner_id[ID_MAX];
 	char name[NAME_MAX_LEN];
-	char verbs[VERBSET_MAX];   /* the grant, canonical */
-	char status[16];           /* active | suspended | retired */
-	char owner_status[16];     /* active | deactivated */
-	int64_t tokens_before;     /* ms: tokens issued earlier are dead */
+	char verbs[VERBSET_MAX]; /* the grant, canonical */
+	char status[16];         /* active | suspended | retired */
+	char owner_status[16];   /* active | deactivated */
+	int64_t tokens_before;   /* ms: tokens issued earlier are dead */
 	int64_t per_minute, per_day;
 	int64_t created_at;
-	char cred_id[ID_MAX];      /* set by client_authenticate: the credential used */
+	char cred_id[ID_MAX]; /* set by client_authenticate: the credential used */
 };
 
 /* 1 found, 0 no such agent, -1 database error. */
@@ -42,7 +42,7 @@ struct agent_new {
 	const char *workspaces[AGENT_WS_MAX];
 	int nws;
 	int64_t per_minute, per_day;
-	const char *actor;        /* who asks: the owner or "system" (command line) */
+	const char *actor; /* who asks: the owner or "system" (command line) */
 	const char *client_addr;
 	const char *request_id;
 	/* out */
@@ -57,13 +57,11 @@ int agent_create_job(struct db *db, void *arg);
 
 /* Writes a new credential for agent_id into the current transaction; secret gets the
  * plain secret (shown once). 0 or -1. */
-int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
-		      char secret[SECRET_LEN + 1]);
+int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX], char secret[SECRET_LEN + 1]);
 
 /* Calls emit for each agent (of owner_id when not NULL) as a JSON object. Returns the
  * count or -1. */
-long agent_list(struct db *db, const char *owner_id,
-		void (*emit)(void *arg, const char *json, size_t n), void *arg);
+long agent_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n), void *arg);
 /* One agent as a JSON object (no secrets) into out. */
 struct buf;
 void agent_json(struct db *db, const struct agent *a, struct buf *out);
@@ -81,14 +79,13 @@ void agent_cache_clear(void);
  * the id or the secret was wrong. The cost does not depend on whether the agent exists.
  * Returns -1 on a database error (e is a 500). Endpoints call client_authenticate()
  * (auth.h), which applies the policy around it. */
-int agent_secret_verify(struct db *db, const char *client_id, const char *secret, struct agent *a,
-			struct oerr *e);
+int agent_secret_verify(struct db *db, const char *client_id, const char *secret, struct agent *a, struct oerr *e);
 
 struct agent_limit {
 	const char *agent_id;
 	int64_t per_minute, per_day; /* -1 = unchanged; 0 = unlimited */
 	const char *owner_scope;
-	struct agent agent;          /* after */
+	struct agent agent; /* after */
 	struct oerr err;
 };
 /* Writer job: sets an agent's quotas (seen by servers within a second). 0, 1, -1. */

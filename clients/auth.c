@@ -7,10 +7,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 
-void client_cred_wipe(struct client_cred *c)
-{
-	OPENSSL_cleanse(c->secret, sizeof c->secret);
-}
+void client_cred_wipe(struct client_cred *c) { OPENSSL_cleanse(c->secret, sizeof c->secret); }
 
 static int copy_param(slice v, char *out, size_t cap)
 {
@@ -21,8 +18,7 @@ static int copy_param(slice v, char *out, size_t cap)
 	return 0;
 }
 
-int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f,
-		      struct client_cred *c, struct oerr *e)
+int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, struct client_cred *c, struct oerr *e)
 {
 	memset(c, 0, sizeof *c);
 	memset(e, 0, sizeof *e);
@@ -87,8 +83,8 @@ const char *client_auth_method_name(const struct client_cred *c)
 }
 
 /* One look at the credentials, as the state this process has seen so far stands. */
-static int verify_once(struct db *db, const struct client_cred *c, enum client_kind want,
-		       struct client_identity *who, struct oerr *e)
+static int verify_once(struct db *db, const struct client_cred *c, enum client_kind want, struct client_identity *who,
+		       struct oerr *e)
 {
 	memset(who, 0, sizeof *who);
 	memset(e, 0, sizeof *e);
@@ -122,8 +118,8 @@ static int agent_at_resource_endpoint(struct db *db, const struct client_cred *c
 	return 1;
 }
 
-int client_authenticate(struct db *db, const struct client_cred *c, enum client_kind want,
-			struct client_identity *who, struct oerr *e)
+int client_authenticate(struct db *db, const struct client_cred *c, enum client_kind want, struct client_identity *who,
+			struct oerr *e)
 {
 	if (client_cred_kind(c) == CRED_NONE) {
 		memset(who, 0, sizeof *who);

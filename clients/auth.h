@@ -28,8 +28,7 @@ struct client_cred {
 /* Reads the credentials from the Authorization header (hdr may be NULL) and the form.
  * Returns 0 with *c filled, or 1 with *e set: 400 invalid_request for two methods or a
  * duplicated parameter, 401 invalid_client when no usable credentials were sent. */
-int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f,
-		      struct client_cred *c, struct oerr *e);
+int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, struct client_cred *c, struct oerr *e);
 /* Wipes the secret. */
 void client_cred_wipe(struct client_cred *c);
 /* The credential kind a parsed request carries. */
@@ -40,8 +39,8 @@ const char *client_auth_method_name(const struct client_cred *c);
 enum client_kind { CLIENT_AGENT = 1, CLIENT_RESOURCE };
 
 struct client_identity {
-	struct agent agent;               /* CLIENT_AGENT: the agent; agent.cred_id is the credential */
-	char rs_id[ID_MAX];               /* CLIENT_RESOURCE */
+	struct agent agent;                /* CLIENT_AGENT: the agent; agent.cred_id is the credential */
+	char rs_id[ID_MAX];                /* CLIENT_RESOURCE */
 	char rs_audience[RS_AUDIENCE_MAX]; /* "": the resource server sees every token */
 };
 
@@ -54,6 +53,6 @@ struct client_identity {
  *  - an agent's valid credentials at a resource-server endpoint: 403 access_denied;
  *  - who->agent names the agent when the id was an existing agent's, else is zeroed.
  * Returns 0, 1 refused (e set), -1 on a database error (e is a 500). */
-int client_authenticate(struct db *db, const struct client_cred *c, enum client_kind want,
-			struct client_identity *who, struct oerr *e);
+int client_authenticate(struct db *db, const struct client_cred *c, enum client_kind want, struct client_identity *who,
+			struct oerr *e);
 #endif

@@ -1,8 +1,8 @@
 /* credentials.c - credential rotation, revocation and expiry; see credentials.h. */
 #include "credentials.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
+#include "../audit/events.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
 
@@ -11,13 +11,15 @@
 static int audit_cred(struct db *db, const char *event, const char *actor, const char *agent, const char *owner,
 		      const char *client_addr, const char *request_id, const char *detail)
 {
-	struct audit_keys k = {.actor = actor, .agent_id = agent, .owner_id = owner, .client_addr = client_addr,
+	struct audit_keys k = {.actor = actor,
+			       .agent_id = agent,
+			       .owner_id = owner,
+			       .client_addr = client_addr,
 			       .request_id = request_id};
 	return audit_write(db, event, &k, detail);
 }
 
-static int load_scoped(struct db *db, const char *agent_id, const char *owner_scope, struct agent *a,
-		       struct oerr *e)
+static int load_scoped(struct db *db, const char *agent_id, const char *owner_scope, struct agent *a, struct oerr *e)
 {
 	int f = agent_load_owned(db, agent_id, owner_scope, a, e);
 	if (f <= 0)
@@ -68,8 +70,9 @@ int credential_rotate_job(struct db *db, void *arg)
 	    change_note(db, CHANGE_AGENT, a.id, "credential_rotated", now) < 0)
 		return -1;
 	char d[300], t[32];
-	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","
-			      "\"old_expires_at\":\"%s\",\"grace_seconds\":%lld}",
+	snprintf(d, sizeof d,
+		 "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","
+		 "\"old_expires_at\":\"%s\",\"grace_seconds\":%lld}",
 		 a.id, r->cred_id, r->old_cred_id, r->old_cred_id[0] ? rfc3339(until, t) : "", (long long)r->grace);
 	return audit_cred(db, EV_CREDENTIAL_ROTATED, r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
 }
@@ -117,9 +120,11 @@ int credential_expiry_job(struct db *db, void *arg)
 	(void)arg;
 	int64_t now = now_ms();
 	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT c.id, c.agent_id, a.owner_id, c.expires_at FROM credentials c"
-				      " JOIN agents a ON a.id = c.agent_id WHERE c.expiry_audited = 0"
-				      " AND c.revoked_at IS NULL AND c.expires_at <= ?", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h,
+			       "SELECT c.id, c.agent_id, a.owner_id, c.expires_at FROM credentials c"
+			       " JOIN agents a ON a.id = c.agent_id WHERE c.expiry_audited = 0"
+			       " AND c.revoked_at IS NULL AND c.expires_at <= ?",
+			       -1, &q, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(q, 1, now);
 	int rc = 0;
@@ -128,7 +133,7 @@ int credential_expiry_job(struct db *db, void *arg)
 		snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
 			 sqlite3_column_text(q, 1), sqlite3_column_text(q, 0), rfc3339(sqlite3_column_int64(q, 3), t));
 		rc = audit_cred(db, EV_CREDENTIAL_EXPIRED, "system", (const char *)sqlite3_column_text(q, 1),
-			       (const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
+				(const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
 	}
 	sqlite3_finalize(q);
 	if (rc == 0) {

@@ -14,14 +14,14 @@
 struct credential_rotation {
 	/* in */
 	const char *agent_id;
-	int64_t grace;             /* seconds, 0..GRACE_MAX */
-	const char *owner_scope;   /* /v1: only the caller's agents (404 otherwise) */
+	int64_t grace;           /* seconds, 0..GRACE_MAX */
+	const char *owner_scope; /* /v1: only the caller's agents (404 otherwise) */
 	const char *actor, *client_addr, *request_id;
 	/* out */
 	char cred_id[ID_MAX];
 	char old_cred_id[ID_MAX];
 	char secret[SECRET_LEN + 1];
-	int64_t old_expires_at;    /* ms; 0 when there was no previous credential */
+	int64_t old_expires_at; /* ms; 0 when there was no previous credential */
 	struct oerr err;
 };
 int credential_rotate_job(struct db *db, void *arg);

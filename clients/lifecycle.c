@@ -1,8 +1,8 @@
 /* lifecycle.c - suspend, resume, retire; see lifecycle.h. */
 #include "lifecycle.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
+#include "../audit/events.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
 
@@ -48,8 +48,11 @@ int agent_lifecycle_job(struct db *db, void *arg)
 	snprintf(before, sizeof before, "%s", a->status);
 	snprintf(a->status, sizeof a->status, "%s", to);
 	struct audit_event ev;
-	struct audit_keys k = {.actor = l->actor, .agent_id = a->id, .owner_id = a->owner_id,
-			       .client_addr = l->client_addr, .request_id = l->request_id};
+	struct audit_keys k = {.actor = l->actor,
+			       .agent_id = a->id,
+			       .owner_id = a->owner_id,
+			       .client_addr = l->client_addr,
+			       .request_id = l->request_id};
 	audit_event_init(&ev, lifecycle_event(l->op), "ok", &k);
 	audit_detailf(&ev, "{\"agent_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"%s%s%s}", a->id, before, to,
 		      l->cause ? ",\"cause\":\"" : "", l->cause ? l->cause : "", l->cause ? "\"" : "");

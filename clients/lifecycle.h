@@ -11,11 +11,11 @@ struct lifecycle {
 	/* in */
 	const char *agent_id;
 	enum lifecycle_op op;
-	const char *owner_scope;   /* /v1: only this owner's agent (404 otherwise) */
+	const char *owner_scope; /* /v1: only this owner's agent (404 otherwise) */
 	const char *actor, *client_addr, *request_id, *cause;
 	/* out */
-	struct agent agent;        /* after the change */
-	int changed;               /* 0 when it was already in that state */
+	struct agent agent; /* after the change */
+	int changed;        /* 0 when it was already in that state */
 	struct oerr err;
 };
 /* 0 done, 1 refused (err), -1 database error. */

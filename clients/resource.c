@@ -1,8 +1,8 @@
 /* resource.c - resource servers: registration and secret checks; see resource.h. */
 #include "resource.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
+#include "../audit/events.h"
 #include "../common/blobmap.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
@@ -21,8 +21,7 @@ int resource_create_job(struct db *db, void *arg)
 		oerr_set(&r->err, 400, "invalid_request", "name must be 1-%d bytes", NAME_MAX_LEN - 1);
 		return 1;
 	}
-	if (id_new("rs_", r->id) < 0 || secret_new(r->secret) < 0 ||
-	    secret_verifier(r->secret, SECRET_LEN, v) < 0)
+	if (id_new("rs_", r->id) < 0 || secret_new(r->secret) < 0 || secret_verifier(r->secret, SECRET_LEN, v) < 0)
 		return -1;
 	sqlite3_stmt *st = db_prep(db, "INSERT INTO resource_servers(id, name, audience, verifier, created_at)"
 				       " VALUES (?,?,?,?,?)");

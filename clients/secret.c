@@ -75,7 +75,4 @@ int secret_verifier(const char *secret, size_t n, unsigned char out[VERIFIER_LEN
 	return ok ? 0 : -1;
 }
 
-int verifier_equal(const unsigned char *a, const unsigned char *b)
-{
-	return CRYPTO_memcmp(a, b, VERIFIER_LEN) == 0;
-}
+int verifier_equal(const unsigned char *a, const unsigned char *b) { return CRYPTO_memcmp(a, b, VERIFIER_LEN) == 0; }

@@ -17,8 +17,7 @@ static ssize_t copy_plain(const unsigned char *in, size_t n, char *out)
 	return (ssize_t)n;
 }
 
-int basic_parse(const char *hdr, size_t n, int form_decoded,
-		char id[BASIC_MAX_ID], char secret[BASIC_MAX_SECRET])
+int basic_parse(const char *hdr, size_t n, int form_decoded, char id[BASIC_MAX_ID], char secret[BASIC_MAX_SECRET])
 {
 	unsigned char raw[BASIC_MAX_ENCODED];
 	int rc = -1;

@@ -15,6 +15,5 @@
 #define BASIC_MAX_SECRET 1025
 #define BASIC_MAX_ENCODED 2048
 
-int basic_parse(const char *hdr, size_t n, int form_decoded,
-		char id[BASIC_MAX_ID], char secret[BASIC_MAX_SECRET]);
+int basic_parse(const char *hdr, size_t n, int form_decoded, char id[BASIC_MAX_ID], char secret[BASIC_MAX_SECRET]);
 #endif

@@ -10,10 +10,10 @@
 #include <string.h>
 
 struct buf {
-	char *p;      /* NUL-terminated while not failed; owned */
+	char *p; /* NUL-terminated while not failed; owned */
 	size_t len;
 	size_t cap;
-	size_t max;   /* the cap: appends beyond it fail */
+	size_t max; /* the cap: appends beyond it fail */
 	int failed;
 };
 

@@ -29,15 +29,22 @@ size_t b64url_encode(const unsigned char *in, size_t n, char *out)
 
 static int val64(unsigned char c, int url)
 {
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
 	if (url) {
-		if (c == '-') return 62;
-		if (c == '_') return 63;
+		if (c == '-')
+			return 62;
+		if (c == '_')
+			return 63;
 	} else {
-		if (c == '+') return 62;
-		if (c == '/') return 63;
+		if (c == '+')
+			return 62;
+		if (c == '/')
+			return 63;
 	}
 	return -1;
 }
@@ -48,8 +55,10 @@ static ssize_t decode64(const char *in, size_t n, unsigned char *out, size_t out
 		/* padded: length a multiple of 4, at most two '=' at the end */
 		if (n % 4)
 			return -1;
-		if (n && in[n - 1] == '=') n--;
-		if (n && in[n - 1] == '=') n--;
+		if (n && in[n - 1] == '=')
+			n--;
+		if (n && in[n - 1] == '=')
+			n--;
 	}
 	if (n % 4 == 1)
 		return -1;

@@ -7,7 +7,7 @@
 
 /* Unpadded base64url (RFC 4648 §5); out needs b64url_len(n)+1 bytes; NUL-terminates. */
 size_t b64url_encode(const unsigned char *in, size_t n, char *out);
-#define B64URL_LEN(n) (((n) * 4 + 2) / 3)
+#define B64URL_LEN(n) (((n)*4 + 2) / 3)
 ssize_t b64url_decode(const char *in, size_t n, unsigned char *out, size_t outcap);
 /* Standard base64 with padding (RFC 4648 §4), as HTTP Basic uses it. */
 ssize_t b64_decode(const char *in, size_t n, unsigned char *out, size_t outcap);

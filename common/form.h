@@ -10,16 +10,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define FORM_MAX_PARAMS 32     /* pairs in one body */
-#define FORM_MAX_NAME 64       /* decoded bytes of one name */
-#define FORM_MAX_VALUE 16384   /* decoded bytes of one value: a token of TOKEN_MAX_LEN fits */
+#define FORM_MAX_PARAMS 32   /* pairs in one body */
+#define FORM_MAX_NAME 64     /* decoded bytes of one name */
+#define FORM_MAX_VALUE 16384 /* decoded bytes of one value: a token of TOKEN_MAX_LEN fits */
 
 enum form_err {
 	FORM_OK = 0,
-	FORM_TOO_MANY,       /* more than FORM_MAX_PARAMS pairs */
-	FORM_TOO_LONG,       /* a name or value over its limit */
-	FORM_BAD_ESCAPE,     /* '%' not followed by two hex digits */
-	FORM_BAD_BYTE,       /* NUL or another control byte, raw or escaped */
+	FORM_TOO_MANY,   /* more than FORM_MAX_PARAMS pairs */
+	FORM_TOO_LONG,   /* a name or value over its limit */
+	FORM_BAD_ESCAPE, /* '%' not followed by two hex digits */
+	FORM_BAD_BYTE,   /* NUL or another control byte, raw or escaped */
 	FORM_NOMEM,
 };
 

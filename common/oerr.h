@@ -7,18 +7,18 @@
 #include <stdio.h>
 
 struct oerr {
-	int status;          /* HTTP status: 400, 401, 403, 404, 429, 500, 503 */
-	const char *code;    /* "invalid_request", "invalid_client", ... */
+	int status;       /* HTTP status: 400, 401, 403, 404, 429, 500, 503 */
+	const char *code; /* "invalid_request", "invalid_client", ... */
 	char desc[200];
 	int basic_challenge; /* 401 after HTTP Basic: send WWW-Authenticate */
 	long retry_after;    /* seconds, for 429; 0 = none */
 	const char *reason;  /* short machine reason for audit and metrics, e.g. "bad_secret" */
 };
 
-#define oerr_set(e, st, c, ...)                                                  \
-	do {                                                                     \
-		(e)->status = (st);                                              \
-		(e)->code = (c);                                                 \
-		snprintf((e)->desc, sizeof (e)->desc, __VA_ARGS__);               \
+#define oerr_set(e, st, c, ...)                                    \
+	do {                                                       \
+		(e)->status = (st);                                \
+		(e)->code = (c);                                   \
+		snprintf((e)->desc, sizeof(e)->desc, __VA_ARGS__); \
 	} while (0)
 #endif

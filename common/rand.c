@@ -7,10 +7,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 
-int rand_bytes(void *out, size_t n)
-{
-	return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
-}
+int rand_bytes(void *out, size_t n) { return RAND_bytes(out, (int)n) == 1 ? 0 : -1; }
 
 int id_new(const char *prefix, char out[ID_MAX])
 {

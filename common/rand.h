@@ -4,8 +4,8 @@
 #define WARRANT_RAND_H
 #include <stddef.h>
 
-#define ID_MAX 64          /* room for any id this server mints, with NUL */
-#define SECRET_LEN 47      /* "wsk_" + 43 base64url chars for 256 bits */
+#define ID_MAX 64     /* room for any id this server mints, with NUL */
+#define SECRET_LEN 47 /* "wsk_" + 43 base64url chars for 256 bits */
 
 int rand_bytes(void *out, size_t n);
 /* prefix + 128 random bits in lowercase base32 (26 chars), e.g. "agt_3kq9..." */

@@ -9,7 +9,11 @@ typedef struct {
 	size_t n;
 } slice;
 
-static inline slice slice_of(const char *s) { slice v = {s, s ? strlen(s) : 0}; return v; }
+static inline slice slice_of(const char *s)
+{
+	slice v = {s, s ? strlen(s) : 0};
+	return v;
+}
 static inline int slice_eq(slice a, const char *lit)
 {
 	size_t n = strlen(lit);

@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 struct strmap_val {
-	int64_t n1, n2;   /* e.g. an expiry, a time */
-	char s[48];       /* e.g. an owner id */
+	int64_t n1, n2; /* e.g. an expiry, a time */
+	char s[48];     /* e.g. an owner id */
 	int flag;
 };
 
@@ -25,9 +25,9 @@ struct strmap_node;
 struct strmap {
 	pthread_rwlock_t lock;
 	struct strmap_node **b;
-	size_t nb;       /* buckets, a power of two */
-	size_t n;        /* entries */
-	size_t bytes;    /* held now */
+	size_t nb;        /* buckets, a power of two */
+	size_t n;         /* entries */
+	size_t bytes;     /* held now */
 	size_t max_bytes; /* SIZE_MAX: exact */
 	uint64_t seed;
 };

@@ -60,8 +60,7 @@ int parse_time_arg(const char *s, int64_t *ms)
 		int64_t v;
 		if (parse_i64(num, 0, 100000000, &v) < 0)
 			return -1;
-		int64_t mul = s[n - 1] == 's' ? 1000 : s[n - 1] == 'm' ? 60000
-			    : s[n - 1] == 'h' ? 3600000 : 86400000;
+		int64_t mul = s[n - 1] == 's' ? 1000 : s[n - 1] == 'm' ? 60000 : s[n - 1] == 'h' ? 3600000 : 86400000;
 		*ms = now_ms() - v * mul;
 		return 0;
 	}

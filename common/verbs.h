@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#define VERB_MAX_LEN 64    /* bytes in one verb */
-#define VERBS_MAX 64       /* verbs in one set */
+#define VERB_MAX_LEN 64 /* bytes in one verb */
+#define VERBS_MAX 64    /* verbs in one set */
 #define VERBSET_MAX (VERBS_MAX * (VERB_MAX_LEN + 1))
 
 /* 1 when v is `resource:action`, each side 1+ of [A-Za-z0-9_.-] and v at most VERB_MAX_LEN. */

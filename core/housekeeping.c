@@ -3,15 +3,15 @@
 
 #include "../audit/audit.h"
 #include "../audit/retention.h"
+#include "../audit/summary.h"
 #include "../clients/credentials.h"
 #include "../clients/expiry.h"
 #include "../common/log.h"
 #include "../common/timeutil.h"
 #include "../keys/rotate.h"
 #include "../keys/schedule.h"
-#include "../token/live.h"
-#include "../audit/summary.h"
 #include "../store/ledger.h"
+#include "../token/live.h"
 #include "../token/prune.h"
 
 #include <pthread.h>
@@ -92,8 +92,7 @@ static void prune(struct warrant *w, int64_t now)
 static void keys_reload(struct warrant *w, char *last, size_t cap)
 {
 	char now[KEYSET_FINGERPRINT_MAX];
-	if (key_set_fingerprint(hdb, now, sizeof now) == 0 && strcmp(now, last) != 0 &&
-	    keyring_load(w->keys, hdb) == 0)
+	if (key_set_fingerprint(hdb, now, sizeof now) == 0 && strcmp(now, last) != 0 && keyring_load(w->keys, hdb) == 0)
 		snprintf(last, cap, "%s", now);
 }
 

@@ -18,16 +18,16 @@
 
 struct warrant {
 	char db_path[PATH_MAX];
-	struct db *db;          /* the command line's connection; NULL in the server */
-	struct writer *writer;  /* the server's writer; NULL in the command line */
-	struct keyring *keys;   /* loaded by the server; NULL in the command line */
+	struct db *db;         /* the command line's connection; NULL in the server */
+	struct writer *writer; /* the server's writer; NULL in the command line */
+	struct keyring *keys;  /* loaded by the server; NULL in the command line */
 	char issuer[ISSUER_MAX];
 	char audience[ISSUER_MAX]; /* default `aud` */
-	int token_ttl;          /* seconds */
-	int leeway;             /* seconds of downstream clock skew allowed for */
-	int jwks_max_age;       /* seconds downstream may cache /jwks */
-	int key_rotation;       /* seconds between scheduled key rotations; 0 = never */
-	int audit_retention;    /* days of audit rows kept; 0 = all */
+	int token_ttl;             /* seconds */
+	int leeway;                /* seconds of downstream clock skew allowed for */
+	int jwks_max_age;          /* seconds downstream may cache /jwks */
+	int key_rotation;          /* seconds between scheduled key rotations; 0 = never */
+	int audit_retention;       /* days of audit rows kept; 0 = all */
 };
 
 /* The connection for reads on this thread; NULL when it cannot be opened. */

@@ -18,7 +18,7 @@ struct route {
 	const char *path;
 	const char *method; /* NULL: the handler checks methods itself */
 	handler_fn fn;
-	int prefix;         /* path is a prefix */
+	int prefix; /* path is a prefix */
 };
 
 struct pool_item {
@@ -40,10 +40,10 @@ struct conn {
 	struct buf body;
 	const struct route *route;
 	struct framing framing;
-	int responded;   /* a response was queued (early errors) */
-	int handled;     /* the handler ran */
+	int responded; /* a response was queued (early errors) */
+	int handled;   /* the handler ran */
 	int too_large;
-	int bad_chunk;   /* a chunk line was malformed: refused once the body is in */
+	int bad_chunk; /* a chunk line was malformed: refused once the body is in */
 	int64_t start_ns;
 	atomic_int ready;
 	struct pool_item pool;

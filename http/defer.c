@@ -37,8 +37,7 @@ enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg, void (*finish)(s
 	return defer(r, fn, arg, finish, 0);
 }
 
-enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg,
-			    void (*finish)(struct http_req *r, int rc))
+enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg, void (*finish)(struct http_req *r, int rc))
 {
 	return defer(r, fn, arg, finish, 1);
 }

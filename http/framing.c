@@ -24,7 +24,7 @@ struct field_scan {
 	const char *block, *block_end; /* the header section as MHD keeps it; NULL: unknown */
 	const char *next;              /* where the next field line may begin; NULL: anywhere */
 	int host, authorization, content_length, content_type, transfer_encoding;
-	const char *te;                /* the Transfer-Encoding value */
+	const char *te; /* the Transfer-Encoding value */
 	const char *why;
 };
 
@@ -51,7 +51,7 @@ static const char *layout_error(struct field_scan *s, const char *key, size_t ks
 {
 	if (key < s->block || key >= s->block_end || (s->next && key != s->next && key != s->next + 1))
 		return s->next && key > s->next + 1 && key < s->block_end ? "a header field value holds a NUL byte"
-									   : "obsolete line folding in a header field";
+									  : "obsolete line folding in a header field";
 	if (s->next && key == s->next + 1 && s->next[0] != '\0')
 		return "a header field value holds a NUL byte";
 	const char *v = key + ks + 1; /* past the colon (now NUL) */

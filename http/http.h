@@ -12,42 +12,42 @@
 
 #include <stddef.h>
 
-#define HTTP_MAX_BODY_DEFAULT (64 * 1024)     /* bytes of request body; larger is 413 */
-#define HTTP_MAX_HEADER_DEFAULT (32 * 1024)   /* bytes of request line and headers per conn */
-#define HTTP_MAX_CONNECTIONS_DEFAULT 4096     /* open connections in total */
-#define HTTP_MAX_PER_IP_DEFAULT 1024          /* open connections per client address */
-#define HTTP_TIMEOUT_DEFAULT 15               /* seconds a connection may stay idle */
+#define HTTP_MAX_BODY_DEFAULT (64 * 1024)   /* bytes of request body; larger is 413 */
+#define HTTP_MAX_HEADER_DEFAULT (32 * 1024) /* bytes of request line and headers per conn */
+#define HTTP_MAX_CONNECTIONS_DEFAULT 4096   /* open connections in total */
+#define HTTP_MAX_PER_IP_DEFAULT 1024        /* open connections per client address */
+#define HTTP_TIMEOUT_DEFAULT 15             /* seconds a connection may stay idle */
 
 struct http_resp {
 	int status;
-	char *body;          /* malloc'd, owned; NULL for an empty body */
+	char *body; /* malloc'd, owned; NULL for an empty body */
 	size_t len;
-	const char *ctype;   /* static; NULL with an empty body */
-	int no_store;        /* Cache-Control: no-store, Pragma: no-cache */
-	int basic_challenge; /* WWW-Authenticate: Basic realm="warrant" */
+	const char *ctype;    /* static; NULL with an empty body */
+	int no_store;         /* Cache-Control: no-store, Pragma: no-cache */
+	int basic_challenge;  /* WWW-Authenticate: Basic realm="warrant" */
 	int bearer_challenge; /* WWW-Authenticate: Bearer realm="warrant" */
-	int close;           /* Connection: close */
+	int close;            /* Connection: close */
 	long retry_after;
-	const char *allow;   /* for 405 */
-	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
+	const char *allow; /* for 405 */
+	const char *cache; /* a Cache-Control value for cacheable answers, e.g. JWKS */
 };
 
 struct http_req {
 	const char *method;
 	const char *path;
-	const char *body;     /* NUL-terminated copy; may contain NUL when hostile */
+	const char *body; /* NUL-terminated copy; may contain NUL when hostile */
 	size_t body_len;
 	const char *content_type;
 	const char *authorization;
 	size_t authorization_len;
 	char client_addr[64];
 	char request_id[40];
-	char agent_id[64];    /* set by handlers once a client is known: logged */
+	char agent_id[64]; /* set by handlers once a client is known: logged */
 	char cache_buf[48];
 	struct warrant *w;
 	struct http_resp resp;
 	struct {
-		const char *name, *value;  /* MHD's copies, valid for the request */
+		const char *name, *value; /* MHD's copies, valid for the request */
 	} query[16];
 	int nquery;
 	/* async: */
@@ -55,18 +55,16 @@ struct http_req {
 	void (*state_free)(void *state);
 	void (*finish)(struct http_req *r, int rc);
 	struct wjob job;
-	void *glue;           /* the server's connection record */
+	void *glue; /* the server's connection record */
 };
 
 enum hres { H_DONE = 0, H_ASYNC = 1 };
 typedef enum hres (*handler_fn)(struct http_req *r);
 
 /* Suspends r until fn(arg) is committed by the writer, then calls finish(r, rc). */
-enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg,
-		     void (*finish)(struct http_req *r, int rc));
+enum hres http_defer(struct http_req *r, wjob_fn fn, void *arg, void (*finish)(struct http_req *r, int rc));
 /* The same for a job that writes at most one row (no savepoint needed). */
-enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg,
-			    void (*finish)(struct http_req *r, int rc));
+enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg, void (*finish)(struct http_req *r, int rc));
 
 /* Runs work(r) on a worker thread (for slow work such as password hashing, which must
  * not hold up a polling thread); the connection resumes when it returns. */
@@ -101,16 +99,16 @@ void metrics_set_token(const char *t);
 int discovery_init(const struct warrant *w);
 
 struct server_opts {
-	char listen[128];         /* "127.0.0.1:8080" or "[::1]:8080" */
-	int threads;              /* daemons sharing the port; 0 = one per core */
+	char listen[128]; /* "127.0.0.1:8080" or "[::1]:8080" */
+	int threads;      /* daemons sharing the port; 0 = one per core */
 	size_t max_body;
 	size_t max_header;
 	unsigned max_connections;
 	unsigned max_per_ip;
 	unsigned timeout;
-	int insecure_http;        /* allow plain HTTP on a non-loopback address */
+	int insecure_http; /* allow plain HTTP on a non-loopback address */
 	const char *tls_cert, *tls_key;
-	const char *metrics_token;  /* NULL: /metrics for loopback clients only */
+	const char *metrics_token; /* NULL: /metrics for loopback clients only */
 };
 
 void server_opts_default(struct server_opts *o);

@@ -74,8 +74,10 @@ int server_check(const struct server_opts *o, char *err, size_t errlen)
 		return -1;
 	}
 	if (!loopback && !(o->tls_cert && o->tls_key) && !o->insecure_http) {
-		snprintf(err, errlen, "refusing plain HTTP on non-loopback %s: give --tls-cert and --tls-key, or "
-				      "--insecure-http", o->listen);
+		snprintf(err, errlen,
+			 "refusing plain HTTP on non-loopback %s: give --tls-cert and --tls-key, or "
+			 "--insecure-http",
+			 o->listen);
 		return -1;
 	}
 	return 0;
@@ -140,9 +142,8 @@ static struct MHD_Daemon *daemon_start(const struct listener *l, const struct se
 {
 	/* RFC 8996: TLS 1.2 and 1.3 only */
 	static const char prio[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_TURBO | (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
-			 (l->tls ? MHD_USE_TLS : 0);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+			 (ss->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) | (l->tls ? MHD_USE_TLS : 0);
 	struct MHD_OptionItem tls_opts[] = {
 		{l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, l->cert},
 		{l->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, l->key},
@@ -151,19 +152,14 @@ static struct MHD_Daemon *daemon_start(const struct listener *l, const struct se
 	};
 	/* STRICT_FOR_CLIENT 1: a request without Host, or with spaces in its URL, is refused
 	 * by MHD itself; framing.c refuses what MHD lets through (docs/security.md) */
-	return MHD_start_daemon(flags, 0, NULL, NULL, intake_request, NULL,
-				MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-				MHD_OPTION_CONNECTION_LIMIT, per_daemon,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
-				MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header,
-				MHD_OPTION_NOTIFY_COMPLETED, intake_completed, NULL,
-				MHD_OPTION_NOTIFY_CONNECTION, sweep_notify, NULL,
-				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG,
-				MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-				MHD_OPTION_ARRAY, tls_opts,
-				MHD_OPTION_END);
+	return MHD_start_daemon(flags, 0, NULL, NULL, intake_request, NULL, MHD_OPTION_SOCK_ADDR,
+				(const struct sockaddr *)ss, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+				MHD_OPTION_CONNECTION_LIMIT, per_daemon, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				o->max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header, MHD_OPTION_NOTIFY_COMPLETED,
+				intake_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, sweep_notify, NULL,
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG, MHD_OPTION_STRICT_FOR_CLIENT,
+				(int)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 }
 
 int listener_open(struct listener *l, const struct server_opts *o)

@@ -2,9 +2,9 @@
 #include "metrics.h"
 
 #include "../common/timeutil.h"
+#include "../store/stats.h"
 #include "../token/live.h"
 #include "../token/verify.h"
-#include "../store/stats.h"
 #include "http.h"
 
 #include <pthread.h>
@@ -110,8 +110,8 @@ static void counters(struct buf *b)
 			if (series[k].name != series[i].name)
 				continue;
 			if (series[k].label_key)
-				buf_printf(b, "%s{%s=\"%s\"} %ld\n", series[k].name, series[k].label_key, series[k].label,
-					   atomic_load(&series[k].v));
+				buf_printf(b, "%s{%s=\"%s\"} %ld\n", series[k].name, series[k].label_key,
+					   series[k].label, atomic_load(&series[k].v));
 			else
 				buf_printf(b, "%s %ld\n", series[k].name, atomic_load(&series[k].v));
 		}
@@ -130,11 +130,14 @@ static void histograms(struct buf *b)
 		for (size_t k = 0; k <= NBOUNDS; k++) {
 			cum += atomic_load(&h->buckets[k]);
 			if (k < NBOUNDS)
-				buf_printf(b, "warrant_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %ld\n",
+				buf_printf(b,
+					   "warrant_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %ld\n",
 					   h->route, bounds[k], cum);
 			else
-				buf_printf(b, "warrant_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %ld\n",
-					   h->route, cum);
+				buf_printf(
+					b,
+					"warrant_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %ld\n",
+					h->route, cum);
 		}
 		buf_printf(b, "warrant_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", h->route,
 			   (double)atomic_load(&h->sum_us) / 1e6);
@@ -144,8 +147,8 @@ static void histograms(struct buf *b)
 	buf_puts(b, "# TYPE warrant_http_responses_total counter\n");
 	for (int i = 0; i < nh; i++)
 		for (int k = 1; k < 6; k++)
-			buf_printf(b, "warrant_http_responses_total{route=\"%s\",code=\"%dxx\"} %ld\n", hists[i].route, k,
-				   atomic_load(&hists[i].status[k]));
+			buf_printf(b, "warrant_http_responses_total{route=\"%s\",code=\"%dxx\"} %ld\n", hists[i].route,
+				   k, atomic_load(&hists[i].status[k]));
 }
 
 /* Gauges read now: the signing keys, grace windows and the database (store/stats.h). */
@@ -157,11 +160,15 @@ static void gauges(struct warrant *w, struct buf *b)
 	int64_t activated = st.current_activated_at;
 	buf_puts(b, "# HELP warrant_signing_key_age_seconds Age of the current signing key.\n"
 		    "# TYPE warrant_signing_key_age_seconds gauge\n");
-	buf_printf(b, "warrant_signing_key_age_seconds %lld\n", (long long)(activated > 0 ? (now - activated) / 1000 : -1));
-	buf_puts(b, "# HELP warrant_signing_key_next_rotation_seconds Seconds to the next scheduled rotation (-1: none).\n"
-		    "# TYPE warrant_signing_key_next_rotation_seconds gauge\n");
+	buf_printf(b, "warrant_signing_key_age_seconds %lld\n",
+		   (long long)(activated > 0 ? (now - activated) / 1000 : -1));
+	buf_puts(b,
+		 "# HELP warrant_signing_key_next_rotation_seconds Seconds to the next scheduled rotation (-1: none).\n"
+		 "# TYPE warrant_signing_key_next_rotation_seconds gauge\n");
 	buf_printf(b, "warrant_signing_key_next_rotation_seconds %lld\n",
-		   (long long)(activated > 0 && w->key_rotation > 0 ? (activated + (int64_t)w->key_rotation * 1000 - now) / 1000 : -1));
+		   (long long)(activated > 0 && w->key_rotation > 0
+				       ? (activated + (int64_t)w->key_rotation * 1000 - now) / 1000
+				       : -1));
 	buf_printf(b, "# TYPE warrant_signing_keys_published gauge\nwarrant_signing_keys_published %lld\n",
 		   (long long)st.keys_published);
 	buf_puts(b, "# HELP warrant_credential_grace_windows_open Old credentials still accepted after a rotation.\n"
@@ -179,7 +186,8 @@ static void internals(struct warrant *w, struct buf *b)
 	buf_puts(b, "# HELP warrant_audit_writer_queue Writes waiting for the group-commit writer.\n"
 		    "# TYPE warrant_audit_writer_queue gauge\n");
 	buf_printf(b, "warrant_audit_writer_queue %d\n", ws.queued);
-	buf_printf(b, "# TYPE warrant_audit_writer_batches_total counter\nwarrant_audit_writer_batches_total %ld\n", ws.batches);
+	buf_printf(b, "# TYPE warrant_audit_writer_batches_total counter\nwarrant_audit_writer_batches_total %ld\n",
+		   ws.batches);
 	buf_printf(b, "# TYPE warrant_audit_writer_jobs_total counter\nwarrant_audit_writer_jobs_total %ld\n", ws.jobs);
 	buf_puts(b, "# HELP warrant_wal_frames Pages in the database's write-ahead log after the last commit.\n"
 		    "# TYPE warrant_wal_frames gauge\n");
@@ -191,7 +199,8 @@ static void internals(struct warrant *w, struct buf *b)
 	size_t entries;
 	tcache_stats(&hits, &misses, &entries);
 	buf_printf(b, "# TYPE warrant_token_cache_hits_total counter\nwarrant_token_cache_hits_total %ld\n", hits);
-	buf_printf(b, "# TYPE warrant_token_cache_misses_total counter\nwarrant_token_cache_misses_total %ld\n", misses);
+	buf_printf(b, "# TYPE warrant_token_cache_misses_total counter\nwarrant_token_cache_misses_total %ld\n",
+		   misses);
 	buf_printf(b, "# TYPE warrant_live_changes_applied_total counter\nwarrant_live_changes_applied_total %ld\n",
 		   live_applied());
 	buf_printf(b, "# TYPE warrant_slow_connections_cut_total counter\nwarrant_slow_connections_cut_total %ld\n",

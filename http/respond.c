@@ -107,9 +107,8 @@ static void add_headers(struct MHD_Response *mr, const struct http_resp *p, cons
 enum MHD_Result respond_queue(struct conn *c)
 {
 	struct http_resp *p = &c->req.resp;
-	struct MHD_Response *mr = p->body
-		? MHD_create_response_from_buffer(p->len, p->body, MHD_RESPMEM_MUST_FREE)
-		: MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *mr = p->body ? MHD_create_response_from_buffer(p->len, p->body, MHD_RESPMEM_MUST_FREE)
+					  : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (!mr)
 		return MHD_NO;
 	p->body = NULL; /* MHD owns it now */

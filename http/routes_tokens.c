@@ -1,8 +1,8 @@
 /* routes_tokens.c - POST /introspect (RFC 7662) and POST /revoke (RFC 7009). */
 #include "http.h"
 
-#include "../token/introspect.h"
 #include "../token/ciba.h"
+#include "../token/introspect.h"
 #include "../token/revoke.h"
 #include "metrics.h"
 

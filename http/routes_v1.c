@@ -181,8 +181,10 @@ static void rotate(struct v1_ctx *c, const struct agent *a)
 	struct buf b;
 	char t[32];
 	buf_init(&b, 4096);
-	buf_printf(&b, "{\"id\":\"%s\",\"client_id\":\"%s\",\"client_secret\":\"%s\",\"credential_id\":\"%s\","
-		       "\"old_expires_at\":", a->id, a->id, r.secret, r.cred_id);
+	buf_printf(&b,
+		   "{\"id\":\"%s\",\"client_id\":\"%s\",\"client_secret\":\"%s\",\"credential_id\":\"%s\","
+		   "\"old_expires_at\":",
+		   a->id, a->id, r.secret, r.cred_id);
 	if (r.old_expires_at)
 		buf_printf(&b, "\"%s\"}", rfc3339(r.old_expires_at, t));
 	else

@@ -16,9 +16,9 @@
 struct sock_rec {
 	struct sock_rec *prev, *next;
 	int fd;
-	int busy;        /* a complete request is being handled: not the client's fault */
+	int busy; /* a complete request is being handled: not the client's fault */
 	int cut;
-	int64_t since;   /* connection start, or the end of its previous request */
+	int64_t since; /* connection start, or the end of its previous request */
 };
 static struct sock_rec socks = {&socks, &socks, -1, 0, 0, 0};
 static pthread_mutex_t socks_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -19,7 +19,7 @@ struct key {
 	enum key_alg alg;
 	enum key_state state;
 	EVP_PKEY *pkey;
-	EVP_MD_CTX *sign_tmpl;   /* DigestSignInit done once; copied per signature */
+	EVP_MD_CTX *sign_tmpl; /* DigestSignInit done once; copied per signature */
 	EVP_MD_CTX *verify_tmpl;
 };
 
@@ -63,11 +63,16 @@ const char *key_state_name(enum key_state s)
 
 static int state_parse(const char *s, enum key_state *st)
 {
-	if (!strcmp(s, "next")) *st = KEY_NEXT;
-	else if (!strcmp(s, "current")) *st = KEY_CURRENT;
-	else if (!strcmp(s, "retiring")) *st = KEY_RETIRING;
-	else if (!strcmp(s, "retired")) *st = KEY_RETIRED;
-	else return -1;
+	if (!strcmp(s, "next"))
+		*st = KEY_NEXT;
+	else if (!strcmp(s, "current"))
+		*st = KEY_CURRENT;
+	else if (!strcmp(s, "retiring"))
+		*st = KEY_RETIRING;
+	else if (!strcmp(s, "retired"))
+		*st = KEY_RETIRED;
+	else
+		return -1;
 	return 0;
 }
 
@@ -126,9 +131,9 @@ int key_create(struct db *db, enum key_alg alg, enum key_state state, char kid_o
 	int dlen = i2d_PrivateKey(pk, &der);
 	if (dlen <= 0 || jwk.failed)
 		goto done;
-	sqlite3_stmt *st = db_prep(db,
-		"INSERT INTO signing_keys(kid, alg, state, private_der, public_jwk, created_at, activated_at)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?)");
+	sqlite3_stmt *st = db_prep(
+		db, "INSERT INTO signing_keys(kid, alg, state, private_der, public_jwk, created_at, activated_at)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (!st)
 		goto done;
 	int64_t now = now_ms();
@@ -164,8 +169,7 @@ static void key_free(struct key *k)
 	free(k);
 }
 
-static struct key *key_parse(const char *kid, const char *alg, const char *state,
-			     const unsigned char *der, int dlen)
+static struct key *key_parse(const char *kid, const char *alg, const char *state, const unsigned char *der, int dlen)
 {
 	struct key *k = calloc(1, sizeof *k);
 	if (!k)
@@ -217,17 +221,16 @@ int keyring_load(struct keyring *kr, struct db *db)
 	struct buf jwks;
 	buf_init(&jwks, 1 << 20);
 	buf_puts(&jwks, "{\"keys\":[");
-	sqlite3_stmt *st = db_prep(db,
-		"SELECT kid, alg, state, private_der, public_jwk FROM signing_keys"
-		" WHERE state != 'retired' ORDER BY created_at DESC, kid");
+	sqlite3_stmt *st = db_prep(db, "SELECT kid, alg, state, private_der, public_jwk FROM signing_keys"
+				       " WHERE state != 'retired' ORDER BY created_at DESC, kid");
 	if (!st)
 		goto fail;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < KEYRING_MAX) {
-		struct key *k = key_parse((const char *)sqlite3_column_text(st, 0),
-					  (const char *)sqlite3_column_text(st, 1),
-					  (const char *)sqlite3_column_text(st, 2),
-					  sqlite3_column_blob(st, 3), sqlite3_column_bytes(st, 3));
+		struct key *k =
+			key_parse((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+				  (const char *)sqlite3_column_text(st, 2), sqlite3_column_blob(st, 3),
+				  sqlite3_column_bytes(st, 3));
 		if (!k) {
 			sqlite3_reset(st);
 			goto fail;
@@ -297,12 +300,12 @@ static int der_to_raw(const unsigned char *der, size_t dlen, unsigned char raw[6
 }
 
 /* The order n of P-256 (SEC 2 §2.4.2) and n/2 rounded down, big-endian. */
-static const unsigned char p256_n[32] = {
-	0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
-static const unsigned char p256_half_n[32] = {
-	0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+static const unsigned char p256_n[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+					 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17,
+					 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+static const unsigned char p256_half_n[32] = {0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b,
+					      0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
 
 /* 1 when the 32-byte big-endian s is above n/2: the "high" one of the pair (s, n - s). */
 static int s_is_high(const unsigned char s[32]) { return memcmp(s, p256_half_n, 32) > 0; }
@@ -368,8 +371,8 @@ int keyring_jws(struct keyring *kr, const char *typ, const char *payload, size_t
 	if (kr->current < 0 || !ctx)
 		goto done;
 	struct key *k = kr->keys[kr->current];
-	int hl = snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"%s\"}",
-			  key_alg_name(k->alg), k->kid, typ);
+	int hl = snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"%s\"}", key_alg_name(k->alg),
+			  k->kid, typ);
 	if (hl < 0 || (size_t)hl >= sizeof hdr)
 		goto done;
 	b64url_encode((const unsigned char *)hdr, (size_t)hl, enc);
@@ -398,8 +401,8 @@ done:
 	return rc;
 }
 
-int keyring_verify(struct keyring *kr, const char *kid, enum key_alg alg,
-		   const char *in, size_t n, const unsigned char *sig, size_t siglen)
+int keyring_verify(struct keyring *kr, const char *kid, enum key_alg alg, const char *in, size_t n,
+		   const unsigned char *sig, size_t siglen)
 {
 	unsigned char der[80];
 	EVP_MD_CTX *ctx = scratch();

@@ -43,8 +43,8 @@ int keyring_jws(struct keyring *kr, const char *typ, const char *payload, size_t
 int keyring_current(struct keyring *kr, char kid[KID_MAX], enum key_alg *alg);
 /* Verifies a base64url-decoded signature over in with key kid (published keys only: next,
  * current or retiring). Returns 1 valid, 0 invalid or unknown kid. */
-int keyring_verify(struct keyring *kr, const char *kid, enum key_alg alg,
-		   const char *in, size_t n, const unsigned char *sig, size_t siglen);
+int keyring_verify(struct keyring *kr, const char *kid, enum key_alg alg, const char *in, size_t n,
+		   const unsigned char *sig, size_t siglen);
 /* 1 when kid is published (next, current or retiring). */
 int keyring_has(struct keyring *kr, const char *kid);
 /* A copy of the JWKS document (caller frees), and the keyring's generation counter. */

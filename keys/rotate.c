@@ -1,8 +1,8 @@
 /* rotate.c - signing-key rotation and retirement; see rotate.h. */
 #include "rotate.h"
 
-#include "../audit/events.h"
 #include "../audit/audit.h"
+#include "../audit/events.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
 
@@ -64,12 +64,11 @@ static int one_key(struct db *db, const char *state, char kid[KID_MAX], int64_t 
 
 static int set_state(struct db *db, const char *kid, const char *state, int64_t now, int64_t retire_after)
 {
-	sqlite3_stmt *st = db_prep(db,
-		"UPDATE signing_keys SET state = ?2,"
-		" activated_at = CASE WHEN ?2 = 'current' THEN ?3 ELSE activated_at END,"
-		" retiring_at = CASE WHEN ?2 = 'retiring' THEN ?3 ELSE retiring_at END,"
-		" retire_after = CASE WHEN ?2 = 'retiring' THEN ?4 ELSE retire_after END"
-		" WHERE kid = ?1");
+	sqlite3_stmt *st = db_prep(db, "UPDATE signing_keys SET state = ?2,"
+				       " activated_at = CASE WHEN ?2 = 'current' THEN ?3 ELSE activated_at END,"
+				       " retiring_at = CASE WHEN ?2 = 'retiring' THEN ?3 ELSE retiring_at END,"
+				       " retire_after = CASE WHEN ?2 = 'retiring' THEN ?4 ELSE retire_after END"
+				       " WHERE kid = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, kid);
@@ -141,8 +140,9 @@ int key_rotate_job(struct db *db, void *arg)
 		return -1;
 	assert(current_keys(db) == 1);
 	char d[400], ra[32];
-	snprintf(d, sizeof d, "{\"reason\":\"%s\",\"current\":\"%s\",\"retiring\":\"%s\",\"next\":\"%s\","
-			      "\"retire_after\":\"%s\"}",
+	snprintf(d, sizeof d,
+		 "{\"reason\":\"%s\",\"current\":\"%s\",\"retiring\":\"%s\",\"next\":\"%s\","
+		 "\"retire_after\":\"%s\"}",
 		 r->scheduled ? "schedule" : "on_demand", r->new_kid, has_cur ? r->old_kid : "", r->next_kid,
 		 rfc3339(r->retire_after, ra));
 	if (audit_key(db, r->actor, d) < 0)
@@ -170,17 +170,18 @@ int key_retire_job(struct db *db, void *arg)
 			return 1;
 		}
 		if (strcmp(state, "current") == 0) {
-			oerr_set(&k->err, 409, "conflict", "that key is current: rotate first (warrant keys rotate --force)");
+			oerr_set(&k->err, 409, "conflict",
+				 "that key is current: rotate first (warrant keys rotate --force)");
 			return 1;
 		}
 		if (strcmp(state, "retired") == 0)
 			return 0;
 	}
-	sqlite3_stmt *st = k->kid
-		? db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x'', retire_after = ?2"
-			      " WHERE kid = ?1 AND state IN ('next', 'retiring')")
-		: db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x''"
-			      " WHERE state = 'retiring' AND retire_after <= ?2 AND ?1 IS NULL");
+	sqlite3_stmt *st =
+		k->kid ? db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x'', retire_after = ?2"
+				     " WHERE kid = ?1 AND state IN ('next', 'retiring')")
+		       : db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x''"
+				     " WHERE state = 'retiring' AND retire_after <= ?2 AND ?1 IS NULL");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, k->kid);
@@ -193,8 +194,9 @@ int key_retire_job(struct db *db, void *arg)
 	if (change_note(db, CHANGE_KEYS, k->kid, NULL, now) < 0)
 		return -1;
 	char d[200];
-	snprintf(d, sizeof d, "{\"reason\":\"%s\",\"retired\":%d%s%s%s}", k->kid ? "retired_at_once" : "retire_after_passed",
-		 k->count, k->kid ? ",\"kid\":\"" : "", k->kid ? k->kid : "", k->kid ? "\"" : "");
+	snprintf(d, sizeof d, "{\"reason\":\"%s\",\"retired\":%d%s%s%s}",
+		 k->kid ? "retired_at_once" : "retire_after_passed", k->count, k->kid ? ",\"kid\":\"" : "",
+		 k->kid ? k->kid : "", k->kid ? "\"" : "");
 	return audit_key(db, k->actor, d);
 }
 

@@ -11,8 +11,8 @@
 #include "../store/db.h"
 #include "keys.h"
 
-#define KEY_ROTATION_DEFAULT 86400  /* seconds between scheduled rotations */
-#define JWKS_MAX_AGE_DEFAULT 300    /* seconds downstream may cache /jwks */
+#define KEY_ROTATION_DEFAULT 86400 /* seconds between scheduled rotations */
+#define JWKS_MAX_AGE_DEFAULT 300   /* seconds downstream may cache /jwks */
 
 /* Timing that the serving processes publish in settings (serve writes them at start). */
 struct key_timing {
@@ -23,8 +23,8 @@ int key_timing_store(struct db *db, const struct key_timing *t);
 
 struct key_rotation {
 	/* in */
-	int force;            /* promote a next key younger than the JWKS cache lifetime */
-	int scheduled;        /* only if the current key is older than the rotation interval */
+	int force;     /* promote a next key younger than the JWKS cache lifetime */
+	int scheduled; /* only if the current key is older than the rotation interval */
 	const char *actor;
 	/* out */
 	char old_kid[KID_MAX], new_kid[KID_MAX], next_kid[KID_MAX];
@@ -36,7 +36,7 @@ struct key_rotation {
 int key_rotate_job(struct db *db, void *arg);
 
 struct key_retirement {
-	const char *kid;      /* NULL: every retiring key whose time has come */
+	const char *kid; /* NULL: every retiring key whose time has come */
 	const char *actor;
 	int count;
 	struct oerr err;

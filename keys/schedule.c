@@ -15,8 +15,7 @@ static int any_row(struct db *db, const char *sql, int nbind, int64_t v)
 
 int key_retirement_due(struct db *db, int64_t now)
 {
-	return any_row(db, "SELECT 1 FROM signing_keys WHERE state = 'retiring' AND retire_after <= ? LIMIT 1", 1,
-		       now);
+	return any_row(db, "SELECT 1 FROM signing_keys WHERE state = 'retiring' AND retire_after <= ? LIMIT 1", 1, now);
 }
 
 int key_next_missing(struct db *db)

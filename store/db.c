@@ -105,8 +105,7 @@ struct db *db_open(const char *path, enum db_mode mode, char *err, size_t errlen
 	sqlite3_extended_result_codes(db->h, 1);
 	if (db_exec(db, "PRAGMA journal_mode=WAL") < 0 ||
 	    db_exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0 ||
-	    db_exec(db, "PRAGMA foreign_keys=ON") < 0 ||
-	    db_exec(db, "PRAGMA temp_store=MEMORY") < 0 ||
+	    db_exec(db, "PRAGMA foreign_keys=ON") < 0 || db_exec(db, "PRAGMA temp_store=MEMORY") < 0 ||
 	    /* readers touch few pages: the server's hot state lives in its own caches */
 	    db_exec(db, "PRAGMA cache_size=-1024") < 0) {
 		snprintf(err, errlen, "cannot use %s: %s", path, sqlite3_errmsg(db->h));

@@ -36,7 +36,8 @@ int ledger_forget(struct db *db, const char *jti)
 
 int ledger_find(struct db *db, const char *jti, struct ledger_row *out)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens WHERE jti = ?");
+	sqlite3_stmt *st =
+		db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens WHERE jti = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, jti);

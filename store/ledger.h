@@ -18,9 +18,9 @@
 
 struct ledger_entry {
 	const char *jti, *agent_id, *owner_id, *cred_id, *run_id, *ws;
-	const char *scope;       /* canonical verb set; NULL: unknown (cascades revoke it) */
-	const char *aud_json;    /* a JSON array of strings */
-	const char *parent_jti;  /* NULL unless exchanged */
+	const char *scope;      /* canonical verb set; NULL: unknown (cascades revoke it) */
+	const char *aud_json;   /* a JSON array of strings */
+	const char *parent_jti; /* NULL unless exchanged */
 	int64_t iat_ms, exp_s;
 };
 /* Records a token inside the caller's transaction. 0 or -1. */

@@ -132,8 +132,8 @@ const char *const schema_migrations[] = {
 	"  cred_id TEXT,"
 	"  run_id TEXT NOT NULL,"
 	"  ws TEXT NOT NULL,"
-	"  scope TEXT," /* canonical verb set; NULL: unknown */
-	"  aud TEXT NOT NULL," /* JSON array */
+	"  scope TEXT,"           /* canonical verb set; NULL: unknown */
+	"  aud TEXT NOT NULL,"    /* JSON array */
 	"  iat INTEGER NOT NULL," /* ms */
 	"  exp INTEGER NOT NULL," /* s */
 	"  parent_jti TEXT);"

@@ -23,7 +23,7 @@ void store_stats_read(struct db *db, int64_t now, struct store_stats *s)
 		return;
 	s->current_activated_at = scalar(db, "SELECT activated_at FROM signing_keys WHERE state = 'current'", 0, 0);
 	s->keys_published = scalar(db, "SELECT count(*) FROM signing_keys WHERE state != 'retired'", 0, 0);
-	s->grace_open = scalar(db, "SELECT count(*) FROM credentials WHERE revoked_at IS NULL AND expires_at > ?", 1,
-			       now);
+	s->grace_open =
+		scalar(db, "SELECT count(*) FROM credentials WHERE revoked_at IS NULL AND expires_at > ?", 1, now);
 	s->db_up = s->keys_published >= 0;
 }

@@ -16,12 +16,12 @@ struct writer {
 	int queued;
 	int stopping;
 	long batches, jobs;
-	int wal_frames;    /* frames in the WAL after the last commit (the WAL hook) */
-	int wal_restart;   /* frames at which the WAL starts over */
-	int backstop;      /* frames at which the writer checkpoints unasked */
-	int restart_wanted; /* writer_checkpoint has just copied the WAL: checkpoint the tail */
+	int wal_frames;       /* frames in the WAL after the last commit (the WAL hook) */
+	int wal_restart;      /* frames at which the WAL starts over */
+	int backstop;         /* frames at which the writer checkpoints unasked */
+	int restart_wanted;   /* writer_checkpoint has just copied the WAL: checkpoint the tail */
 	int64_t last_ckpt_ms; /* monotonic time of writer_checkpoint's last pass */
-	long wal_restarts; /* checkpoints the writer ran itself to let the WAL start over */
+	long wal_restarts;    /* checkpoints the writer ran itself to let the WAL start over */
 	void (*after_commit)(struct db *db);
 };
 

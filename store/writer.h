@@ -27,8 +27,8 @@ typedef void (*wdone_fn)(struct wjob *job, int rc);
 struct wjob {
 	wjob_fn fn;
 	void *arg;
-	wdone_fn done;  /* NULL: the submitter waits with writer_call() */
-	int single;     /* fn writes one audit row at most: no savepoint, no live-state change */
+	wdone_fn done; /* NULL: the submitter waits with writer_call() */
+	int single;    /* fn writes one audit row at most: no savepoint, no live-state change */
 	int rc;
 	struct wjob *next;
 };
@@ -48,10 +48,10 @@ int writer_submit(struct writer *w, struct wjob *job);
 /* Queues fn and blocks until it is committed; returns its rc, or -1 on a failed commit. */
 int writer_call(struct writer *w, wjob_fn fn, void *arg);
 struct writer_stats {
-	long batches, jobs;  /* committed so far */
-	int queued;          /* jobs waiting now */
-	int wal_frames;      /* frames in the WAL after the last commit */
-	long wal_restarts;   /* checkpoints the writer ran to start the WAL over */
+	long batches, jobs; /* committed so far */
+	int queued;         /* jobs waiting now */
+	int wal_frames;     /* frames in the WAL after the last commit */
+	long wal_restarts;  /* checkpoints the writer ran to start the WAL over */
 };
 /* A snapshot of the writer's counters (for metrics). */
 void writer_stats(struct writer *w, struct writer_stats *s);

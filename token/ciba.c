@@ -13,11 +13,16 @@
 #include <string.h>
 
 static void audit_fill(struct audit_event *ev, const char *event, const char *outcome, const char *actor,
-		       const char *agent, const char *owner, const char *run, const char *ws,
-		       const char *client_addr, const char *request_id)
+		       const char *agent, const char *owner, const char *run, const char *ws, const char *client_addr,
+		       const char *request_id)
 {
-	struct audit_keys k = {.actor = actor ? actor : "", .agent_id = agent, .owner_id = owner, .ws = ws,
-			       .run_id = run, .client_addr = client_addr, .request_id = request_id};
+	struct audit_keys k = {.actor = actor ? actor : "",
+			       .agent_id = agent,
+			       .owner_id = owner,
+			       .ws = ws,
+			       .run_id = run,
+			       .client_addr = client_addr,
+			       .request_id = request_id};
 	audit_event_init(ev, event, outcome, &k);
 }
 
@@ -52,7 +57,8 @@ static int bc_parse(struct bc_request *b, slice *msg)
 	b->binding[msg->n] = '\0';
 	if (form_get1(b->form, "run_id", &run) == 1) {
 		if (!run_id_valid(run))
-			BC_REFUSE(400, "invalid_request", "bad_run_id", "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
+			BC_REFUSE(400, "invalid_request", "bad_run_id",
+				  "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
 		memcpy(b->run_id, run.p, run.n);
 		b->run_id[run.n] = '\0';
 	}
@@ -321,8 +327,7 @@ int approval_decide_job(struct db *db, void *arg)
 	return rc;
 }
 
-long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n),
-		   void *arg)
+long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
 	sqlite3_stmt *st = db_prep(db, "SELECT id, agent_id, run_id, ws, scope, binding_message, expires_at, owner_id"
 				       " FROM approvals WHERE status = 'pending' AND expires_at > ?2"

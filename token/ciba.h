@@ -13,9 +13,9 @@
 #include "issue.h"
 
 #define CIBA_GRANT "urn:openid:params:grant-type:ciba"
-#define CIBA_EXPIRES_IN 300      /* seconds a request waits for its owner */
-#define CIBA_INTERVAL 2          /* seconds between polls */
-#define CIBA_TOKEN_TTL_MAX 60    /* seconds an approved token lives at most */
+#define CIBA_EXPIRES_IN 300   /* seconds a request waits for its owner */
+#define CIBA_INTERVAL 2       /* seconds between polls */
+#define CIBA_TOKEN_TTL_MAX 60 /* seconds an approved token lives at most */
 #define BINDING_MESSAGE_MAX 256
 
 /* POST /bc-authorize: validates and creates the request (a writer job follows). */
@@ -53,7 +53,7 @@ int ciba_redeem(struct db *db, const char *approval_id, const char *agent_id, co
 
 /* Owners' side. */
 struct approval_decision {
-	const char *id, *owner_id;   /* the owner must be the agent's owner (404 otherwise) */
+	const char *id, *owner_id; /* the owner must be the agent's owner (404 otherwise) */
 	int approve;
 	const char *client_addr, *request_id;
 	char agent_id[ID_MAX];
@@ -61,8 +61,7 @@ struct approval_decision {
 };
 int approval_decide_job(struct db *db, void *arg);
 /* Pending requests (of owner_id when not NULL) as JSON objects. Returns count or -1. */
-long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n),
-		   void *arg);
+long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n), void *arg);
 
 struct approval_verbs {
 	const char *workspace_id, *verbs;

@@ -10,9 +10,9 @@
 #define WARRANT_CIBA_PACE_H
 #include <stdint.h>
 
-#define CIBA_PENDING_MAX 20          /* pending requests per agent; more: 400 invalid_request */
-#define CIBA_PACE_BYTES (4u << 20)   /* the pace table */
-#define CIBA_SLOW_DOWN_STEP 5        /* seconds added to the interval by each slow_down (§11) */
+#define CIBA_PENDING_MAX 20        /* pending requests per agent; more: 400 invalid_request */
+#define CIBA_PACE_BYTES (4u << 20) /* the pace table */
+#define CIBA_SLOW_DOWN_STEP 5      /* seconds added to the interval by each slow_down (§11) */
 
 /* Records a poll of auth_req_id (a pending request) at now (ms). Returns 1 when it came
  * sooner than the request's interval (slow_down: the interval grew by CIBA_SLOW_DOWN_STEP),

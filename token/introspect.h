@@ -18,8 +18,8 @@ struct introspection {
 	const char *client_addr, *request_id;
 	/* out */
 	int active;
-	struct tok *tok;          /* referenced when active: its active_json is the answer */
-	struct oerr err;          /* set when the caller is refused (401/403/400) */
+	struct tok *tok; /* referenced when active: its active_json is the answer */
+	struct oerr err; /* set when the caller is refused (401/403/400) */
 	struct audit_event audit;
 };
 

@@ -54,8 +54,12 @@ static void aud_json(const struct token_issue *t, struct buf *b)
 /* The audit event of the outcome so far: token.issued, token.refused or quota.exceeded. */
 static void record(struct token_issue *t, const char *event, const char *outcome)
 {
-	struct audit_keys k = {.actor = t->agent.id, .owner_id = t->agent.owner_id, .run_id = t->run_id, .ws = t->ws,
-			       .client_addr = t->client_addr, .request_id = t->request_id};
+	struct audit_keys k = {.actor = t->agent.id,
+			       .owner_id = t->agent.owner_id,
+			       .run_id = t->run_id,
+			       .ws = t->ws,
+			       .client_addr = t->client_addr,
+			       .request_id = t->request_id};
 	int issued = strcmp(outcome, "ok") == 0;
 	if (issued)
 		k.jti = t->jti;
@@ -75,7 +79,8 @@ static void record(struct token_issue *t, const char *event, const char *outcome
 			buf_json_cstr(&d, t->agent.cred_id);
 		}
 		if (t->approval_id[0])
-			buf_printf(&d, ",\"approval_id\":\"%s\",\"approved_by\":\"%s\"", t->approval_id, t->approved_by);
+			buf_printf(&d, ",\"approval_id\":\"%s\",\"approved_by\":\"%s\"", t->approval_id,
+				   t->approved_by);
 	} else {
 		buf_puts(&d, "\"reason\":");
 		buf_json_cstr(&d, t->err.reason ? t->err.reason : t->err.code);
@@ -125,7 +130,8 @@ static int parse_params(struct db *db, struct token_issue *t)
 	}
 	if (form_get1(t->form, "run_id", &run) == 1) {
 		if (!run_id_valid(run))
-			REFUSE(400, "invalid_request", "bad_run_id", "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
+			REFUSE(400, "invalid_request", "bad_run_id",
+			       "run_id must be 1-64 characters of A-Z a-z 0-9 . _ : -");
 		memcpy(t->run_id, run.p, run.n);
 		t->run_id[run.n] = '\0';
 	}
@@ -150,7 +156,8 @@ static int choose_audiences(struct warrant *w, struct db *db, struct token_issue
 	t->naud = 0;
 	for (int i = 0; i < nres; i++) {
 		if (!uri_absolute_no_fragment(res[i]))
-			REFUSE(400, "invalid_target", "bad_resource", "resource must be an absolute URI without a fragment");
+			REFUSE(400, "invalid_target", "bad_resource",
+			       "resource must be an absolute URI without a fragment");
 		char *a = t->aud[t->naud];
 		memcpy(a, res[i].p, res[i].n);
 		a[res[i].n] = '\0';
@@ -200,10 +207,20 @@ static int decide(struct db *db, struct token_issue *t, int fresh)
 static int mint(struct warrant *w, struct token_issue *t, int64_t now)
 {
 	struct claims c = {
-		.iss = w->issuer, .sub = t->agent.id, .owner_id = t->agent.owner_id, .org_id = t->agent.org_id,
-		.ws = t->ws, .run_id = t->run_id, .scope = t->scope, .jti = t->jti, .cred_id = t->agent.cred_id,
-		.naud = t->naud, .iat = now / 1000, .exp = now / 1000 + t->expires_in,
-		.approved_by = t->ciba ? t->approved_by : NULL, .approval_id = t->ciba ? t->approval_id : NULL,
+		.iss = w->issuer,
+		.sub = t->agent.id,
+		.owner_id = t->agent.owner_id,
+		.org_id = t->agent.org_id,
+		.ws = t->ws,
+		.run_id = t->run_id,
+		.scope = t->scope,
+		.jti = t->jti,
+		.cred_id = t->agent.cred_id,
+		.naud = t->naud,
+		.iat = now / 1000,
+		.exp = now / 1000 + t->expires_in,
+		.approved_by = t->ciba ? t->approved_by : NULL,
+		.approval_id = t->ciba ? t->approval_id : NULL,
 	};
 	for (int i = 0; i < t->naud; i++)
 		c.aud[i] = t->aud[i];
@@ -288,10 +305,11 @@ int token_issue(struct warrant *w, struct token_issue *t)
 /* A change committed after the snapshot the token came from, and that concerns it? */
 static int changed_since(struct db *db, const struct token_issue *t)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM state_changes WHERE seq > ?1 AND ("
-				       " (kind IN ('access', 'access+') AND (a = ?2 OR a IS NULL))"
-				       " OR (kind = 'owner' AND a = ?2)"
-				       " OR (kind IN ('agent', 'run') AND a = ?3) OR (kind = 'cred' AND b = ?3)) LIMIT 1");
+	sqlite3_stmt *st =
+		db_prep(db, "SELECT 1 FROM state_changes WHERE seq > ?1 AND ("
+			    " (kind IN ('access', 'access+') AND (a = ?2 OR a IS NULL))"
+			    " OR (kind = 'owner' AND a = ?2)"
+			    " OR (kind IN ('agent', 'run') AND a = ?3) OR (kind = 'cred' AND b = ?3)) LIMIT 1");
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, t->seen_seq);
@@ -377,8 +395,15 @@ int token_issue_job(struct db *db, void *arg)
 	buf_init(&aud, AUDIT_DETAIL_LIMIT);
 	aud_json(t, &aud);
 	struct ledger_entry e = {
-		.jti = t->jti, .agent_id = t->agent.id, .owner_id = t->agent.owner_id, .cred_id = t->agent.cred_id,
-		.run_id = t->run_id, .ws = t->ws, .scope = t->scope, .aud_json = aud.p, .iat_ms = t->issued_ms,
+		.jti = t->jti,
+		.agent_id = t->agent.id,
+		.owner_id = t->agent.owner_id,
+		.cred_id = t->agent.cred_id,
+		.run_id = t->run_id,
+		.ws = t->ws,
+		.scope = t->scope,
+		.aud_json = aud.p,
+		.iat_ms = t->issued_ms,
 		.exp_s = t->issued_ms / 1000 + t->expires_in,
 	};
 	int rc = aud.failed ? -1 : ledger_insert(db, &e);

@@ -25,8 +25,8 @@ struct token_issue {
 	const char *request_id;
 	/* out */
 	struct warrant *w;
-	int ciba;                  /* the CIBA grant */
-	struct buf jwt;            /* the access token; wiped by token_issue_free() */
+	int ciba;       /* the CIBA grant */
+	struct buf jwt; /* the access token; wiped by token_issue_free() */
 	char ws[ID_MAX];
 	char scope[VERBSET_MAX];
 	char aud[AUD_MAX][URI_MAX + 1];
@@ -37,10 +37,10 @@ struct token_issue {
 	struct agent agent;
 	struct oerr err;
 	struct audit_event audit;
-	int64_t seen_seq;          /* the change log's end in the snapshot read */
-	int64_t quota_ms;          /* when a quota unit was reserved; 0 = none */
-	int64_t issued_ms;         /* iat of the minted token */
-	char approval_id[ID_MAX];  /* CIBA: the approval redeemed by this token */
+	int64_t seen_seq;         /* the change log's end in the snapshot read */
+	int64_t quota_ms;         /* when a quota unit was reserved; 0 = none */
+	int64_t issued_ms;        /* iat of the minted token */
+	char approval_id[ID_MAX]; /* CIBA: the approval redeemed by this token */
 	char approved_by[ID_MAX];
 };
 

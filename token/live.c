@@ -4,9 +4,9 @@
 #include "../authz/effective.h"
 #include "../authz/runs.h"
 #include "../clients/agents.h"
-#include "introspect.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
+#include "introspect.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -93,8 +93,7 @@ int live_poll(struct db *db)
 int live_init(struct db *db)
 {
 	if (strmap_init(&jtis, 4096) < 0 || run_cache_enable() < 0 || strmap_init(&creds, 64) < 0 ||
-	    strmap_init(&audiences, 64) < 0 ||
-	    strmap_init(&agents, 1024) < 0 || strmap_init(&owners, 256) < 0)
+	    strmap_init(&audiences, 64) < 0 || strmap_init(&agents, 1024) < 0 || strmap_init(&owners, 256) < 0)
 		return -1;
 	int64_t now = now_ms();
 	int rc = -1;
@@ -118,7 +117,8 @@ int live_init(struct db *db)
 		goto done;
 	sqlite3_bind_int64(st, 1, 0); /* all of them: new tokens stay refused */
 	while (sqlite3_step(st) == SQLITE_ROW)
-		apply(CHANGE_RUN, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), 0);
+		apply(CHANGE_RUN, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+		      0);
 	sqlite3_reset(st);
 	st = db_prep(db, "SELECT id FROM credentials WHERE revoked_at >= ?");
 	if (!st)
@@ -240,10 +240,7 @@ int live_check(struct warrant *w, const struct tok *t, const char **why)
 	return 1;
 }
 
-static int expired(const struct strmap_val *v, void *arg)
-{
-	return v->n1 < *(int64_t *)arg;
-}
+static int expired(const struct strmap_val *v, void *arg) { return v->n1 < *(int64_t *)arg; }
 
 size_t live_prune(int64_t now_s, int leeway)
 {

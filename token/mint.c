@@ -69,8 +69,8 @@ int claims_json(const struct claims *c, struct buf *b)
 		}
 		buf_puts(b, "]");
 	}
-	buf_printf(b, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)c->exp,
-		   (long long)c->iat, (long long)c->iat);
+	buf_printf(b, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)c->exp, (long long)c->iat,
+		   (long long)c->iat);
 	str_claim(b, "jti", c->jti);
 	str_claim(b, "client_id", c->sub);
 	str_claim(b, "scope", c->scope);

@@ -4,10 +4,10 @@
 #include "../audit/events.h"
 #include "../clients/agents.h"
 #include "../common/timeutil.h"
+#include "../store/ledger.h"
 #include "introspect.h"
 #include "live.h"
 #include "mint.h"
-#include "../store/ledger.h"
 
 #include <string.h>
 
@@ -15,8 +15,14 @@ static int audit_revoked(struct db *db, const struct revocation *r, const char *
 			 const char *owner, const char *run, const char *jti, const char *detail, const char *ws)
 {
 	struct audit_event ev;
-	struct audit_keys k = {.actor = r->actor, .agent_id = agent, .owner_id = owner, .ws = ws, .run_id = run,
-			       .jti = jti, .client_addr = r->client_addr, .request_id = r->request_id};
+	struct audit_keys k = {.actor = r->actor,
+			       .agent_id = agent,
+			       .owner_id = owner,
+			       .ws = ws,
+			       .run_id = run,
+			       .jti = jti,
+			       .client_addr = r->client_addr,
+			       .request_id = r->request_id};
 	audit_event_init(&ev, event, "ok", &k);
 	audit_detailf(&ev, "{\"agent_id\":\"%s\"%s%s}", agent ? agent : "", detail ? "," : "", detail ? detail : "");
 	int rc = audit_insert(db, &ev);
@@ -65,7 +71,8 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		return 1;
 	}
 	const char *agent = f.agent_id[0] ? f.agent_id : NULL;
-	sqlite3_stmt *st = db_prep(db, "INSERT OR IGNORE INTO revoked_tokens(jti, agent_id, exp, revoked_at) VALUES (?,?,?,?)");
+	sqlite3_stmt *st =
+		db_prep(db, "INSERT OR IGNORE INTO revoked_tokens(jti, agent_id, exp, revoked_at) VALUES (?,?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->jti);
@@ -84,7 +91,8 @@ static int revoke_jti(struct db *db, struct revocation *r)
 
 static int revoke_run_of(struct db *db, struct revocation *r, const char *agent, const char *owner)
 {
-	sqlite3_stmt *st = db_prep(db, "INSERT OR IGNORE INTO revoked_runs(agent_id, run_id, revoked_at) VALUES (?,?,?)");
+	sqlite3_stmt *st =
+		db_prep(db, "INSERT OR IGNORE INTO revoked_runs(agent_id, run_id, revoked_at) VALUES (?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent);
@@ -165,8 +173,11 @@ int revoke_job(struct db *db, void *arg)
 static void revoke_record(struct token_revocation *r, const struct agent *a, const char *outcome, const char *reason,
 			  const char *jti)
 {
-	struct audit_keys k = {.actor = a ? a->id : "", .owner_id = a ? a->owner_id : NULL, .jti = jti,
-			       .client_addr = r->client_addr, .request_id = r->request_id};
+	struct audit_keys k = {.actor = a ? a->id : "",
+			       .owner_id = a ? a->owner_id : NULL,
+			       .jti = jti,
+			       .client_addr = r->client_addr,
+			       .request_id = r->request_id};
 	audit_event_clear(&r->audit);
 	audit_event_init(&r->audit, EV_TOKEN_REVOKED, outcome, &k);
 	audit_detailf(&r->audit, "{\"reason\":\"%s\"}", reason);
@@ -182,8 +193,15 @@ static void revoke_plan(struct token_revocation *r, const struct agent *a, const
 	snprintf(r->ws, sizeof r->ws, "%s", t->ws);
 	r->revoke = 1;
 	r->rev = (struct revocation){
-		.kind = REVOKE_JTI, .jti = r->jti, .agent_id = r->agent_id, .exp = t->exp, .owner_id = r->owner_id,
-		.token_run = r->run_id, .token_ws = r->ws, .actor = r->agent_id, .client_addr = r->client_addr,
+		.kind = REVOKE_JTI,
+		.jti = r->jti,
+		.agent_id = r->agent_id,
+		.exp = t->exp,
+		.owner_id = r->owner_id,
+		.token_run = r->run_id,
+		.token_ws = r->ws,
+		.actor = r->agent_id,
+		.client_addr = r->client_addr,
 		.request_id = r->request_id,
 	};
 }
@@ -203,8 +221,8 @@ int token_revoke_prepare(struct warrant *w, struct token_revocation *r)
 	const struct agent *a = &who.agent;
 	if (rc != 0) {
 		r->refused = 1;
-		revoke_record(r, a->id[0] ? a : NULL, rc < 0 ? "error" : "refused", r->err.reason ? r->err.reason : "auth",
-			      NULL);
+		revoke_record(r, a->id[0] ? a : NULL, rc < 0 ? "error" : "refused",
+			      r->err.reason ? r->err.reason : "auth", NULL);
 		if (rc > 0 && !a->id[0]) /* no known agent: counted in a row a minute */
 			audit_event_summarize(&r->audit, r->err.reason, r->err.code);
 		return rc < 0 ? -1 : 0;
@@ -212,7 +230,8 @@ int token_revoke_prepare(struct warrant *w, struct token_revocation *r)
 	slice token, hint;
 	int has = form_get1(r->form, "token", &token);
 	if (has < 0 || form_get1(r->form, "token_type_hint", &hint) < 0 || has == 0) {
-		oerr_set(&r->err, 400, "invalid_request", has == 0 ? "token is required" : "parameter given more than once");
+		oerr_set(&r->err, 400, "invalid_request",
+			 has == 0 ? "token is required" : "parameter given more than once");
 		r->refused = 1;
 		revoke_record(r, a, "refused", "invalid_request", NULL);
 		return 0;

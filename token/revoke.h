@@ -14,12 +14,12 @@ struct revocation {
 	/* in */
 	enum revoke_kind kind;
 	const char *jti, *run_id, *agent_id;
-	const char *owner_scope;   /* /v1: act only on this owner's agents (404 otherwise) */
-	int64_t exp;               /* the token's exp (s) when known; 0 = find it */
+	const char *owner_scope;                     /* /v1: act only on this owner's agents (404 otherwise) */
+	int64_t exp;                                 /* the token's exp (s) when known; 0 = find it */
 	const char *owner_id, *token_run, *token_ws; /* known from a verified token: no look-up */
 	const char *actor, *client_addr, *request_id;
 	/* out */
-	int count;                 /* tokens, runs or agents affected */
+	int count; /* tokens, runs or agents affected */
 	struct oerr err;
 };
 /* 0 done, 1 refused (err), -1 database error. */
@@ -31,12 +31,12 @@ struct token_revocation {
 	struct client_cred cred;
 	const struct form *form;
 	const char *client_addr, *request_id;
-	int refused;               /* the caller was refused: answer err */
-	int revoke;                /* a live token of the caller's: revoke it */
+	int refused; /* the caller was refused: answer err */
+	int revoke;  /* a live token of the caller's: revoke it */
 	struct revocation rev;
 	char jti[40], agent_id[64], owner_id[64], run_id[72], ws[64];
 	struct oerr err;
-	struct audit_event audit;  /* written when nothing is revoked */
+	struct audit_event audit; /* written when nothing is revoked */
 };
 /* Decides (no writes). Returns 0, or -1 on an internal error (err set). */
 int token_revoke_prepare(struct warrant *w, struct token_revocation *r);

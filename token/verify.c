@@ -230,8 +230,7 @@ static struct tok *tok_finish(struct tok *t, char *p, size_t cap, const struct b
 	return t;
 }
 
-struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n,
-		       const char **why)
+struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n, const char **why)
 {
 	json_t *pl = NULL;
 	struct tok *t = NULL;

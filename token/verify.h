@@ -17,28 +17,27 @@
  * scope of VERBS_MAX verbs of VERB_MAX_LEN and AUD_MAX audiences of URI_MAX come to ~12.5 KB) */
 #define TOKEN_MAX_LEN 16384
 #define TCACHE_DEFAULT_ENTRIES 16384
-#define TCACHE_BYTES (32u << 20)    /* what the cached toks may hold together */
+#define TCACHE_BYTES (32u << 20) /* what the cached toks may hold together */
 
 struct tok {
 	atomic_int refs;
-	unsigned char hash[32];     /* SHA-256 of the token string */
+	unsigned char hash[32]; /* SHA-256 of the token string */
 	char kid[KID_MAX];
 	char sub[64], owner_id[64], org_id[64], ws[64], run_id[72], jti[40], cred_id[64];
-	int64_t exp, iat, nbf;      /* seconds */
-	int64_t issued_ms;          /* from the jti; iat*1000 otherwise */
+	int64_t exp, iat, nbf; /* seconds */
+	int64_t issued_ms;     /* from the jti; iat*1000 otherwise */
 	int naud;
-	const char *aud[AUD_MAX];   /* point into blob */
-	char *active_json;          /* the RFC 7662 active answer, rendered once (in blob) */
+	const char *aud[AUD_MAX]; /* point into blob */
+	char *active_json;        /* the RFC 7662 active answer, rendered once (in blob) */
 	size_t active_len;
-	size_t cost;                /* bytes of this allocation, for the cache's budget */
+	size_t cost; /* bytes of this allocation, for the cache's budget */
 	char blob[];
 };
 
 /* Parses and verifies token (header typ "at+jwt", a published kid with its own alg, a
  * valid signature, iss equal to issuer, every claim present and typed). Returns a new
  * tok (refs = 1) or NULL with *why set to a short static reason. */
-struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n,
-		       const char **why);
+struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token, size_t n, const char **why);
 void tok_release(struct tok *t);
 
 /* SHA-256 of a token (the cache key). 0 or -1. */

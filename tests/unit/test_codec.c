@@ -20,9 +20,9 @@ TEST(b64_rejects_malformed)
 {
 	unsigned char out[16];
 	CHECK(b64_decode("YWI=", 4, out, sizeof out) == 2);
-	CHECK(b64_decode("YWI", 3, out, sizeof out) == -1);   /* unpadded */
-	CHECK(b64_decode("YW=I", 4, out, sizeof out) == -1);  /* padding inside */
-	CHECK(b64_decode("YWJ=", 4, out, sizeof out) == -1);  /* non-canonical bits */
+	CHECK(b64_decode("YWI", 3, out, sizeof out) == -1);  /* unpadded */
+	CHECK(b64_decode("YW=I", 4, out, sizeof out) == -1); /* padding inside */
+	CHECK(b64_decode("YWJ=", 4, out, sizeof out) == -1); /* non-canonical bits */
 	CHECK(b64url_decode("a", 1, out, sizeof out) == -1);
 	CHECK(b64url_decode("ab+c", 4, out, sizeof out) == -1);
 }

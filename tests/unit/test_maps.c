@@ -24,11 +24,11 @@ TEST(blobmap_stays_within_its_byte_budget)
 		CHECK(blobmap_get(&m, key, out, sizeof out) == 1);
 	}
 	CHECK(peak <= budget);
-	CHECK(blobmap_count(&m) > 100);               /* it did keep records */
-	CHECK(blobmap_count(&m) < 20000);             /* and dropped some */
+	CHECK(blobmap_count(&m) > 100);   /* it did keep records */
+	CHECK(blobmap_count(&m) < 20000); /* and dropped some */
 	blobmap_clear(&m);
 	CHECK(blobmap_count(&m) == 0);
-	CHECK(blobmap_bytes(&m) < budget / 8);        /* only the bucket array is left */
+	CHECK(blobmap_bytes(&m) < budget / 8); /* only the bucket array is left */
 	blobmap_free(&m);
 }
 

@@ -1,11 +1,11 @@
 /* test_parsers.c - the parsers that read attacker input: urlencoded forms (form.c), HTTP
  * Basic credentials (basic.c, RFC 6749 §2.3.1 and RFC 7617), RFC 8707 resource URIs (uri.c),
  * verbs and canonical verb sets (verbs.c), jti values and JWT claims (mint.c) and run ids. */
-#include "../../common/verbs.h"
 #include "../../common/basic.h"
 #include "../../common/buf.h"
 #include "../../common/form.h"
 #include "../../common/uri.h"
+#include "../../common/verbs.h"
 #include "../../token/issue.h"
 #include "../../token/mint.h"
 #include "test.h"
@@ -17,16 +17,10 @@
 
 /* ---- helpers ---- */
 
-static enum form_err parse_str(const char *body, struct form *f)
-{
-	return form_parse(body, strlen(body), f);
-}
+static enum form_err parse_str(const char *body, struct form *f) { return form_parse(body, strlen(body), f); }
 
 /* 1 when slice s holds exactly the C string want */
-static int slice_is(slice s, const char *want)
-{
-	return s.n == strlen(want) && memcmp(s.p, want, s.n) == 0;
-}
+static int slice_is(slice s, const char *want) { return s.n == strlen(want) && memcmp(s.p, want, s.n) == 0; }
 
 /* "Basic " + base64(raw) into out (standard base64 with padding, as HTTP Basic uses) */
 static size_t basic_hdr(const char *raw, size_t n, char *out)
@@ -36,8 +30,7 @@ static size_t basic_hdr(const char *raw, size_t n, char *out)
 	return 6 + (size_t)len;
 }
 
-static int basic_of(const char *raw, int form_decoded, char id[BASIC_MAX_ID],
-		    char secret[BASIC_MAX_SECRET])
+static int basic_of(const char *raw, int form_decoded, char id[BASIC_MAX_ID], char secret[BASIC_MAX_SECRET])
 {
 	char hdr[BASIC_MAX_ENCODED + 64];
 	size_t n = basic_hdr(raw, strlen(raw), hdr);
@@ -345,18 +338,20 @@ TEST(parsers_basic_malformed)
 	CHECK(basic_parse("Basic ", 6, 1, id, secret) == -1);
 	CHECK(basic_parse("Basic    ", 9, 1, id, secret) == -1);
 	CHECK(basic_parse("Basic !!!!", 10, 1, id, secret) == -1);
-	CHECK(basic_parse("Basic aWQ6cHc", 13, 1, id, secret) == -1);   /* unpadded */
-	CHECK(basic_parse("Basic aWQ6c=Hc", 14, 1, id, secret) == -1);  /* padding inside */
-	CHECK(basic_parse("Basic aWQ6_HB=", 14, 1, id, secret) == -1);  /* base64url alphabet */
+	CHECK(basic_parse("Basic aWQ6cHc", 13, 1, id, secret) == -1);  /* unpadded */
+	CHECK(basic_parse("Basic aWQ6c=Hc", 14, 1, id, secret) == -1); /* padding inside */
+	CHECK(basic_parse("Basic aWQ6_HB=", 14, 1, id, secret) == -1); /* base64url alphabet */
 	CHECK(basic_of("no-colon-here", 1, id, secret) == -1);
-	CHECK(basic_of(":secret", 1, id, secret) == -1);                /* empty id */
+	CHECK(basic_of(":secret", 1, id, secret) == -1); /* empty id */
 	CHECK(basic_of(":secret", 0, id, secret) == -1);
-	CHECK(basic_of("id:bad%zz", 1, id, secret) == -1);              /* bad escape */
+	CHECK(basic_of("id:bad%zz", 1, id, secret) == -1); /* bad escape */
 	CHECK(basic_of("id%:x", 1, id, secret) == -1);
-	CHECK(basic_of("id:a%00b", 1, id, secret) == -1);               /* escaped NUL */
+	CHECK(basic_of("id:a%00b", 1, id, secret) == -1); /* escaped NUL */
 	CHECK(basic_of("id:a%0Ab", 1, id, secret) == -1);
-	CHECK(basic_of("i\x01" "d:x", 1, id, secret) == -1);           /* raw control */
-	CHECK(basic_parse("Basic aWQ6YQBi", 14, 1, id, secret) == -1);  /* "id:a\0b" raw NUL */
+	CHECK(basic_of("i\x01"
+		       "d:x",
+		       1, id, secret) == -1);                          /* raw control */
+	CHECK(basic_parse("Basic aWQ6YQBi", 14, 1, id, secret) == -1); /* "id:a\0b" raw NUL */
 	CHECK(basic_parse("Basic aWQ6YQBi", 14, 0, id, secret) == -1);
 	/* after a failure nothing half-parsed is left behind */
 	CHECK(id[0] == '\0' && secret[0] == '\0');
@@ -412,11 +407,11 @@ TEST(parsers_uri_absolute)
 	CHECK(!uri_ok("api.example.com"));
 	CHECK(!uri_ok("//api.example.com"));
 	CHECK(!uri_ok("://x"));
-	CHECK(!uri_ok("1http://x"));        /* scheme starts with a letter */
-	CHECK(!uri_ok("ht_tp://x"));        /* '_' is not a scheme character */
-	CHECK(!uri_ok("https:"));           /* nothing after the scheme */
+	CHECK(!uri_ok("1http://x")); /* scheme starts with a letter */
+	CHECK(!uri_ok("ht_tp://x")); /* '_' is not a scheme character */
+	CHECK(!uri_ok("https:"));    /* nothing after the scheme */
 	CHECK(!uri_ok("https"));
-	CHECK(!uri_ok("https://a/#frag"));  /* RFC 8707 §2: no fragment */
+	CHECK(!uri_ok("https://a/#frag")); /* RFC 8707 §2: no fragment */
 	CHECK(!uri_ok("https://a/b#"));
 	CHECK(!uri_ok("https://a b/"));
 	CHECK(!uri_ok("https://a/\tb"));
@@ -458,7 +453,8 @@ TEST(parsers_verb_valid)
 	CHECK(!verb_ok("tick ets:read"));
 	CHECK(!verb_ok("tickets:read!"));
 	CHECK(!verb_ok("tickets:r/ead"));
-	CHECK(!verb_ok("tickets:r\xc3\xa9" "ad"));
+	CHECK(!verb_ok("tickets:r\xc3\xa9"
+		       "ad"));
 	CHECK(!verb_valid((slice){"a:b\0c", 5}));
 	/* length */
 	char v[VERB_MAX_LEN + 2];
@@ -619,8 +615,8 @@ TEST(parsers_jti_roundtrip)
 		CHECK(strlen(a) == 24);
 		CHECK(jti_time(a) == times[i]);
 		for (const char *p = a; *p; p++)
-			CHECK((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_');
+			CHECK((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			      *p == '-' || *p == '_');
 	}
 	/* 96 random bits: two jtis of the same millisecond differ */
 	CHECK(jti_new(1767225600123LL, a) == 0);
@@ -630,11 +626,11 @@ TEST(parsers_jti_roundtrip)
 	/* not ours */
 	CHECK(jti_time("") == -1);
 	CHECK(jti_time("short") == -1);
-	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAAAAA") == -1);  /* 23 chars */
+	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAAAAA") == -1);   /* 23 chars */
 	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAAAAAAA") == -1); /* 25 chars */
 	/* the 22-character jtis (48 + 80 bits) of tokens minted before still give their time */
 	CHECK(jti_time("AaIJUlCaOPbQPd_zrd_TCQ") == 1795452719258LL);
-	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAA+A") == -1);   /* base64, not base64url */
+	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAA+A") == -1); /* base64, not base64url */
 	CHECK(jti_time("AAAAAAAAAAAAAAAAAAAA==") == -1);
 }
 
@@ -654,17 +650,22 @@ static json_t *claims_parse(const struct claims *c)
 	return j;
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
+static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 TEST(parsers_claims_json_fields)
 {
 	struct claims c = {
-		.iss = "http://127.0.0.1:8080", .sub = "agt_abc", .owner_id = "usr_1",
-		.org_id = "org_1", .ws = "ws_1", .run_id = "run_1", .scope = "tickets:note tickets:read",
-		.jti = "AAAAAAAAAAAAAAAAAAAAAA", .naud = 1, .iat = 1767225600, .exp = 1767225900,
+		.iss = "http://127.0.0.1:8080",
+		.sub = "agt_abc",
+		.owner_id = "usr_1",
+		.org_id = "org_1",
+		.ws = "ws_1",
+		.run_id = "run_1",
+		.scope = "tickets:note tickets:read",
+		.jti = "AAAAAAAAAAAAAAAAAAAAAA",
+		.naud = 1,
+		.iat = 1767225600,
+		.exp = 1767225900,
 	};
 	c.aud[0] = "https://api.example.com";
 	json_t *j = claims_parse(&c);
@@ -696,10 +697,19 @@ TEST(parsers_claims_json_fields)
 TEST(parsers_claims_json_aud_array_and_escaping)
 {
 	struct claims c = {
-		.iss = "http://x/\"quoted\"\\", .sub = "agt_abc", .owner_id = "usr_1",
-		.org_id = "org_1", .ws = "ws_1", .run_id = "run:with.odd-chars_", .scope = "a:b",
-		.jti = "J", .naud = 2, .iat = 100, .exp = 400,
-		.approved_by = "usr_2", .approval_id = "apr_1",
+		.iss = "http://x/\"quoted\"\\",
+		.sub = "agt_abc",
+		.owner_id = "usr_1",
+		.org_id = "org_1",
+		.ws = "ws_1",
+		.run_id = "run:with.odd-chars_",
+		.scope = "a:b",
+		.jti = "J",
+		.naud = 2,
+		.iat = 100,
+		.exp = 400,
+		.approved_by = "usr_2",
+		.approval_id = "apr_1",
 	};
 	c.aud[0] = "https://a.example";
 	c.aud[1] = "urn:b";
