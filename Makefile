@@ -7,7 +7,7 @@ WFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -
 LDFLAGS ?= -pthread -pie -Wl,-z,relro,-z,now
 LIBS    := -lmicrohttpd -lsqlite3 -lcrypto -lssl -largon2 -ljansson
 
-SRC_LIB := $(wildcard common/*.c store/*.c keys/*.c token/*.c clients/*.c authz/*.c audit/*.c core/*.c http/*.c)
+SRC_LIB := $(wildcard common/*.c store/*.c keys/*.c token/*.c clients/*.c authz/*.c audit/*.c core/*.c sched/*.c http/*.c)
 SRC_CLI := $(wildcard cli/*.c)
 BUILD   ?= build
 OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o)

@@ -3,7 +3,7 @@
 #include "conn.h"
 
 #include "../common/log.h"
-#include "../core/housekeeping.h"
+#include "../sched/housekeeping.h"
 
 #include <signal.h>
 #include <stdio.h>

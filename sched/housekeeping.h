@@ -1,12 +1,13 @@
-/* housekeeping.h - the server's housekeeping thread: every HOUSEKEEPING_INTERVAL_MS it
- * applies changes other processes made (the change log, the key set), checkpoints the
- * WAL, and runs what is due: key retirement, rotation and a missing next key, credential
- * expiry rows, audit retention, and forgetting expired revocations.
+/* housekeeping.h - the server's housekeeping thread. sched/ sits above every domain folder:
+ * it only calls them. Every HOUSEKEEPING_INTERVAL_MS it applies changes other processes
+ * made (the change log, the key set), checkpoints the WAL, and runs what is due: key
+ * retirement, rotation and a missing next key, credential expiry rows, audit retention
+ * and summaries, forgetting expired revocations and old ledger rows.
  *
  * It reads through a connection of its own; every write goes through the writer. */
 #ifndef WARRANT_HOUSEKEEPING_H
 #define WARRANT_HOUSEKEEPING_H
-#include "warrant.h"
+#include "../core/warrant.h"
 
 #define HOUSEKEEPING_INTERVAL_MS 250
 /* schedules (keys, credentials, audit retention) are looked at this often */
