@@ -10,6 +10,7 @@
 #include "../store/db.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 struct audit_event {
 	int64_t time;          /* ms; 0 = now */
@@ -57,6 +58,9 @@ int audit_detail_take(struct audit_event *ev, struct buf *b);
  * marked, so a known caller's refusal is always its own row; audit_insert then counts the
  * event (audit_summary_add) instead of inserting it. Returns 1 when marked, else 0. */
 int audit_event_summarize(struct audit_event *ev, const char *reason, const char *error);
+/* Formats a small detail made of server values (ids, times) into the char array buf: 0, or
+ * -1 when it would not fit; the caller then fails the write rather than store a cut one. */
+#define audit_detail_fits(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__) < (int)sizeof(buf) ? 0 : -1)
 /* Frees the detail; the event's keys stay. */
 void audit_event_clear(struct audit_event *ev);
 /* Inserts an "ok" event with keys k and detail (a JSON object or NULL). 0 or -1. */

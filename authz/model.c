@@ -135,7 +135,9 @@ int owner_create_job(struct db *db, void *arg)
 	if (db_step_done(st) < 0)
 		return -1;
 	char d[128];
-	snprintf(d, sizeof d, "{\"org_id\":\"%s\",\"password\":%s}", o->org_id, o->password_hash ? "true" : "false");
+	if (audit_detail_fits(d, "{\"org_id\":\"%s\",\"password\":%s}", o->org_id,
+			      o->password_hash ? "true" : "false") < 0)
+		return -1;
 	return audit_simple(db, EV_OWNER_CREATED, "system", o->id, NULL, NULL, d);
 }
 
@@ -325,8 +327,8 @@ static int member_check(struct db *db, struct member_change *m, char before[VERB
 static const char *member_write(struct db *db, const struct member_change *m, const char *before, int64_t now)
 {
 	static const char *const sql[] = {
-		[MEMBER_ADD] = "INSERT INTO memberships(workspace_id, owner_id, verbs, created_at, changed_at)"
-			       " VALUES (?,?,?,?,?)",
+		[MEMBER_ADD] =
+			"INSERT INTO memberships(workspace_id, owner_id, verbs, created_at, changed_at) VALUES (?,?,?,?,?)",
 		[MEMBER_SET] =
 			"UPDATE memberships SET verbs = ?3, changed_at = ?5 WHERE workspace_id = ?1 AND owner_id = ?2",
 		[MEMBER_REMOVE] = "DELETE FROM memberships WHERE workspace_id = ?1 AND owner_id = ?2",

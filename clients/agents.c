@@ -95,11 +95,20 @@ static int agent_name_ok(const char *name, struct oerr *e)
 		oerr_set(e, 400, "invalid_request", "name must be 1-%d bytes", NAME_MAX_LEN - 1);
 		return 0;
 	}
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		if (*p < 0x20 || *p == 0x7f) {
-			oerr_set(e, 400, "invalid_request", "name must not contain control characters");
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		/* C0 and DEL; C1 (U+0080-U+009F, UTF-8 C2 80-9F); the bidirectional marks and
+		 * overrides U+200E-U+200F, U+202A-U+202E and U+2066-U+2069 (E2 80 8E-8F, E2 80
+		 * AA-AE, E2 81 A6-A9), which make a name display as another */
+		int c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+		int bidi = p[0] == 0xe2 &&
+			   ((p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xaa && p[2] <= 0xae))) ||
+			    (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
+		if (*p < 0x20 || *p == 0x7f || c1 || bidi) {
+			oerr_set(e, 400, "invalid_request",
+				 "name must not contain control or bidirectional characters");
 			return 0;
 		}
+	}
 	return 1;
 }
 
@@ -194,7 +203,8 @@ int agent_create_job(struct db *db, void *arg)
 		rc = -1; /* never a cut or empty detail */
 	audit_agent(db, EV_AGENT_CREATED, n->actor ? n->actor : "system", a, n->client_addr, n->request_id, d.p, &rc);
 	char cd[160];
-	snprintf(cd, sizeof cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a->id, n->cred_id);
+	if (audit_detail_fits(cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a->id, n->cred_id) < 0)
+		return -1;
 	audit_agent(db, EV_CREDENTIAL_CREATED, n->actor ? n->actor : "system", a, n->client_addr, n->request_id, cd,
 		    &rc);
 	buf_free(&d);

@@ -70,10 +70,12 @@ int credential_rotate_job(struct db *db, void *arg)
 	    change_note(db, CHANGE_AGENT, a.id, "credential_rotated", now) < 0)
 		return -1;
 	char d[300], t[32];
-	snprintf(d, sizeof d,
-		 "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","
-		 "\"old_expires_at\":\"%s\",\"grace_seconds\":%lld}",
-		 a.id, r->cred_id, r->old_cred_id, r->old_cred_id[0] ? rfc3339(until, t) : "", (long long)r->grace);
+	if (audit_detail_fits(d,
+			      "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"old_credential_id\":\"%s\","
+			      "\"old_expires_at\":\"%s\",\"grace_seconds\":%lld}",
+			      a.id, r->cred_id, r->old_cred_id, r->old_cred_id[0] ? rfc3339(until, t) : "",
+			      (long long)r->grace) < 0)
+		return -1;
 	return audit_cred(db, EV_CREDENTIAL_ROTATED, r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
 }
 
@@ -111,7 +113,8 @@ int credential_revoke_job(struct db *db, void *arg)
 	if (change_note(db, CHANGE_CRED, r->cred_id, a.id, now) < 0)
 		return -1;
 	char d[200];
-	snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a.id, r->cred_id);
+	if (audit_detail_fits(d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a.id, r->cred_id) < 0)
+		return -1;
 	return audit_cred(db, EV_CREDENTIAL_REVOKED, r->actor, a.id, a.owner_id, r->client_addr, r->request_id, d);
 }
 
@@ -130,8 +133,12 @@ int credential_expiry_job(struct db *db, void *arg)
 	int rc = 0;
 	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
 		char d[200], t[32];
-		snprintf(d, sizeof d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
-			 sqlite3_column_text(q, 1), sqlite3_column_text(q, 0), rfc3339(sqlite3_column_int64(q, 3), t));
+		if (audit_detail_fits(d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
+				      sqlite3_column_text(q, 1), sqlite3_column_text(q, 0),
+				      rfc3339(sqlite3_column_int64(q, 3), t)) < 0) {
+			rc = -1;
+			break;
+		}
 		rc = audit_cred(db, EV_CREDENTIAL_EXPIRED, "system", (const char *)sqlite3_column_text(q, 1),
 				(const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
 	}

@@ -208,9 +208,10 @@ int resource_rotate_job(struct db *db, void *arg)
 	if (db_step_done(st) < 0)
 		return -1;
 	char d[160], t[32];
-	snprintf(d, sizeof d, "{\"resource_server\":\"%s\",\"old_expires_at\":%s%s%s,\"grace_seconds\":%lld}", r->id,
-		 r->old_expires_at ? "\"" : "", r->old_expires_at ? rfc3339(r->old_expires_at, t) : "null",
-		 r->old_expires_at ? "\"" : "", (long long)r->grace);
+	if (audit_detail_fits(d, "{\"resource_server\":\"%s\",\"old_expires_at\":%s%s%s,\"grace_seconds\":%lld}", r->id,
+			      r->old_expires_at ? "\"" : "", r->old_expires_at ? rfc3339(r->old_expires_at, t) : "null",
+			      r->old_expires_at ? "\"" : "", (long long)r->grace) < 0)
+		return -1;
 	return rs_changed(db, r->id, r->audience, EV_CREDENTIAL_ROTATED, r->actor, d);
 }
 
@@ -233,7 +234,8 @@ int resource_state_job(struct db *db, void *arg)
 	if (db_step_done(st) < 0)
 		return -1;
 	char d[160];
-	snprintf(d, sizeof d, "{\"resource_server\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", r->id,
-		 r->enable ? "disabled" : "active", r->enable ? "active" : "disabled");
+	if (audit_detail_fits(d, "{\"resource_server\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}", r->id,
+			      r->enable ? "disabled" : "active", r->enable ? "active" : "disabled") < 0)
+		return -1;
 	return rs_changed(db, r->id, r->audience, r->enable ? EV_RESOURCE_ENABLED : EV_RESOURCE_DISABLED, r->actor, d);
 }

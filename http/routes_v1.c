@@ -137,15 +137,14 @@ static void create_agent(struct v1_ctx *c)
 /* The caller's agent id, or 404 set and NULL. */
 static const char *my_agent(struct v1_ctx *c, struct agent *a)
 {
-	int f = agent_load(warrant_reader(c->r->w), c->seg[2], a);
-	if (f <= 0 || strcmp(a->owner_id, c->me.id) != 0) {
-		if (f < 0)
-			resp_error_simple(c->r, 503, "temporarily_unavailable", "storage unavailable");
-		else
-			not_found(c->r);
-		return NULL;
-	}
-	return a->id;
+	struct oerr e = {0};
+	struct db *db = warrant_reader(c->r->w);
+	int f = db ? agent_load_owned(db, c->seg[2], c->me.id, a, &e) : -1;
+	if (f < 0)
+		resp_error_simple(c->r, 503, "temporarily_unavailable", "storage unavailable");
+	else if (f == 0)
+		resp_error(c->r, &e); /* 404: another owner's agent is as unknown as a made-up one */
+	return f > 0 ? a->id : NULL;
 }
 
 static void show_agent(struct v1_ctx *c, const struct agent *a)

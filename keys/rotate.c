@@ -140,12 +140,12 @@ int key_rotate_job(struct db *db, void *arg)
 		return -1;
 	assert(current_keys(db) == 1);
 	char d[400], ra[32];
-	snprintf(d, sizeof d,
-		 "{\"reason\":\"%s\",\"current\":\"%s\",\"retiring\":\"%s\",\"next\":\"%s\","
-		 "\"retire_after\":\"%s\"}",
-		 r->scheduled ? "schedule" : "on_demand", r->new_kid, has_cur ? r->old_kid : "", r->next_kid,
-		 rfc3339(r->retire_after, ra));
-	if (audit_key(db, r->actor, d) < 0)
+	if (audit_detail_fits(d,
+			      "{\"reason\":\"%s\",\"current\":\"%s\",\"retiring\":\"%s\",\"next\":\"%s\","
+			      "\"retire_after\":\"%s\"}",
+			      r->scheduled ? "schedule" : "on_demand", r->new_kid, has_cur ? r->old_kid : "",
+			      r->next_kid, rfc3339(r->retire_after, ra)) < 0 ||
+	    audit_key(db, r->actor, d) < 0)
 		return -1;
 	r->rotated = 1;
 	return 0;
@@ -194,9 +194,10 @@ int key_retire_job(struct db *db, void *arg)
 	if (change_note(db, CHANGE_KEYS, k->kid, NULL, now) < 0)
 		return -1;
 	char d[200];
-	snprintf(d, sizeof d, "{\"reason\":\"%s\",\"retired\":%d%s%s%s}",
-		 k->kid ? "retired_at_once" : "retire_after_passed", k->count, k->kid ? ",\"kid\":\"" : "",
-		 k->kid ? k->kid : "", k->kid ? "\"" : "");
+	if (audit_detail_fits(d, "{\"reason\":\"%s\",\"retired\":%d%s%s%s}",
+			      k->kid ? "retired_at_once" : "retire_after_passed", k->count, k->kid ? ",\"kid\":\"" : "",
+			      k->kid ? k->kid : "", k->kid ? "\"" : "") < 0)
+		return -1;
 	return audit_key(db, k->actor, d);
 }
 
@@ -216,6 +217,7 @@ int key_ensure_next_job(struct db *db, void *arg)
 	if (key_create(db, al, KEY_NEXT, kid) < 0 || change_note(db, CHANGE_KEYS, kid, NULL, now_ms()) < 0)
 		return -1;
 	char d[120];
-	snprintf(d, sizeof d, "{\"reason\":\"next_key_published\",\"next\":\"%s\"}", kid);
+	if (audit_detail_fits(d, "{\"reason\":\"next_key_published\",\"next\":\"%s\"}", kid) < 0)
+		return -1;
 	return audit_key(db, "system", d);
 }

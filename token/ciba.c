@@ -53,7 +53,8 @@ static int bc_parse(struct bc_request *b, slice *msg)
 	if (msg->n > BINDING_MESSAGE_MAX || !printable(*msg))
 		BC_REFUSE(400, "invalid_binding_message", "bad_binding_message",
 			  "binding_message must be at most %d printable characters", BINDING_MESSAGE_MAX);
-	memcpy(b->binding, msg->p, msg->n);
+	if (msg->n)
+		memcpy(b->binding, msg->p, msg->n);
 	b->binding[msg->n] = '\0';
 	if (form_get1(b->form, "run_id", &run) == 1) {
 		if (!run_id_valid(run))
@@ -67,6 +68,7 @@ static int bc_parse(struct bc_request *b, slice *msg)
 
 static void bc_record(struct bc_request *b)
 {
+	audit_event_clear(&b->audit);
 	audit_fill(&b->audit, EV_APPROVAL_REQUESTED, b->ok ? "ok" : "refused", b->agent.id, b->agent.id,
 		   b->agent.owner_id, b->run_id, b->ws, b->client_addr, b->request_id);
 	struct buf d;
@@ -127,6 +129,12 @@ int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
 		b->err.reason = "storage";
 	} else {
 		rc = bc_decide(db, b);
+		if (rc > 0 && changes_catch_up(db) > 0) {
+			/* refused on state another process has changed meanwhile: look again */
+			memset(&b->err, 0, sizeof b->err);
+			b->run_id[0] = b->ws[0] = b->scope[0] = '\0';
+			rc = bc_decide(db, b);
+		}
 	}
 	b->ok = rc == 0;
 	bc_record(b);

@@ -270,6 +270,15 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 	return rc;
 }
 
+/* Forgets what a refused attempt found, keeping the request. */
+static void forget_attempt(struct token_issue *t)
+{
+	memset(&t->err, 0, sizeof t->err);
+	memset(&t->agent, 0, sizeof t->agent);
+	t->ws[0] = t->scope[0] = t->run_id[0] = t->approval_id[0] = t->approved_by[0] = '\0';
+	t->naud = 0;
+}
+
 int token_issue(struct warrant *w, struct token_issue *t)
 {
 	struct db *db = warrant_reader(w);
@@ -278,15 +287,23 @@ int token_issue(struct warrant *w, struct token_issue *t)
 	memset(&t->audit, 0, sizeof t->audit);
 	/* every read of one issuance sees one snapshot, and we note how far the change log had
 	 * got in it: token_issue_job() decides again if access changed since */
-	int tx = 0;
+	int tx = 0, rc;
 	if (live_ready()) {
 		/* the caches reflect every change up to this one. Read it before anything else. */
 		t->seen_seq = live_last_seq();
+		rc = issue(w, db, t);
+		/* a refusal on state another process has changed meanwhile (an agent resumed, a
+		 * limit raised): catch up and answer from the current state (SPEC, introspection) */
+		if (rc > 0 && db && changes_catch_up(db) > 0) {
+			forget_attempt(t);
+			t->seen_seq = live_last_seq();
+			rc = issue(w, db, t);
+		}
 	} else {
 		tx = db && db_exec(db, "BEGIN") == 0;
 		t->seen_seq = tx ? changes_head(db) : -1;
+		rc = issue(w, tx ? db : NULL, t);
 	}
-	int rc = issue(w, tx || live_ready() ? db : NULL, t);
 	if (tx)
 		db_exec(db, "COMMIT");
 	if (rc == 0)

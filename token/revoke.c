@@ -85,7 +85,8 @@ static int revoke_jti(struct db *db, struct revocation *r)
 	if (change_note(db, CHANGE_JTI, r->jti, agent, f.exp_s) < 0)
 		return -1;
 	char d[96];
-	snprintf(d, sizeof d, "\"kind\":\"token\",\"exp\":%lld", (long long)f.exp_s);
+	if (audit_detail_fits(d, "\"kind\":\"token\",\"exp\":%lld", (long long)f.exp_s) < 0)
+		return -1;
 	return audit_revoked(db, r, EV_TOKEN_REVOKED, f.agent_id, f.owner_id, f.run_id, r->jti, d, f.ws);
 }
 

@@ -16,6 +16,19 @@ import urllib.parse
 
 BIN = os.environ.get("WARRANT_BIN") or os.path.join(os.path.dirname(__file__), "..", "..", "warrant")
 BIN = os.path.abspath(BIN)
+
+
+def _sanitized():
+    try:
+        with open(BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+# a build under AddressSanitizer: freed memory stays in quarantine, so memory figures of
+# such a build say little
+SANITIZED = _sanitized()
 TMP_ROOT = os.environ.get("WARRANT_TEST_TMP") or os.path.join(os.path.dirname(__file__), "..", "out", "tmp")
 
 

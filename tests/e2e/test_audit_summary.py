@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 
-from harness import Env, basic_header
+from harness import SANITIZED, Env, basic_header
 
 FORM = "application/x-www-form-urlencoded"
 MINUTE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\dZ$")
@@ -273,7 +273,8 @@ def test_many_addresses_stay_within_the_table_and_the_rest_is_counted_in_the_ove
         assert sent[0] == n_addr, sent
         rss1 = process_kib(srv.pid, "VmRSS")
         # the table is fixed (1 MiB); allow for the allocator and the connections' buffers
-        assert rss1 - rss0 < 24 * 1024, "RSS grew by %d KiB with %d addresses" % (rss1 - rss0, n_addr)
+        # (the sanitizers' allocator keeps freed memory in quarantine: no bound to check there)
+        assert SANITIZED or rss1 - rss0 < 24 * 1024, "RSS grew by %d KiB with %d addresses" % (rss1 - rss0, n_addr)
         assert srv.stop() == 0
         summ = [s for s in summaries(env) if s["event"] == "token.refused"]
         own = [s for s in summ if s["client_addr"] is not None]

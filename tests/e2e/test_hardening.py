@@ -274,7 +274,10 @@ def test_agent_names_with_control_characters_are_refused():
         srv = env.serve()
         auth = {"Authorization": plain_basic(o["email"].encode(), PASSWORD.encode()),
                 "Content-Type": "application/json"}
-        for name in ("evil\x1b[31mred", "line\nbreak", "tab\there", "del\x7f"):
+        # C0, DEL, C1 (U+009B is the 8-bit escape) and bidirectional overrides (U+202E shows
+        # "bot-exe.txt" as "bot-txt.exe")
+        for name in ("evil\x1b[31mred", "line\nbreak", "tab\there", "del\x7f", "c1\u009b31mred",
+                     "bot-\u202etxt.exe", "iso\u2066late", "mark\u200fed"):
             st, _, b = srv.request("POST", "/v1/agents", json.dumps({"name": name, "verbs": ["tickets:read"]}), auth)
             assert st == 400 and json.loads(b)["error"] == "invalid_request", (name, st, b)
             assert "control" in json.loads(b)["error_description"], b
