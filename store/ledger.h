@@ -46,7 +46,7 @@ int ledger_each_live(struct db *db, const char *agent, const char *ws, int64_t n
 /* Tokens of agent issued in [from_ms, to_ms), or -1. */
 int64_t ledger_count_issued(struct db *db, const char *agent, int64_t from_ms, int64_t to_ms);
 
-/* Writer job: forgets rows issued before before_ms whose tokens have expired, at most
+/* Writer job: forgets rows issued before before_ms whose tokens expired before it too, at most
  * LEDGER_PRUNE_CHUNK a call; deleted says how many. */
 #define LEDGER_PRUNE_CHUNK 5000
 struct ledger_prune {

@@ -101,7 +101,7 @@ TEST(ledger_prune_takes_only_old_expired_rows_a_chunk_at_a_time)
 	struct fx f;
 	if (fx_open(&f) < 0)
 		return;
-	int64_t now_s = 2000000000, now = now_s * 1000, old = now - LEDGER_KEEP_MS - 1000;
+	int64_t now_s = 2000000000, now = now_s * 1000, old = now - LEDGER_KEEP_MS - 3600 * 1000;
 	/* LEDGER_PRUNE_CHUNK + 10 old expired rows, then one old row whose token is still alive
 	 * (a clock that jumped), then recent rows */
 	CHECK(db_begin(f.db) == 0);
