@@ -4,44 +4,81 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A row's id is its issue time in ms shifted left by LEDGER_ID_BITS, plus a number that is
+ * free within that millisecond: rows are in time order (pruning takes a range from the
+ * start), and a jti, which carries its issue time, is found by a range of at most
+ * 2^LEDGER_ID_BITS ids, with no index of its own. */
+#define LEDGER_ID_BITS 12
+#define LEDGER_ID_MASK ((1 << LEDGER_ID_BITS) - 1)
+
+static int bind_and_step(sqlite3_stmt *st, const struct ledger_entry *e);
+
+static unsigned jti_hash(const char *jti)
+{
+	unsigned h = 2166136261u; /* FNV-1a: where to start looking for a free number */
+	for (; *jti; jti++)
+		h = (h ^ (unsigned char)*jti) * 16777619u;
+	return h;
+}
+
 int ledger_insert(struct db *db, const struct ledger_entry *e)
 {
 	DB_ASSERT_TX(db);
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO tokens(jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
-				       " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, e->jti);
-	db_bind_text(st, 2, e->agent_id);
-	db_bind_text(st, 3, e->owner_id);
-	db_bind_text(st, 4, e->cred_id && *e->cred_id ? e->cred_id : NULL);
-	db_bind_text(st, 5, e->run_id);
-	db_bind_text(st, 6, e->ws);
-	db_bind_text(st, 7, e->scope);
-	db_bind_text(st, 8, e->aud_json ? e->aud_json : "[]");
-	sqlite3_bind_int64(st, 9, e->iat_ms);
-	sqlite3_bind_int64(st, 10, e->exp_s);
-	db_bind_text(st, 11, e->parent_jti);
-	return db_step_done(st);
-}
-
-int ledger_forget(struct db *db, const char *jti)
-{
-	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE jti = ?");
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, jti);
-	return db_step_done(st);
-}
-
-int ledger_find(struct db *db, const char *jti, struct ledger_row *out)
-{
 	sqlite3_stmt *st =
-		db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens WHERE jti = ?");
+		db_prep(db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
+			    " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (!st || e->iat_ms < 0)
+		return -1;
+	unsigned k0 = jti_hash(e->jti);
+	for (unsigned i = 0; i <= LEDGER_ID_MASK; i++) {
+		sqlite3_bind_int64(st, 1, e->iat_ms << LEDGER_ID_BITS | ((k0 + i) & LEDGER_ID_MASK));
+		if (bind_and_step(st, e) == 0)
+			return 0;
+		if (sqlite3_extended_errcode(db->h) != SQLITE_CONSTRAINT_PRIMARYKEY)
+			return -1;
+	}
+	return -1; /* 4096 tokens issued in one millisecond */
+}
+
+static int bind_and_step(sqlite3_stmt *st, const struct ledger_entry *e)
+{
+	db_bind_text(st, 2, e->jti);
+	db_bind_text(st, 3, e->agent_id);
+	db_bind_text(st, 4, e->owner_id);
+	db_bind_text(st, 5, e->cred_id && *e->cred_id ? e->cred_id : NULL);
+	db_bind_text(st, 6, e->run_id);
+	db_bind_text(st, 7, e->ws);
+	db_bind_text(st, 8, e->scope);
+	db_bind_text(st, 9, e->aud_json ? e->aud_json : "[]");
+	sqlite3_bind_int64(st, 10, e->iat_ms);
+	sqlite3_bind_int64(st, 11, e->exp_s);
+	db_bind_text(st, 12, e->parent_jti);
+	return db_step_done(st);
+}
+
+int ledger_forget(struct db *db, const char *jti, int64_t iat_ms)
+{
+	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id BETWEEN ?1 AND ?2 AND jti = ?3");
 	if (!st)
 		return -1;
-	db_bind_text(st, 1, jti);
+	sqlite3_bind_int64(st, 1, iat_ms << LEDGER_ID_BITS);
+	sqlite3_bind_int64(st, 2, iat_ms << LEDGER_ID_BITS | LEDGER_ID_MASK);
+	db_bind_text(st, 3, jti);
+	return db_step_done(st);
+}
+
+int ledger_find(struct db *db, const char *jti, int64_t iat_ms, struct ledger_row *out)
+{
 	memset(out, 0, sizeof *out);
+	if (iat_ms < 0)
+		return 0; /* not one of ours */
+	sqlite3_stmt *st = db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens"
+				       " WHERE id BETWEEN ?1 AND ?2 AND jti = ?3");
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, iat_ms << LEDGER_ID_BITS);
+	sqlite3_bind_int64(st, 2, iat_ms << LEDGER_ID_BITS | LEDGER_ID_MASK);
+	db_bind_text(st, 3, jti);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		db_col_copy(st, 0, out->jti, sizeof out->jti);
@@ -126,14 +163,14 @@ int64_t ledger_count_issued(struct db *db, const char *agent, int64_t from_ms, i
 int ledger_prune_job(struct db *db, void *arg)
 {
 	struct ledger_prune *p = arg;
-	/* ids grow with issuance: the oldest rows are the lowest ids, and only the first
-	 * LEDGER_PRUNE_CHUNK of them are looked at */
-	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM (SELECT id, iat, exp FROM tokens"
-				       " ORDER BY id LIMIT ?2) WHERE iat < ?1 AND exp < ?1 / 1000)");
+	/* ids are times: the oldest rows are a range from the start */
+	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE id < ?1"
+				       " AND exp < ?2 LIMIT ?3)");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, p->before_ms);
-	sqlite3_bind_int(st, 2, LEDGER_PRUNE_CHUNK);
+	sqlite3_bind_int64(st, 1, p->before_ms << LEDGER_ID_BITS);
+	sqlite3_bind_int64(st, 2, p->before_ms / 1000);
+	sqlite3_bind_int(st, 3, LEDGER_PRUNE_CHUNK);
 	if (db_step_done(st) < 0)
 		return -1;
 	p->deleted = sqlite3_changes(db->h);
@@ -142,10 +179,10 @@ int ledger_prune_job(struct db *db, void *arg)
 
 int ledger_prune_due(struct db *db, int64_t before_ms)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT iat < ? FROM tokens ORDER BY id LIMIT 1");
+	sqlite3_stmt *st = db_prep(db, "SELECT EXISTS (SELECT 1 FROM tokens WHERE id < ?)");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int64(st, 1, before_ms << LEDGER_ID_BITS);
 	int rc = sqlite3_step(st);
 	int due = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);

@@ -125,8 +125,8 @@ const char *const schema_migrations[] = {
 	 * scope or lifetime the trail does not hold gets NULL scope (every cascade revokes it:
 	 * fail closed) and the longest lifetime. */
 	"CREATE TABLE tokens ("
-	"  id INTEGER PRIMARY KEY," /* in issuance order: pruning takes the oldest */
-	"  jti TEXT NOT NULL UNIQUE,"
+	"  id INTEGER PRIMARY KEY," /* iat << 12 | a number within the millisecond (ledger.c) */
+	"  jti TEXT NOT NULL,"
 	"  agent_id TEXT NOT NULL,"
 	"  owner_id TEXT NOT NULL,"
 	"  cred_id TEXT,"
@@ -138,8 +138,9 @@ const char *const schema_migrations[] = {
 	"  exp INTEGER NOT NULL," /* s */
 	"  parent_jti TEXT);"
 	"CREATE INDEX tokens_agent ON tokens(agent_id, iat);"
-	"INSERT OR IGNORE INTO tokens(jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud, iat, exp)"
-	"  SELECT jti, agent_id, coalesce(owner_id, ''),"
+	"INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud, iat, exp)"
+	"  SELECT time << 12 | (row_number() OVER (PARTITION BY time ORDER BY id) - 1), jti, agent_id,"
+	"    coalesce(owner_id, ''),"
 	"    CASE WHEN json_valid(detail) THEN json_extract(detail, '$.credential_id') END,"
 	"    coalesce(run_id, ''), coalesce(ws, ''),"
 	"    CASE WHEN json_valid(detail) THEN json_extract(detail, '$.scope') END,"

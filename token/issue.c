@@ -41,14 +41,40 @@ static int internal(struct token_issue *t)
 
 /* ---- recording ---- */
 
-static void aud_json(const struct token_issue *t, struct buf *b)
+/* The audiences as a JSON array, into a caller's array of AUD_JSON_MAX bytes (the writer
+ * builds it for every token: no allocation). Audiences are URIs, ASCII in practice; a
+ * control byte is escaped as \u00XX and anything else passes as it is. 0, or -1. */
+#define AUD_JSON_MAX (AUD_MAX * (6 * URI_MAX + 3) + 3)
+
+static int aud_json(const struct token_issue *t, char out[AUD_JSON_MAX])
 {
-	buf_puts(b, "[");
+	size_t n = 0;
+	out[n++] = '[';
 	for (int i = 0; i < t->naud; i++) {
-		buf_puts(b, i ? "," : "");
-		buf_json_cstr(b, t->aud[i]);
+		if (n + 2 >= AUD_JSON_MAX)
+			return -1;
+		if (i)
+			out[n++] = ',';
+		out[n++] = '"';
+		for (const unsigned char *p = (const unsigned char *)t->aud[i]; *p; p++) {
+			if (n + 7 >= AUD_JSON_MAX)
+				return -1; /* cannot happen within AUD_MAX audiences of URI_MAX bytes */
+			if (*p == '"' || *p == '\\') {
+				out[n++] = '\\';
+				out[n++] = (char)*p;
+			} else if (*p < 0x20 || *p == 0x7f) {
+				n += (size_t)snprintf(out + n, 7, "\\u%04x", *p);
+			} else {
+				out[n++] = (char)*p;
+			}
+		}
+		out[n++] = '"';
 	}
-	buf_puts(b, "]");
+	if (n + 2 >= AUD_JSON_MAX)
+		return -1;
+	out[n++] = ']';
+	out[n] = '\0';
+	return 0;
 }
 
 /* The audit event of the outcome so far: token.issued, token.refused or quota.exceeded. */
@@ -71,8 +97,12 @@ static void record(struct token_issue *t, const char *event, const char *outcome
 	if (issued) {
 		buf_puts(&d, "\"scope\":");
 		buf_json_cstr(&d, t->scope);
+		char aud[AUD_JSON_MAX];
 		buf_puts(&d, ",\"aud\":");
-		aud_json(t, &d);
+		if (aud_json(t, aud) == 0)
+			buf_puts(&d, aud);
+		else
+			d.failed = 1;
 		buf_printf(&d, ",\"expires_in\":%d", t->expires_in);
 		if (t->agent.cred_id[0]) {
 			buf_puts(&d, ",\"credential_id\":");
@@ -408,9 +438,9 @@ int token_issue_job(struct db *db, void *arg)
 		refuse_now(t);
 		return audit_insert(db, &t->audit);
 	}
-	struct buf aud;
-	buf_init(&aud, AUDIT_DETAIL_LIMIT);
-	aud_json(t, &aud);
+	char aud[AUD_JSON_MAX];
+	if (aud_json(t, aud) < 0)
+		return -1;
 	struct ledger_entry e = {
 		.jti = t->jti,
 		.agent_id = t->agent.id,
@@ -419,15 +449,14 @@ int token_issue_job(struct db *db, void *arg)
 		.run_id = t->run_id,
 		.ws = t->ws,
 		.scope = t->scope,
-		.aud_json = aud.p,
+		.aud_json = aud,
 		.iat_ms = t->issued_ms,
 		.exp_s = t->issued_ms / 1000 + t->expires_in,
 	};
-	int rc = aud.failed ? -1 : ledger_insert(db, &e);
-	buf_free(&aud);
+	int rc = ledger_insert(db, &e);
 	if (rc == 0 && audit_insert(db, &t->audit) < 0) {
 		/* no savepoint in this job: take the ledger row back rather than leave half a record */
-		ledger_forget(db, t->jti);
+		ledger_forget(db, t->jti, t->issued_ms);
 		rc = -1;
 	}
 	return rc;

@@ -43,7 +43,7 @@ static int token_facts(struct db *db, const struct revocation *r, struct ledger_
 		f->exp_s = r->exp;
 		return 0;
 	}
-	int found = ledger_find(db, r->jti, f);
+	int found = ledger_find(db, r->jti, jti_time(r->jti), f);
 	if (found < 0)
 		return -1;
 	if (r->exp)

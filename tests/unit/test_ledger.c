@@ -79,10 +79,10 @@ TEST(ledger_find_live_count_forget)
 	add(f.db, "agt_a", 3, now - 1000, now_s + 299, NULL);         /* scope unknown */
 	add(f.db, "agt_b", 1, now - 1000, now_s + 299, "tickets:note");
 	struct ledger_row r;
-	CHECK(ledger_find(f.db, "jti-agt_a-1", &r) == 1);
+	CHECK(ledger_find(f.db, "jti-agt_a-1", now - 10000, &r) == 1);
 	CHECK(strcmp(r.agent_id, "agt_a") == 0 && strcmp(r.owner_id, "usr_o") == 0 && strcmp(r.run_id, "run-1") == 0);
 	CHECK(r.iat_ms == now - 10000 && r.exp_s == now_s + 290);
-	CHECK(ledger_find(f.db, "jti-nobody", &r) == 0);
+	CHECK(ledger_find(f.db, "jti-nobody", now - 10000, &r) == 0 && ledger_find(f.db, "jti-agt_a-1", now, &r) == 0);
 	struct seen s = {0};
 	CHECK(ledger_each_live(f.db, "agt_a", "ws_w", now_s, count_live, &s) == 0);
 	CHECK(s.n == 2 && s.unknown == 1 && strcmp(s.last_scope, "tickets:read") == 0);
@@ -91,7 +91,7 @@ TEST(ledger_find_live_count_forget)
 	CHECK(ledger_count_issued(f.db, "agt_a", now - 6000, now) == 2);
 	CHECK(ledger_count_issued(f.db, "agt_a", now - 6000, now - 1000) == 1); /* [from, to) */
 	CHECK(ledger_count_issued(f.db, "agt_b", 0, now + 1) == 1);
-	CHECK(db_begin(f.db) == 0 && ledger_forget(f.db, "jti-agt_b-1") == 0 && db_commit(f.db) == 0);
+	CHECK(db_begin(f.db) == 0 && ledger_forget(f.db, "jti-agt_b-1", now - 1000) == 0 && db_commit(f.db) == 0);
 	CHECK(ledger_count_issued(f.db, "agt_b", 0, now + 1) == 0);
 	fx_close(&f);
 }
@@ -120,7 +120,7 @@ TEST(ledger_prune_takes_only_old_expired_rows_a_chunk_at_a_time)
 	CHECK(db_tx(f.db, ledger_prune_job, &p) == 0 && p.deleted == 10);
 	CHECK(count_rows(f.db) == 2);
 	struct ledger_row r;
-	CHECK(ledger_find(f.db, "jti-agt_a-1", &r) == 1); /* old but alive: kept */
-	CHECK(ledger_find(f.db, "jti-agt_a-2", &r) == 1);
+	CHECK(ledger_find(f.db, "jti-agt_a-1", old, &r) == 1); /* old but alive: kept */
+	CHECK(ledger_find(f.db, "jti-agt_a-2", now - 1000, &r) == 1);
 	fx_close(&f);
 }
