@@ -6,6 +6,8 @@ import base64
 import http.client
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import socket
@@ -269,3 +271,63 @@ def close_module_env(state, keys=("env",)):
         if env:
             env.close()
     state.clear()
+
+
+# ---- raw HTTP/1.1 over a socket: for requests no client library would send ----
+
+def connect(port, source=None, timeout=10):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if source:
+        s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def exchange(port, data, timeout=6.0, source=None):
+    """Sends data, reads until the server closes or timeout; returns (bytes, closed)."""
+    s = connect(port, source)
+    out = b""
+    closed = False
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may refuse before reading it all: read what it said
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r, _, _ = select.select([s], [], [], max(0.0, deadline - time.time()))
+            if not r:
+                break
+            try:
+                d = s.recv(65536)
+            except ConnectionResetError:
+                closed = True
+                break
+            if not d:
+                closed = True
+                break
+            out += d
+    finally:
+        s.close()
+    return out, closed
+
+
+def parse_responses(data):
+    """Splits pipelined HTTP/1.1 responses: a list of (status, headers, body)."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.split(b"\r\n")
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", lines[0])
+        assert m, "not an HTTP response: %r" % data[:200]
+        h = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(b":")
+            h[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
+        n = int(h.get("content-length", "0"))
+        out.append((int(m.group(1)), h, rest[:n]))
+        data = rest[n:]
+    return out

@@ -24,7 +24,7 @@ import urllib.parse
 
 import jwt
 
-from harness import BIN, Env, basic_header
+from harness import SANITIZED, Env, basic_header, connect, exchange, parse_responses
 
 FORM = "application/x-www-form-urlencoded"
 TIMEOUT = 2          # --timeout of the servers here
@@ -36,17 +36,8 @@ HEADER_LIMIT = 32 * 1024
 PASSWORD = "hostile-test-password-1"
 
 
-def _sanitized():
-    try:
-        with open(BIN, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
-
-
 # AddressSanitizer keeps freed memory in quarantine (256 MiB by default): memory figures
 # of such a build say little, so its margin is wider and growth is not compared
-SANITIZED = _sanitized()
 RSS_MARGIN_KIB = int(os.environ.get("WARRANT_RSS_MARGIN_MIB") or (384 if SANITIZED else 64)) * 1024
 
 _state = {}
@@ -185,64 +176,6 @@ def build(method, path, headers=(), body=b"", content_length=True, close=True):
     if close:
         out += b"Connection: close\r\n"
     return out + b"\r\n" + (body or b"")
-
-
-def connect(port, source=None, timeout=10):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    if source:
-        s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def exchange(port, data, timeout=6.0, source=None):
-    """Sends data, reads until the server closes or timeout; returns (bytes, closed)."""
-    s = connect(port, source)
-    out = b""
-    closed = False
-    try:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may refuse before reading it all: read what it said
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            r, _, _ = select.select([s], [], [], max(0.0, deadline - time.time()))
-            if not r:
-                break
-            try:
-                d = s.recv(65536)
-            except ConnectionResetError:
-                closed = True
-                break
-            if not d:
-                closed = True
-                break
-            out += d
-    finally:
-        s.close()
-    return out, closed
-
-
-def parse_responses(data):
-    """Splits pipelined HTTP/1.1 responses: a list of (status, headers, body)."""
-    out = []
-    while data:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        if not sep:
-            break
-        lines = head.split(b"\r\n")
-        m = re.match(rb"HTTP/1\.[01] (\d{3})", lines[0])
-        assert m, "not an HTTP response: %r" % data[:200]
-        h = {}
-        for l in lines[1:]:
-            k, _, v = l.partition(b":")
-            h[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
-        n = int(h.get("content-length", "0"))
-        out.append((int(m.group(1)), h, rest[:n]))
-        data = rest[n:]
-    return out
 
 
 def one(port, data, timeout=6.0):

@@ -12,17 +12,10 @@ import threading
 import time
 import urllib.parse
 
-from harness import Env, basic_header
+from harness import SANITIZED, Env, basic_header
 
 # ASan keeps freed memory in quarantine: a sanitizer build's server gets a small quarantine
 # (see serve_small_quarantine) and a wider bound
-SANITIZED = False
-try:
-    with open(os.environ.get("WARRANT_BIN") or os.path.join(os.path.dirname(__file__), "..", "..", "warrant"),
-              "rb") as _f:
-        SANITIZED = b"__asan_init" in _f.read()
-except OSError:
-    pass
 GROWTH_BOUND_KIB = int(os.environ.get("WARRANT_LIMITS_RSS_MIB") or (96 if SANITIZED else 40)) * 1024
 
 

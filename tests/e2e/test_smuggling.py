@@ -12,13 +12,9 @@ Transfer-Encoding in HTTP/1.0 (§6.1). Well-formed requests keep working: pipeli
 with Content-Length, LF line ends, obs-text in values, a chunked body with a proper
 extension (after which the connection closes)."""
 import json
-import re
-import select
-import socket
-import time
-import urllib.parse
 
-from harness import Env, basic_header
+from harness import Env, basic_header, parse_responses
+from harness import exchange as raw_exchange
 
 FORM = b"application/x-www-form-urlencoded"
 SERVER_TIMEOUT = 30   # --timeout: far longer than a read here, so a close is the server's choice
@@ -57,50 +53,10 @@ def auth():
 def exchange(data):
     """Sends data on a new connection; reads until the server closes it or READ_SECONDS
     pass. Returns (bytes read, whether the server closed)."""
-    s = socket.create_connection(("127.0.0.1", ctx()["srv"].port), timeout=10)
-    out, closed = b"", False
-    try:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        deadline = time.time() + READ_SECONDS
-        while time.time() < deadline:
-            r, _, _ = select.select([s], [], [], max(0.0, deadline - time.time()))
-            if not r:
-                break
-            try:
-                d = s.recv(65536)
-            except ConnectionResetError:
-                closed = True
-                break
-            if not d:
-                closed = True
-                break
-            out += d
-    finally:
-        s.close()
-    return out, closed
+    return raw_exchange(ctx()["srv"].port, data, READ_SECONDS)
 
 
-def responses(data):
-    """Pipelined HTTP/1.1 responses: a list of (status, headers with lower-case names, body)."""
-    out = []
-    while data:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        if not sep:
-            break
-        lines = head.split(b"\r\n")
-        m = re.match(rb"HTTP/1\.[01] (\d{3})", lines[0])
-        assert m, "not an HTTP response: %r" % data[:200]
-        h = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(b":")
-            h[k.strip().lower().decode("latin-1")] = v.strip().decode("latin-1")
-        n = int(h.get("content-length", "0"))
-        out.append((int(m.group(1)), h, rest[:n]))
-        data = rest[n:]
-    return out
+responses = parse_responses
 
 
 def token_post(*fields, body=BODY, framing=None):
