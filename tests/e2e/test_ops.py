@@ -823,8 +823,9 @@ def test_the_write_ahead_log_starts_over_under_sustained_load():
     first_inode = wal_inode()
     load = Load(srv, sc)
     try:
-        # each committed batch writes at least five pages (the audit table and its four
-        # indexes): 2000 batches are 40 MiB of log if it never started over
+        # each committed batch writes at least seven pages (the audit table and its four
+        # indexes, the token ledger and its index): 2000 batches are 56 MiB of log if it
+        # never started over
         m = scrape_until(srv.port, lambda m: m.get("warrant_wal_restarts_total", 0) >= 3 and
                          m.get("warrant_audit_writer_batches_total", 0) >= 2000, 90)
         assert m.get("warrant_wal_restarts_total") >= 3 and m.get("warrant_audit_writer_batches_total") >= 2000, (
@@ -846,7 +847,10 @@ def test_the_write_ahead_log_starts_over_under_sustained_load():
         load.finish()
     wal = os.path.getsize(env.db + "-wal")
     assert wal < 8 << 20, "the -wal file is %d bytes after %s commits" % (wal, m.get("warrant_audit_writer_batches_total"))
-    assert 0 <= m.get("warrant_wal_frames") < 4 * 256, m.get("warrant_wal_frames")
+    # the writer checkpoints unasked at four times --wal-restart (256 pages of 4 KiB here), a
+    # restart's worth later when a reader (the command line above) held it back, and a batch
+    # may add its pages first: at most about five times, never growing without bound
+    assert 0 <= m.get("warrant_wal_frames") < 6 * 256, m.get("warrant_wal_frames")
     assert set(load.statuses) == {200}, load.statuses
     assert srv.stop() == 0
     con = sqlite3.connect("file:%s?mode=ro" % env.db, uri=True)
