@@ -11,6 +11,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -331,3 +332,80 @@ def parse_responses(data):
         out.append((int(m.group(1)), h, rest[:n]))
         data = rest[n:]
     return out
+
+
+# ---- a server over TLS ----
+
+class TlsServer:
+    """`warrant serve` over https with its default issuer (https://127.0.0.1:PORT): the
+    Server above always passes an http:// issuer, which is what must not be needed here."""
+
+    def __init__(self, env, cert, key, *extra):
+        self.port = free_port()
+        self.base = "https://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(env.dir, "tls-%d.log" % self.port)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([BIN, "serve", "--db", env.db, "--listen", "127.0.0.1:%d" % self.port,
+                                      "--tls-cert", cert, "--tls-key", key] + list(extra),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        self.ctx = ssl.create_default_context(cafile=cert)
+        deadline = time.time() + 10
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("TLS server exited %d: %s" % (self.proc.returncode, self.logs()))
+            try:
+                if self.request("GET", "/healthz", timeout=2)[0] == 200:
+                    break
+            except (OSError, ssl.SSLError, http.client.HTTPException):
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("TLS server did not start: " + self.logs())
+            time.sleep(0.03)
+
+    def logs(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def get_json(self, path):
+        st, h, b = self.request("GET", path)
+        return st, h, json.loads(b)
+
+    def post_form(self, path, fields, basic=None, raw_auth=None):
+        """As Server.post_form: basic is (id, secret), raw_auth a whole header value."""
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        if basic:
+            h["Authorization"] = basic_header(*basic)
+        if raw_auth:
+            h["Authorization"] = raw_auth
+        st, h, b = self.request("POST", path, urllib.parse.urlencode(fields), h)
+        return st, h, json.loads(b) if b else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def make_cert(folder):
+    """A self-signed P-256 certificate for 127.0.0.1 in folder: (cert path, key path)."""
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return cert, key

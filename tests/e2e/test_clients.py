@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import ssl
 import subprocess
 import threading
 import time
@@ -35,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 
-from harness import BIN, Env, basic_header, free_port, jwt_parts, module_env, close_module_env
+from harness import Env, TlsServer, close_module_env, free_port, jwt_parts, make_cert, module_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = os.path.normpath(os.path.join(HERE, "..", "interop", "clients"))
@@ -51,75 +50,6 @@ WELL_KNOWN = ("/.well-known/oauth-authorization-server", "/.well-known/openid-co
 
 _state = {}
 _procs = []  # Popen of every process (Node, Apache) this module started
-
-
-class TlsServer:
-    """`warrant serve` over https with its default issuer (https://127.0.0.1:PORT)."""
-
-    def __init__(self, env, cert, key):
-        self.port = free_port()
-        self.base = "https://127.0.0.1:%d" % self.port
-        self.log_path = os.path.join(env.dir, "tls-%d.log" % self.port)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([BIN, "serve", "--db", env.db, "--listen", "127.0.0.1:%d" % self.port,
-                                      "--tls-cert", cert, "--tls-key", key],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self.ctx = ssl.create_default_context(cafile=cert)
-        deadline = time.time() + 10
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("server exited %d: %s" % (self.proc.returncode, self.logs()))
-            try:
-                if self.request("GET", "/healthz", timeout=2)[0] == 200:
-                    return
-            except (OSError, ssl.SSLError, http.client.HTTPException):
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("server did not start: " + self.logs())
-            time.sleep(0.03)
-
-    def logs(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def request(self, method, path, body=None, headers=None, timeout=10):
-        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
-
-    def get_json(self, path):
-        st, h, b = self.request("GET", path)
-        return st, h, json.loads(b)
-
-    def post_form(self, path, fields, basic=None):
-        h = {"Content-Type": FORM}
-        if basic:
-            h["Authorization"] = basic_header(*basic)
-        st, h, b = self.request("POST", path, urllib.parse.urlencode(fields), h)
-        return st, h, json.loads(b) if b else None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def make_cert(folder):
-    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return cert, key
 
 
 def _setup(env, st):

@@ -16,84 +16,16 @@ import socket
 import ssl
 import subprocess
 import time
-import urllib.parse
 import warnings
 
 import jwt
 
-from harness import BIN, Env, basic_header, free_port
+from harness import BIN, Env, TlsServer, basic_header, free_port, make_cert
 
 FORM = "application/x-www-form-urlencoded"
 TIMEOUT = 2
 
 _state = {}
-
-
-class TlsServer:
-    """`warrant serve` with TLS and the default issuer (the harness always passes an
-    http:// issuer, which is exactly what must not be needed here)."""
-
-    def __init__(self, env, cert, key, *extra):
-        self.port = free_port()
-        self.base = "https://127.0.0.1:%d" % self.port
-        self.log_path = os.path.join(env.dir, "tls-%d.log" % self.port)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([BIN, "serve", "--db", env.db, "--listen", "127.0.0.1:%d" % self.port,
-                                      "--tls-cert", cert, "--tls-key", key] + list(extra),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self.pid = self.proc.pid
-        self.ctx = ssl.create_default_context(cafile=cert)
-        deadline = time.time() + 10
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("TLS server exited %d: %s" % (self.proc.returncode, self.logs()))
-            try:
-                if self.request("GET", "/healthz", timeout=2)[0] == 200:
-                    break
-            except (OSError, ssl.SSLError, http.client.HTTPException):
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("TLS server did not start: " + self.logs())
-            time.sleep(0.05)
-
-    def logs(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def request(self, method, path, body=None, headers=None, timeout=10):
-        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
-
-    def post_form(self, path, fields, auth):
-        h = {"Content-Type": FORM}
-        if auth:
-            h["Authorization"] = auth
-        st, h, b = self.request("POST", path, urllib.parse.urlencode(fields), h)
-        return st, h, json.loads(b) if b else None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def make_cert(folder):
-    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return cert, key
 
 
 def ctx():
@@ -126,7 +58,7 @@ def teardown_module():
 
 def https_token(s):
     st, h, body = s["srv"].post_form("/token", {"grant_type": "client_credentials"},
-                                     basic_header(s["sc"]["id"], s["sc"]["secret"]))
+                                     basic=(s["sc"]["id"], s["sc"]["secret"]))
     assert st == 200, (st, body)
     assert h.get("cache-control") == "no-store", h
     return body["access_token"]
@@ -176,11 +108,11 @@ def test_introspection_and_revocation_over_https():
     s = ctx()
     tok = https_token(s)
     gw = basic_header(s["gw"]["client_id"], s["gw"]["client_secret"])
-    st, _, body = s["srv"].post_form("/introspect", {"token": tok}, gw)
+    st, _, body = s["srv"].post_form("/introspect", {"token": tok}, raw_auth=gw)
     assert st == 200 and body["active"] is True and body["iss"] == s["srv"].base, body
-    st, _, _ = s["srv"].post_form("/revoke", {"token": tok}, basic_header(s["sc"]["id"], s["sc"]["secret"]))
+    st, _, _ = s["srv"].post_form("/revoke", {"token": tok}, basic=(s["sc"]["id"], s["sc"]["secret"]))
     assert st == 200
-    st, _, body = s["srv"].post_form("/introspect", {"token": tok}, gw)
+    st, _, body = s["srv"].post_form("/introspect", {"token": tok}, raw_auth=gw)
     assert st == 200 and body == {"active": False}, body
 
 
