@@ -5,7 +5,7 @@
  * Every change of that state is written, in the same transaction, as a row of
  * state_changes (store/changes.h). A server keeps the state in memory and applies those
  * rows in order: its own writer right after each commit (before anyone is told the
- * change is done), and a poll every MAINT_INTERVAL_MS for other processes (the command
+ * change is done), and a poll every HOUSEKEEPING_INTERVAL_MS (sched/housekeeping.h) for other processes (the command
  * line). Agents and owners are loaded on first use; nothing else reads the disk. */
 #ifndef WARRANT_LIVE_H
 #define WARRANT_LIVE_H

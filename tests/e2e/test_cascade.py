@@ -11,8 +11,8 @@ The race: while threads hammer /token for an agent, `warrant member set` narrows
 owner. Invariant: no token with the old access is usable after the change committed.
 Every token handed out (200) that carries the removed verb is inactive at /introspect
 once the propagation window has passed, and no /token response that started after the
-command returned carries it. Responses withheld during the change (503
-temporarily_unavailable) are allowed; they are counted and printed."""
+command returned carries it. No answer is 503: a request that raced the change is decided
+again from the records and answered from the current state (SPEC, introspection)."""
 import http.client
 import json
 import threading
@@ -334,10 +334,9 @@ def race_round(k):
     answered = [r for r in res if r[2] is not None]
     ok = [r for r in answered if r[2] == 200]
     withheld = [r for r in answered if r[2] == 503]
-    other = [r for r in answered if r[2] not in (200, 503)]
-    assert not other, "round %d: only 200 or 503 expected, got %r" % (k, [(r[2], r[3]) for r in other[:5]])
-    for r in withheld:
-        assert r[3].get("error") == "temporarily_unavailable", "round %d: 503 body %r" % (k, r[3])
+    assert not withheld, "round %d: %d answers were 503 during the change" % (k, len(withheld))
+    other = [r for r in answered if r[2] != 200]
+    assert not other, "round %d: only 200 expected, got %r" % (k, [(r[2], r[3]) for r in other[:5]])
 
     def scope_of(r):
         claims = jwt_parts(r[3]["access_token"])[1]
@@ -364,17 +363,13 @@ def race_round(k):
     for r in read_only[-3:]:
         assert is_active(r[3]["access_token"]), "round %d: a token with only still-allowed verbs died" % k
 
-    # the audit agrees: the cascade revoked exactly the old-access tokens handed out, and
-    # each withheld response is a token.refused row naming the change
+    # the audit agrees: the cascade revoked exactly the old-access tokens handed out
     rows = audit_rows("--agent", a["client_id"])
     casc = [r for r in rows if r["event"] == "member.changed"]
     assert len(casc) == 1, "round %d: one cascade row for the agent: %r" % (k, casc)
     assert casc[0]["detail"]["tokens_revoked"] == len(with_note), \
         "round %d: cascade revoked %d tokens, %d carrying %s were handed out" % (
             k, casc[0]["detail"]["tokens_revoked"], len(with_note), N)
-    refused = [r for r in rows if r["event"] == "token.refused" and r["detail"].get("reason") == "access_changed"]
-    assert len(refused) == len(withheld), \
-        "round %d: %d withheld responses but %d access_changed audit rows" % (k, len(withheld), len(refused))
     during = [r for r in answered if r[0] <= cli_done and r[1] >= cli_start]
     return {"requests": len(answered), "ok": len(ok), "old_access": len(with_note), "withheld_503": len(withheld),
             "after_cli": len(after), "overlapping_cli": len(during),

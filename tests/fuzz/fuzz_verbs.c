@@ -1,4 +1,4 @@
-/* fuzz_verbs.c - scope and verb parsing, set operations (authz/verbs.c). */
+/* fuzz_verbs.c - scope and verb parsing, set operations (common/verbs.c). */
 #include "../../common/verbs.h"
 
 #include <stdint.h>
