@@ -129,7 +129,7 @@ int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
 		b->err.reason = "storage";
 	} else {
 		rc = bc_decide(db, b);
-		if (rc > 0 && changes_catch_up(db) > 0) {
+		if (rc > 0 && b->agent.id[0] && b->err.status != 401 && changes_catch_up(db) > 0) {
 			/* refused on state another process has changed meanwhile: look again */
 			memset(&b->err, 0, sizeof b->err);
 			b->run_id[0] = b->ws[0] = b->scope[0] = '\0';

@@ -323,8 +323,9 @@ int token_issue(struct warrant *w, struct token_issue *t)
 		t->seen_seq = live_last_seq();
 		rc = issue(w, db, t);
 		/* a refusal on state another process has changed meanwhile (an agent resumed, a
-		 * limit raised): catch up and answer from the current state (SPEC, introspection) */
-		if (rc > 0 && db && changes_catch_up(db) > 0) {
+		 * limit raised): catch up and answer from the current state (SPEC, introspection).
+		 * Client authentication caught up already before its own refusals. */
+		if (rc > 0 && db && t->agent.id[0] && t->err.status != 401 && changes_catch_up(db) > 0) {
 			forget_attempt(t);
 			t->seen_seq = live_last_seq();
 			rc = issue(w, db, t);
