@@ -2,10 +2,10 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2
 # always on, whatever CFLAGS a caller gives (the sanitizer and fuzzing builds do)
-WFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
+WFLAGS  := -std=c11 -D_GNU_SOURCE -I/usr/include/postgresql -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
            -fstack-protector-strong -fPIE
 LDFLAGS ?= -pthread -pie -Wl,-z,relro,-z,now
-LIBS    := -lmicrohttpd -lsqlite3 -lcrypto -lssl -largon2 -ljansson
+LIBS    := -lmicrohttpd -lsqlite3 -lpq -lcrypto -lssl -largon2 -ljansson
 
 SRC_LIB := $(wildcard common/*.c store/*.c keys/*.c token/*.c clients/*.c authz/*.c audit/*.c core/*.c sched/*.c http/*.c)
 SRC_CLI := $(wildcard cli/*.c)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bind_opt(sqlite3_stmt *st, int i, const char *s) { return db_bind_text(st, i, s && *s ? s : NULL); }
+static int bind_opt(struct db_stmt *st, int i, const char *s) { return db_bind_text(st, i, s && *s ? s : NULL); }
 
 int audit_insert(struct db *db, const struct audit_event *ev)
 {
@@ -21,12 +21,12 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 	}
 	if (ev->detail_failed)
 		return -1;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		db_prep(db, "INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti, client_addr,"
 			    " outcome, detail, request_id, agent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, ev->time ? ev->time : now_ms());
+	db_bind_int64(st, 1, ev->time ? ev->time : now_ms());
 	db_bind_text(st, 2, ev->event);
 	db_bind_text(st, 3, ev->actor[0] ? ev->actor : "anonymous");
 	bind_opt(st, 4, ev->owner_id);
@@ -125,25 +125,25 @@ int audit_prune_job(struct db *db, void *arg)
 {
 	struct audit_prune *p = arg;
 	/* rowids grow with time: the oldest rows are the lowest ids */
-	sqlite3_stmt *st = db_prep(db, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events"
+	struct db_stmt *st = db_prep(db, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events"
 				       " WHERE time < ?1 ORDER BY time LIMIT ?2)");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, p->before_ms);
-	sqlite3_bind_int(st, 2, AUDIT_PRUNE_CHUNK);
+	db_bind_int64(st, 1, p->before_ms);
+	db_bind_int(st, 2, AUDIT_PRUNE_CHUNK);
 	if (db_step_done(st) < 0)
 		return -1;
-	p->deleted = sqlite3_changes(db->h);
+	p->deleted = db_changes(db);
 	return 0;
 }
 
-static void col_json(struct buf *b, const char *key, sqlite3_stmt *st, int i)
+static void col_json(struct buf *b, const char *key, struct db_stmt *st, int i)
 {
 	buf_printf(b, ",\"%s\":", key);
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+	if (db_col_null(st, i))
 		buf_puts(b, "null");
 	else
-		buf_json_str(b, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
+		buf_json_str(b, db_col_text(st, i), (size_t)db_col_bytes(st, i));
 }
 
 long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void *arg, const char *json, size_t n),
@@ -158,8 +158,8 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 		 " ORDER BY time, id LIMIT ?7",
 		 q->owner_id ? " AND owner_id = ?1" : "", q->agent_id ? " AND agent_id = ?2" : "",
 		 q->run_id ? " AND run_id = ?3" : "", q->ws ? " AND ws = ?4" : "");
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+	struct db_stmt *st = NULL;
+	if (!(st = db_prep_new(db, sql)))
 		return -1;
 	if (q->owner_id)
 		db_bind_text(st, 1, q->owner_id);
@@ -169,17 +169,17 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 		db_bind_text(st, 3, q->run_id);
 	if (q->ws)
 		db_bind_text(st, 4, q->ws);
-	sqlite3_bind_int64(st, 5, q->since);
-	sqlite3_bind_int64(st, 6, q->until ? q->until : INT64_MAX);
-	sqlite3_bind_int64(st, 7, q->limit > 0 ? q->limit : -1);
+	db_bind_int64(st, 5, q->since);
+	db_bind_int64(st, 6, q->until ? q->until : INT64_MAX);
+	db_bind_int64(st, 7, q->limit > 0 ? q->limit : -1);
 	long n = 0;
 	struct buf b;
 	buf_init(&b, 64 * 1024);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		char t[32];
 		buf_reset(&b);
-		buf_printf(&b, "{\"time\":\"%s\"", rfc3339(sqlite3_column_int64(st, 0), t));
+		buf_printf(&b, "{\"time\":\"%s\"", rfc3339(db_col_int64(st, 0), t));
 		col_json(&b, "event", st, 1);
 		col_json(&b, "actor", st, 2);
 		col_json(&b, "agent_id", st, 11);
@@ -190,7 +190,7 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 		col_json(&b, "client_addr", st, 7);
 		col_json(&b, "outcome", st, 8);
 		buf_puts(&b, ",\"detail\":");
-		const char *d = (const char *)sqlite3_column_text(st, 9);
+		const char *d = db_col_text(st, 9);
 		buf_puts(&b, d && *d ? d : "{}");
 		col_json(&b, "request_id", st, 10);
 		buf_puts(&b, "}");
@@ -198,29 +198,27 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 			emit(arg, b.p, b.len);
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	buf_free(&b);
-	return rc == SQLITE_DONE ? n : -1;
+	return rc == DB_DONE ? n : -1;
 }
 
 int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
 			int (*fn)(void *arg, const char *agent, const char *owner), void *arg)
 {
 	/* its own statement: fn writes on this connection while the rows are read */
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->h,
-			       "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
+	struct db_stmt *st = NULL;
+	if (!(st = db_prep_new(db, "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
 			       " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1 AND e.event = 'token.issued'"
-			       " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id",
-			       -1, &st, NULL) != SQLITE_OK)
+			       " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id")))
 		return -1;
 	db_bind_text(st, 1, run);
 	db_bind_text(st, 2, owner_scope);
 	int rc = 0, s;
-	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
-	if (rc == 0 && s != SQLITE_DONE)
+	while (rc == 0 && (s = db_step(st)) == DB_ROW)
+		rc = fn(arg, db_col_text(st, 0), db_col_text(st, 1));
+	if (rc == 0 && s != DB_DONE)
 		rc = -1;
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }

@@ -112,7 +112,7 @@ static int compute(struct db *db, const struct agent *a, const char *ws, char ou
 		approval[0] = '\0';
 	if (exists)
 		*exists = 0;
-	sqlite3_stmt *st = db_prep(
+	struct db_stmt *st = db_prep(
 		db, "SELECT w.org_id, w.org_visible, w.org_verbs, w.approval_verbs,"
 		    " (SELECT verbs FROM memberships m WHERE m.workspace_id = w.id AND m.owner_id = ?2),"
 		    " EXISTS (SELECT 1 FROM agent_workspaces aw WHERE aw.agent_id = ?3),"
@@ -123,26 +123,26 @@ static int compute(struct db *db, const struct agent *a, const char *ws, char ou
 	db_bind_text(st, 1, ws);
 	db_bind_text(st, 2, a->owner_id);
 	db_bind_text(st, 3, a->id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE ? 0 : -1;
+	int rc = db_step(st);
+	if (rc != DB_ROW) {
+		db_reset(st);
+		return rc == DB_DONE ? 0 : -1;
 	}
 	if (exists)
 		*exists = 1;
-	int limited = sqlite3_column_int(st, 5), in_limit = sqlite3_column_int(st, 6);
+	int limited = db_col_int(st, 5), in_limit = db_col_int(st, 6);
 	if (limited && !in_limit) {
-		sqlite3_reset(st);
+		db_reset(st);
 		return 0; /* outside the agent's workspace limit */
 	}
-	const char *w_org = (const char *)sqlite3_column_text(st, 0);
-	int visible = sqlite3_column_int(st, 1) && w_org && strcmp(w_org, a->org_id) == 0;
-	const char *owner_verbs = (const char *)sqlite3_column_text(st, 4); /* NULL: not a member */
-	const char *org_verbs = visible ? (const char *)sqlite3_column_text(st, 2) : "";
+	const char *w_org = db_col_text(st, 0);
+	int visible = db_col_int(st, 1) && w_org && strcmp(w_org, a->org_id) == 0;
+	const char *owner_verbs = db_col_text(st, 4); /* NULL: not a member */
+	const char *org_verbs = visible ? db_col_text(st, 2) : "";
 	if (approval)
 		db_col_copy(st, 3, approval, VERBSET_MAX);
 	int n = verbset_union(owner_verbs ? owner_verbs : "", org_verbs ? org_verbs : "", tmp);
-	sqlite3_reset(st);
+	db_reset(st);
 	if (n < 0)
 		return -1;
 	return verbset_intersect(a->verbs, tmp, out);
@@ -153,7 +153,7 @@ static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_
 	enum { MAX_CANDIDATES = 1024 };
 	char(*cand)[ID_MAX] = NULL;
 	int nc = 0, found = 0, rc = -1;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		db_prep(db, "SELECT workspace_id FROM memberships WHERE owner_id = ?1"
 			    " UNION SELECT id FROM workspaces WHERE org_visible = 1 AND org_id = ?2 LIMIT 1024");
 	if (!st)
@@ -163,9 +163,9 @@ static int compute_default(struct db *db, const struct agent *a, char ws_out[ID_
 	cand = buf;
 	db_bind_text(st, 1, a->owner_id);
 	db_bind_text(st, 2, a->org_id);
-	while (sqlite3_step(st) == SQLITE_ROW && nc < MAX_CANDIDATES)
+	while (db_step(st) == DB_ROW && nc < MAX_CANDIDATES)
 		db_col_copy(st, 0, cand[nc++], ID_MAX);
-	sqlite3_reset(st);
+	db_reset(st);
 	for (int i = 0; i < nc; i++) {
 		int n = compute(db, a, cand[i], NULL, NULL, NULL);
 		if (n < 0)

@@ -136,21 +136,21 @@ static int owner_read(struct warrant *w, const char *email, struct owner_session
 		oerr_set(e, 503, "temporarily_unavailable", "storage unavailable");
 		return -1;
 	}
-	sqlite3_stmt *st = db_prep(db, "SELECT id, org_id, status, password_hash FROM owners WHERE email = ?");
+	struct db_stmt *st = db_prep(db, "SELECT id, org_id, status, password_hash FROM owners WHERE lower(email) = lower(?)");
 	if (!st) {
 		oerr_set(e, 500, "server_error", "internal error");
 		return -1;
 	}
 	db_bind_text(st, 1, email);
 	memset(s, 0, sizeof *s);
-	int found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_step(st) == DB_ROW;
 	if (found) {
 		db_col_copy(st, 0, s->id, sizeof s->id);
 		db_col_copy(st, 1, s->org_id, sizeof s->org_id);
 		db_col_copy(st, 2, status, 16);
 		db_col_copy(st, 3, hash, PASSWORD_HASH_MAX);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return found;
 }
 

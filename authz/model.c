@@ -30,13 +30,13 @@ static int name_ok(const char *s, struct oerr *e, const char *what)
 
 static int exists(struct db *db, const char *sql, const char *id)
 {
-	sqlite3_stmt *st = db_prep(db, sql);
+	struct db_stmt *st = db_prep(db, sql);
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 static int audit_simple(struct db *db, const char *event, const char *actor, const char *owner, const char *ws,
@@ -48,15 +48,15 @@ static int audit_simple(struct db *db, const char *event, const char *actor, con
 
 int org_resolve(struct db *db, const char *s, char id[ID_MAX])
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT id FROM orgs WHERE id = ?1 OR name = ?1");
+	struct db_stmt *st = db_prep(db, "SELECT id FROM orgs WHERE id = ?1 OR name = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, s);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	int rc = db_step(st);
+	if (rc == DB_ROW)
 		db_col_copy(st, 0, id, ID_MAX);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 int org_create_job(struct db *db, void *arg)
@@ -74,12 +74,12 @@ int org_create_job(struct db *db, void *arg)
 	}
 	if (id_new("org_", o->id) < 0)
 		return -1;
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO orgs(id, name, created_at) VALUES (?,?,?)");
+	struct db_stmt *st = db_prep(db, "INSERT INTO orgs(id, name, created_at) VALUES (?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, o->id);
 	db_bind_text(st, 2, o->name);
-	sqlite3_bind_int64(st, 3, now_ms());
+	db_bind_int64(st, 3, now_ms());
 	return db_step_done(st);
 }
 
@@ -112,7 +112,7 @@ int owner_create_job(struct db *db, void *arg)
 		oerr_set(&o->err, 404, "not_found", "no org %.64s", o->org_id);
 		return 1;
 	}
-	if ((r = exists(db, "SELECT 1 FROM owners WHERE email = ?", o->email)) != 0) {
+	if ((r = exists(db, "SELECT 1 FROM owners WHERE lower(email) = lower(?)", o->email)) != 0) {
 		if (r < 0)
 			return -1;
 		oerr_set(&o->err, 409, "conflict", "an owner with that email exists");
@@ -121,7 +121,7 @@ int owner_create_job(struct db *db, void *arg)
 	if (id_new("usr_", o->id) < 0)
 		return -1;
 	int64_t now = now_ms();
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO owners(id, org_id, email, name, password_hash,"
+	struct db_stmt *st = db_prep(db, "INSERT INTO owners(id, org_id, email, name, password_hash,"
 				       " created_at, changed_at) VALUES (?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
@@ -130,8 +130,8 @@ int owner_create_job(struct db *db, void *arg)
 	db_bind_text(st, 3, o->email);
 	db_bind_text(st, 4, o->name ? o->name : "");
 	db_bind_text(st, 5, o->password_hash);
-	sqlite3_bind_int64(st, 6, now);
-	sqlite3_bind_int64(st, 7, now);
+	db_bind_int64(st, 6, now);
+	db_bind_int64(st, 7, now);
 	if (db_step_done(st) < 0)
 		return -1;
 	char d[128];
@@ -165,22 +165,21 @@ int workspace_create_job(struct db *db, void *arg)
 	}
 	if (id_new("ws_", w->id) < 0)
 		return -1;
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO workspaces(id, org_id, name, org_visible, org_verbs,"
-				       " created_at) VALUES (?,?,?,?,?,?)");
+	struct db_stmt *st = db_prep(db, "INSERT INTO workspaces(id, org_id, name, org_visible, org_verbs,"
+				       " created_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, w->id);
 	db_bind_text(st, 2, w->org_id);
 	db_bind_text(st, 3, w->name);
-	sqlite3_bind_int(st, 4, w->org_visible);
+	db_bind_int(st, 4, w->org_visible);
 	db_bind_text(st, 5, w->verbs);
-	sqlite3_bind_int64(st, 6, now_ms());
-	if (db_step_done(st) < 0) {
-		if (sqlite3_extended_errcode(db->h) == SQLITE_CONSTRAINT_UNIQUE) {
-			oerr_set(&w->err, 409, "conflict", "a workspace named %.64s exists in that org", w->name);
-			return 1;
-		}
+	db_bind_int64(st, 6, now_ms());
+	if (db_step_done(st) < 0)
 		return -1;
+	if (db_changes(db) == 0) {
+		oerr_set(&w->err, 409, "conflict", "a workspace named %.64s exists in that org", w->name);
+		return 1;
 	}
 	return w->org_visible ? change_note(db, CHANGE_ACCESS_ADDED, NULL, w->id, now_ms()) : 0;
 }
@@ -201,17 +200,17 @@ static int cascade_token(void *arg, const char *jti, const char *scope, int64_t 
 	char missing[VERBSET_MAX];
 	if (scope && verbset_minus(scope, k->eff, missing) == 0)
 		return 0; /* still entirely allowed: it stays */
-	sqlite3_stmt *st = db_prep(k->db, "INSERT OR IGNORE INTO revoked_tokens(jti, agent_id, exp, revoked_at)"
-					  " VALUES (?,?,?,?)");
+	struct db_stmt *st = db_prep(k->db, "INSERT INTO revoked_tokens(jti, agent_id, exp, revoked_at)"
+					  " VALUES (?,?,?,?) ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, jti);
 	db_bind_text(st, 2, k->a->id);
-	sqlite3_bind_int64(st, 3, exp);
-	sqlite3_bind_int64(st, 4, k->now);
+	db_bind_int64(st, 3, exp);
+	db_bind_int64(st, 4, k->now);
 	if (db_step_done(st) < 0)
 		return -1;
-	if (sqlite3_changes(k->db->h) == 0)
+	if (db_changes(k->db) == 0)
 		return 0; /* revoked already */
 	k->revoked++;
 	return change_note(k->db, CHANGE_JTI, jti, k->a->id, exp);
@@ -250,12 +249,11 @@ static int agents_before(struct db *db, const struct member_change *m, struct be
 {
 	struct before *bef = NULL;
 	int nbef = 0, cap = 0, failed = 0;
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status != 'retired'", -1, &q,
-			       NULL) != SQLITE_OK)
+	struct db_stmt *q = NULL;
+	if (!(q = db_prep_new(db, "SELECT id FROM agents WHERE owner_id = ? AND status != 'retired'")))
 		return -1;
 	db_bind_text(q, 1, m->owner_id);
-	while (!failed && sqlite3_step(q) == SQLITE_ROW) {
+	while (!failed && db_step(q) == DB_ROW) {
 		if (nbef == cap) {
 			cap = cap ? cap * 2 : 16;
 			struct before *nb = realloc(bef, (size_t)cap * sizeof *bef);
@@ -273,7 +271,7 @@ static int agents_before(struct db *db, const struct member_change *m, struct be
 		else
 			nbef++;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	if (failed) {
 		free(bef);
 		return -1;
@@ -303,15 +301,15 @@ static int member_check(struct db *db, struct member_change *m, char before[VERB
 	}
 	if (r <= 0)
 		return r < 0 ? -1 : 1;
-	sqlite3_stmt *st = db_prep(db, "SELECT verbs FROM memberships WHERE workspace_id = ? AND owner_id = ?");
+	struct db_stmt *st = db_prep(db, "SELECT verbs FROM memberships WHERE workspace_id = ? AND owner_id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, m->workspace_id);
 	db_bind_text(st, 2, m->owner_id);
-	*had = sqlite3_step(st) == SQLITE_ROW;
+	*had = db_step(st) == DB_ROW;
 	if (*had)
 		db_col_copy(st, 0, before, VERBSET_MAX);
-	sqlite3_reset(st);
+	db_reset(st);
 	if (m->op == MEMBER_ADD && *had) {
 		oerr_set(&m->err, 409, "conflict", "already a member; use member set");
 		return 1;
@@ -335,15 +333,15 @@ static const char *member_write(struct db *db, const struct member_change *m, co
 	};
 	static const char *const events[] = {
 		[MEMBER_ADD] = EV_MEMBER_ADDED, [MEMBER_SET] = EV_MEMBER_CHANGED, [MEMBER_REMOVE] = EV_MEMBER_REMOVED};
-	sqlite3_stmt *st = db_prep(db, sql[m->op]);
+	struct db_stmt *st = db_prep(db, sql[m->op]);
 	if (!st)
 		return NULL;
-	/* binding past a statement's last parameter is a harmless SQLITE_RANGE */
+	/* binding past a statement's last parameter fails harmlessly */
 	db_bind_text(st, 1, m->workspace_id);
 	db_bind_text(st, 2, m->owner_id);
 	db_bind_text(st, 3, m->canon);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now);
+	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 5, now);
 	if (db_step_done(st) < 0)
 		return NULL;
 	struct buf d;
@@ -408,17 +406,17 @@ int member_change_job(struct db *db, void *arg)
 int owner_deactivate_job(struct db *db, void *arg)
 {
 	struct owner_deactivation *d = arg;
-	sqlite3_stmt *st = db_prep(db, "SELECT status FROM owners WHERE id = ?");
+	struct db_stmt *st = db_prep(db, "SELECT status FROM owners WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, d->owner_id);
 	char status[16] = "";
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	int rc = db_step(st);
+	if (rc == DB_ROW)
 		db_col_copy(st, 0, status, sizeof status);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW) {
-		if (rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW) {
+		if (rc != DB_DONE)
 			return -1;
 		oerr_set(&d->err, 404, "not_found", "no owner %.64s", d->owner_id);
 		return 1;
@@ -430,21 +428,20 @@ int owner_deactivate_job(struct db *db, void *arg)
 	st = db_prep(db, "UPDATE owners SET status = 'deactivated', changed_at = ? WHERE id = ?");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now);
+	db_bind_int64(st, 1, now);
 	db_bind_text(st, 2, d->owner_id);
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_OWNER, d->owner_id, NULL, now) < 0)
 		return -1;
 	if (audit_simple(db, EV_OWNER_DEACTIVATED, d->actor, d->owner_id, NULL, d->client_addr, NULL) < 0)
 		return -1;
 	/* every active agent of theirs is suspended with them */
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT id FROM agents WHERE owner_id = ? AND status = 'active'", -1, &q, NULL) !=
-	    SQLITE_OK)
+	struct db_stmt *q = NULL;
+	if (!(q = db_prep_new(db, "SELECT id FROM agents WHERE owner_id = ? AND status = 'active'")))
 		return -1;
 	db_bind_text(q, 1, d->owner_id);
 	rc = 0;
-	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		struct lifecycle l = {.agent_id = (const char *)sqlite3_column_text(q, 0),
+	while (rc == 0 && db_step(q) == DB_ROW) {
+		struct lifecycle l = {.agent_id = db_col_text(q, 0),
 				      .op = LC_SUSPEND,
 				      .actor = d->actor,
 				      .client_addr = d->client_addr,
@@ -456,6 +453,6 @@ int owner_deactivate_job(struct db *db, void *arg)
 		if (rc == 0 && l.changed)
 			d->agents_suspended++;
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	return rc == 0 ? 0 : -1;
 }

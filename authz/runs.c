@@ -51,12 +51,12 @@ int run_revoked(struct db *db, const char *agent, const char *run, int fresh)
 {
 	if (!fresh && atomic_load(&enabled))
 		return run_cache_has(agent, run);
-	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM revoked_runs WHERE agent_id = ? AND run_id = ?");
+	struct db_stmt *st = db_prep(db, "SELECT 1 FROM revoked_runs WHERE agent_id = ? AND run_id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent);
 	db_bind_text(st, 2, run);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }

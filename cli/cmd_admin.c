@@ -380,30 +380,30 @@ int cmd_keys_list(struct cli *c)
 	int rc;
 	if ((rc = cli_no_extra(c)))
 		return rc;
-	sqlite3_stmt *st = db_prep(c->w.db, "SELECT kid, alg, state, created_at, activated_at, retiring_at,"
+	struct db_stmt *st = db_prep(c->w.db, "SELECT kid, alg, state, created_at, activated_at, retiring_at,"
 					    " retire_after FROM signing_keys ORDER BY created_at, kid");
 	if (!st)
 		return cli_fail("database error: %s", db_errmsg(c->w.db));
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (db_step(st) == DB_ROW) {
 		char t[5][32];
 		for (int i = 0; i < 4; i++) {
-			if (sqlite3_column_type(st, 3 + i) == SQLITE_NULL)
+			if (db_col_null(st, 3 + i))
 				snprintf(t[i], 32, "null");
 			else {
 				char r[32];
-				snprintf(t[i], 32, "\"%s\"", rfc3339(sqlite3_column_int64(st, 3 + i), r));
+				snprintf(t[i], 32, "\"%s\"", rfc3339(db_col_int64(st, 3 + i), r));
 			}
 		}
 		if (c->json)
 			printf("{\"id\":\"%s\",\"kid\":\"%s\",\"alg\":\"%s\",\"state\":\"%s\",\"created_at\":%s,"
 			       "\"activated_at\":%s,\"retiring_at\":%s,\"retire_after\":%s}\n",
-			       sqlite3_column_text(st, 0), sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-			       sqlite3_column_text(st, 2), t[0], t[1], t[2], t[3]);
+			       db_col_text(st, 0), db_col_text(st, 0), db_col_text(st, 1),
+			       db_col_text(st, 2), t[0], t[1], t[2], t[3]);
 		else
-			printf("%-44s %s %-8s created %.20s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-			       sqlite3_column_text(st, 2), t[0] + 1);
+			printf("%-44s %s %-8s created %.20s\n", db_col_text(st, 0), db_col_text(st, 1),
+			       db_col_text(st, 2), t[0] + 1);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return 0;
 }
 

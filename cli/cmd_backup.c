@@ -46,6 +46,9 @@ int cmd_backup(struct cli *c)
 		return cli_usage("usage: warrant backup --to FILE");
 	if (cli_open(c, 0) < 0)
 		return 1;
+	if (c->w.db->engine != DB_SQLITE)
+		return cli_fail("backup copies a SQLite file; back a PostgreSQL database up with pg_dump"
+				" (see docs/scale-out.md)");
 	int rc;
 	if ((rc = cli_no_extra(c)))
 		return rc;
@@ -88,6 +91,9 @@ int cmd_restore(struct cli *c)
 	int rc;
 	if ((rc = cli_no_extra(c)))
 		return rc;
+	if (db_engine_of(path) != DB_SQLITE || db_engine_of(from) != DB_SQLITE)
+		return cli_fail("restore copies SQLite files; restore a PostgreSQL database with pg_restore"
+				" (see docs/scale-out.md)");
 	/* the source must be a warrant database */
 	char err[512];
 	struct db *src = db_open(from, DB_EXISTING, err, sizeof err);

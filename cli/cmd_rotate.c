@@ -94,13 +94,13 @@ int cmd_credential_revoke(struct cli *c)
 	if ((rc = cli_no_extra(c)))
 		return rc;
 	char agent[ID_MAX] = "";
-	sqlite3_stmt *st = db_prep(c->w.db, "SELECT agent_id FROM credentials WHERE id = ?");
+	struct db_stmt *st = db_prep(c->w.db, "SELECT agent_id FROM credentials WHERE id = ?");
 	if (!st)
 		return cli_fail("database error: %s", db_errmsg(c->w.db));
 	db_bind_text(st, 1, r.cred_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (db_step(st) == DB_ROW)
 		db_col_copy(st, 0, agent, sizeof agent);
-	sqlite3_reset(st);
+	db_reset(st);
 	if (!agent[0])
 		return cli_fail("no credential %s", r.cred_id);
 	r.agent_id = agent;

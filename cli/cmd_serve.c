@@ -38,11 +38,11 @@ struct init_job {
 static int init_job(struct db *db, void *arg)
 {
 	struct init_job *j = arg;
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM signing_keys");
+	struct db_stmt *st = db_prep(db, "SELECT count(*) FROM signing_keys");
 	if (!st)
 		return -1;
-	int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_reset(st);
+	int n = db_step(st) == DB_ROW ? db_col_int(st, 0) : -1;
+	db_reset(st);
 	if (n != 0) {
 		j->already = 1;
 		return n < 0 ? -1 : 1;

@@ -17,7 +17,7 @@ static const char SQL_AGENT[] = "SELECT a.id, a.org_id, a.owner_id, a.name, a.ve
 				" a.tokens_before, a.per_minute, a.per_day, a.created_at"
 				" FROM agents a JOIN owners o ON o.id = a.owner_id WHERE a.id = ?";
 
-static void agent_from_row(sqlite3_stmt *st, struct agent *a)
+static void agent_from_row(struct db_stmt *st, struct agent *a)
 {
 	memset(a, 0, sizeof *a);
 	db_col_copy(st, 0, a->id, sizeof a->id);
@@ -27,23 +27,23 @@ static void agent_from_row(sqlite3_stmt *st, struct agent *a)
 	db_col_copy(st, 4, a->verbs, sizeof a->verbs);
 	db_col_copy(st, 5, a->status, sizeof a->status);
 	db_col_copy(st, 6, a->owner_status, sizeof a->owner_status);
-	a->tokens_before = sqlite3_column_int64(st, 7);
-	a->per_minute = sqlite3_column_int64(st, 8);
-	a->per_day = sqlite3_column_int64(st, 9);
-	a->created_at = sqlite3_column_int64(st, 10);
+	a->tokens_before = db_col_int64(st, 7);
+	a->per_minute = db_col_int64(st, 8);
+	a->per_day = db_col_int64(st, 9);
+	a->created_at = db_col_int64(st, 10);
 }
 
 int agent_load(struct db *db, const char *id, struct agent *a)
 {
-	sqlite3_stmt *st = db_prep(db, SQL_AGENT);
+	struct db_stmt *st = db_prep(db, SQL_AGENT);
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	int rc = db_step(st);
+	if (rc == DB_ROW)
 		agent_from_row(st, a);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 int agent_load_owned(struct db *db, const char *id, const char *owner_scope, struct agent *a, struct oerr *e)
@@ -64,14 +64,14 @@ int credential_create(struct db *db, const char *agent_id, char cred_id[ID_MAX],
 	unsigned char v[VERIFIER_LEN];
 	if (id_new("cred_", cred_id) < 0 || secret_new(secret) < 0 || secret_verifier(secret, SECRET_LEN, v) < 0)
 		return -1;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		db_prep(db, "INSERT INTO credentials(id, agent_id, verifier, created_at) VALUES (?, ?, ?, ?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, cred_id);
 	db_bind_text(st, 2, agent_id);
-	sqlite3_bind_blob(st, 3, v, sizeof v, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, now_ms());
+	db_bind_blob(st, 3, v, sizeof v);
+	db_bind_int64(st, 4, now_ms());
 	OPENSSL_cleanse(v, sizeof v);
 	return db_step_done(st);
 }
@@ -125,18 +125,18 @@ int agent_create_job(struct db *db, void *arg)
 			 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
 		return 1;
 	}
-	sqlite3_stmt *st = db_prep(db, "SELECT org_id, status FROM owners WHERE id = ?");
+	struct db_stmt *st = db_prep(db, "SELECT org_id, status FROM owners WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, n->owner_id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	if (db_step(st) != DB_ROW) {
+		db_reset(st);
 		oerr_set(&n->err, 404, "not_found", "no owner %.64s", n->owner_id);
 		return 1;
 	}
 	db_col_copy(st, 0, a->org_id, sizeof a->org_id);
 	db_col_copy(st, 1, a->owner_status, sizeof a->owner_status);
-	sqlite3_reset(st);
+	db_reset(st);
 	if (strcmp(a->owner_status, "active") != 0) {
 		oerr_set(&n->err, 400, "invalid_request", "owner %.64s is deactivated", n->owner_id);
 		return 1;
@@ -158,29 +158,29 @@ int agent_create_job(struct db *db, void *arg)
 	db_bind_text(st, 3, a->owner_id);
 	db_bind_text(st, 4, a->name);
 	db_bind_text(st, 5, a->verbs);
-	sqlite3_bind_int64(st, 6, a->per_minute);
-	sqlite3_bind_int64(st, 7, a->per_day);
-	sqlite3_bind_int64(st, 8, a->created_at);
-	sqlite3_bind_int64(st, 9, a->created_at);
+	db_bind_int64(st, 6, a->per_minute);
+	db_bind_int64(st, 7, a->per_day);
+	db_bind_int64(st, 8, a->created_at);
+	db_bind_int64(st, 9, a->created_at);
 	if (db_step_done(st) < 0)
 		return -1;
 	for (int i = 0; i < n->nws; i++) {
-		st = db_prep(db, "INSERT OR IGNORE INTO agent_workspaces(agent_id, workspace_id)"
-				 " SELECT ?1, id FROM workspaces WHERE id = ?2");
+		st = db_prep(db, "INSERT INTO agent_workspaces(agent_id, workspace_id)"
+				 " SELECT ?1, id FROM workspaces WHERE id = ?2 ON CONFLICT DO NOTHING");
 		if (!st)
 			return -1;
 		db_bind_text(st, 1, a->id);
 		db_bind_text(st, 2, n->workspaces[i]);
 		if (db_step_done(st) < 0)
 			return -1;
-		if (sqlite3_changes(db->h) == 0 && !sqlite3_get_autocommit(db->h)) {
+		if (db_changes(db) == 0 && db_in_tx(db)) {
 			/* distinguish "already listed" from "no such workspace" */
-			sqlite3_stmt *q = db_prep(db, "SELECT 1 FROM workspaces WHERE id = ?");
+			struct db_stmt *q = db_prep(db, "SELECT 1 FROM workspaces WHERE id = ?");
 			if (!q)
 				return -1;
 			db_bind_text(q, 1, n->workspaces[i]);
-			int found = sqlite3_step(q) == SQLITE_ROW;
-			sqlite3_reset(q);
+			int found = db_step(q) == DB_ROW;
+			db_reset(q);
 			if (!found) {
 				oerr_set(&n->err, 404, "not_found", "no workspace %.64s", n->workspaces[i]);
 				return 1;
@@ -239,16 +239,16 @@ void agent_json(struct db *db, const struct agent *a, struct buf *b)
 		i++;
 	}
 	buf_puts(b, "],\"workspaces\":[");
-	sqlite3_stmt *st = db_prep(db, "SELECT workspace_id FROM agent_workspaces WHERE agent_id = ?"
+	struct db_stmt *st = db_prep(db, "SELECT workspace_id FROM agent_workspaces WHERE agent_id = ?"
 				       " ORDER BY workspace_id");
 	k = 0;
 	if (st) {
 		db_bind_text(st, 1, a->id);
-		while (sqlite3_step(st) == SQLITE_ROW) {
+		while (db_step(st) == DB_ROW) {
 			buf_puts(b, k++ ? "," : "");
-			buf_json_cstr(b, (const char *)sqlite3_column_text(st, 0));
+			buf_json_cstr(b, db_col_text(st, 0));
 		}
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	buf_printf(b, "],\"per_minute\":%lld,\"per_day\":%lld,\"created_at\":\"%s\"}", (long long)a->per_minute,
 		   (long long)a->per_day, rfc3339(a->created_at, t));
@@ -261,15 +261,15 @@ long agent_list(struct db *db, const char *owner_id, void (*emit)(void *arg, con
 				  " FROM agents a JOIN owners o ON o.id = a.owner_id"
 				  " WHERE ?1 IS NULL OR a.owner_id = ?1 ORDER BY a.created_at, a.id";
 	/* a second connection-level statement: agent_json() uses another one meanwhile */
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+	struct db_stmt *st = NULL;
+	if (!(st = db_prep_new(db, sql)))
 		return -1;
 	db_bind_text(st, 1, owner_id);
 	long n = 0;
 	struct buf b;
 	buf_init(&b, 64 * 1024);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct agent a;
 		agent_from_row(st, &a);
 		buf_reset(&b);
@@ -278,9 +278,9 @@ long agent_list(struct db *db, const char *owner_id, void (*emit)(void *arg, con
 			emit(arg, b.p, b.len);
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	buf_free(&b);
-	return rc == SQLITE_DONE ? n : -1;
+	return rc == DB_DONE ? n : -1;
 }
 
 #define AUTH_CREDS_MAX 4
@@ -313,23 +313,23 @@ static int auth_load(struct db *db, const char *id, struct agent_auth *r)
 	int f = agent_load(db, id, &r->a);
 	if (f <= 0)
 		return f;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		db_prep(db, "SELECT id, verifier, coalesce(expires_at, 0) FROM credentials"
 			    " WHERE agent_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 			    " ORDER BY created_at DESC");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, now_ms());
-	while (sqlite3_step(st) == SQLITE_ROW && r->ncred < AUTH_CREDS_MAX) {
-		if (sqlite3_column_bytes(st, 1) != VERIFIER_LEN)
+	db_bind_int64(st, 2, now_ms());
+	while (db_step(st) == DB_ROW && r->ncred < AUTH_CREDS_MAX) {
+		if (db_col_bytes(st, 1) != VERIFIER_LEN)
 			continue;
 		db_col_copy(st, 0, r->cred[r->ncred].id, ID_MAX);
-		memcpy(r->cred[r->ncred].v, sqlite3_column_blob(st, 1), VERIFIER_LEN);
-		r->cred[r->ncred].expires_at = sqlite3_column_int64(st, 2);
+		memcpy(r->cred[r->ncred].v, db_col_blob(st, 1), VERIFIER_LEN);
+		r->cred[r->ncred].expires_at = db_col_int64(st, 2);
 		r->ncred++;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return 1;
 }
 
@@ -403,15 +403,15 @@ int agent_limit_job(struct db *db, void *arg)
 		l->agent.per_minute = l->per_minute;
 	if (l->per_day >= 0)
 		l->agent.per_day = l->per_day;
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		db_prep(db, "UPDATE agents SET per_minute = ?2, per_day = ?3, changed_at = ?4 WHERE id = ?1");
 	if (!st)
 		return -1;
 	int64_t now = now_ms();
 	db_bind_text(st, 1, l->agent.id);
-	sqlite3_bind_int64(st, 2, l->agent.per_minute);
-	sqlite3_bind_int64(st, 3, l->agent.per_day);
-	sqlite3_bind_int64(st, 4, now);
+	db_bind_int64(st, 2, l->agent.per_minute);
+	db_bind_int64(st, 3, l->agent.per_day);
+	db_bind_int64(st, 4, now);
 	if (db_step_done(st) < 0)
 		return -1;
 	return change_note(db, CHANGE_AGENT, l->agent.id, "limits", now);

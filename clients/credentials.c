@@ -44,25 +44,26 @@ int credential_rotate_job(struct db *db, void *arg)
 	}
 	int64_t now = now_ms(), until = now + r->grace * 1000;
 	/* the newest live credential gets the grace; any older one ends now */
-	sqlite3_stmt *st = db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
+	struct db_stmt *st = db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
 				       " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC LIMIT 1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a.id);
-	sqlite3_bind_int64(st, 2, now);
+	db_bind_int64(st, 2, now);
 	r->old_cred_id[0] = '\0';
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (db_step(st) == DB_ROW)
 		db_col_copy(st, 0, r->old_cred_id, sizeof r->old_cred_id);
-	sqlite3_reset(st);
-	st = db_prep(db, "UPDATE credentials SET expires_at = CASE WHEN id = ?2 THEN min(coalesce(expires_at, ?3), ?3)"
+	db_reset(st);
+	st = db_prep(db, "UPDATE credentials SET expires_at = CASE WHEN id = ?2 THEN"
+			 " CASE WHEN expires_at < ?3 THEN expires_at ELSE ?3 END"
 			 " ELSE ?4 END WHERE agent_id = ?1 AND revoked_at IS NULL"
 			 " AND (expires_at IS NULL OR expires_at > ?4)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a.id);
 	db_bind_text(st, 2, r->old_cred_id);
-	sqlite3_bind_int64(st, 3, until);
-	sqlite3_bind_int64(st, 4, now);
+	db_bind_int64(st, 3, until);
+	db_bind_int64(st, 4, now);
 	if (db_step_done(st) < 0)
 		return -1;
 	r->old_expires_at = r->old_cred_id[0] ? until : 0;
@@ -87,23 +88,23 @@ int credential_revoke_job(struct db *db, void *arg)
 	if (rc)
 		return rc;
 	int64_t now = now_ms();
-	sqlite3_stmt *st = db_prep(db, "UPDATE credentials SET revoked_at = ?3 WHERE id = ?2 AND agent_id = ?1"
+	struct db_stmt *st = db_prep(db, "UPDATE credentials SET revoked_at = ?3 WHERE id = ?2 AND agent_id = ?1"
 				       " AND revoked_at IS NULL");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a.id);
 	db_bind_text(st, 2, r->cred_id);
-	sqlite3_bind_int64(st, 3, now);
+	db_bind_int64(st, 3, now);
 	if (db_step_done(st) < 0)
 		return -1;
-	if (sqlite3_changes(db->h) == 0) {
+	if (db_changes(db) == 0) {
 		st = db_prep(db, "SELECT 1 FROM credentials WHERE id = ? AND agent_id = ?");
 		if (!st)
 			return -1;
 		db_bind_text(st, 1, r->cred_id);
 		db_bind_text(st, 2, a.id);
-		int exists = sqlite3_step(st) == SQLITE_ROW;
-		sqlite3_reset(st);
+		int exists = db_step(st) == DB_ROW;
+		db_reset(st);
 		if (!exists) {
 			oerr_set(&r->err, 404, "not_found", "no credential %.64s for that agent", r->cred_id);
 			return 1;
@@ -122,33 +123,31 @@ int credential_expiry_job(struct db *db, void *arg)
 {
 	(void)arg;
 	int64_t now = now_ms();
-	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(db->h,
-			       "SELECT c.id, c.agent_id, a.owner_id, c.expires_at FROM credentials c"
+	struct db_stmt *q = NULL;
+	if (!(q = db_prep_new(db, "SELECT c.id, c.agent_id, a.owner_id, c.expires_at FROM credentials c"
 			       " JOIN agents a ON a.id = c.agent_id WHERE c.expiry_audited = 0"
-			       " AND c.revoked_at IS NULL AND c.expires_at <= ?",
-			       -1, &q, NULL) != SQLITE_OK)
+			       " AND c.revoked_at IS NULL AND c.expires_at <= ?")))
 		return -1;
-	sqlite3_bind_int64(q, 1, now);
+	db_bind_int64(q, 1, now);
 	int rc = 0;
-	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+	while (rc == 0 && db_step(q) == DB_ROW) {
 		char d[200], t[32];
 		if (audit_detail_fits(d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
-				      sqlite3_column_text(q, 1), sqlite3_column_text(q, 0),
-				      rfc3339(sqlite3_column_int64(q, 3), t)) < 0) {
+				      db_col_text(q, 1), db_col_text(q, 0),
+				      rfc3339(db_col_int64(q, 3), t)) < 0) {
 			rc = -1;
 			break;
 		}
-		rc = audit_cred(db, EV_CREDENTIAL_EXPIRED, "system", (const char *)sqlite3_column_text(q, 1),
-				(const char *)sqlite3_column_text(q, 2), NULL, NULL, d);
+		rc = audit_cred(db, EV_CREDENTIAL_EXPIRED, "system", db_col_text(q, 1),
+				db_col_text(q, 2), NULL, NULL, d);
 	}
-	sqlite3_finalize(q);
+	db_finalize(q);
 	if (rc == 0) {
-		sqlite3_stmt *st = db_prep(db, "UPDATE credentials SET expiry_audited = 1 WHERE expiry_audited = 0"
+		struct db_stmt *st = db_prep(db, "UPDATE credentials SET expiry_audited = 1 WHERE expiry_audited = 0"
 					       " AND revoked_at IS NULL AND expires_at <= ?");
 		if (!st)
 			return -1;
-		sqlite3_bind_int64(st, 1, now);
+		db_bind_int64(st, 1, now);
 		rc = db_step_done(st);
 	}
 	return rc;
@@ -156,14 +155,14 @@ int credential_expiry_job(struct db *db, void *arg)
 
 int credential_live(struct db *db, const char *agent_id, const char *cred_id, int64_t now)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM credentials WHERE id = ?1 AND agent_id = ?2"
+	struct db_stmt *st = db_prep(db, "SELECT 1 FROM credentials WHERE id = ?1 AND agent_id = ?2"
 				       " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, cred_id);
 	db_bind_text(st, 2, agent_id);
-	sqlite3_bind_int64(st, 3, now);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	db_bind_int64(st, 3, now);
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }

@@ -34,14 +34,14 @@ int agent_lifecycle_job(struct db *db, void *arg)
 	}
 	int64_t now = now_ms();
 	/* suspending or retiring kills every token issued so far, for good */
-	sqlite3_stmt *st = db_prep(db, "UPDATE agents SET status = ?2, changed_at = ?3,"
+	struct db_stmt *st = db_prep(db, "UPDATE agents SET status = ?2, changed_at = ?3,"
 				       " tokens_before = CASE WHEN ?2 = 'active' THEN tokens_before"
-				       " ELSE max(tokens_before, ?3) END WHERE id = ?1");
+				       " WHEN tokens_before > ?3 THEN tokens_before ELSE ?3 END WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a->id);
 	db_bind_text(st, 2, to);
-	sqlite3_bind_int64(st, 3, now);
+	db_bind_int64(st, 3, now);
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_AGENT, a->id, to, now) < 0)
 		return -1;
 	char before[16];

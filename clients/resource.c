@@ -23,15 +23,15 @@ int resource_create_job(struct db *db, void *arg)
 	}
 	if (id_new("rs_", r->id) < 0 || secret_new(r->secret) < 0 || secret_verifier(r->secret, SECRET_LEN, v) < 0)
 		return -1;
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO resource_servers(id, name, audience, verifier, created_at)"
+	struct db_stmt *st = db_prep(db, "INSERT INTO resource_servers(id, name, audience, verifier, created_at)"
 				       " VALUES (?,?,?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->id);
 	db_bind_text(st, 2, r->name);
 	db_bind_text(st, 3, r->audience && *r->audience ? r->audience : NULL);
-	sqlite3_bind_blob(st, 4, v, sizeof v, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 5, now_ms());
+	db_bind_blob(st, 4, v, sizeof v);
+	db_bind_int64(st, 5, now_ms());
 	OPENSSL_cleanse(v, sizeof v);
 	if (db_step_done(st) < 0)
 		return -1;
@@ -40,13 +40,13 @@ int resource_create_job(struct db *db, void *arg)
 
 int resource_audience_known(struct db *db, const char *uri)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM resource_servers WHERE audience = ? AND status = 'active'");
+	struct db_stmt *st = db_prep(db, "SELECT 1 FROM resource_servers WHERE audience = ? AND status = 'active'");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, uri);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 /* What authentication reads of a resource server. The server keeps it in memory; the live
@@ -75,25 +75,25 @@ void resource_cache_forget(const char *id)
 /* 1 loaded, 0 no such resource server, -1 error */
 static int rs_load(struct db *db, const char *id, struct rs_rec *rec)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT verifier, coalesce(audience, ''), status = 'active', old_verifier,"
+	struct db_stmt *st = db_prep(db, "SELECT verifier, coalesce(audience, ''), status = 'active', old_verifier,"
 				       " coalesce(old_expires_at, 0) FROM resource_servers WHERE id = ?");
 	if (!st)
 		return -1;
 	memset(rec, 0, sizeof *rec);
 	db_bind_text(st, 1, id);
-	int rc = sqlite3_step(st);
-	int found = rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VERIFIER_LEN;
+	int rc = db_step(st);
+	int found = rc == DB_ROW && db_col_bytes(st, 0) == VERIFIER_LEN;
 	if (found) {
-		memcpy(rec->v, sqlite3_column_blob(st, 0), VERIFIER_LEN);
+		memcpy(rec->v, db_col_blob(st, 0), VERIFIER_LEN);
 		db_col_copy(st, 1, rec->audience, sizeof rec->audience);
-		rec->active = sqlite3_column_int(st, 2);
-		if (sqlite3_column_bytes(st, 3) == VERIFIER_LEN) {
-			memcpy(rec->old_v, sqlite3_column_blob(st, 3), VERIFIER_LEN);
-			rec->old_expires_at = sqlite3_column_int64(st, 4);
+		rec->active = db_col_int(st, 2);
+		if (db_col_bytes(st, 3) == VERIFIER_LEN) {
+			memcpy(rec->old_v, db_col_blob(st, 3), VERIFIER_LEN);
+			rec->old_expires_at = db_col_int64(st, 4);
 		}
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? found : -1;
 }
 
 int resource_secret_verify(struct db *db, const char *id, const char *secret, char rs_id[ID_MAX],
@@ -151,20 +151,20 @@ static int audience_served(struct db *db, const char *audience)
 /* The resource server's audience into out; 1 found, 0 unknown (err set: 404), -1 error. */
 static int rs_find(struct db *db, const char *id, char out[RS_AUDIENCE_MAX], int *active, struct oerr *e)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(audience, ''), status = 'active' FROM resource_servers"
+	struct db_stmt *st = db_prep(db, "SELECT coalesce(audience, ''), status = 'active' FROM resource_servers"
 				       " WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id ? id : "");
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
 		db_col_copy(st, 0, out, RS_AUDIENCE_MAX);
-		*active = sqlite3_column_int(st, 1);
+		*active = db_col_int(st, 1);
 	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
+	db_reset(st);
+	if (rc == DB_DONE)
 		oerr_set(e, 404, "not_found", "no resource server %.64s", id ? id : "");
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 /* The change for servers that follow the log, and the audit row, of a change to id. */
@@ -195,15 +195,15 @@ int resource_rotate_job(struct db *db, void *arg)
 	int64_t now = now_ms();
 	r->old_expires_at = r->grace ? now + r->grace * 1000 : 0;
 	/* the current secret becomes the previous one for the grace; an older one ends now */
-	sqlite3_stmt *st = db_prep(db, "UPDATE resource_servers SET old_verifier = CASE WHEN ?2 THEN verifier END,"
+	struct db_stmt *st = db_prep(db, "UPDATE resource_servers SET old_verifier = CASE WHEN ?2 THEN verifier END,"
 				       " old_expires_at = CASE WHEN ?2 THEN ?2 END, verifier = ?3, changed_at = ?4"
 				       " WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->id);
-	sqlite3_bind_int64(st, 2, r->old_expires_at);
-	sqlite3_bind_blob(st, 3, v, sizeof v, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, now);
+	db_bind_int64(st, 2, r->old_expires_at);
+	db_bind_blob(st, 3, v, sizeof v);
+	db_bind_int64(st, 4, now);
 	OPENSSL_cleanse(v, sizeof v);
 	if (db_step_done(st) < 0)
 		return -1;
@@ -225,12 +225,12 @@ int resource_state_job(struct db *db, void *arg)
 	r->changed = active != (r->enable != 0);
 	if (!r->changed)
 		return 0;
-	sqlite3_stmt *st = db_prep(db, "UPDATE resource_servers SET status = ?2, changed_at = ?3 WHERE id = ?1");
+	struct db_stmt *st = db_prep(db, "UPDATE resource_servers SET status = ?2, changed_at = ?3 WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->id);
 	db_bind_text(st, 2, r->enable ? "active" : "disabled");
-	sqlite3_bind_int64(st, 3, now_ms());
+	db_bind_int64(st, 3, now_ms());
 	if (db_step_done(st) < 0)
 		return -1;
 	char d[160];

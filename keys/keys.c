@@ -131,7 +131,7 @@ int key_create(struct db *db, enum key_alg alg, enum key_state state, char kid_o
 	int dlen = i2d_PrivateKey(pk, &der);
 	if (dlen <= 0 || jwk.failed)
 		goto done;
-	sqlite3_stmt *st = db_prep(
+	struct db_stmt *st = db_prep(
 		db, "INSERT INTO signing_keys(kid, alg, state, private_der, public_jwk, created_at, activated_at)"
 		    " VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (!st)
@@ -140,13 +140,13 @@ int key_create(struct db *db, enum key_alg alg, enum key_state state, char kid_o
 	db_bind_text(st, 1, kid_out);
 	db_bind_text(st, 2, key_alg_name(alg));
 	db_bind_text(st, 3, key_state_name(state));
-	sqlite3_bind_blob(st, 4, der, dlen, SQLITE_TRANSIENT);
+	db_bind_blob(st, 4, der, dlen);
 	db_bind_text(st, 5, jwk.p);
-	sqlite3_bind_int64(st, 6, now);
+	db_bind_int64(st, 6, now);
 	if (state == KEY_CURRENT)
-		sqlite3_bind_int64(st, 7, now);
+		db_bind_int64(st, 7, now);
 	else
-		sqlite3_bind_null(st, 7);
+		db_bind_null(st, 7);
 	rc = db_step_done(st);
 done:
 	if (der) {
@@ -221,18 +221,18 @@ int keyring_load(struct keyring *kr, struct db *db)
 	struct buf jwks;
 	buf_init(&jwks, 1 << 20);
 	buf_puts(&jwks, "{\"keys\":[");
-	sqlite3_stmt *st = db_prep(db, "SELECT kid, alg, state, private_der, public_jwk FROM signing_keys"
+	struct db_stmt *st = db_prep(db, "SELECT kid, alg, state, private_der, public_jwk FROM signing_keys"
 				       " WHERE state != 'retired' ORDER BY created_at DESC, kid");
 	if (!st)
 		goto fail;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < KEYRING_MAX) {
+	while ((rc = db_step(st)) == DB_ROW && n < KEYRING_MAX) {
 		struct key *k =
-			key_parse((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-				  (const char *)sqlite3_column_text(st, 2), sqlite3_column_blob(st, 3),
-				  sqlite3_column_bytes(st, 3));
+			key_parse(db_col_text(st, 0), db_col_text(st, 1),
+				  db_col_text(st, 2), db_col_blob(st, 3),
+				  db_col_bytes(st, 3));
 		if (!k) {
-			sqlite3_reset(st);
+			db_reset(st);
 			goto fail;
 		}
 		if (k->state == KEY_CURRENT) {
@@ -240,10 +240,10 @@ int keyring_load(struct keyring *kr, struct db *db)
 			current = n;
 		}
 		buf_puts(&jwks, n ? "," : "");
-		buf_puts(&jwks, (const char *)sqlite3_column_text(st, 4));
+		buf_puts(&jwks, db_col_text(st, 4));
 		keys[n++] = k;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	buf_puts(&jwks, "]}");
 	if (jwks.failed)
 		goto fail;

@@ -46,25 +46,25 @@ int key_timing_store(struct db *db, const struct key_timing *t)
 static int one_key(struct db *db, const char *state, char kid[KID_MAX], int64_t *created, int64_t *activated,
 		   char alg[8])
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT kid, created_at, coalesce(activated_at, 0), alg FROM signing_keys"
+	struct db_stmt *st = db_prep(db, "SELECT kid, created_at, coalesce(activated_at, 0), alg FROM signing_keys"
 				       " WHERE state = ? ORDER BY created_at DESC LIMIT 1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, state);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
 		db_col_copy(st, 0, kid, KID_MAX);
-		*created = sqlite3_column_int64(st, 1);
-		*activated = sqlite3_column_int64(st, 2);
+		*created = db_col_int64(st, 1);
+		*activated = db_col_int64(st, 2);
 		db_col_copy(st, 3, alg, 8);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 static int set_state(struct db *db, const char *kid, const char *state, int64_t now, int64_t retire_after)
 {
-	sqlite3_stmt *st = db_prep(db, "UPDATE signing_keys SET state = ?2,"
+	struct db_stmt *st = db_prep(db, "UPDATE signing_keys SET state = ?2,"
 				       " activated_at = CASE WHEN ?2 = 'current' THEN ?3 ELSE activated_at END,"
 				       " retiring_at = CASE WHEN ?2 = 'retiring' THEN ?3 ELSE retiring_at END,"
 				       " retire_after = CASE WHEN ?2 = 'retiring' THEN ?4 ELSE retire_after END"
@@ -73,8 +73,8 @@ static int set_state(struct db *db, const char *kid, const char *state, int64_t 
 		return -1;
 	db_bind_text(st, 1, kid);
 	db_bind_text(st, 2, state);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, retire_after);
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, retire_after);
 	return db_step_done(st);
 }
 
@@ -89,10 +89,10 @@ static int audit_key(struct db *db, const char *actor, const char *detail)
  * signing_keys_one_current allows at most one; this checks there is not none). */
 static int current_keys(struct db *db)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM signing_keys WHERE state = 'current'");
-	int n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	struct db_stmt *st = db_prep(db, "SELECT count(*) FROM signing_keys WHERE state = 'current'");
+	int n = st && db_step(st) == DB_ROW ? db_col_int(st, 0) : -1;
 	if (st)
-		sqlite3_reset(st);
+		db_reset(st);
 	return n;
 }
 #endif
@@ -157,14 +157,14 @@ int key_retire_job(struct db *db, void *arg)
 	int64_t now = now_ms();
 	k->count = 0;
 	if (k->kid) {
-		sqlite3_stmt *st = db_prep(db, "SELECT state FROM signing_keys WHERE kid = ?");
+		struct db_stmt *st = db_prep(db, "SELECT state FROM signing_keys WHERE kid = ?");
 		if (!st)
 			return -1;
 		db_bind_text(st, 1, k->kid);
 		char state[16] = "";
-		if (sqlite3_step(st) == SQLITE_ROW)
+		if (db_step(st) == DB_ROW)
 			db_col_copy(st, 0, state, sizeof state);
-		sqlite3_reset(st);
+		db_reset(st);
 		if (!state[0]) {
 			oerr_set(&k->err, 404, "not_found", "no key %.64s", k->kid);
 			return 1;
@@ -177,7 +177,7 @@ int key_retire_job(struct db *db, void *arg)
 		if (strcmp(state, "retired") == 0)
 			return 0;
 	}
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		k->kid ? db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x'', retire_after = ?2"
 				     " WHERE kid = ?1 AND state IN ('next', 'retiring')")
 		       : db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x''"
@@ -185,10 +185,10 @@ int key_retire_job(struct db *db, void *arg)
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, k->kid);
-	sqlite3_bind_int64(st, 2, now);
+	db_bind_int64(st, 2, now);
 	if (db_step_done(st) < 0)
 		return -1;
-	k->count = sqlite3_changes(db->h);
+	k->count = db_changes(db);
 	if (k->count == 0)
 		return 0;
 	if (change_note(db, CHANGE_KEYS, k->kid, NULL, now) < 0)

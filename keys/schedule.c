@@ -3,14 +3,14 @@
 
 static int any_row(struct db *db, const char *sql, int nbind, int64_t v)
 {
-	sqlite3_stmt *st = db_prep(db, sql);
+	struct db_stmt *st = db_prep(db, sql);
 	if (!st)
 		return -1;
 	if (nbind)
-		sqlite3_bind_int64(st, 1, v);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+		db_bind_int64(st, 1, v);
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 int key_retirement_due(struct db *db, int64_t now)
@@ -34,24 +34,26 @@ int key_rotation_due(struct db *db, int64_t now, int interval_s)
 
 int key_current_count(struct db *db)
 {
-	sqlite3_stmt *st = db ? db_prep(db, "SELECT count(*) FROM signing_keys WHERE state = 'current'") : NULL;
+	struct db_stmt *st = db ? db_prep(db, "SELECT count(*) FROM signing_keys WHERE state = 'current'") : NULL;
 	if (!st)
 		return -1;
-	int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_reset(st);
+	int n = db_step(st) == DB_ROW ? db_col_int(st, 0) : -1;
+	db_reset(st);
 	return n;
 }
 
 int key_set_fingerprint(struct db *db, char *out, size_t cap)
 {
 	out[0] = '\0';
-	sqlite3_stmt *st = db_prep(db, "SELECT group_concat(kid || ':' || state, ',') FROM"
-				       " (SELECT kid, state FROM signing_keys ORDER BY kid)");
+	struct db_stmt *st = db_prep(db, db_sql(db,
+						    "SELECT group_concat(kid || ':' || state, ',') FROM"
+						    " (SELECT kid, state FROM signing_keys ORDER BY kid)",
+						    "SELECT string_agg(kid || ':' || state, ',' ORDER BY kid) FROM signing_keys"));
 	if (!st)
 		return -1;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	int rc = db_step(st);
+	if (rc == DB_ROW)
 		db_col_copy(st, 0, out, cap);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 0 : -1;
 }

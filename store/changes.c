@@ -10,24 +10,30 @@ static int (*_Atomic follower)(struct db *db);
 int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n)
 {
 	DB_ASSERT_TX(db);
-	sqlite3_stmt *st = db_prep(db, "INSERT INTO state_changes(at, kind, a, b, n) VALUES (?,?,?,?,?)");
+	/* PostgreSQL: numbered from the counter row, in the writer lock, so a follower asking
+	 * for seq > N never skips a change that commits later with a smaller number */
+	struct db_stmt *st = db_prep(db, db_sql(db, "INSERT INTO state_changes(at, kind, a, b, n) VALUES (?,?,?,?,?)",
+						"WITH c AS (UPDATE change_counter SET v = v + 1 RETURNING v)"
+						" INSERT INTO state_changes(seq, at, kind, a, b, n)"
+						" SELECT v, CAST(?1 AS BIGINT), ?2, ?3, ?4, CAST(?5 AS BIGINT) FROM c"));
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now_ms());
+	db_bind_int64(st, 1, now_ms());
 	db_bind_text(st, 2, kind);
 	db_bind_text(st, 3, a);
 	db_bind_text(st, 4, b);
-	sqlite3_bind_int64(st, 5, n);
+	db_bind_int64(st, 5, n);
 	return db_step_done(st);
 }
 
 int64_t changes_head(struct db *db)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(max(seq), 0) FROM state_changes");
+	struct db_stmt *st = db_prep(db, db_sql(db, "SELECT coalesce(max(seq), 0) FROM state_changes",
+						"SELECT v FROM change_counter"));
 	if (!st)
 		return -1;
-	int64_t head = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	int64_t head = db_step(st) == DB_ROW ? db_col_int64(st, 0) : -1;
+	db_reset(st);
 	return head;
 }
 

@@ -1,10 +1,13 @@
-/* db.c - SQLite connection handling and migrations; see db.h. */
+/* db.c - the storage interface and its SQLite engine; PostgreSQL is in pg.c. See db.h. */
 #include "db.h"
 
+#include "engine.h"
 #include "schema.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,29 +15,63 @@
 #include <unistd.h>
 
 static int sync_full;
+static atomic_int unavailable;
 
 void db_set_sync_full(int full) { sync_full = full; }
+void db_note_unavailable(int down)
+{
+	if (atomic_load_explicit(&unavailable, memory_order_relaxed) != down)
+		atomic_store(&unavailable, down);
+}
+int db_unavailable(void) { return atomic_load_explicit(&unavailable, memory_order_relaxed); }
 
-const char *db_errmsg(struct db *db) { return db && db->h ? sqlite3_errmsg(db->h) : "no database"; }
+enum db_engine db_engine_of(const char *target)
+{
+	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0 ? DB_PG
+												    : DB_SQLITE;
+}
+
+const char *db_errmsg(struct db *db)
+{
+	if (!db)
+		return "no database";
+	if (db->engine == DB_PG)
+		return pg_errmsg(db->pg);
+	return db->h ? sqlite3_errmsg(db->h) : "no database";
+}
 
 int db_exec(struct db *db, const char *sql)
 {
+	if (db->engine == DB_PG)
+		return pg_exec(db, sql);
 	char *msg = NULL;
 	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
 	sqlite3_free(msg);
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-int db_begin(struct db *db) { return db_exec(db, "BEGIN IMMEDIATE"); }
+/* The cluster-wide writer lock (PostgreSQL): an advisory lock held until the transaction
+ * ends, so write transactions of every node and command run one after another. */
+int db_begin(struct db *db)
+{
+	return db_exec(db, db_sql(db, "BEGIN IMMEDIATE", "BEGIN; SELECT pg_advisory_xact_lock(7316253407)"));
+}
+int db_begin_read(struct db *db)
+{
+	return db_exec(db, db_sql(db, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+}
 int db_commit(struct db *db) { return db_exec(db, "COMMIT"); }
+int db_in_tx(struct db *db) { return db->engine == DB_PG ? pg_in_tx(db->pg) : !sqlite3_get_autocommit(db->h); }
 void db_rollback(struct db *db)
 {
-	if (!sqlite3_get_autocommit(db->h))
+	if (db_in_tx(db))
 		db_exec(db, "ROLLBACK");
 }
 
 static int user_version(struct db *db)
 {
+	if (db->engine == DB_PG)
+		return pg_schema_version(db);
 	sqlite3_stmt *st;
 	int v = -1;
 	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
@@ -45,11 +82,20 @@ static int user_version(struct db *db)
 	return v;
 }
 
+static int set_version(struct db *db, int v)
+{
+	if (db->engine == DB_PG)
+		return pg_set_schema_version(db, v);
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+	return db_exec(db, sql);
+}
+
 static int migrate(struct db *db, char *err, size_t errlen)
 {
 	if (db_begin(db) < 0)
 		goto fail;
-	int v = user_version(db);
+	int v = user_version(db); /* under the writer lock: one process migrates at a time */
 	if (v < 0)
 		goto fail;
 	if (v > schema_version) {
@@ -58,48 +104,39 @@ static int migrate(struct db *db, char *err, size_t errlen)
 		return -1;
 	}
 	for (; v < schema_version; v++) {
-		char sql[64];
-		if (db_exec(db, schema_migrations[v]) < 0)
-			goto fail;
-		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-		if (db_exec(db, sql) < 0)
+		const char *sql = db_sql(db, schema_sqlite[v], schema_pg[v]);
+		if ((*sql && db_exec(db, sql) < 0) || set_version(db, v + 1) < 0)
 			goto fail;
 	}
 	if (db_commit(db) < 0)
 		goto fail;
 	return 0;
 fail:
-	snprintf(err, errlen, "migration failed: %s", sqlite3_errmsg(db->h));
+	snprintf(err, errlen, "migration failed: %s", db_errmsg(db));
 	db_rollback(db);
 	return -1;
 }
 
-struct db *db_open(const char *path, enum db_mode mode, char *err, size_t errlen)
+static int open_sqlite(struct db *db, const char *path, enum db_mode mode, char *err, size_t errlen)
 {
-	struct db *db = calloc(1, sizeof *db);
-	if (!db) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	db->owner = pthread_self();
 	struct stat sb;
 	if (stat(path, &sb) < 0) {
 		if (mode != DB_CREATE) {
 			snprintf(err, errlen, "no database at %s (run: warrant init --db %s)", path, path);
-			goto fail;
+			return -1;
 		}
 		/* create it 0600 before SQLite does, so it never exists with wider permissions;
 		 * SQLite gives the -wal and -shm files the mode of the database file */
 		int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-			goto fail;
+			return -1;
 		}
 		close(fd);
 	}
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
-		goto fail;
+		return -1;
 	}
 	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(db->h, 1);
@@ -109,14 +146,38 @@ struct db *db_open(const char *path, enum db_mode mode, char *err, size_t errlen
 	    /* readers touch few pages: the server's hot state lives in its own caches */
 	    db_exec(db, "PRAGMA cache_size=-1024") < 0) {
 		snprintf(err, errlen, "cannot use %s: %s", path, sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
+}
+
+struct db *db_open(const char *target, enum db_mode mode, char *err, size_t errlen)
+{
+	struct db *db = calloc(1, sizeof *db);
+	if (!db) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	db->owner = pthread_self();
+	db->engine = db_engine_of(target);
+	if (db->engine == DB_PG) {
+		db->pg = pg_connect(target, err, errlen);
+		if (!db->pg)
+			goto fail;
+	} else if (open_sqlite(db, target, mode, err, errlen) < 0) {
 		goto fail;
 	}
 	int v = user_version(db);
+	if (v < 0) {
+		snprintf(err, errlen, "cannot read the schema version: %s", db_errmsg(db));
+		goto fail;
+	}
 	if (mode == DB_CREATE) {
 		if (migrate(db, err, errlen) < 0)
 			goto fail;
 	} else if (v == 0) {
-		snprintf(err, errlen, "%s is not a warrant database (run: warrant init --db %s)", path, path);
+		snprintf(err, errlen, "%s is not a warrant database (run: warrant init --db ...)",
+			 db->engine == DB_PG ? "the PostgreSQL database" : target);
 		goto fail;
 	} else if (v != schema_version) {
 		if (migrate(db, err, errlen) < 0)
@@ -128,114 +189,239 @@ fail:
 	return NULL;
 }
 
+static void stmt_free(struct db_stmt *st)
+{
+	if (!st)
+		return;
+	if (st->lite)
+		sqlite3_finalize(st->lite);
+	if (st->pg)
+		pg_stmt_free(st->pg);
+	free(st);
+}
+
 void db_close(struct db *db)
 {
 	if (!db)
 		return;
 	for (int i = 0; i < db->nstmt; i++)
-		sqlite3_finalize(db->stmt[i].st);
+		stmt_free(db->stmt[i].st);
 	if (db->h)
 		sqlite3_close(db->h);
+	if (db->pg)
+		pg_disconnect(db->pg);
 	free(db);
 }
 
 void db_claim(struct db *db) { db->owner = pthread_self(); }
 
-sqlite3_stmt *db_prep(struct db *db, const char *sql)
+struct db_stmt *db_prep(struct db *db, const char *sql)
 {
 	DB_ASSERT_OWNER(db);
 	for (int i = 0; i < db->nstmt; i++)
 		if (db->stmt[i].sql == sql) {
-			sqlite3_stmt *st = db->stmt[i].st;
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
+			struct db_stmt *st = db->stmt[i].st;
+			if (st->lite) {
+				sqlite3_reset(st->lite);
+				sqlite3_clear_bindings(st->lite);
+			} else {
+				pg_reset(st->pg);
+				for (int k = 1; pg_bind(st->pg, k, NULL, 0, PG_BIND_NULL) == 0; k++)
+					;
+			}
 			return st;
 		}
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+	if (db->nstmt >= DB_STMT_CACHE)
+		return NULL; /* cache full: a programming error; fail loudly rather than leak */
+	struct db_stmt *st = calloc(1, sizeof *st);
+	if (!st)
 		return NULL;
-	if (db->nstmt < DB_STMT_CACHE) {
-		db->stmt[db->nstmt].sql = sql;
-		db->stmt[db->nstmt].st = st;
-		db->nstmt++;
-		return st;
+	st->db = db;
+	if (db->engine == DB_PG)
+		st->pg = pg_prepare(db, sql);
+	else if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->lite, NULL) != SQLITE_OK)
+		st->lite = NULL;
+	if (!st->lite && !st->pg) {
+		free(st);
+		return NULL;
 	}
-	/* cache full: a programming error; fail loudly rather than leak */
-	sqlite3_finalize(st);
-	return NULL;
+	db->stmt[db->nstmt].sql = sql;
+	db->stmt[db->nstmt].st = st;
+	db->nstmt++;
+	return st;
 }
 
-int db_bind_text(sqlite3_stmt *st, int i, const char *s)
+struct db_stmt *db_prep_new(struct db *db, const char *sql)
+{
+	DB_ASSERT_OWNER(db);
+	struct db_stmt *st = calloc(1, sizeof *st);
+	if (!st)
+		return NULL;
+	st->db = db;
+	if (db->engine == DB_PG) {
+		st->pg = pg_prepare(db, sql);
+		if (st->pg)
+			pg_oneshot(st->pg);
+	} else if (sqlite3_prepare_v2(db->h, sql, -1, &st->lite, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st->lite);
+		st->lite = NULL;
+	}
+	if (!st->lite && !st->pg) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void db_finalize(struct db_stmt *st) { stmt_free(st); }
+
+int db_bind_int64(struct db_stmt *st, int i, int64_t v)
+{
+	if (st->lite)
+		return sqlite3_bind_int64(st->lite, i, v) == SQLITE_OK ? 0 : -1;
+	char num[24];
+	int n = snprintf(num, sizeof num, "%" PRId64, v);
+	return pg_bind(st->pg, i, num, n, PG_BIND_TEXT);
+}
+
+int db_bind_int(struct db_stmt *st, int i, int v) { return db_bind_int64(st, i, v); }
+
+int db_bind_text(struct db_stmt *st, int i, const char *s)
 {
 	if (!s)
-		return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : -1;
-	return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
+		return db_bind_null(st, i);
+	if (st->lite)
+		return sqlite3_bind_text(st->lite, i, s, -1, SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
+	return pg_bind(st->pg, i, s, (int)strlen(s), PG_BIND_TEXT);
 }
 
-void db_col_copy(sqlite3_stmt *st, int i, char *out, size_t cap)
+int db_bind_blob(struct db_stmt *st, int i, const void *p, int n)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
+	if (st->lite)
+		return sqlite3_bind_blob(st->lite, i, p, n, SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
+	return pg_bind(st->pg, i, p, n, PG_BIND_BLOB);
+}
+
+int db_bind_null(struct db_stmt *st, int i)
+{
+	if (st->lite)
+		return sqlite3_bind_null(st->lite, i) == SQLITE_OK ? 0 : -1;
+	return pg_bind(st->pg, i, NULL, 0, PG_BIND_NULL);
+}
+
+int db_step(struct db_stmt *st)
+{
+	if (st->pg)
+		return pg_step(st->db, st->pg);
+	int rc = sqlite3_step(st->lite);
+	return rc == SQLITE_ROW ? DB_ROW : rc == SQLITE_DONE ? DB_DONE : DB_ERROR;
+}
+
+void db_reset(struct db_stmt *st)
+{
+	if (st->lite)
+		sqlite3_reset(st->lite);
+	else
+		pg_reset(st->pg);
+}
+
+int64_t db_col_int64(struct db_stmt *st, int i)
+{
+	if (st->lite)
+		return sqlite3_column_int64(st->lite, i);
+	const char *t = pg_col_text(st->pg, i);
+	if (!t)
+		return 0;
+	if (t[0] == 't' && !t[1])
+		return 1; /* a boolean */
+	return strtoll(t, NULL, 10);
+}
+
+int db_col_int(struct db_stmt *st, int i) { return (int)db_col_int64(st, i); }
+
+const char *db_col_text(struct db_stmt *st, int i)
+{
+	return st->lite ? (const char *)sqlite3_column_text(st->lite, i) : pg_col_text(st->pg, i);
+}
+
+const void *db_col_blob(struct db_stmt *st, int i)
+{
+	int n;
+	return st->lite ? sqlite3_column_blob(st->lite, i) : pg_col_blob(st->pg, i, &n);
+}
+
+int db_col_bytes(struct db_stmt *st, int i)
+{
+	if (st->lite)
+		return sqlite3_column_bytes(st->lite, i);
+	int n = 0;
+	pg_col_blob(st->pg, i, &n);
+	return n;
+}
+
+int db_col_null(struct db_stmt *st, int i)
+{
+	return st->lite ? sqlite3_column_type(st->lite, i) == SQLITE_NULL : pg_col_null(st->pg, i);
+}
+
+int64_t db_changes(struct db *db) { return db->engine == DB_PG ? db->changes : sqlite3_changes(db->h); }
+
+void db_col_copy(struct db_stmt *st, int i, char *out, size_t cap)
+{
+	const char *t = db_col_text(st, i);
 	if (!t) {
 		out[0] = '\0';
 		return;
 	}
-	size_t n = (size_t)sqlite3_column_bytes(st, i);
+	size_t n = st->lite ? (size_t)sqlite3_column_bytes(st->lite, i) : strlen(t);
 	if (n >= cap)
 		n = cap - 1;
 	memcpy(out, t, n);
 	out[n] = '\0';
 }
 
-int db_step_done(sqlite3_stmt *st)
+int db_step_done(struct db_stmt *st)
 {
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		;
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return rc == DB_DONE ? 0 : -1;
 }
 
 int db_setting_get(struct db *db, const char *key, void *out, int cap)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT value FROM settings WHERE key = ?");
+	struct db_stmt *st = db_prep(db, "SELECT value FROM settings WHERE key = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, key);
 	int n = -1;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		n = sqlite3_column_bytes(st, 0);
+	if (db_step(st) == DB_ROW) {
+		n = db_col_bytes(st, 0);
 		if (n > cap)
 			n = -1;
 		else
-			memcpy(out, sqlite3_column_blob(st, 0), (size_t)n);
+			memcpy(out, db_col_blob(st, 0), (size_t)n);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return n;
 }
 
 int db_setting_put(struct db *db, const char *key, const void *val, int len)
 {
-	sqlite3_stmt *st = db_prep(db, "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)");
+	struct db_stmt *st = db_prep(db, "INSERT INTO settings(key, value) VALUES (?, ?)"
+					 " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, key);
-	sqlite3_bind_blob(st, 2, val, len, SQLITE_TRANSIENT);
+	db_bind_blob(st, 2, val, len);
 	return db_step_done(st);
-}
-
-int64_t db_data_version(struct db *db)
-{
-	sqlite3_stmt *st = db_prep(db, "PRAGMA data_version");
-	int64_t v = -1;
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	if (st)
-		sqlite3_reset(st);
-	return v;
 }
 
 int db_page_size(struct db *db)
 {
+	if (db->engine == DB_PG)
+		return 4096;
 	sqlite3_stmt *st = NULL;
 	int n = 0;
 	if (sqlite3_prepare_v2(db->h, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)

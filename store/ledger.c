@@ -11,7 +11,7 @@
 #define LEDGER_ID_BITS 12
 #define LEDGER_ID_MASK ((1 << LEDGER_ID_BITS) - 1)
 
-static int bind_and_step(sqlite3_stmt *st, const struct ledger_entry *e);
+static int bind_and_step(struct db_stmt *st, const struct ledger_entry *e);
 
 static unsigned jti_hash(const char *jti)
 {
@@ -24,23 +24,23 @@ static unsigned jti_hash(const char *jti)
 int ledger_insert(struct db *db, const struct ledger_entry *e)
 {
 	DB_ASSERT_TX(db);
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		db_prep(db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
-			    " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+			    " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING");
 	if (!st || e->iat_ms < 0)
 		return -1;
 	unsigned k0 = jti_hash(e->jti);
 	for (unsigned i = 0; i <= LEDGER_ID_MASK; i++) {
-		sqlite3_bind_int64(st, 1, e->iat_ms << LEDGER_ID_BITS | ((k0 + i) & LEDGER_ID_MASK));
-		if (bind_and_step(st, e) == 0)
-			return 0;
-		if (sqlite3_extended_errcode(db->h) != SQLITE_CONSTRAINT_PRIMARYKEY)
+		db_bind_int64(st, 1, e->iat_ms << LEDGER_ID_BITS | ((k0 + i) & LEDGER_ID_MASK));
+		if (bind_and_step(st, e) < 0)
 			return -1;
+		if (db_changes(db) == 1)
+			return 0; /* else the number is taken: try the next */
 	}
 	return -1; /* 4096 tokens issued in one millisecond */
 }
 
-static int bind_and_step(sqlite3_stmt *st, const struct ledger_entry *e)
+static int bind_and_step(struct db_stmt *st, const struct ledger_entry *e)
 {
 	db_bind_text(st, 2, e->jti);
 	db_bind_text(st, 3, e->agent_id);
@@ -50,19 +50,19 @@ static int bind_and_step(sqlite3_stmt *st, const struct ledger_entry *e)
 	db_bind_text(st, 7, e->ws);
 	db_bind_text(st, 8, e->scope);
 	db_bind_text(st, 9, e->aud_json ? e->aud_json : "[]");
-	sqlite3_bind_int64(st, 10, e->iat_ms);
-	sqlite3_bind_int64(st, 11, e->exp_s);
+	db_bind_int64(st, 10, e->iat_ms);
+	db_bind_int64(st, 11, e->exp_s);
 	db_bind_text(st, 12, e->parent_jti);
 	return db_step_done(st);
 }
 
 int ledger_forget(struct db *db, const char *jti, int64_t iat_ms)
 {
-	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id BETWEEN ?1 AND ?2 AND jti = ?3");
+	struct db_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id BETWEEN ?1 AND ?2 AND jti = ?3");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, iat_ms << LEDGER_ID_BITS);
-	sqlite3_bind_int64(st, 2, iat_ms << LEDGER_ID_BITS | LEDGER_ID_MASK);
+	db_bind_int64(st, 1, iat_ms << LEDGER_ID_BITS);
+	db_bind_int64(st, 2, iat_ms << LEDGER_ID_BITS | LEDGER_ID_MASK);
 	db_bind_text(st, 3, jti);
 	return db_step_done(st);
 }
@@ -72,25 +72,25 @@ int ledger_find(struct db *db, const char *jti, int64_t iat_ms, struct ledger_ro
 	memset(out, 0, sizeof *out);
 	if (iat_ms < 0)
 		return 0; /* not one of ours */
-	sqlite3_stmt *st = db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens"
+	struct db_stmt *st = db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens"
 				       " WHERE id BETWEEN ?1 AND ?2 AND jti = ?3");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, iat_ms << LEDGER_ID_BITS);
-	sqlite3_bind_int64(st, 2, iat_ms << LEDGER_ID_BITS | LEDGER_ID_MASK);
+	db_bind_int64(st, 1, iat_ms << LEDGER_ID_BITS);
+	db_bind_int64(st, 2, iat_ms << LEDGER_ID_BITS | LEDGER_ID_MASK);
 	db_bind_text(st, 3, jti);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
 		db_col_copy(st, 0, out->jti, sizeof out->jti);
 		db_col_copy(st, 1, out->agent_id, sizeof out->agent_id);
 		db_col_copy(st, 2, out->owner_id, sizeof out->owner_id);
 		db_col_copy(st, 3, out->run_id, sizeof out->run_id);
 		db_col_copy(st, 4, out->ws, sizeof out->ws);
-		out->iat_ms = sqlite3_column_int64(st, 5);
-		out->exp_s = sqlite3_column_int64(st, 6);
+		out->iat_ms = db_col_int64(st, 5);
+		out->exp_s = db_col_int64(st, 6);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 struct live_row {
@@ -103,18 +103,18 @@ int ledger_each_live(struct db *db, const char *agent, const char *ws, int64_t n
 		     int (*fn)(void *arg, const char *jti, const char *scope, int64_t exp_s), void *arg)
 {
 	/* tokens live at most an hour: the (agent, iat) index bounds the scan */
-	sqlite3_stmt *st = db_prep(db, "SELECT jti, scope, exp FROM tokens WHERE agent_id = ?1 AND iat >= ?2"
+	struct db_stmt *st = db_prep(db, "SELECT jti, scope, exp FROM tokens WHERE agent_id = ?1 AND iat >= ?2"
 				       " AND ws = ?3 AND exp > ?4");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent);
-	sqlite3_bind_int64(st, 2, (now_s - 2 * 3600) * 1000);
+	db_bind_int64(st, 2, (now_s - 2 * 3600) * 1000);
 	db_bind_text(st, 3, ws);
-	sqlite3_bind_int64(st, 4, now_s);
+	db_bind_int64(st, 4, now_s);
 	struct live_row *rows = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((s = db_step(st)) == DB_ROW) {
 		if (n == cap) {
 			size_t nc = cap ? 2 * cap : 16;
 			struct live_row *nr = realloc(rows, nc * sizeof *nr);
@@ -126,18 +126,18 @@ int ledger_each_live(struct db *db, const char *agent, const char *ws, int64_t n
 		}
 		struct live_row *r = &rows[n];
 		db_col_copy(st, 0, r->jti, sizeof r->jti);
-		const unsigned char *sc = sqlite3_column_text(st, 1);
-		r->scope = sc ? strdup((const char *)sc) : NULL;
-		r->exp_s = sqlite3_column_int64(st, 2);
+		const char *sc = db_col_text(st, 1);
+		r->scope = sc ? strdup(sc) : NULL;
+		r->exp_s = db_col_int64(st, 2);
 		if (sc && !r->scope) {
 			rc = -1;
 			break;
 		}
 		n++;
 	}
-	if (rc == 0 && s != SQLITE_DONE)
+	if (rc == 0 && s != DB_DONE)
 		rc = -1;
-	sqlite3_reset(st);
+	db_reset(st);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0)
 			rc = fn(arg, rows[i].jti, rows[i].scope, rows[i].exp_s);
@@ -149,14 +149,14 @@ int ledger_each_live(struct db *db, const char *agent, const char *ws, int64_t n
 
 int64_t ledger_count_issued(struct db *db, const char *agent, int64_t from_ms, int64_t to_ms)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM tokens WHERE agent_id = ?1 AND iat >= ?2 AND iat < ?3");
+	struct db_stmt *st = db_prep(db, "SELECT count(*) FROM tokens WHERE agent_id = ?1 AND iat >= ?2 AND iat < ?3");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent);
-	sqlite3_bind_int64(st, 2, from_ms);
-	sqlite3_bind_int64(st, 3, to_ms);
-	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	db_bind_int64(st, 2, from_ms);
+	db_bind_int64(st, 3, to_ms);
+	int64_t n = db_step(st) == DB_ROW ? db_col_int64(st, 0) : -1;
+	db_reset(st);
 	return n;
 }
 
@@ -164,27 +164,27 @@ int ledger_prune_job(struct db *db, void *arg)
 {
 	struct ledger_prune *p = arg;
 	/* ids are times: the oldest rows are a range from the start */
-	sqlite3_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE id < ?1"
+	struct db_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE id < ?1"
 				       " AND exp < ?2 LIMIT ?3)");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, p->before_ms << LEDGER_ID_BITS);
-	sqlite3_bind_int64(st, 2, p->before_ms / 1000);
-	sqlite3_bind_int(st, 3, LEDGER_PRUNE_CHUNK);
+	db_bind_int64(st, 1, p->before_ms << LEDGER_ID_BITS);
+	db_bind_int64(st, 2, p->before_ms / 1000);
+	db_bind_int(st, 3, LEDGER_PRUNE_CHUNK);
 	if (db_step_done(st) < 0)
 		return -1;
-	p->deleted = sqlite3_changes(db->h);
+	p->deleted = db_changes(db);
 	return 0;
 }
 
 int ledger_prune_due(struct db *db, int64_t before_ms)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT EXISTS (SELECT 1 FROM tokens WHERE id < ?)");
+	struct db_stmt *st = db_prep(db, "SELECT EXISTS (SELECT 1 FROM tokens WHERE id < ?)");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, before_ms << LEDGER_ID_BITS);
-	int rc = sqlite3_step(st);
-	int due = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, before_ms << LEDGER_ID_BITS);
+	int rc = db_step(st);
+	int due = rc == DB_ROW ? db_col_int(st, 0) : rc == DB_DONE ? 0 : -1;
+	db_reset(st);
 	return due;
 }

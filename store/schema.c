@@ -1,8 +1,10 @@
-/* schema.c - the versioned schema: migration i brings PRAGMA user_version from i to i+1.
- * Append new migrations; never edit a released one. */
+/* schema.c - the versioned schema: migration i brings the version (SQLite: PRAGMA
+ * user_version; PostgreSQL: table warrant_schema) from i to i+1, in each engine's dialect.
+ * Append new migrations, each in both dialects; never edit a released one. */
 #include "schema.h"
 
-const char *const schema_migrations[] = {
+/* SQLite */
+const char *const schema_sqlite[] = {
 	/* 1: the initial schema */
 	"CREATE TABLE settings ("
 	"  key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
@@ -155,4 +157,147 @@ const char *const schema_migrations[] = {
 	"ALTER TABLE resource_servers ADD COLUMN changed_at INTEGER;",
 };
 
-const int schema_version = (int)(sizeof schema_migrations / sizeof schema_migrations[0]);
+/* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
+ * SQLite; the change log is numbered from a counter row updated in the writer lock, so
+ * numbers come out in commit order (store/changes.c); emails are unique ignoring ASCII
+ * case, as SQLite's NOCASE. */
+const char *const schema_pg[] = {
+	/* 1 */
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value BYTEA NOT NULL);"
+	"CREATE TABLE orgs (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL);"
+	"CREATE TABLE owners ("
+	"  id TEXT PRIMARY KEY,"
+	"  org_id TEXT NOT NULL REFERENCES orgs(id),"
+	"  email TEXT NOT NULL,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  password_hash TEXT,"
+	"  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','deactivated')),"
+	"  created_at BIGINT NOT NULL, changed_at BIGINT NOT NULL);"
+	"CREATE UNIQUE INDEX owners_email ON owners(lower(email));"
+	"CREATE TABLE workspaces ("
+	"  id TEXT PRIMARY KEY,"
+	"  org_id TEXT NOT NULL REFERENCES orgs(id),"
+	"  name TEXT NOT NULL,"
+	"  org_visible BIGINT NOT NULL DEFAULT 0 CHECK (org_visible IN (0,1)),"
+	"  org_verbs TEXT NOT NULL DEFAULT '',"
+	"  approval_verbs TEXT NOT NULL DEFAULT '',"
+	"  created_at BIGINT NOT NULL,"
+	"  UNIQUE (org_id, name));"
+	"CREATE TABLE memberships ("
+	"  workspace_id TEXT NOT NULL REFERENCES workspaces(id),"
+	"  owner_id TEXT NOT NULL REFERENCES owners(id),"
+	"  verbs TEXT NOT NULL,"
+	"  created_at BIGINT NOT NULL, changed_at BIGINT NOT NULL,"
+	"  PRIMARY KEY (workspace_id, owner_id));"
+	"CREATE INDEX memberships_owner ON memberships(owner_id);"
+	"CREATE TABLE agents ("
+	"  id TEXT PRIMARY KEY,"
+	"  org_id TEXT NOT NULL REFERENCES orgs(id),"
+	"  owner_id TEXT NOT NULL REFERENCES owners(id),"
+	"  name TEXT NOT NULL,"
+	"  verbs TEXT NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','suspended','retired')),"
+	"  per_minute BIGINT NOT NULL DEFAULT 0 CHECK (per_minute >= 0),"
+	"  per_day BIGINT NOT NULL DEFAULT 0 CHECK (per_day >= 0),"
+	"  tokens_before BIGINT NOT NULL DEFAULT 0,"
+	"  created_at BIGINT NOT NULL, changed_at BIGINT NOT NULL);"
+	"CREATE INDEX agents_owner ON agents(owner_id);"
+	"CREATE TABLE agent_workspaces ("
+	"  agent_id TEXT NOT NULL REFERENCES agents(id),"
+	"  workspace_id TEXT NOT NULL REFERENCES workspaces(id),"
+	"  PRIMARY KEY (agent_id, workspace_id));"
+	"CREATE TABLE credentials ("
+	"  id TEXT PRIMARY KEY,"
+	"  agent_id TEXT NOT NULL REFERENCES agents(id),"
+	"  verifier BYTEA NOT NULL,"
+	"  created_at BIGINT NOT NULL,"
+	"  expires_at BIGINT,"
+	"  revoked_at BIGINT,"
+	"  expiry_audited BIGINT NOT NULL DEFAULT 0);"
+	"CREATE INDEX credentials_agent ON credentials(agent_id);"
+	"CREATE TABLE resource_servers ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  audience TEXT,"
+	"  verifier BYTEA NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'active',"
+	"  created_at BIGINT NOT NULL);"
+	"CREATE INDEX resource_servers_audience ON resource_servers(audience);"
+	"CREATE TABLE signing_keys ("
+	"  kid TEXT PRIMARY KEY,"
+	"  alg TEXT NOT NULL CHECK (alg IN ('ES256','RS256')),"
+	"  state TEXT NOT NULL CHECK (state IN ('next','current','retiring','retired')),"
+	"  private_der BYTEA NOT NULL,"
+	"  public_jwk TEXT NOT NULL,"
+	"  created_at BIGINT NOT NULL,"
+	"  activated_at BIGINT,"
+	"  retiring_at BIGINT,"
+	"  retire_after BIGINT);"
+	"CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys(state) WHERE state = 'current';"
+	"CREATE TABLE revoked_tokens ("
+	"  jti TEXT PRIMARY KEY, agent_id TEXT, exp BIGINT NOT NULL, revoked_at BIGINT NOT NULL);"
+	"CREATE TABLE revoked_runs ("
+	"  agent_id TEXT NOT NULL, run_id TEXT NOT NULL, revoked_at BIGINT NOT NULL,"
+	"  PRIMARY KEY (agent_id, run_id));"
+	"CREATE INDEX revoked_tokens_exp ON revoked_tokens(exp);"
+	"CREATE TABLE state_changes ("
+	"  seq BIGINT PRIMARY KEY,"
+	"  at BIGINT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  a TEXT, b TEXT, n BIGINT);"
+	"CREATE TABLE change_counter (v BIGINT NOT NULL);"
+	"INSERT INTO change_counter VALUES (0);"
+	"CREATE TABLE approvals ("
+	"  id TEXT PRIMARY KEY,"
+	"  agent_id TEXT NOT NULL REFERENCES agents(id),"
+	"  owner_id TEXT NOT NULL REFERENCES owners(id),"
+	"  run_id TEXT NOT NULL, ws TEXT NOT NULL, scope TEXT NOT NULL,"
+	"  binding_message TEXT NOT NULL DEFAULT '',"
+	"  status TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (status IN ('pending','approved','denied','redeemed')),"
+	"  created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,"
+	"  decided_at BIGINT, redeemed_jti TEXT);"
+	"CREATE INDEX approvals_owner ON approvals(owner_id, status);"
+	"CREATE TABLE audit_events ("
+	"  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	"  time BIGINT NOT NULL,"
+	"  event TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  agent_id TEXT,"
+	"  owner_id TEXT,"
+	"  run_id TEXT,"
+	"  ws TEXT,"
+	"  jti TEXT,"
+	"  client_addr TEXT,"
+	"  outcome TEXT NOT NULL,"
+	"  detail TEXT,"
+	"  request_id TEXT);"
+	"CREATE INDEX audit_owner_time ON audit_events(owner_id, time);"
+	"CREATE INDEX audit_agent_time ON audit_events(agent_id, time) WHERE agent_id IS NOT NULL;"
+	"CREATE INDEX audit_run ON audit_events(run_id) WHERE run_id IS NOT NULL;"
+	"CREATE INDEX audit_time ON audit_events(time);",
+	/* 2: the token ledger (a PostgreSQL database starts at the current schema: there is no
+	 * earlier audit trail to carry tokens over from) */
+	"CREATE TABLE tokens ("
+	"  id BIGINT PRIMARY KEY,"
+	"  jti TEXT NOT NULL,"
+	"  agent_id TEXT NOT NULL,"
+	"  owner_id TEXT NOT NULL,"
+	"  cred_id TEXT,"
+	"  run_id TEXT NOT NULL,"
+	"  ws TEXT NOT NULL,"
+	"  scope TEXT,"
+	"  aud TEXT NOT NULL,"
+	"  iat BIGINT NOT NULL,"
+	"  exp BIGINT NOT NULL,"
+	"  parent_jti TEXT);"
+	"CREATE INDEX tokens_agent ON tokens(agent_id, iat);",
+	/* 3 */
+	"ALTER TABLE resource_servers ADD COLUMN old_verifier BYTEA;"
+	"ALTER TABLE resource_servers ADD COLUMN old_expires_at BIGINT;"
+	"ALTER TABLE resource_servers ADD COLUMN changed_at BIGINT;",
+};
+
+_Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");
+
+const int schema_version = (int)(sizeof schema_sqlite / sizeof schema_sqlite[0]);

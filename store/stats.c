@@ -3,15 +3,15 @@
 
 static int64_t scalar(struct db *db, const char *sql, int nbind, int64_t v)
 {
-	sqlite3_stmt *st = db_prep(db, sql);
+	struct db_stmt *st = db_prep(db, sql);
 	int64_t out = -1;
 	if (!st)
 		return out;
 	if (nbind)
-		sqlite3_bind_int64(st, 1, v);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		out = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+		db_bind_int64(st, 1, v);
+	if (db_step(st) == DB_ROW && !db_col_null(st, 0))
+		out = db_col_int64(st, 0);
+	db_reset(st);
 	return out;
 }
 

@@ -96,6 +96,8 @@ static int checkpoint_pass(struct db *db, int sync_db, int *log, int *done, int 
 
 int writer_checkpoint(struct writer *w, struct db *db)
 {
+	if (db->engine != DB_SQLITE)
+		return 0; /* PostgreSQL keeps its own log */
 	int64_t now = mono_ms();
 	if (w && __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED) < w->wal_restart / 4 &&
 	    now - w->last_ckpt_ms < WRITER_CKPT_IDLE_MS)
@@ -121,6 +123,8 @@ int writer_checkpoint(struct writer *w, struct db *db)
 
 static void wal_restart(struct writer *w)
 {
+	if (w->db->engine != DB_SQLITE)
+		return;
 	int frames = __atomic_load_n(&w->wal_frames, __ATOMIC_RELAXED);
 	if (!__atomic_load_n(&w->restart_wanted, __ATOMIC_ACQUIRE) && frames < w->backstop)
 		return;
@@ -188,8 +192,8 @@ static void *writer_main(void *arg)
 		if (!w->head && w->stopping)
 			break;
 		struct wjob *batch = w->head, *last = batch;
-		int n = 1;
-		while (last->next && n < WRITER_MAX_BATCH) {
+		int n = 1, max = w->db->engine == DB_PG ? WRITER_MAX_BATCH_PG : WRITER_MAX_BATCH;
+		while (last->next && n < max) {
 			last = last->next;
 			n++;
 		}
@@ -208,6 +212,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+static void sqlite_tuning(struct writer *w, int wal_restart_mib);
+
 struct writer *writer_start(const char *path, int wal_restart_mib, char *err, size_t errlen)
 {
 	struct writer *w = calloc(1, sizeof *w);
@@ -218,6 +224,20 @@ struct writer *writer_start(const char *path, int wal_restart_mib, char *err, si
 		free(w);
 		return NULL;
 	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (w->db->engine == DB_SQLITE)
+		sqlite_tuning(w, wal_restart_mib);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		db_close(w->db);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void sqlite_tuning(struct writer *w, int wal_restart_mib)
+{
 	/* checkpoints run on the housekeeping thread (writer_checkpoint) and in wal_restart, not
 	 * inside a commit that requests are waiting for; a WAL once grown by a burst is cut
 	 * back when it starts over */
@@ -231,14 +251,6 @@ struct writer *writer_start(const char *path, int wal_restart_mib, char *err, si
 	sqlite3_wal_hook(w->db->h, wal_hook, w);
 	/* the writer touches the right edge of every audit index; keep those pages hot */
 	db_exec(w->db, "PRAGMA cache_size=-8192");
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-		db_close(w->db);
-		free(w);
-		return NULL;
-	}
-	return w;
 }
 
 void writer_stop(struct writer *w)

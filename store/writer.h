@@ -10,6 +10,9 @@
 #include "db.h"
 
 #define WRITER_MAX_BATCH 512
+/* PostgreSQL: a job runs under a savepoint, and more than 64 subtransactions in one
+ * transaction slow every session of the server */
+#define WRITER_MAX_BATCH_PG 60
 /* The WAL starts over once it reaches WRITER_WAL_RESTART_MIB (`serve --wal-restart`):
  * writer_checkpoint copies it, then the writer checkpoints the short tail itself, which
  * costs it two fsyncs (a few milliseconds on a busy disk), so it should be rare. At four

@@ -152,15 +152,15 @@ void bc_request_free(struct bc_request *b)
  * over the cap b is turned into a refusal (400 invalid_request, audited as such). */
 static int bc_pending_cap(struct db *db, struct bc_request *b)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM approvals WHERE owner_id = ?1 AND status = 'pending'"
+	struct db_stmt *st = db_prep(db, "SELECT count(*) FROM approvals WHERE owner_id = ?1 AND status = 'pending'"
 				       " AND agent_id = ?2 AND expires_at > ?3");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, b->agent.owner_id);
 	db_bind_text(st, 2, b->agent.id);
-	sqlite3_bind_int64(st, 3, now_ms());
-	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_reset(st);
+	db_bind_int64(st, 3, now_ms());
+	int64_t n = db_step(st) == DB_ROW ? db_col_int64(st, 0) : -1;
+	db_reset(st);
 	if (n < 0)
 		return -1;
 	if (n < CIBA_PENDING_MAX)
@@ -180,7 +180,7 @@ int bc_authorize_job(struct db *db, void *arg)
 		return -1;
 	if (b->ok) {
 		int64_t now = now_ms();
-		sqlite3_stmt *st = db_prep(db, "INSERT INTO approvals(id, agent_id, owner_id, run_id, ws, scope,"
+		struct db_stmt *st = db_prep(db, "INSERT INTO approvals(id, agent_id, owner_id, run_id, ws, scope,"
 					       " binding_message, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)");
 		if (!st)
 			return -1;
@@ -191,8 +191,8 @@ int bc_authorize_job(struct db *db, void *arg)
 		db_bind_text(st, 5, b->ws);
 		db_bind_text(st, 6, b->scope);
 		db_bind_text(st, 7, b->binding);
-		sqlite3_bind_int64(st, 8, now);
-		sqlite3_bind_int64(st, 9, now + CIBA_EXPIRES_IN * 1000);
+		db_bind_int64(st, 8, now);
+		db_bind_int64(st, 9, now + CIBA_EXPIRES_IN * 1000);
 		if (db_step_done(st) < 0)
 			return -1;
 	}
@@ -210,13 +210,13 @@ int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 	}
 	memcpy(key, id.p, id.n);
 	key[id.n] = '\0';
-	sqlite3_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
+	struct db_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
 				       " FROM approvals WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, key);
 	int64_t expires = 0, now = now_ms();
-	int found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_step(st) == DB_ROW;
 	if (found) {
 		db_col_copy(st, 0, agent, sizeof agent);
 		db_col_copy(st, 1, t->approved_by, sizeof t->approved_by);
@@ -224,9 +224,9 @@ int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 		db_col_copy(st, 3, ws, ID_MAX);
 		db_col_copy(st, 4, t->scope, sizeof t->scope);
 		db_col_copy(st, 5, status, sizeof status);
-		expires = sqlite3_column_int64(st, 6);
+		expires = db_col_int64(st, 6);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	/* another agent's request is as unknown as a made-up one */
 	if (!found || strcmp(agent, t->agent.id) != 0) {
 		t->run_id[0] = '\0';
@@ -269,7 +269,7 @@ int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 
 int ciba_redeem(struct db *db, const char *approval_id, const char *agent_id, const char *jti)
 {
-	sqlite3_stmt *st = db_prep(db, "UPDATE approvals SET status = 'redeemed', redeemed_jti = ?3"
+	struct db_stmt *st = db_prep(db, "UPDATE approvals SET status = 'redeemed', redeemed_jti = ?3"
 				       " WHERE id = ?1 AND agent_id = ?2 AND status = 'approved'");
 	if (!st)
 		return -1;
@@ -278,20 +278,20 @@ int ciba_redeem(struct db *db, const char *approval_id, const char *agent_id, co
 	db_bind_text(st, 3, jti);
 	if (db_step_done(st) < 0)
 		return -1;
-	return sqlite3_changes(db->h) == 1 ? 0 : 1;
+	return db_changes(db) == 1 ? 0 : 1;
 }
 
 int approval_decide_job(struct db *db, void *arg)
 {
 	struct approval_decision *d = arg;
-	sqlite3_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
+	struct db_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
 				       " FROM approvals WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, d->id);
 	char owner[ID_MAX] = "", run[80] = "", ws[ID_MAX] = "", scope[VERBSET_MAX] = "", status[16] = "";
 	int64_t expires = 0;
-	int found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_step(st) == DB_ROW;
 	if (found) {
 		db_col_copy(st, 0, d->agent_id, sizeof d->agent_id);
 		db_col_copy(st, 1, owner, sizeof owner);
@@ -299,9 +299,9 @@ int approval_decide_job(struct db *db, void *arg)
 		db_col_copy(st, 3, ws, sizeof ws);
 		db_col_copy(st, 4, scope, sizeof scope);
 		db_col_copy(st, 5, status, sizeof status);
-		expires = sqlite3_column_int64(st, 6);
+		expires = db_col_int64(st, 6);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	/* only the agent's owner decides; anyone else's request answers 404 */
 	if (!found || strcmp(owner, d->owner_id) != 0) {
 		oerr_set(&d->err, 404, "not_found", "no pending request %.64s", d->id);
@@ -318,7 +318,7 @@ int approval_decide_job(struct db *db, void *arg)
 		return -1;
 	db_bind_text(st, 1, d->id);
 	db_bind_text(st, 2, d->approve ? "approved" : "denied");
-	sqlite3_bind_int64(st, 3, now);
+	db_bind_int64(st, 3, now);
 	if (db_step_done(st) < 0)
 		return -1;
 	struct audit_event ev;
@@ -337,41 +337,41 @@ int approval_decide_job(struct db *db, void *arg)
 
 long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT id, agent_id, run_id, ws, scope, binding_message, expires_at, owner_id"
+	struct db_stmt *st = db_prep(db, "SELECT id, agent_id, run_id, ws, scope, binding_message, expires_at, owner_id"
 				       " FROM approvals WHERE status = 'pending' AND expires_at > ?2"
 				       " AND (?1 IS NULL OR owner_id = ?1) ORDER BY created_at");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, owner_id);
-	sqlite3_bind_int64(st, 2, now_ms());
+	db_bind_int64(st, 2, now_ms());
 	long n = 0;
 	struct buf b;
 	buf_init(&b, 64 * 1024);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (db_step(st) == DB_ROW) {
 		char t[32];
 		buf_reset(&b);
 		buf_puts(&b, "{\"id\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 0));
+		buf_json_cstr(&b, db_col_text(st, 0));
 		buf_puts(&b, ",\"auth_req_id\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 0));
+		buf_json_cstr(&b, db_col_text(st, 0));
 		buf_puts(&b, ",\"agent_id\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 1));
+		buf_json_cstr(&b, db_col_text(st, 1));
 		buf_puts(&b, ",\"owner_id\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 7));
+		buf_json_cstr(&b, db_col_text(st, 7));
 		buf_puts(&b, ",\"run_id\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 2));
+		buf_json_cstr(&b, db_col_text(st, 2));
 		buf_puts(&b, ",\"ws\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 3));
+		buf_json_cstr(&b, db_col_text(st, 3));
 		buf_puts(&b, ",\"scope\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 4));
+		buf_json_cstr(&b, db_col_text(st, 4));
 		buf_puts(&b, ",\"binding_message\":");
-		buf_json_cstr(&b, (const char *)sqlite3_column_text(st, 5));
-		buf_printf(&b, ",\"expires_at\":\"%s\"}", rfc3339(sqlite3_column_int64(st, 6), t));
+		buf_json_cstr(&b, db_col_text(st, 5));
+		buf_printf(&b, ",\"expires_at\":\"%s\"}", rfc3339(db_col_int64(st, 6), t));
 		if (!b.failed)
 			emit(arg, b.p, b.len);
 		n++;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	buf_free(&b);
 	return n;
 }
@@ -385,14 +385,14 @@ int workspace_approval_job(struct db *db, void *arg)
 			 (int)(bad.n > 64 ? 64 : bad.n), bad.p);
 		return 1;
 	}
-	sqlite3_stmt *st = db_prep(db, "UPDATE workspaces SET approval_verbs = ? WHERE id = ?");
+	struct db_stmt *st = db_prep(db, "UPDATE workspaces SET approval_verbs = ? WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a->canon);
 	db_bind_text(st, 2, a->workspace_id);
 	if (db_step_done(st) < 0)
 		return -1;
-	if (sqlite3_changes(db->h) == 0) {
+	if (db_changes(db) == 0) {
 		oerr_set(&a->err, 404, "not_found", "no workspace %.64s", a->workspace_id);
 		return 1;
 	}

@@ -331,7 +331,7 @@ int token_issue(struct warrant *w, struct token_issue *t)
 			rc = issue(w, db, t);
 		}
 	} else {
-		tx = db && db_exec(db, "BEGIN") == 0;
+		tx = db && db_begin_read(db) == 0;
 		t->seen_seq = tx ? changes_head(db) : -1;
 		rc = issue(w, tx ? db : NULL, t);
 	}
@@ -353,19 +353,19 @@ int token_issue(struct warrant *w, struct token_issue *t)
 /* A change committed after the snapshot the token came from, and that concerns it? */
 static int changed_since(struct db *db, const struct token_issue *t)
 {
-	sqlite3_stmt *st =
+	struct db_stmt *st =
 		db_prep(db, "SELECT 1 FROM state_changes WHERE seq > ?1 AND ("
 			    " (kind IN ('access', 'access+') AND (a = ?2 OR a IS NULL))"
 			    " OR (kind = 'owner' AND a = ?2)"
 			    " OR (kind IN ('agent', 'run') AND a = ?3) OR (kind = 'cred' AND b = ?3)) LIMIT 1");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, t->seen_seq);
+	db_bind_int64(st, 1, t->seen_seq);
 	db_bind_text(st, 2, t->agent.owner_id);
 	db_bind_text(st, 3, t->agent.id);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 /* Decides again from the records as they are now (the writer sees every commit): the agent,

@@ -69,20 +69,20 @@ int live_poll(struct db *db)
 	if (!ready)
 		return 0;
 	pthread_mutex_lock(&poll_mu);
-	sqlite3_stmt *st = db_prep(db, "SELECT seq, kind, a, b, n FROM state_changes WHERE seq > ? ORDER BY seq");
+	struct db_stmt *st = db_prep(db, "SELECT seq, kind, a, b, n FROM state_changes WHERE seq > ? ORDER BY seq");
 	int k = -1;
 	if (st) {
 		k = 0;
-		sqlite3_bind_int64(st, 1, last_seq);
+		db_bind_int64(st, 1, last_seq);
 		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			apply((const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-			      (const char *)sqlite3_column_text(st, 3), sqlite3_column_int64(st, 4));
-			last_seq = sqlite3_column_int64(st, 0);
+		while ((rc = db_step(st)) == DB_ROW) {
+			apply(db_col_text(st, 1), db_col_text(st, 2),
+			      db_col_text(st, 3), db_col_int64(st, 4));
+			last_seq = db_col_int64(st, 0);
 			k++;
 		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
+		db_reset(st);
+		if (rc != DB_DONE)
 			k = -1;
 	}
 	atomic_fetch_add(&applied, k > 0 ? k : 0);
@@ -98,43 +98,42 @@ int live_init(struct db *db)
 	int64_t now = now_ms();
 	int rc = -1;
 	/* one read transaction: the sets and last_seq describe the same instant */
-	if (db_exec(db, "BEGIN") < 0)
+	if (db_begin_read(db) < 0)
 		return -1;
-	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(max(seq), 0) FROM state_changes");
-	if (!st || sqlite3_step(st) != SQLITE_ROW)
+	int64_t head = changes_head(db);
+	if (head < 0)
 		goto done;
-	last_seq = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	st = db_prep(db, "SELECT jti, agent_id, exp FROM revoked_tokens WHERE exp >= ?");
+	last_seq = head;
+	struct db_stmt *st = db_prep(db, "SELECT jti, agent_id, exp FROM revoked_tokens WHERE exp >= ?");
 	if (!st)
 		goto done;
-	sqlite3_bind_int64(st, 1, now / 1000 - 3600);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		apply(CHANGE_JTI, (const char *)sqlite3_column_text(st, 0), NULL, sqlite3_column_int64(st, 2));
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, now / 1000 - 3600);
+	while (db_step(st) == DB_ROW)
+		apply(CHANGE_JTI, db_col_text(st, 0), NULL, db_col_int64(st, 2));
+	db_reset(st);
 	st = db_prep(db, "SELECT agent_id, run_id FROM revoked_runs WHERE revoked_at >= ?");
 	if (!st)
 		goto done;
-	sqlite3_bind_int64(st, 1, 0); /* all of them: new tokens stay refused */
-	while (sqlite3_step(st) == SQLITE_ROW)
-		apply(CHANGE_RUN, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+	db_bind_int64(st, 1, 0); /* all of them: new tokens stay refused */
+	while (db_step(st) == DB_ROW)
+		apply(CHANGE_RUN, db_col_text(st, 0), db_col_text(st, 1),
 		      0);
-	sqlite3_reset(st);
+	db_reset(st);
 	st = db_prep(db, "SELECT id FROM credentials WHERE revoked_at >= ?");
 	if (!st)
 		goto done;
-	sqlite3_bind_int64(st, 1, now - (int64_t)(TOKEN_TTL_MAX + 3600) * 1000);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		apply(CHANGE_CRED, (const char *)sqlite3_column_text(st, 0), NULL, 0);
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, now - (int64_t)(TOKEN_TTL_MAX + 3600) * 1000);
+	while (db_step(st) == DB_ROW)
+		apply(CHANGE_CRED, db_col_text(st, 0), NULL, 0);
+	db_reset(st);
 	st = db_prep(db, "SELECT audience FROM resource_servers WHERE audience IS NOT NULL AND status = 'active'"
 			 " AND ? IS NOT NULL");
 	if (!st)
 		goto done;
-	sqlite3_bind_int(st, 1, 1);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		apply(CHANGE_RESOURCE, (const char *)sqlite3_column_text(st, 0), NULL, 0);
-	sqlite3_reset(st);
+	db_bind_int(st, 1, 1);
+	while (db_step(st) == DB_ROW)
+		apply(CHANGE_RESOURCE, db_col_text(st, 0), NULL, 0);
+	db_reset(st);
 	rc = 0;
 	ready = 1;
 	changes_set_follower(live_catch_up);
@@ -160,24 +159,24 @@ static int status_code(const char *s)
 static int load_entry(struct db *db, int is_agent, const char *id, struct strmap_val *v)
 {
 	long g0 = atomic_load(&generation);
-	sqlite3_stmt *st = db_prep(db, is_agent ? "SELECT status, tokens_before, owner_id FROM agents WHERE id = ?"
+	struct db_stmt *st = db_prep(db, is_agent ? "SELECT status, tokens_before, owner_id FROM agents WHERE id = ?"
 						: "SELECT status FROM owners WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id);
 	memset(v, 0, sizeof *v);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		v->flag = status_code((const char *)sqlite3_column_text(st, 0));
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
+		v->flag = status_code(db_col_text(st, 0));
 		if (is_agent) {
-			v->n1 = sqlite3_column_int64(st, 1);
+			v->n1 = db_col_int64(st, 1);
 			db_col_copy(st, 2, v->s, sizeof v->s);
 		}
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == DB_DONE) {
 		v->flag = ST_RETIRED; /* unknown: never active */
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return -1;
 	pthread_mutex_lock(&load_mu);
 	if (atomic_load(&generation) == g0)

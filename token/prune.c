@@ -7,15 +7,15 @@
 
 int stale_rows_due(struct db *db, int64_t cutoff_s)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE exp < ?1)"
+	struct db_stmt *st = db_prep(db, "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE exp < ?1)"
 				       " OR EXISTS (SELECT 1 FROM state_changes WHERE at < ?2)");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, cutoff_s);
-	sqlite3_bind_int64(st, 2, (cutoff_s - PRUNE_CHANGE_MARGIN_S) * 1000);
-	int rc = sqlite3_step(st);
-	int due = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0 : -1;
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, cutoff_s);
+	db_bind_int64(st, 2, (cutoff_s - PRUNE_CHANGE_MARGIN_S) * 1000);
+	int rc = db_step(st);
+	int due = rc == DB_ROW ? db_col_int(st, 0) != 0 : -1;
+	db_reset(st);
 	return due;
 }
 
@@ -23,15 +23,15 @@ int stale_rows_due(struct db *db, int64_t cutoff_s)
 int stale_rows_prune_job(struct db *db, void *arg)
 {
 	int64_t cutoff_s = *(int64_t *)arg;
-	sqlite3_stmt *st = db_prep(db, "DELETE FROM revoked_tokens WHERE exp < ?");
+	struct db_stmt *st = db_prep(db, "DELETE FROM revoked_tokens WHERE exp < ?");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, cutoff_s);
+	db_bind_int64(st, 1, cutoff_s);
 	if (db_step_done(st) < 0)
 		return -1;
 	st = db_prep(db, "DELETE FROM state_changes WHERE at < ?");
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, (cutoff_s - PRUNE_CHANGE_MARGIN_S) * 1000);
+	db_bind_int64(st, 1, (cutoff_s - PRUNE_CHANGE_MARGIN_S) * 1000);
 	return db_step_done(st);
 }

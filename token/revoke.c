@@ -71,17 +71,18 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		return 1;
 	}
 	const char *agent = f.agent_id[0] ? f.agent_id : NULL;
-	sqlite3_stmt *st =
-		db_prep(db, "INSERT OR IGNORE INTO revoked_tokens(jti, agent_id, exp, revoked_at) VALUES (?,?,?,?)");
+	struct db_stmt *st =
+		db_prep(db, "INSERT INTO revoked_tokens(jti, agent_id, exp, revoked_at) VALUES (?,?,?,?)"
+			    " ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->jti);
 	db_bind_text(st, 2, agent);
-	sqlite3_bind_int64(st, 3, f.exp_s);
-	sqlite3_bind_int64(st, 4, now_ms());
+	db_bind_int64(st, 3, f.exp_s);
+	db_bind_int64(st, 4, now_ms());
 	if (db_step_done(st) < 0)
 		return -1;
-	r->count = sqlite3_changes(db->h) > 0;
+	r->count = db_changes(db) > 0;
 	if (change_note(db, CHANGE_JTI, r->jti, agent, f.exp_s) < 0)
 		return -1;
 	char d[96];
@@ -92,13 +93,14 @@ static int revoke_jti(struct db *db, struct revocation *r)
 
 static int revoke_run_of(struct db *db, struct revocation *r, const char *agent, const char *owner)
 {
-	sqlite3_stmt *st =
-		db_prep(db, "INSERT OR IGNORE INTO revoked_runs(agent_id, run_id, revoked_at) VALUES (?,?,?)");
+	struct db_stmt *st =
+		db_prep(db, "INSERT INTO revoked_runs(agent_id, run_id, revoked_at) VALUES (?,?,?)"
+			    " ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent);
 	db_bind_text(st, 2, r->run_id);
-	sqlite3_bind_int64(st, 3, now_ms());
+	db_bind_int64(st, 3, now_ms());
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_RUN, agent, r->run_id, 0) < 0)
 		return -1;
 	r->count++;
@@ -143,12 +145,13 @@ static int revoke_agent(struct db *db, struct revocation *r)
 		return f < 0 ? -1 : 1;
 	const char *owner = a.owner_id;
 	int64_t now = now_ms();
-	sqlite3_stmt *st = db_prep(db, "UPDATE agents SET tokens_before = max(tokens_before, ?2), changed_at = ?2"
+	struct db_stmt *st = db_prep(db, "UPDATE agents SET tokens_before ="
+				       " CASE WHEN tokens_before > ?2 THEN tokens_before ELSE ?2 END, changed_at = ?2"
 				       " WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->agent_id);
-	sqlite3_bind_int64(st, 2, now);
+	db_bind_int64(st, 2, now);
 	if (db_step_done(st) < 0 || change_note(db, CHANGE_AGENT, r->agent_id, NULL, now) < 0)
 		return -1;
 	r->count = 1;

@@ -1,5 +1,6 @@
-"""harness.py - drives the real `warrant` binary: a fresh SQLite file, `warrant serve` on
-127.0.0.1 (stopped by its pid), the command line, and plain HTTP clients.
+"""harness.py - drives the real `warrant` binary: a fresh SQLite file (or, with
+WARRANT_TEST_PG, a fresh PostgreSQL database), `warrant serve` on 127.0.0.1 (stopped by its
+pid), the command line, and plain HTTP clients.
 
 Everything runs against real parts; nothing here fakes a server or a result."""
 import base64
@@ -35,6 +36,36 @@ SANITIZED = _sanitized()
 TMP_ROOT = os.environ.get("WARRANT_TEST_TMP") or os.path.join(os.path.dirname(__file__), "..", "out", "tmp")
 
 
+# WARRANT_TEST_PG: the URL of a PostgreSQL server's maintenance database (scripts/pg.sh);
+# every Env then gets a database of its own there instead of a SQLite file
+PG = os.environ.get("WARRANT_TEST_PG")
+
+
+class Skip(Exception):
+    """Raised by a test that does not apply to the engine under test (run.py counts it
+    apart, neither passed nor failed)."""
+
+
+def sqlite_only(why):
+    """A test that reads or writes the SQLite file itself: skipped on PostgreSQL."""
+    if PG:
+        raise Skip("SQLite only: " + why)
+
+
+def pg_admin(sql):
+    """Runs sql on the PostgreSQL server's maintenance database (psql)."""
+    subprocess.run(["psql", PG, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
+                   capture_output=True, text=True, timeout=60)
+
+
+def pg_database(name):
+    """A fresh, empty database on the PostgreSQL server; returns its URL."""
+    pg_admin('DROP DATABASE IF EXISTS "%s"' % name)
+    pg_admin('CREATE DATABASE "%s"' % name)
+    u = urllib.parse.urlsplit(PG)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -56,7 +87,12 @@ class Env:
     def __init__(self, alg=None):
         os.makedirs(TMP_ROOT, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="w-", dir=TMP_ROOT)
-        self.db = os.path.join(self.dir, "warrant.db")
+        self.pg_name = None
+        if PG:
+            self.pg_name = "t_" + os.path.basename(self.dir).replace("-", "_").lower()
+            self.db = pg_database(self.pg_name)
+        else:
+            self.db = os.path.join(self.dir, "warrant.db")
         args = ["init"] + (["--alg", alg] if alg else [])
         self.init = self.cli(*args)
         self.servers = []
@@ -143,6 +179,11 @@ class Env:
             s.stop()
         if not os.environ.get("WARRANT_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.pg_name:
+                try:
+                    pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.pg_name)
+                except subprocess.SubprocessError:
+                    pass
 
 
 class Server:

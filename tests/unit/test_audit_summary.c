@@ -33,11 +33,11 @@ TEST(audit_summarize_only_anonymous_refusals)
 
 static long query_long(struct db *db, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	long v = -1;
-	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		v = (long)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if ((st = db_prep_new(db, sql)) && db_step(st) == DB_ROW)
+		v = (long)db_col_int64(st, 0);
+	db_finalize(st);
 	return v;
 }
 

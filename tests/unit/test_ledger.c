@@ -61,10 +61,10 @@ static int count_live(void *arg, const char *jti, const char *scope, int64_t exp
 
 static int count_rows(struct db *db)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM tokens");
-	int n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	struct db_stmt *st = db_prep(db, "SELECT count(*) FROM tokens");
+	int n = st && db_step(st) == DB_ROW ? db_col_int(st, 0) : -1;
 	if (st)
-		sqlite3_reset(st);
+		db_reset(st);
 	return n;
 }
 

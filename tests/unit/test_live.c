@@ -298,7 +298,7 @@ TEST(live_tokens_before_after_poll)
 static int owner_row_job(struct db *db, void *arg)
 {
 	const char *owner = arg;
-	sqlite3_stmt *st = db_prep(db, "UPDATE owners SET status = 'deactivated' WHERE id = ?");
+	struct db_stmt *st = db_prep(db, "UPDATE owners SET status = 'deactivated' WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, owner);

@@ -1,0 +1,394 @@
+/* pg.c - the PostgreSQL engine behind db.h (libpq).
+ *
+ * Statements are prepared once per connection (named s1, s2...) from the shared SQL, whose
+ * `?` and `?N` placeholders become `$N`. Parameters travel as text (blobs in binary) with
+ * types left to the server to infer from the statement; results come back as text (bytea
+ * in hex, decoded on demand). A connection found broken is reset on the next statement
+ * outside a transaction, and its statements are prepared again. */
+#include "engine.h"
+
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_MAX_PARAMS 32
+
+struct pg_conn {
+	PGconn *c;
+	long gen; /* counts (re)connections: statements prepared in an older one are gone */
+	int next_name;
+	char err[256];
+};
+
+struct pg_param {
+	char *v; /* heap copy; NULL for SQL NULL */
+	int len;
+	int fmt; /* 0 text, 1 binary */
+};
+
+struct pg_stmt {
+	char *sql; /* with $N placeholders */
+	char name[16];
+	long gen; /* the connection generation it was prepared in; -1: not yet */
+	int oneshot;
+	uint32_t used; /* bit k-1: $k appears in the statement */
+	int nparams;
+	struct pg_param p[PG_MAX_PARAMS];
+	PGresult *res;
+	int row, nrows, ran;
+	unsigned char **dec; /* bytea columns of the current row, decoded */
+	size_t *declen;
+	int decrow, ncols;
+};
+
+static void set_err(struct pg_conn *pc, const char *m)
+{
+	snprintf(pc->err, sizeof pc->err, "%s", m && *m ? m : "PostgreSQL error");
+	char *nl = strchr(pc->err, '\n');
+	if (nl)
+		*nl = '\0';
+}
+
+const char *pg_errmsg(struct pg_conn *pc) { return pc ? pc->err : "no database"; }
+
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+struct pg_conn *pg_connect(const char *url, char *err, size_t errlen)
+{
+	struct pg_conn *pc = calloc(1, sizeof *pc);
+	if (!pc) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* defaults first: what the URL names wins */
+	const char *keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle",
+			      "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+	char timeout[16];
+	snprintf(timeout, sizeof timeout, "%d", DB_PG_CONNECT_TIMEOUT_S);
+	const char *vals[] = {timeout, "warrant", "1", "5", "1", "3", "4000", url, NULL};
+	pc->c = PQconnectdbParams(keys, vals, 1);
+	if (!pc->c || PQstatus(pc->c) != CONNECTION_OK) {
+		/* libpq's message names host and port, never the password */
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
+			 pc->c ? PQerrorMessage(pc->c) : "out of memory");
+		char *nl = strchr(err, '\n');
+		if (nl)
+			*nl = '\0';
+		db_note_unavailable(1);
+		pg_disconnect(pc);
+		return NULL;
+	}
+	PQsetNoticeProcessor(pc->c, quiet, NULL);
+	PGresult *r = PQexec(pc->c, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+	PQclear(r);
+	pc->gen = 1;
+	return pc;
+}
+
+void pg_disconnect(struct pg_conn *pc)
+{
+	if (!pc)
+		return;
+	if (pc->c)
+		PQfinish(pc->c);
+	free(pc);
+}
+
+int pg_in_tx(struct pg_conn *pc)
+{
+	PGTransactionStatusType t = PQtransactionStatus(pc->c);
+	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
+/* A broken connection is reset outside a transaction (inside one, the transaction is lost
+ * anyway: it fails, and the caller's rollback ends it). */
+static int ensure(struct pg_conn *pc)
+{
+	if (PQstatus(pc->c) == CONNECTION_OK)
+		return 0;
+	PQreset(pc->c);
+	if (PQstatus(pc->c) != CONNECTION_OK) {
+		set_err(pc, PQerrorMessage(pc->c));
+		db_note_unavailable(1);
+		return -1;
+	}
+	PGresult *r = PQexec(pc->c, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+	PQclear(r);
+	pc->gen++;
+	return 0;
+}
+
+/* Checks a result; 0 when it succeeded. Notes the database unreachable when the
+ * connection broke. */
+static int check(struct db *db, PGresult *r)
+{
+	struct pg_conn *pc = db->pg;
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+		db_note_unavailable(0);
+		return 0;
+	}
+	set_err(pc, r ? PQresultErrorMessage(r) : PQerrorMessage(pc->c));
+	if (PQstatus(pc->c) != CONNECTION_OK)
+		db_note_unavailable(1);
+	return -1;
+}
+
+int pg_exec(struct db *db, const char *sql)
+{
+	struct pg_conn *pc = db->pg;
+	if (!pg_in_tx(pc) && ensure(pc) < 0)
+		return -1;
+	PGresult *r = PQexec(pc->c, sql);
+	int rc = check(db, r);
+	/* COMMIT of a transaction that failed is answered ROLLBACK, with success */
+	if (rc == 0 && strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		set_err(pc, "the transaction failed and was rolled back");
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int pg_schema_version(struct db *db)
+{
+	PGresult *r = PQexec(db->pg->c, "SELECT to_regclass('warrant_schema') IS NOT NULL");
+	if (check(db, r) < 0 || PQntuples(r) != 1) {
+		PQclear(r);
+		return -1;
+	}
+	int exists = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (!exists)
+		return 0;
+	r = PQexec(db->pg->c, "SELECT version FROM warrant_schema");
+	int v = -1;
+	if (check(db, r) == 0)
+		v = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+	PQclear(r);
+	return v;
+}
+
+int pg_set_schema_version(struct db *db, int v)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql,
+		 "CREATE TABLE IF NOT EXISTS warrant_schema (version INTEGER NOT NULL);"
+		 " DELETE FROM warrant_schema; INSERT INTO warrant_schema VALUES (%d)",
+		 v);
+	return pg_exec(db, sql);
+}
+
+/* SQLite's `?` and `?N` placeholders as PostgreSQL's `$N`, outside quoted text; *n gets the
+ * highest number. NULL when out of memory or past PG_MAX_PARAMS. */
+static char *translate(const char *sql, int *n, uint32_t *used)
+{
+	size_t len = strlen(sql);
+	char *out = malloc(len * 3 + 1), *o = out;
+	if (!out)
+		return NULL;
+	int next = 0, max = 0;
+	char quote = 0;
+	for (const char *s = sql; *s; s++) {
+		if (quote) {
+			if (*s == quote)
+				quote = 0;
+			*o++ = *s;
+			continue;
+		}
+		if (*s == '\'' || *s == '"') {
+			quote = *s;
+			*o++ = *s;
+			continue;
+		}
+		if (*s != '?') {
+			*o++ = *s;
+			continue;
+		}
+		int k;
+		if (s[1] >= '0' && s[1] <= '9') {
+			k = (int)strtol(s + 1, (char **)&s, 10);
+			s--;
+		} else {
+			k = ++next;
+		}
+		if (k < 1 || k > PG_MAX_PARAMS) {
+			free(out);
+			return NULL;
+		}
+		if (k > max)
+			max = k;
+		*used |= 1u << (k - 1);
+		o += sprintf(o, "$%d", k);
+	}
+	*o = '\0';
+	*n = max;
+	return out;
+}
+
+struct pg_stmt *pg_prepare(struct db *db, const char *sql)
+{
+	struct pg_stmt *ps = calloc(1, sizeof *ps);
+	if (!ps)
+		return NULL;
+	ps->sql = translate(sql, &ps->nparams, &ps->used);
+	if (!ps->sql) {
+		free(ps);
+		set_err(db->pg, "a statement with too many parameters");
+		return NULL;
+	}
+	snprintf(ps->name, sizeof ps->name, "s%d", ++db->pg->next_name);
+	ps->gen = -1;
+	return ps;
+}
+
+static void clear_result(struct pg_stmt *ps)
+{
+	if (ps->dec) {
+		for (int i = 0; i < ps->ncols; i++)
+			PQfreemem(ps->dec[i]);
+		free(ps->dec);
+		free(ps->declen);
+		ps->dec = NULL;
+		ps->declen = NULL;
+	}
+	PQclear(ps->res);
+	ps->res = NULL;
+	ps->row = ps->nrows = ps->ran = 0;
+	ps->decrow = -1;
+}
+
+void pg_stmt_free(struct pg_stmt *ps)
+{
+	clear_result(ps);
+	for (int i = 0; i < PG_MAX_PARAMS; i++)
+		free(ps->p[i].v);
+	free(ps->sql);
+	free(ps);
+}
+
+void pg_reset(struct pg_stmt *ps) { clear_result(ps); }
+
+void pg_oneshot(struct pg_stmt *ps) { ps->oneshot = 1; }
+
+int pg_bind(struct pg_stmt *ps, int i, const void *p, int n, int kind)
+{
+	if (i < 1 || i > ps->nparams)
+		return -1;
+	struct pg_param *q = &ps->p[i - 1];
+	free(q->v);
+	q->v = NULL;
+	q->len = 0;
+	q->fmt = kind == PG_BIND_BLOB;
+	if (kind == PG_BIND_NULL)
+		return 0;
+	q->v = malloc((size_t)n + 1);
+	if (!q->v)
+		return -1;
+	if (n)
+		memcpy(q->v, p, (size_t)n);
+	q->v[n] = '\0';
+	q->len = n;
+	return 0;
+}
+
+static int run(struct db *db, struct pg_stmt *ps)
+{
+	struct pg_conn *pc = db->pg;
+	if (!pg_in_tx(pc) && ensure(pc) < 0)
+		return -1;
+	const char *vals[PG_MAX_PARAMS];
+	int lens[PG_MAX_PARAMS], fmts[PG_MAX_PARAMS];
+	Oid types[PG_MAX_PARAMS];
+	for (int i = 0; i < ps->nparams; i++) {
+		types[i] = ps->used >> i & 1 ? 0 : 25; /* a number the SQL skips has no type to infer: text */
+		vals[i] = ps->p[i].v;
+		lens[i] = ps->p[i].len;
+		fmts[i] = ps->p[i].fmt;
+	}
+	if (!ps->oneshot && ps->gen != pc->gen) {
+		PGresult *r = PQprepare(pc->c, ps->name, ps->sql, ps->nparams, types);
+		int rc = check(db, r);
+		PQclear(r);
+		if (rc < 0)
+			return -1;
+		ps->gen = pc->gen;
+	}
+	ps->res = ps->oneshot ? PQexecParams(pc->c, ps->sql, ps->nparams, types, vals, lens, fmts, 0)
+			      : PQexecPrepared(pc->c, ps->name, ps->nparams, vals, lens, fmts, 0);
+	if (check(db, ps->res) < 0) {
+		/* a statement prepared on a connection since lost is prepared again next time */
+		if (PQstatus(pc->c) != CONNECTION_OK)
+			ps->gen = -1;
+		return -1;
+	}
+	ps->nrows = PQntuples(ps->res);
+	ps->ncols = PQnfields(ps->res);
+	const char *t = PQcmdTuples(ps->res);
+	db->changes = *t ? strtoll(t, NULL, 10) : 0;
+	ps->row = -1;
+	ps->ran = 1;
+	return 0;
+}
+
+int pg_step(struct db *db, struct pg_stmt *ps)
+{
+	if (!ps->ran && run(db, ps) < 0)
+		return DB_ERROR;
+	if (ps->row + 1 >= ps->nrows) {
+		ps->row = ps->nrows;
+		return DB_DONE;
+	}
+	ps->row++;
+	return DB_ROW;
+}
+
+static int valid_cell(struct pg_stmt *ps, int i)
+{
+	return ps->res && ps->row >= 0 && ps->row < ps->nrows && i >= 0 && i < ps->ncols;
+}
+
+const char *pg_col_text(struct pg_stmt *ps, int i)
+{
+	if (!valid_cell(ps, i) || PQgetisnull(ps->res, ps->row, i))
+		return NULL;
+	return PQgetvalue(ps->res, ps->row, i);
+}
+
+int pg_col_null(struct pg_stmt *ps, int i) { return !valid_cell(ps, i) || PQgetisnull(ps->res, ps->row, i); }
+
+const void *pg_col_blob(struct pg_stmt *ps, int i, int *n)
+{
+	*n = 0;
+	const char *t = pg_col_text(ps, i);
+	if (!t)
+		return NULL;
+	if (PQftype(ps->res, i) != 17 /* bytea */) {
+		*n = PQgetlength(ps->res, ps->row, i);
+		return t;
+	}
+	if (ps->decrow != ps->row) {
+		if (ps->dec)
+			for (int k = 0; k < ps->ncols; k++) {
+				PQfreemem(ps->dec[k]);
+				ps->dec[k] = NULL;
+			}
+		ps->decrow = ps->row;
+	}
+	if (!ps->dec) {
+		ps->dec = calloc((size_t)ps->ncols, sizeof *ps->dec);
+		ps->declen = calloc((size_t)ps->ncols, sizeof *ps->declen);
+		if (!ps->dec || !ps->declen)
+			return NULL;
+	}
+	if (!ps->dec[i])
+		ps->dec[i] = PQunescapeBytea((const unsigned char *)t, &ps->declen[i]);
+	*n = ps->dec[i] ? (int)ps->declen[i] : 0;
+	return ps->dec[i];
+}
