@@ -126,7 +126,7 @@ int audit_prune_job(struct db *db, void *arg)
 	struct audit_prune *p = arg;
 	/* rowids grow with time: the oldest rows are the lowest ids */
 	struct db_stmt *st = db_prep(db, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events"
-				       " WHERE time < ?1 ORDER BY time LIMIT ?2)");
+					 " WHERE time < ?1 ORDER BY time LIMIT ?2)");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, p->before_ms);
@@ -208,7 +208,8 @@ int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
 {
 	/* its own statement: fn writes on this connection while the rows are read */
 	struct db_stmt *st = NULL;
-	if (!(st = db_prep_new(db, "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
+	if (!(st = db_prep_new(db,
+			       "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
 			       " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1 AND e.event = 'token.issued'"
 			       " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id")))
 		return -1;

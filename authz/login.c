@@ -136,7 +136,8 @@ static int owner_read(struct warrant *w, const char *email, struct owner_session
 		oerr_set(e, 503, "temporarily_unavailable", "storage unavailable");
 		return -1;
 	}
-	struct db_stmt *st = db_prep(db, "SELECT id, org_id, status, password_hash FROM owners WHERE lower(email) = lower(?)");
+	struct db_stmt *st =
+		db_prep(db, "SELECT id, org_id, status, password_hash FROM owners WHERE lower(email) = lower(?)");
 	if (!st) {
 		oerr_set(e, 500, "server_error", "internal error");
 		return -1;

@@ -122,7 +122,7 @@ int owner_create_job(struct db *db, void *arg)
 		return -1;
 	int64_t now = now_ms();
 	struct db_stmt *st = db_prep(db, "INSERT INTO owners(id, org_id, email, name, password_hash,"
-				       " created_at, changed_at) VALUES (?,?,?,?,?,?,?)");
+					 " created_at, changed_at) VALUES (?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, o->id);
@@ -166,7 +166,7 @@ int workspace_create_job(struct db *db, void *arg)
 	if (id_new("ws_", w->id) < 0)
 		return -1;
 	struct db_stmt *st = db_prep(db, "INSERT INTO workspaces(id, org_id, name, org_visible, org_verbs,"
-				       " created_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING");
+					 " created_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, w->id);
@@ -201,7 +201,7 @@ static int cascade_token(void *arg, const char *jti, const char *scope, int64_t 
 	if (scope && verbset_minus(scope, k->eff, missing) == 0)
 		return 0; /* still entirely allowed: it stays */
 	struct db_stmt *st = db_prep(k->db, "INSERT INTO revoked_tokens(jti, agent_id, exp, revoked_at)"
-					  " VALUES (?,?,?,?) ON CONFLICT DO NOTHING");
+					    " VALUES (?,?,?,?) ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, jti);

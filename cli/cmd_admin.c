@@ -381,7 +381,7 @@ int cmd_keys_list(struct cli *c)
 	if ((rc = cli_no_extra(c)))
 		return rc;
 	struct db_stmt *st = db_prep(c->w.db, "SELECT kid, alg, state, created_at, activated_at, retiring_at,"
-					    " retire_after FROM signing_keys ORDER BY created_at, kid");
+					      " retire_after FROM signing_keys ORDER BY created_at, kid");
 	if (!st)
 		return cli_fail("database error: %s", db_errmsg(c->w.db));
 	while (db_step(st) == DB_ROW) {
@@ -397,8 +397,8 @@ int cmd_keys_list(struct cli *c)
 		if (c->json)
 			printf("{\"id\":\"%s\",\"kid\":\"%s\",\"alg\":\"%s\",\"state\":\"%s\",\"created_at\":%s,"
 			       "\"activated_at\":%s,\"retiring_at\":%s,\"retire_after\":%s}\n",
-			       db_col_text(st, 0), db_col_text(st, 0), db_col_text(st, 1),
-			       db_col_text(st, 2), t[0], t[1], t[2], t[3]);
+			       db_col_text(st, 0), db_col_text(st, 0), db_col_text(st, 1), db_col_text(st, 2), t[0],
+			       t[1], t[2], t[3]);
 		else
 			printf("%-44s %s %-8s created %.20s\n", db_col_text(st, 0), db_col_text(st, 1),
 			       db_col_text(st, 2), t[0] + 1);

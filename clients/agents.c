@@ -240,7 +240,7 @@ void agent_json(struct db *db, const struct agent *a, struct buf *b)
 	}
 	buf_puts(b, "],\"workspaces\":[");
 	struct db_stmt *st = db_prep(db, "SELECT workspace_id FROM agent_workspaces WHERE agent_id = ?"
-				       " ORDER BY workspace_id");
+					 " ORDER BY workspace_id");
 	k = 0;
 	if (st) {
 		db_bind_text(st, 1, a->id);

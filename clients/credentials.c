@@ -44,8 +44,9 @@ int credential_rotate_job(struct db *db, void *arg)
 	}
 	int64_t now = now_ms(), until = now + r->grace * 1000;
 	/* the newest live credential gets the grace; any older one ends now */
-	struct db_stmt *st = db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
-				       " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC LIMIT 1");
+	struct db_stmt *st =
+		db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
+			    " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC LIMIT 1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a.id);
@@ -89,7 +90,7 @@ int credential_revoke_job(struct db *db, void *arg)
 		return rc;
 	int64_t now = now_ms();
 	struct db_stmt *st = db_prep(db, "UPDATE credentials SET revoked_at = ?3 WHERE id = ?2 AND agent_id = ?1"
-				       " AND revoked_at IS NULL");
+					 " AND revoked_at IS NULL");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a.id);
@@ -125,26 +126,25 @@ int credential_expiry_job(struct db *db, void *arg)
 	int64_t now = now_ms();
 	struct db_stmt *q = NULL;
 	if (!(q = db_prep_new(db, "SELECT c.id, c.agent_id, a.owner_id, c.expires_at FROM credentials c"
-			       " JOIN agents a ON a.id = c.agent_id WHERE c.expiry_audited = 0"
-			       " AND c.revoked_at IS NULL AND c.expires_at <= ?")))
+				  " JOIN agents a ON a.id = c.agent_id WHERE c.expiry_audited = 0"
+				  " AND c.revoked_at IS NULL AND c.expires_at <= ?")))
 		return -1;
 	db_bind_int64(q, 1, now);
 	int rc = 0;
 	while (rc == 0 && db_step(q) == DB_ROW) {
 		char d[200], t[32];
 		if (audit_detail_fits(d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"expired_at\":\"%s\"}",
-				      db_col_text(q, 1), db_col_text(q, 0),
-				      rfc3339(db_col_int64(q, 3), t)) < 0) {
+				      db_col_text(q, 1), db_col_text(q, 0), rfc3339(db_col_int64(q, 3), t)) < 0) {
 			rc = -1;
 			break;
 		}
-		rc = audit_cred(db, EV_CREDENTIAL_EXPIRED, "system", db_col_text(q, 1),
-				db_col_text(q, 2), NULL, NULL, d);
+		rc = audit_cred(db, EV_CREDENTIAL_EXPIRED, "system", db_col_text(q, 1), db_col_text(q, 2), NULL, NULL,
+				d);
 	}
 	db_finalize(q);
 	if (rc == 0) {
 		struct db_stmt *st = db_prep(db, "UPDATE credentials SET expiry_audited = 1 WHERE expiry_audited = 0"
-					       " AND revoked_at IS NULL AND expires_at <= ?");
+						 " AND revoked_at IS NULL AND expires_at <= ?");
 		if (!st)
 			return -1;
 		db_bind_int64(st, 1, now);
@@ -156,7 +156,7 @@ int credential_expiry_job(struct db *db, void *arg)
 int credential_live(struct db *db, const char *agent_id, const char *cred_id, int64_t now)
 {
 	struct db_stmt *st = db_prep(db, "SELECT 1 FROM credentials WHERE id = ?1 AND agent_id = ?2"
-				       " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)");
+					 " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, cred_id);

@@ -4,7 +4,7 @@
 int credential_expiry_due(struct db *db, int64_t now)
 {
 	struct db_stmt *st = db_prep(db, "SELECT 1 FROM credentials WHERE expiry_audited = 0 AND revoked_at IS NULL"
-				       " AND expires_at <= ? LIMIT 1");
+					 " AND expires_at <= ? LIMIT 1");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, now);

@@ -35,8 +35,8 @@ int agent_lifecycle_job(struct db *db, void *arg)
 	int64_t now = now_ms();
 	/* suspending or retiring kills every token issued so far, for good */
 	struct db_stmt *st = db_prep(db, "UPDATE agents SET status = ?2, changed_at = ?3,"
-				       " tokens_before = CASE WHEN ?2 = 'active' THEN tokens_before"
-				       " WHEN tokens_before > ?3 THEN tokens_before ELSE ?3 END WHERE id = ?1");
+					 " tokens_before = CASE WHEN ?2 = 'active' THEN tokens_before"
+					 " WHEN tokens_before > ?3 THEN tokens_before ELSE ?3 END WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a->id);

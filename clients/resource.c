@@ -24,7 +24,7 @@ int resource_create_job(struct db *db, void *arg)
 	if (id_new("rs_", r->id) < 0 || secret_new(r->secret) < 0 || secret_verifier(r->secret, SECRET_LEN, v) < 0)
 		return -1;
 	struct db_stmt *st = db_prep(db, "INSERT INTO resource_servers(id, name, audience, verifier, created_at)"
-				       " VALUES (?,?,?,?,?)");
+					 " VALUES (?,?,?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->id);
@@ -76,7 +76,7 @@ void resource_cache_forget(const char *id)
 static int rs_load(struct db *db, const char *id, struct rs_rec *rec)
 {
 	struct db_stmt *st = db_prep(db, "SELECT verifier, coalesce(audience, ''), status = 'active', old_verifier,"
-				       " coalesce(old_expires_at, 0) FROM resource_servers WHERE id = ?");
+					 " coalesce(old_expires_at, 0) FROM resource_servers WHERE id = ?");
 	if (!st)
 		return -1;
 	memset(rec, 0, sizeof *rec);
@@ -152,7 +152,7 @@ static int audience_served(struct db *db, const char *audience)
 static int rs_find(struct db *db, const char *id, char out[RS_AUDIENCE_MAX], int *active, struct oerr *e)
 {
 	struct db_stmt *st = db_prep(db, "SELECT coalesce(audience, ''), status = 'active' FROM resource_servers"
-				       " WHERE id = ?");
+					 " WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id ? id : "");
@@ -196,8 +196,8 @@ int resource_rotate_job(struct db *db, void *arg)
 	r->old_expires_at = r->grace ? now + r->grace * 1000 : 0;
 	/* the current secret becomes the previous one for the grace; an older one ends now */
 	struct db_stmt *st = db_prep(db, "UPDATE resource_servers SET old_verifier = CASE WHEN ?2 THEN verifier END,"
-				       " old_expires_at = CASE WHEN ?2 THEN ?2 END, verifier = ?3, changed_at = ?4"
-				       " WHERE id = ?1");
+					 " old_expires_at = CASE WHEN ?2 THEN ?2 END, verifier = ?3, changed_at = ?4"
+					 " WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->id);

@@ -222,15 +222,13 @@ int keyring_load(struct keyring *kr, struct db *db)
 	buf_init(&jwks, 1 << 20);
 	buf_puts(&jwks, "{\"keys\":[");
 	struct db_stmt *st = db_prep(db, "SELECT kid, alg, state, private_der, public_jwk FROM signing_keys"
-				       " WHERE state != 'retired' ORDER BY created_at DESC, kid");
+					 " WHERE state != 'retired' ORDER BY created_at DESC, kid");
 	if (!st)
 		goto fail;
 	int rc;
 	while ((rc = db_step(st)) == DB_ROW && n < KEYRING_MAX) {
-		struct key *k =
-			key_parse(db_col_text(st, 0), db_col_text(st, 1),
-				  db_col_text(st, 2), db_col_blob(st, 3),
-				  db_col_bytes(st, 3));
+		struct key *k = key_parse(db_col_text(st, 0), db_col_text(st, 1), db_col_text(st, 2),
+					  db_col_blob(st, 3), db_col_bytes(st, 3));
 		if (!k) {
 			db_reset(st);
 			goto fail;

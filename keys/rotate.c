@@ -47,7 +47,7 @@ static int one_key(struct db *db, const char *state, char kid[KID_MAX], int64_t 
 		   char alg[8])
 {
 	struct db_stmt *st = db_prep(db, "SELECT kid, created_at, coalesce(activated_at, 0), alg FROM signing_keys"
-				       " WHERE state = ? ORDER BY created_at DESC LIMIT 1");
+					 " WHERE state = ? ORDER BY created_at DESC LIMIT 1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, state);
@@ -65,10 +65,10 @@ static int one_key(struct db *db, const char *state, char kid[KID_MAX], int64_t 
 static int set_state(struct db *db, const char *kid, const char *state, int64_t now, int64_t retire_after)
 {
 	struct db_stmt *st = db_prep(db, "UPDATE signing_keys SET state = ?2,"
-				       " activated_at = CASE WHEN ?2 = 'current' THEN ?3 ELSE activated_at END,"
-				       " retiring_at = CASE WHEN ?2 = 'retiring' THEN ?3 ELSE retiring_at END,"
-				       " retire_after = CASE WHEN ?2 = 'retiring' THEN ?4 ELSE retire_after END"
-				       " WHERE kid = ?1");
+					 " activated_at = CASE WHEN ?2 = 'current' THEN ?3 ELSE activated_at END,"
+					 " retiring_at = CASE WHEN ?2 = 'retiring' THEN ?3 ELSE retiring_at END,"
+					 " retire_after = CASE WHEN ?2 = 'retiring' THEN ?4 ELSE retire_after END"
+					 " WHERE kid = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, kid);

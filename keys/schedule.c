@@ -45,10 +45,11 @@ int key_current_count(struct db *db)
 int key_set_fingerprint(struct db *db, char *out, size_t cap)
 {
 	out[0] = '\0';
-	struct db_stmt *st = db_prep(db, db_sql(db,
-						    "SELECT group_concat(kid || ':' || state, ',') FROM"
-						    " (SELECT kid, state FROM signing_keys ORDER BY kid)",
-						    "SELECT string_agg(kid || ':' || state, ',' ORDER BY kid) FROM signing_keys"));
+	struct db_stmt *st =
+		db_prep(db, db_sql(db,
+				   "SELECT group_concat(kid || ':' || state, ',') FROM"
+				   " (SELECT kid, state FROM signing_keys ORDER BY kid)",
+				   "SELECT string_agg(kid || ':' || state, ',' ORDER BY kid) FROM signing_keys"));
 	if (!st)
 		return -1;
 	int rc = db_step(st);

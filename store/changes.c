@@ -12,10 +12,11 @@ int change_note(struct db *db, const char *kind, const char *a, const char *b, i
 	DB_ASSERT_TX(db);
 	/* PostgreSQL: numbered from the counter row, in the writer lock, so a follower asking
 	 * for seq > N never skips a change that commits later with a smaller number */
-	struct db_stmt *st = db_prep(db, db_sql(db, "INSERT INTO state_changes(at, kind, a, b, n) VALUES (?,?,?,?,?)",
-						"WITH c AS (UPDATE change_counter SET v = v + 1 RETURNING v)"
-						" INSERT INTO state_changes(seq, at, kind, a, b, n)"
-						" SELECT v, CAST(?1 AS BIGINT), ?2, ?3, ?4, CAST(?5 AS BIGINT) FROM c"));
+	struct db_stmt *st =
+		db_prep(db, db_sql(db, "INSERT INTO state_changes(at, kind, a, b, n) VALUES (?,?,?,?,?)",
+				   "WITH c AS (UPDATE change_counter SET v = v + 1 RETURNING v)"
+				   " INSERT INTO state_changes(seq, at, kind, a, b, n)"
+				   " SELECT v, CAST(?1 AS BIGINT), ?2, ?3, ?4, CAST(?5 AS BIGINT) FROM c"));
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, now_ms());
@@ -28,8 +29,8 @@ int change_note(struct db *db, const char *kind, const char *a, const char *b, i
 
 int64_t changes_head(struct db *db)
 {
-	struct db_stmt *st = db_prep(db, db_sql(db, "SELECT coalesce(max(seq), 0) FROM state_changes",
-						"SELECT v FROM change_counter"));
+	struct db_stmt *st = db_prep(
+		db, db_sql(db, "SELECT coalesce(max(seq), 0) FROM state_changes", "SELECT v FROM change_counter"));
 	if (!st)
 		return -1;
 	int64_t head = db_step(st) == DB_ROW ? db_col_int64(st, 0) : -1;

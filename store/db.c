@@ -27,8 +27,7 @@ int db_unavailable(void) { return atomic_load_explicit(&unavailable, memory_orde
 
 enum db_engine db_engine_of(const char *target)
 {
-	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0 ? DB_PG
-												    : DB_SQLITE;
+	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0 ? DB_PG : DB_SQLITE;
 }
 
 const char *db_errmsg(struct db *db)

@@ -73,7 +73,7 @@ int ledger_find(struct db *db, const char *jti, int64_t iat_ms, struct ledger_ro
 	if (iat_ms < 0)
 		return 0; /* not one of ours */
 	struct db_stmt *st = db_prep(db, "SELECT jti, agent_id, owner_id, run_id, ws, iat, exp FROM tokens"
-				       " WHERE id BETWEEN ?1 AND ?2 AND jti = ?3");
+					 " WHERE id BETWEEN ?1 AND ?2 AND jti = ?3");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, iat_ms << LEDGER_ID_BITS);
@@ -104,7 +104,7 @@ int ledger_each_live(struct db *db, const char *agent, const char *ws, int64_t n
 {
 	/* tokens live at most an hour: the (agent, iat) index bounds the scan */
 	struct db_stmt *st = db_prep(db, "SELECT jti, scope, exp FROM tokens WHERE agent_id = ?1 AND iat >= ?2"
-				       " AND ws = ?3 AND exp > ?4");
+					 " AND ws = ?3 AND exp > ?4");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent);
@@ -165,7 +165,7 @@ int ledger_prune_job(struct db *db, void *arg)
 	struct ledger_prune *p = arg;
 	/* ids are times: the oldest rows are a range from the start */
 	struct db_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE id < ?1"
-				       " AND exp < ?2 LIMIT ?3)");
+					 " AND exp < ?2 LIMIT ?3)");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, p->before_ms << LEDGER_ID_BITS);

@@ -67,8 +67,15 @@ struct pg_conn *pg_connect(const char *url, char *err, size_t errlen)
 		return NULL;
 	}
 	/* defaults first: what the URL names wins */
-	const char *keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle",
-			      "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+	const char *keys[] = {"connect_timeout",
+			      "application_name",
+			      "keepalives",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      "tcp_user_timeout",
+			      "dbname",
+			      NULL};
 	char timeout[16];
 	snprintf(timeout, sizeof timeout, "%d", DB_PG_CONNECT_TIMEOUT_S);
 	const char *vals[] = {timeout, "warrant", "1", "5", "1", "3", "4000", url, NULL};

@@ -153,7 +153,7 @@ void bc_request_free(struct bc_request *b)
 static int bc_pending_cap(struct db *db, struct bc_request *b)
 {
 	struct db_stmt *st = db_prep(db, "SELECT count(*) FROM approvals WHERE owner_id = ?1 AND status = 'pending'"
-				       " AND agent_id = ?2 AND expires_at > ?3");
+					 " AND agent_id = ?2 AND expires_at > ?3");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, b->agent.owner_id);
@@ -180,8 +180,9 @@ int bc_authorize_job(struct db *db, void *arg)
 		return -1;
 	if (b->ok) {
 		int64_t now = now_ms();
-		struct db_stmt *st = db_prep(db, "INSERT INTO approvals(id, agent_id, owner_id, run_id, ws, scope,"
-					       " binding_message, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)");
+		struct db_stmt *st =
+			db_prep(db, "INSERT INTO approvals(id, agent_id, owner_id, run_id, ws, scope,"
+				    " binding_message, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)");
 		if (!st)
 			return -1;
 		db_bind_text(st, 1, b->id);
@@ -211,7 +212,7 @@ int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 	memcpy(key, id.p, id.n);
 	key[id.n] = '\0';
 	struct db_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
-				       " FROM approvals WHERE id = ?");
+					 " FROM approvals WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, key);
@@ -270,7 +271,7 @@ int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 int ciba_redeem(struct db *db, const char *approval_id, const char *agent_id, const char *jti)
 {
 	struct db_stmt *st = db_prep(db, "UPDATE approvals SET status = 'redeemed', redeemed_jti = ?3"
-				       " WHERE id = ?1 AND agent_id = ?2 AND status = 'approved'");
+					 " WHERE id = ?1 AND agent_id = ?2 AND status = 'approved'");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, approval_id);
@@ -285,7 +286,7 @@ int approval_decide_job(struct db *db, void *arg)
 {
 	struct approval_decision *d = arg;
 	struct db_stmt *st = db_prep(db, "SELECT agent_id, owner_id, run_id, ws, scope, status, expires_at"
-				       " FROM approvals WHERE id = ?");
+					 " FROM approvals WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, d->id);
@@ -338,8 +339,8 @@ int approval_decide_job(struct db *db, void *arg)
 long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
 	struct db_stmt *st = db_prep(db, "SELECT id, agent_id, run_id, ws, scope, binding_message, expires_at, owner_id"
-				       " FROM approvals WHERE status = 'pending' AND expires_at > ?2"
-				       " AND (?1 IS NULL OR owner_id = ?1) ORDER BY created_at");
+					 " FROM approvals WHERE status = 'pending' AND expires_at > ?2"
+					 " AND (?1 IS NULL OR owner_id = ?1) ORDER BY created_at");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, owner_id);

@@ -76,8 +76,7 @@ int live_poll(struct db *db)
 		db_bind_int64(st, 1, last_seq);
 		int rc;
 		while ((rc = db_step(st)) == DB_ROW) {
-			apply(db_col_text(st, 1), db_col_text(st, 2),
-			      db_col_text(st, 3), db_col_int64(st, 4));
+			apply(db_col_text(st, 1), db_col_text(st, 2), db_col_text(st, 3), db_col_int64(st, 4));
 			last_seq = db_col_int64(st, 0);
 			k++;
 		}
@@ -116,8 +115,7 @@ int live_init(struct db *db)
 		goto done;
 	db_bind_int64(st, 1, 0); /* all of them: new tokens stay refused */
 	while (db_step(st) == DB_ROW)
-		apply(CHANGE_RUN, db_col_text(st, 0), db_col_text(st, 1),
-		      0);
+		apply(CHANGE_RUN, db_col_text(st, 0), db_col_text(st, 1), 0);
 	db_reset(st);
 	st = db_prep(db, "SELECT id FROM credentials WHERE revoked_at >= ?");
 	if (!st)
@@ -160,7 +158,7 @@ static int load_entry(struct db *db, int is_agent, const char *id, struct strmap
 {
 	long g0 = atomic_load(&generation);
 	struct db_stmt *st = db_prep(db, is_agent ? "SELECT status, tokens_before, owner_id FROM agents WHERE id = ?"
-						: "SELECT status FROM owners WHERE id = ?");
+						  : "SELECT status FROM owners WHERE id = ?");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, id);

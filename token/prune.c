@@ -8,7 +8,7 @@
 int stale_rows_due(struct db *db, int64_t cutoff_s)
 {
 	struct db_stmt *st = db_prep(db, "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE exp < ?1)"
-				       " OR EXISTS (SELECT 1 FROM state_changes WHERE at < ?2)");
+					 " OR EXISTS (SELECT 1 FROM state_changes WHERE at < ?2)");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, cutoff_s);

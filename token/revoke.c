@@ -71,9 +71,8 @@ static int revoke_jti(struct db *db, struct revocation *r)
 		return 1;
 	}
 	const char *agent = f.agent_id[0] ? f.agent_id : NULL;
-	struct db_stmt *st =
-		db_prep(db, "INSERT INTO revoked_tokens(jti, agent_id, exp, revoked_at) VALUES (?,?,?,?)"
-			    " ON CONFLICT DO NOTHING");
+	struct db_stmt *st = db_prep(db, "INSERT INTO revoked_tokens(jti, agent_id, exp, revoked_at) VALUES (?,?,?,?)"
+					 " ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->jti);
@@ -93,9 +92,8 @@ static int revoke_jti(struct db *db, struct revocation *r)
 
 static int revoke_run_of(struct db *db, struct revocation *r, const char *agent, const char *owner)
 {
-	struct db_stmt *st =
-		db_prep(db, "INSERT INTO revoked_runs(agent_id, run_id, revoked_at) VALUES (?,?,?)"
-			    " ON CONFLICT DO NOTHING");
+	struct db_stmt *st = db_prep(db, "INSERT INTO revoked_runs(agent_id, run_id, revoked_at) VALUES (?,?,?)"
+					 " ON CONFLICT DO NOTHING");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent);
@@ -146,8 +144,8 @@ static int revoke_agent(struct db *db, struct revocation *r)
 	const char *owner = a.owner_id;
 	int64_t now = now_ms();
 	struct db_stmt *st = db_prep(db, "UPDATE agents SET tokens_before ="
-				       " CASE WHEN tokens_before > ?2 THEN tokens_before ELSE ?2 END, changed_at = ?2"
-				       " WHERE id = ?1");
+					 " CASE WHEN tokens_before > ?2 THEN tokens_before ELSE ?2 END, changed_at = ?2"
+					 " WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->agent_id);
