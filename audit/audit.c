@@ -171,7 +171,7 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 		db_bind_text(st, 4, q->ws);
 	db_bind_int64(st, 5, q->since);
 	db_bind_int64(st, 6, q->until ? q->until : INT64_MAX);
-	db_bind_int64(st, 7, q->limit > 0 ? q->limit : -1);
+	db_bind_int64(st, 7, q->limit > 0 ? q->limit : INT64_MAX);
 	long n = 0;
 	struct buf b;
 	buf_init(&b, 64 * 1024);
@@ -211,7 +211,7 @@ int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
 	if (!(st = db_prep_new(db,
 			       "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
 			       " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1 AND e.event = 'token.issued'"
-			       " AND (?2 IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id")))
+			       " AND (CAST(?2 AS TEXT) IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id")))
 		return -1;
 	db_bind_text(st, 1, run);
 	db_bind_text(st, 2, owner_scope);

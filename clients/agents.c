@@ -259,7 +259,7 @@ long agent_list(struct db *db, const char *owner_id, void (*emit)(void *arg, con
 	static const char sql[] = "SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
 				  " a.tokens_before, a.per_minute, a.per_day, a.created_at"
 				  " FROM agents a JOIN owners o ON o.id = a.owner_id"
-				  " WHERE ?1 IS NULL OR a.owner_id = ?1 ORDER BY a.created_at, a.id";
+				  " WHERE CAST(?1 AS TEXT) IS NULL OR a.owner_id = ?1 ORDER BY a.created_at, a.id";
 	/* a second connection-level statement: agent_json() uses another one meanwhile */
 	struct db_stmt *st = NULL;
 	if (!(st = db_prep_new(db, sql)))

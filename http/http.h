@@ -76,6 +76,10 @@ const char *req_query(const struct http_req *r, const char *name);
 void resp_json(struct http_req *r, int status, struct buf *b);
 void resp_json_str(struct http_req *r, int status, const char *json);
 /* RFC 6749 §5.2 error body: {"error","error_description"}, no-store. */
+/* Every 503 tells the client when to retry (seconds), unless the error names its own. */
+#define RESP_RETRY_AFTER_S 1
+/* An error answer; a 500 while the database is unreachable (db_unavailable) becomes 503
+ * temporarily_unavailable. */
 void resp_error(struct http_req *r, const struct oerr *e);
 void resp_error_simple(struct http_req *r, int status, const char *code, const char *desc);
 /* Content-Type is application/x-www-form-urlencoded (parameters allowed). */

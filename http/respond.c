@@ -2,6 +2,8 @@
  * response with its headers to libmicrohttpd. */
 #include "conn.h"
 
+#include "../store/db.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,13 @@ void resp_json_str(struct http_req *r, int status, const char *json)
 
 void resp_error(struct http_req *r, const struct oerr *e)
 {
+	/* a request that failed because the database could not be reached is worth retrying */
+	struct oerr away;
+	if (e->status == 500 && db_unavailable()) {
+		memset(&away, 0, sizeof away);
+		oerr_set(&away, 503, "temporarily_unavailable", "storage unavailable");
+		e = &away;
+	}
 	/* RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; descriptions may
 	 * quote client input, so anything else becomes '?' */
 	char desc[sizeof e->desc];
@@ -56,6 +65,8 @@ void resp_error(struct http_req *r, const struct oerr *e)
 	r->resp.no_store = 1;
 	r->resp.basic_challenge = e->basic_challenge;
 	r->resp.retry_after = e->retry_after;
+	if (e->status == 503 && r->resp.retry_after <= 0)
+		r->resp.retry_after = RESP_RETRY_AFTER_S;
 }
 
 void resp_error_simple(struct http_req *r, int status, const char *code, const char *desc)

@@ -178,10 +178,10 @@ int key_retire_job(struct db *db, void *arg)
 			return 0;
 	}
 	struct db_stmt *st =
-		k->kid ? db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x'', retire_after = ?2"
+		k->kid ? db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = '', retire_after = ?2"
 				     " WHERE kid = ?1 AND state IN ('next', 'retiring')")
-		       : db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = x''"
-				     " WHERE state = 'retiring' AND retire_after <= ?2 AND ?1 IS NULL");
+		       : db_prep(db, "UPDATE signing_keys SET state = 'retired', private_der = ''"
+				     " WHERE state = 'retiring' AND retire_after <= ?2 AND CAST(?1 AS TEXT) IS NULL");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, k->kid);

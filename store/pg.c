@@ -284,6 +284,48 @@ void pg_reset(struct pg_stmt *ps) { clear_result(ps); }
 
 void pg_oneshot(struct pg_stmt *ps) { ps->oneshot = 1; }
 
+/* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 when ill-formed. */
+static int utf8_seq(const unsigned char *s, int n)
+{
+	int len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+				: s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	for (int k = 1; k < len; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
+	    (s[0] == 0xf4 && s[1] > 0x8f))
+		return 0; /* overlong, surrogate or past U+10FFFF */
+	return len;
+}
+
+/* PostgreSQL refuses text that is not UTF-8, where SQLite stores any bytes: an ill-formed
+ * byte (only ever from a request, never a stored value) becomes U+FFFD, so a lookup of it
+ * finds nothing instead of failing. */
+static char *utf8_copy(const char *p, int n, int *outn)
+{
+	char *out = malloc((size_t)n * 3 + 1), *o = out;
+	if (!out)
+		return NULL;
+	const unsigned char *s = (const unsigned char *)p;
+	for (int k = 0; k < n;) {
+		int len = s[k] ? utf8_seq(s + k, n - k) : 0;
+		if (len) {
+			memcpy(o, s + k, (size_t)len);
+			o += len;
+			k += len;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			k++;
+		}
+	}
+	*o = '\0';
+	*outn = (int)(o - out);
+	return out;
+}
+
 int pg_bind(struct pg_stmt *ps, int i, const void *p, int n, int kind)
 {
 	if (i < 1 || i > ps->nparams)
@@ -295,6 +337,10 @@ int pg_bind(struct pg_stmt *ps, int i, const void *p, int n, int kind)
 	q->fmt = kind == PG_BIND_BLOB;
 	if (kind == PG_BIND_NULL)
 		return 0;
+	if (kind == PG_BIND_TEXT) {
+		q->v = utf8_copy(p, n, &q->len);
+		return q->v ? 0 : -1;
+	}
 	q->v = malloc((size_t)n + 1);
 	if (!q->v)
 		return -1;

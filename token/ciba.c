@@ -340,7 +340,7 @@ long approval_list(struct db *db, const char *owner_id, void (*emit)(void *arg, 
 {
 	struct db_stmt *st = db_prep(db, "SELECT id, agent_id, run_id, ws, scope, binding_message, expires_at, owner_id"
 					 " FROM approvals WHERE status = 'pending' AND expires_at > ?2"
-					 " AND (?1 IS NULL OR owner_id = ?1) ORDER BY created_at");
+					 " AND (CAST(?1 AS TEXT) IS NULL OR owner_id = ?1) ORDER BY created_at");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, owner_id);

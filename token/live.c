@@ -125,7 +125,7 @@ int live_init(struct db *db)
 		apply(CHANGE_CRED, db_col_text(st, 0), NULL, 0);
 	db_reset(st);
 	st = db_prep(db, "SELECT audience FROM resource_servers WHERE audience IS NOT NULL AND status = 'active'"
-			 " AND ? IS NOT NULL");
+			 " AND CAST(? AS TEXT) IS NOT NULL");
 	if (!st)
 		goto done;
 	db_bind_int(st, 1, 1);
