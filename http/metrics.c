@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include "../common/timeutil.h"
+#include "../sched/housekeeping.h"
 #include "../store/stats.h"
 #include "../token/live.h"
 #include "../token/verify.h"
@@ -203,6 +204,9 @@ static void internals(struct warrant *w, struct buf *b)
 		   misses);
 	buf_printf(b, "# TYPE warrant_live_changes_applied_total counter\nwarrant_live_changes_applied_total %ld\n",
 		   live_applied());
+	buf_puts(b, "# HELP warrant_scheduler_leader 1 on the node that runs scheduled work (key rotation,"
+		    " expiry, retention), 0 elsewhere.\n# TYPE warrant_scheduler_leader gauge\n");
+	buf_printf(b, "warrant_scheduler_leader %d\n", housekeeping_leading());
 	buf_printf(b, "# TYPE warrant_slow_connections_cut_total counter\nwarrant_slow_connections_cut_total %ld\n",
 		   server_swept());
 }

@@ -4,6 +4,7 @@
 #include "../audit/audit.h"
 #include "../audit/retention.h"
 #include "../audit/summary.h"
+#include "../authz/quota.h"
 #include "../clients/credentials.h"
 #include "../clients/expiry.h"
 #include "../common/log.h"
@@ -15,6 +16,7 @@
 #include "../token/prune.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +27,7 @@ static pthread_t thread;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int running, stopping;
+static atomic_int leading; /* this process runs the scheduled work (db_leader) */
 static struct db *hdb;
 static void (*tick_fn)(void);
 
@@ -75,10 +78,10 @@ static void schedules(struct warrant *w, int64_t now)
  * rows past LEDGER_KEEP_MS (a chunk at a time, so requests never wait long for the writer). */
 static void prune(struct warrant *w, int64_t now)
 {
-	live_prune(now / 1000, w->leeway);
 	int64_t cutoff = now / 1000 - w->leeway;
 	if (stale_rows_due(hdb, cutoff) == 1)
 		writer_call(w->writer, stale_rows_prune_job, &cutoff);
+	writer_call(w->writer, quota_prune_job, &now);
 	struct ledger_prune lp = {.before_ms = now - LEDGER_KEEP_MS};
 	if (ledger_prune_due(hdb, lp.before_ms) != 1)
 		return;
@@ -127,11 +130,15 @@ static void *housekeeping_main(void *arg)
 		int64_t t = now_ms();
 		audit_summary_flush(w->writer, t, 0); /* the summaries of minutes that have ended */
 		if (t - last_sched >= HOUSEKEEPING_SCHEDULE_MS) {
-			schedules(w, t);
+			atomic_store(&leading, db_leader(hdb) == 1);
+			if (atomic_load(&leading))
+				schedules(w, t);
 			last_sched = t;
 		}
 		if (t - last_prune > HOUSEKEEPING_PRUNE_MS) {
-			prune(w, t);
+			live_prune(t / 1000, w->leeway); /* this process's memory */
+			if (atomic_load(&leading))
+				prune(w, t);
 			last_prune = t;
 		}
 		keys_reload(w, keyset, sizeof keyset);
@@ -157,6 +164,8 @@ int housekeeping_start(struct warrant *w, void (*tick)(void))
 	running = 1;
 	return 0;
 }
+
+int housekeeping_leading(void) { return atomic_load(&leading); }
 
 void housekeeping_stop(void)
 {

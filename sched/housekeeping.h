@@ -21,6 +21,9 @@
  * thread at every interval first (the server cuts off slow connections there). 0, or -1
  * when the database cannot be opened or the thread cannot start. */
 int housekeeping_start(struct warrant *w, void (*tick)(void));
+/* 1 while this process runs the scheduled work: on PostgreSQL one node of the cluster at
+ * a time (db_leader), another taking over within HOUSEKEEPING_SCHEDULE_MS of its death. */
+int housekeeping_leading(void);
 /* Stops the thread and closes its connection; a no-op when it is not running. */
 void housekeeping_stop(void);
 #endif

@@ -55,10 +55,7 @@ int db_begin(struct db *db)
 {
 	return db_exec(db, db_sql(db, "BEGIN IMMEDIATE", "BEGIN; SELECT pg_advisory_xact_lock(7316253407)"));
 }
-int db_begin_read(struct db *db)
-{
-	return db_exec(db, db_sql(db, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
-}
+int db_begin_read(struct db *db) { return db_exec(db, db_sql(db, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")); }
 int db_commit(struct db *db) { return db_exec(db, "COMMIT"); }
 int db_in_tx(struct db *db) { return db->engine == DB_PG ? pg_in_tx(db->pg) : !sqlite3_get_autocommit(db->h); }
 void db_rollback(struct db *db)
@@ -416,6 +413,8 @@ int db_setting_put(struct db *db, const char *key, const void *val, int len)
 	db_bind_blob(st, 2, val, len);
 	return db_step_done(st);
 }
+
+int db_leader(struct db *db) { return db->engine == DB_PG ? pg_leader(db) : 1; }
 
 int db_page_size(struct db *db)
 {

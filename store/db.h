@@ -124,6 +124,13 @@ int64_t db_changes(struct db *db);
 int db_setting_get(struct db *db, const char *key, void *out, int cap);
 int db_setting_put(struct db *db, const char *key, const void *val, int len);
 
+/* Scheduled work (key rotation, expiry, retention, pruning) runs on one process at a time.
+ * 1 when this connection holds the scheduler lease (taking it when free), 0 when another
+ * holds it, -1 on error. SQLite (one server per file): always 1. PostgreSQL: a session
+ * advisory lock, released when the session ends, so when its node dies another node takes
+ * over at its next try. */
+int db_leader(struct db *db);
+
 /* SQLite: PRAGMA page_size in bytes (4096 when it cannot be read or on PostgreSQL). */
 int db_page_size(struct db *db);
 

@@ -36,5 +36,6 @@ int pg_col_null(struct pg_stmt *ps, int i);
 #define PG_BIND_TEXT 1
 #define PG_BIND_BLOB 2
 
+int pg_leader(struct db *db);
 void db_note_unavailable(int down);
 #endif

@@ -19,6 +19,7 @@ struct pg_conn {
 	PGconn *c;
 	long gen; /* counts (re)connections: statements prepared in an older one are gone */
 	int next_name;
+	long leader_gen; /* the generation in which this session took the scheduler lease */
 	char err[256];
 };
 
@@ -163,6 +164,26 @@ int pg_exec(struct db *db, const char *sql)
 	return rc;
 }
 
+int pg_leader(struct db *db)
+{
+	struct pg_conn *pc = db->pg;
+	if (pg_in_tx(pc))
+		return -1;
+	if (ensure(pc) < 0)
+		return -1;
+	if (pc->leader_gen == pc->gen)
+		return 1; /* a session lock lasts as long as the session */
+	PGresult *r = PQexec(pc->c, "SELECT pg_try_advisory_lock(7316253408)");
+	int rc = -1;
+	if (check(db, r) == 0 && PQntuples(r) == 1) {
+		rc = PQgetvalue(r, 0, 0)[0] == 't';
+		if (rc)
+			pc->leader_gen = pc->gen;
+	}
+	PQclear(r);
+	return rc;
+}
+
 int pg_schema_version(struct db *db)
 {
 	PGresult *r = PQexec(db->pg->c, "SELECT to_regclass('warrant_schema') IS NOT NULL");
@@ -287,8 +308,11 @@ void pg_oneshot(struct pg_stmt *ps) { ps->oneshot = 1; }
 /* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 when ill-formed. */
 static int utf8_seq(const unsigned char *s, int n)
 {
-	int len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-				: s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	int len = s[0] < 0x80                    ? 1
+		  : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+		  : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+		  : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+						 : 0;
 	if (!len || len > n)
 		return 0;
 	for (int k = 1; k < len; k++)

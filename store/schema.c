@@ -155,6 +155,14 @@ const char *const schema_sqlite[] = {
 	"ALTER TABLE resource_servers ADD COLUMN old_verifier BLOB;"
 	"ALTER TABLE resource_servers ADD COLUMN old_expires_at INTEGER;"
 	"ALTER TABLE resource_servers ADD COLUMN changed_at INTEGER;",
+	/* 4: tokens counted against quotas per window (authz/quota.c), for servers sharing a
+	 * database; win 'm': start = a UTC minute's number, 'd': a UTC day's */
+	"CREATE TABLE quota_usage ("
+	"  agent_id TEXT NOT NULL, win TEXT NOT NULL, start INTEGER NOT NULL, n INTEGER NOT NULL,"
+	"  PRIMARY KEY (agent_id, win, start)) WITHOUT ROWID;"
+	/* a CIBA request's polling pace, where several servers share the database */
+	"ALTER TABLE approvals ADD COLUMN polled_at INTEGER;"
+	"ALTER TABLE approvals ADD COLUMN poll_interval INTEGER;",
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -296,6 +304,12 @@ const char *const schema_pg[] = {
 	"ALTER TABLE resource_servers ADD COLUMN old_verifier BYTEA;"
 	"ALTER TABLE resource_servers ADD COLUMN old_expires_at BIGINT;"
 	"ALTER TABLE resource_servers ADD COLUMN changed_at BIGINT;",
+	/* 4 */
+	"CREATE TABLE quota_usage ("
+	"  agent_id TEXT NOT NULL, win TEXT NOT NULL, start BIGINT NOT NULL, n BIGINT NOT NULL,"
+	"  PRIMARY KEY (agent_id, win, start));"
+	"ALTER TABLE approvals ADD COLUMN polled_at BIGINT;"
+	"ALTER TABLE approvals ADD COLUMN poll_interval BIGINT;",
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");

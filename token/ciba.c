@@ -254,7 +254,11 @@ int ciba_lookup(struct db *db, struct token_issue *t, slice id)
 	}
 	if (strcmp(status, "pending") == 0) {
 		int64_t interval;
-		if (ciba_pace_poll(key, now, &interval)) {
+		int fast = ciba_pace_poll(db, key, now, &interval);
+		if (fast < 0) {
+			oerr_set(&t->err, 503, "temporarily_unavailable", "storage unavailable");
+			t->err.reason = "storage";
+		} else if (fast) {
 			oerr_set(&t->err, 400, "slow_down", "poll at most every %lld seconds", (long long)interval);
 			t->err.reason = "slow_down";
 		} else {

@@ -25,8 +25,38 @@ static void sweep(int64_t now)
 	strmap_prune(&polls, gone, &cut);
 }
 
-int ciba_pace_poll(const char *id, int64_t now, int64_t *interval)
+/* PostgreSQL: the pace in the request's row, read and written by one statement under the
+ * row's lock, so polls at every node count. */
+static int pace_shared(struct db *db, const char *id, int64_t now, int64_t *interval)
 {
+	struct db_stmt *st = db_prep(
+		db,
+		"UPDATE approvals a SET polled_at = CAST(?2 AS BIGINT), poll_interval = CASE WHEN o.polled_at IS NOT"
+		" NULL AND ?2 - o.polled_at < o.iv * 1000 THEN o.iv + CAST(?3 AS BIGINT) ELSE o.iv END"
+		" FROM (SELECT id, polled_at, coalesce(poll_interval, CAST(?4 AS BIGINT)) AS iv FROM approvals"
+		" WHERE id = ?1 FOR UPDATE) o WHERE a.id = o.id RETURNING a.poll_interval,"
+		" CASE WHEN o.polled_at IS NOT NULL AND ?2 - o.polled_at < o.iv * 1000 THEN 1 ELSE 0 END");
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, id);
+	db_bind_int64(st, 2, now);
+	db_bind_int64(st, 3, CIBA_SLOW_DOWN_STEP);
+	db_bind_int64(st, 4, CIBA_INTERVAL);
+	int rc = db_step(st);
+	int fast = 0;
+	*interval = CIBA_INTERVAL;
+	if (rc == DB_ROW) {
+		*interval = db_col_int64(st, 0);
+		fast = db_col_int(st, 1);
+	}
+	db_reset(st);
+	return rc == DB_ERROR ? -1 : fast;
+}
+
+int ciba_pace_poll(struct db *db, const char *id, int64_t now, int64_t *interval)
+{
+	if (db && db->engine == DB_PG)
+		return pace_shared(db, id, now, interval);
 	pthread_once(&once, init);
 	int64_t minute = now / 60000, seen_minute = atomic_load(&swept_minute);
 	if (seen_minute != minute && atomic_compare_exchange_strong(&swept_minute, &seen_minute, minute))

@@ -8,6 +8,8 @@
  * the server's time, not a secret. */
 #ifndef WARRANT_CIBA_PACE_H
 #define WARRANT_CIBA_PACE_H
+#include "../store/db.h"
+
 #include <stdint.h>
 
 #define CIBA_PENDING_MAX 20        /* pending requests per agent; more: 400 invalid_request */
@@ -16,6 +18,8 @@
 
 /* Records a poll of auth_req_id (a pending request) at now (ms). Returns 1 when it came
  * sooner than the request's interval (slow_down: the interval grew by CIBA_SLOW_DOWN_STEP),
- * 0 otherwise; *interval is the interval now asked for, in seconds. Never fails. */
-int ciba_pace_poll(const char *auth_req_id, int64_t now_ms, int64_t *interval);
+ * 0 otherwise; *interval is the interval now asked for, in seconds. On SQLite (one server
+ * per file; db may be NULL) it never fails; on PostgreSQL the pace is kept in the request's row so that
+ * polls at every node count, and -1 is a database error. */
+int ciba_pace_poll(struct db *db, const char *auth_req_id, int64_t now_ms, int64_t *interval);
 #endif

@@ -432,6 +432,14 @@ int token_issue_job(struct db *db, void *arg)
 		}
 		record(t, EV_TOKEN_ISSUED, "ok");
 	}
+	int q = quota_count_shared(db, t->agent.id, t->agent.per_minute, t->agent.per_day, t->issued_ms, &t->err);
+	if (q < 0)
+		return -1;
+	if (q > 0) {
+		buf_free(&t->jwt);
+		record(t, EV_QUOTA_EXCEEDED, "refused");
+		return audit_insert(db, &t->audit);
+	}
 	if (t->approval_id[0] && ciba_redeem(db, t->approval_id, t->agent.id, t->jti) != 0) {
 		/* single use: a second redemption loses */
 		oerr_set(&t->err, 400, "invalid_grant", "that approval was already redeemed");
