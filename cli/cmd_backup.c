@@ -70,10 +70,10 @@ int cmd_backup(struct cli *c)
 	struct stat sb;
 	stat(to, &sb);
 	if (c->json)
-		printf("{\"id\":\"%s\",\"from\":\"%s\",\"pages\":%d,\"bytes\":%lld}\n", to, c->w.db_path, pages,
+		printf("{\"id\":\"%s\",\"from\":\"%s\",\"pages\":%d,\"bytes\":%lld}\n", to, c->w.db_shown, pages,
 		       (long long)sb.st_size);
 	else
-		printf("backed up %s to %s (%lld bytes)\n", c->w.db_path, to, (long long)sb.st_size);
+		printf("backed up %s to %s (%lld bytes)\n", c->w.db_shown, to, (long long)sb.st_size);
 	return 0;
 }
 

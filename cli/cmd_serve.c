@@ -77,14 +77,14 @@ int cmd_init(struct cli *c)
 		return 1;
 	rc = db_tx(c->w.db, init_job, &j);
 	if (j.already)
-		return cli_fail("%s is already initialised", c->w.db_path);
+		return cli_fail("%s is already initialised", c->w.db_shown);
 	if (rc)
 		return cli_fail("init failed: %s", db_errmsg(c->w.db));
 	if (c->json)
 		printf("{\"id\":\"%s\",\"db\":\"%s\",\"org\":\"default\",\"kid\":\"%s\",\"next_kid\":\"%s\",\"alg\":\"%s\"}\n",
-		       j.org_id, c->w.db_path, j.kid, j.next_kid, key_alg_name(j.alg));
+		       j.org_id, c->w.db_shown, j.kid, j.next_kid, key_alg_name(j.alg));
 	else
-		printf("initialised %s: org default (%s), signing key %s (%s), next key %s\n", c->w.db_path, j.org_id,
+		printf("initialised %s: org default (%s), signing key %s (%s), next key %s\n", c->w.db_shown, j.org_id,
 		       j.kid, key_alg_name(j.alg), j.next_kid);
 	return 0;
 }
@@ -263,7 +263,7 @@ static int serve_show_config(struct cli *c, const struct server_opts *o, const s
 #undef SHOW
 	if (cli_open(c, 0) < 0)
 		return 1;
-	printf("# configuration is valid; database %s opens\n", c->w.db_path);
+	printf("# configuration is valid; database %s opens\n", c->w.db_shown);
 	return 0;
 }
 
@@ -303,7 +303,7 @@ static int serve_load(struct warrant *w, const struct serve_conf *sc)
 	char kid[KID_MAX];
 	enum key_alg alg;
 	if (keyring_current(w->keys, kid, &alg) < 0)
-		return cli_fail("no current signing key in %s", w->db_path);
+		return cli_fail("no current signing key in %s", w->db_shown);
 	if (discovery_init(w) < 0)
 		return cli_fail("cannot build the discovery document");
 	if (tcache_init(TCACHE_DEFAULT_ENTRIES) < 0 || live_init(w->db) < 0)

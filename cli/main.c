@@ -105,6 +105,7 @@ int cli_open(struct cli *c, int create)
 	if (!path || !*path)
 		path = "./warrant.db";
 	snprintf(c->w.db_path, sizeof c->w.db_path, "%s", path);
+	db_target_shown(path, c->w.db_shown, sizeof c->w.db_shown);
 	char err[512];
 	c->w.db = db_open(path, create ? DB_CREATE : DB_EXISTING, err, sizeof err);
 	if (!c->w.db) {

@@ -77,9 +77,7 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
-/* RFC 3629 §4: the length of the well-formed UTF-8 sequence at s[0..n), or minus the
- * number of bytes of an ill-formed one (its maximal subpart, Unicode §3.9: at least 1). */
-static int utf8_len(const unsigned char *s, size_t n)
+int utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	int need;

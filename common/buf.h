@@ -33,4 +33,8 @@ static inline int buf_json_cstr(struct buf *b, const char *s)
 char *buf_steal(struct buf *b, size_t *len);
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
+/* RFC 3629 §4: the length of the well-formed UTF-8 sequence at s[0..n) (n >= 1), or minus
+ * the number of bytes of an ill-formed one (its maximal subpart, Unicode §3.9: at least 1).
+ * The one rule for every place that replaces ill-formed input with U+FFFD. */
+int utf8_len(const unsigned char *s, size_t n);
 #endif

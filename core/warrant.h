@@ -18,9 +18,10 @@
 
 struct warrant {
 	char db_path[PATH_MAX];
-	struct db *db;         /* the command line's connection; NULL in the server */
-	struct writer *writer; /* the server's writer; NULL in the command line */
-	struct keyring *keys;  /* loaded by the server; NULL in the command line */
+	char db_shown[PATH_MAX]; /* db_path for messages: without a password */
+	struct db *db;           /* the command line's connection; NULL in the server */
+	struct writer *writer;   /* the server's writer; NULL in the command line */
+	struct keyring *keys;    /* loaded by the server; NULL in the command line */
 	char issuer[ISSUER_MAX];
 	char audience[ISSUER_MAX]; /* default `aud` */
 	int token_ttl;             /* seconds */

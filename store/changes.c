@@ -24,6 +24,7 @@ int change_note(struct db *db, const char *kind, const char *a, const char *b, i
 	db_bind_text(st, 3, a);
 	db_bind_text(st, 4, b);
 	db_bind_int64(st, 5, n);
+	db->tx_head = -1; /* the head moves */
 	return db_step_done(st);
 }
 
@@ -36,6 +37,14 @@ int64_t changes_head(struct db *db)
 	int64_t head = db_step(st) == DB_ROW ? db_col_int64(st, 0) : -1;
 	db_reset(st);
 	return head;
+}
+
+int64_t changes_head_in_tx(struct db *db)
+{
+	DB_ASSERT_TX(db);
+	if (db->tx_head < 0)
+		db->tx_head = changes_head(db);
+	return db->tx_head;
 }
 
 void changes_set_follower(int (*catch_up)(struct db *db)) { atomic_store(&follower, catch_up); }

@@ -31,6 +31,11 @@ int change_note(struct db *db, const char *kind, const char *a, const char *b, i
 /* The last change's number (0 when none), or -1 on a database error. */
 int64_t changes_head(struct db *db);
 
+/* The head as the caller's write transaction (db_begin) sees it: read once, and again only
+ * after a change is noted in it, since no other process commits while it holds the writer
+ * lock. -1 on error. */
+int64_t changes_head_in_tx(struct db *db);
+
 /* The process that follows the log (a server) registers how it catches up; NULL unsets. */
 void changes_set_follower(int (*catch_up)(struct db *db));
 /* Applies changes other processes committed that this process has not seen yet. Returns

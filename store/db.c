@@ -30,6 +30,29 @@ enum db_engine db_engine_of(const char *target)
 	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0 ? DB_PG : DB_SQLITE;
 }
 
+const char *db_target_shown(const char *target, char *out, size_t cap)
+{
+	if (db_engine_of(target) != DB_PG) {
+		snprintf(out, cap, "%s", target);
+		return out;
+	}
+	/* scheme://[user[:password]@]host...[?...password=...] */
+	const char *auth = strstr(target, "://") + 3, *at = strchr(auth, '@'), *slash = strchr(auth, '/');
+	const char *colon = at && (!slash || at < slash) ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon)
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - target), target, at);
+	else
+		snprintf(out, cap, "%s", target);
+	char *pw = strstr(out, "password=");
+	if (pw) {
+		char rest[512];
+		const char *end = strchr(pw, '&');
+		snprintf(rest, sizeof rest, "%s", end ? end : "");
+		snprintf(pw, cap - (size_t)(pw - out), "password=***%s", rest);
+	}
+	return out;
+}
+
 const char *db_errmsg(struct db *db)
 {
 	if (!db)
@@ -53,6 +76,7 @@ int db_exec(struct db *db, const char *sql)
  * ends, so write transactions of every node and command run one after another. */
 int db_begin(struct db *db)
 {
+	db->tx_head = -1;
 	return db_exec(db, db_sql(db, "BEGIN IMMEDIATE", "BEGIN; SELECT pg_advisory_xact_lock(7316253407)"));
 }
 int db_begin_read(struct db *db) { return db_exec(db, db_sql(db, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")); }
@@ -155,6 +179,7 @@ struct db *db_open(const char *target, enum db_mode mode, char *err, size_t errl
 		return NULL;
 	}
 	db->owner = pthread_self();
+	db->tx_head = -1;
 	db->engine = db_engine_of(target);
 	if (db->engine == DB_PG) {
 		db->pg = pg_connect(target, err, errlen);

@@ -46,6 +46,7 @@ struct db {
 	struct pg_conn *pg; /* PostgreSQL */
 	pthread_t owner;    /* the one thread that uses this connection (db_claim) */
 	int64_t changes;    /* rows changed by the last statement (PostgreSQL) */
+	int64_t tx_head;    /* the change log's head in this write transaction; -1 unknown */
 	int nstmt;
 	struct {
 		const char *sql; /* compared by address: pass string literals */
@@ -60,6 +61,9 @@ struct db {
 
 /* The engine a --db value names: a postgresql:// (or postgres://) URL, else a file. */
 enum db_engine db_engine_of(const char *target);
+/* target as it may be shown (messages, logs): a URL's password, in its user part or a
+ * password= parameter, becomes ***. Returns out (cap bytes). */
+const char *db_target_shown(const char *target, char *out, size_t cap);
 /* Opens target; err (>= 256 bytes) gets a one-line reason on failure (NULL is returned).
  * The reason never repeats a password the URL may hold. */
 struct db *db_open(const char *target, enum db_mode mode, char *err, size_t errlen);

@@ -7,6 +7,8 @@
  * outside a transaction, and its statements are prepared again. */
 #include "engine.h"
 
+#include "../common/buf.h"
+
 #include <libpq-fe.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -305,25 +307,6 @@ void pg_reset(struct pg_stmt *ps) { clear_result(ps); }
 
 void pg_oneshot(struct pg_stmt *ps) { ps->oneshot = 1; }
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), 0 when ill-formed. */
-static int utf8_seq(const unsigned char *s, int n)
-{
-	int len = s[0] < 0x80                    ? 1
-		  : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
-		  : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-		  : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
-						 : 0;
-	if (!len || len > n)
-		return 0;
-	for (int k = 1; k < len; k++)
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
-	    (s[0] == 0xf4 && s[1] > 0x8f))
-		return 0; /* overlong, surrogate or past U+10FFFF */
-	return len;
-}
-
 /* PostgreSQL refuses text that is not UTF-8, where SQLite stores any bytes: an ill-formed
  * byte (only ever from a request, never a stored value) becomes U+FFFD, so a lookup of it
  * finds nothing instead of failing. */
@@ -334,15 +317,15 @@ static char *utf8_copy(const char *p, int n, int *outn)
 		return NULL;
 	const unsigned char *s = (const unsigned char *)p;
 	for (int k = 0; k < n;) {
-		int len = s[k] ? utf8_seq(s + k, n - k) : 0;
-		if (len) {
+		int len = utf8_len(s + k, (size_t)(n - k)); /* the rule of JSON output (common/buf.c) */
+		if (len > 0 && s[k]) {
 			memcpy(o, s + k, (size_t)len);
 			o += len;
 			k += len;
 		} else {
 			memcpy(o, "\xef\xbf\xbd", 3);
 			o += 3;
-			k++;
+			k += len < 0 ? -len : 1;
 		}
 	}
 	*o = '\0';
