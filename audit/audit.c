@@ -38,7 +38,7 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 	bind_opt(st, 10, ev->detail);
 	bind_opt(st, 11, ev->request_id);
 	bind_opt(st, 12, ev->agent_id[0] ? ev->agent_id : strncmp(ev->actor, "agt_", 4) == 0 ? ev->actor : NULL);
-	return db_step_done(st);
+	return db_insert_later(st); /* with the batch's other rows, on PostgreSQL */
 }
 
 int audit_job(struct db *db, void *ev) { return audit_insert(db, ev); }

@@ -131,6 +131,19 @@ int quota_count_shared(struct db *db, const char *agent, int64_t per_minute, int
 	return 0;
 }
 
+int quota_prune_due(struct db *db, int64_t now)
+{
+	struct db_stmt *st = db_prep(
+		db, "SELECT 1 FROM quota_usage WHERE (win = 'm' AND start < ?) OR (win = 'd' AND start < ?) LIMIT 1");
+	if (!st)
+		return -1;
+	db_bind_int64(st, 1, now / 60000 - 2);
+	db_bind_int64(st, 2, now / 86400000 - 1);
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
+}
+
 int quota_prune_job(struct db *db, void *arg)
 {
 	int64_t now = *(int64_t *)arg;

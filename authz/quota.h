@@ -28,6 +28,8 @@ void quota_enable(void);
  * error. */
 int quota_count_shared(struct db *db, const char *agent, int64_t per_minute, int64_t per_day, int64_t now,
 		       struct oerr *e);
+/* 1 when windows ended long enough ago to forget are kept, 0 none, -1 error. */
+int quota_prune_due(struct db *db, int64_t now);
 /* Writer job: forgets windows that have ended (arg: int64_t now in ms). */
 int quota_prune_job(struct db *db, void *arg);
 #endif

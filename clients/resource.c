@@ -195,9 +195,10 @@ int resource_rotate_job(struct db *db, void *arg)
 	int64_t now = now_ms();
 	r->old_expires_at = r->grace ? now + r->grace * 1000 : 0;
 	/* the current secret becomes the previous one for the grace; an older one ends now */
-	struct db_stmt *st = db_prep(db, "UPDATE resource_servers SET old_verifier = CASE WHEN ?2 THEN verifier END,"
-					 " old_expires_at = CASE WHEN ?2 THEN ?2 END, verifier = ?3, changed_at = ?4"
-					 " WHERE id = ?1");
+	struct db_stmt *st = db_prep(
+		db, "UPDATE resource_servers SET old_verifier = CASE WHEN CAST(?2 AS BIGINT) <> 0 THEN verifier END,"
+		    " old_expires_at = CASE WHEN ?2 <> 0 THEN ?2 END, verifier = ?3, changed_at = ?4"
+		    " WHERE id = ?1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, r->id);

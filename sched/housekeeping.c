@@ -81,7 +81,8 @@ static void prune(struct warrant *w, int64_t now)
 	int64_t cutoff = now / 1000 - w->leeway;
 	if (stale_rows_due(hdb, cutoff) == 1)
 		writer_call(w->writer, stale_rows_prune_job, &cutoff);
-	writer_call(w->writer, quota_prune_job, &now);
+	if (quota_prune_due(hdb, now) == 1)
+		writer_call(w->writer, quota_prune_job, &now);
 	struct ledger_prune lp = {.before_ms = now - LEDGER_KEEP_MS};
 	if (ledger_prune_due(hdb, lp.before_ms) != 1)
 		return;

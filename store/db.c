@@ -401,6 +401,15 @@ void db_col_copy(struct db_stmt *st, int i, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+int db_insert_later(struct db_stmt *st)
+{
+	if (!st->pg)
+		return db_step_done(st);
+	int rc = pg_defer(st->db, st->pg);
+	db_reset(st);
+	return rc;
+}
+
 int db_step_done(struct db_stmt *st)
 {
 	int rc;

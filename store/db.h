@@ -121,6 +121,12 @@ void db_col_copy(struct db_stmt *st, int i, char *out, size_t cap);
 /* Runs a statement that returns nothing (or whose rows are ignored) and resets it; 0 when
  * it ran to the end. */
 int db_step_done(struct db_stmt *st);
+/* Runs an INSERT ... VALUES (...) whose caller needs no more than its success, inside a
+ * write transaction. PostgreSQL: the row waits and is written with the others of the same
+ * statement as one multi-row INSERT before any other statement runs on the connection or
+ * the transaction commits (a failure then fails the transaction; a rollback forgets the
+ * rows). SQLite: runs now. 0 or -1; resets the statement. */
+int db_insert_later(struct db_stmt *st);
 /* Rows inserted, changed or deleted by the connection's last statement. */
 int64_t db_changes(struct db *db);
 

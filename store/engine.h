@@ -37,5 +37,6 @@ int pg_col_null(struct pg_stmt *ps, int i);
 #define PG_BIND_BLOB 2
 
 int pg_leader(struct db *db);
+int pg_defer(struct db *db, struct pg_stmt *ps);
 void db_note_unavailable(int down);
 #endif

@@ -11,7 +11,7 @@
 #define LEDGER_ID_BITS 12
 #define LEDGER_ID_MASK ((1 << LEDGER_ID_BITS) - 1)
 
-static int bind_and_step(struct db_stmt *st, const struct ledger_entry *e);
+static void bind_row(struct db_stmt *st, const struct ledger_entry *e);
 
 static unsigned jti_hash(const char *jti)
 {
@@ -24,15 +24,30 @@ static unsigned jti_hash(const char *jti)
 int ledger_insert(struct db *db, const struct ledger_entry *e)
 {
 	DB_ASSERT_TX(db);
+	if (e->iat_ms < 0)
+		return -1;
+	unsigned k0 = jti_hash(e->jti);
+	if (db->engine == DB_PG) {
+		/* the key is (id, jti): no number to probe for, so the row can wait to be written
+		 * with the batch's others */
+		struct db_stmt *st =
+			db_prep(db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
+				    " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+		if (!st)
+			return -1;
+		db_bind_int64(st, 1, e->iat_ms << LEDGER_ID_BITS | (k0 & LEDGER_ID_MASK));
+		bind_row(st, e);
+		return db_insert_later(st);
+	}
 	struct db_stmt *st =
 		db_prep(db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
 			    " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING");
-	if (!st || e->iat_ms < 0)
+	if (!st)
 		return -1;
-	unsigned k0 = jti_hash(e->jti);
 	for (unsigned i = 0; i <= LEDGER_ID_MASK; i++) {
 		db_bind_int64(st, 1, e->iat_ms << LEDGER_ID_BITS | ((k0 + i) & LEDGER_ID_MASK));
-		if (bind_and_step(st, e) < 0)
+		bind_row(st, e);
+		if (db_step_done(st) < 0)
 			return -1;
 		if (db_changes(db) == 1)
 			return 0; /* else the number is taken: try the next */
@@ -40,7 +55,7 @@ int ledger_insert(struct db *db, const struct ledger_entry *e)
 	return -1; /* 4096 tokens issued in one millisecond */
 }
 
-static int bind_and_step(struct db_stmt *st, const struct ledger_entry *e)
+static void bind_row(struct db_stmt *st, const struct ledger_entry *e)
 {
 	db_bind_text(st, 2, e->jti);
 	db_bind_text(st, 3, e->agent_id);
@@ -53,7 +68,6 @@ static int bind_and_step(struct db_stmt *st, const struct ledger_entry *e)
 	db_bind_int64(st, 10, e->iat_ms);
 	db_bind_int64(st, 11, e->exp_s);
 	db_bind_text(st, 12, e->parent_jti);
-	return db_step_done(st);
 }
 
 int ledger_forget(struct db *db, const char *jti, int64_t iat_ms)
@@ -164,8 +178,9 @@ int ledger_prune_job(struct db *db, void *arg)
 {
 	struct ledger_prune *p = arg;
 	/* ids are times: the oldest rows are a range from the start */
-	struct db_stmt *st = db_prep(db, "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE id < ?1"
-					 " AND exp < ?2 LIMIT ?3)");
+	struct db_stmt *st =
+		db_prep(db, "DELETE FROM tokens WHERE exp < ?2 AND id IN (SELECT id FROM tokens WHERE id < ?1"
+			    " AND exp < ?2 LIMIT ?3)");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, p->before_ms << LEDGER_ID_BITS);

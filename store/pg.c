@@ -16,6 +16,9 @@
 #include <string.h>
 
 #define PG_MAX_PARAMS 32
+/* INSERT statements with rows waiting at once, and rows per multi-row INSERT */
+#define PG_DEFER_STMTS 8
+#define PG_DEFER_ROWS 64
 
 struct pg_conn {
 	PGconn *c;
@@ -23,6 +26,9 @@ struct pg_conn {
 	int next_name;
 	long leader_gen; /* the generation in which this session took the scheduler lease */
 	char err[256];
+	/* rows of INSERTs waiting to be written as one multi-row INSERT each (pg_defer) */
+	struct pg_stmt *waiting[PG_DEFER_STMTS];
+	int nwaiting;
 };
 
 struct pg_param {
@@ -36,6 +42,9 @@ struct pg_stmt {
 	char name[16];
 	long gen; /* the connection generation it was prepared in; -1: not yet */
 	int oneshot;
+	/* rows waiting (pg_defer): nparams values each */
+	struct pg_param *rows;
+	int nrows_waiting, rows_cap;
 	uint32_t used; /* bit k-1: $k appears in the statement */
 	int nparams;
 	struct pg_param p[PG_MAX_PARAMS];
@@ -150,10 +159,131 @@ static int check(struct db *db, PGresult *r)
 	return -1;
 }
 
+static void drop_rows(struct pg_stmt *ps)
+{
+	for (int i = 0; i < ps->nrows_waiting * ps->nparams; i++)
+		free(ps->rows[i].v);
+	ps->nrows_waiting = 0;
+}
+
+/* Forgets every waiting row (a rollback). */
+static void discard(struct pg_conn *pc)
+{
+	for (int i = 0; i < pc->nwaiting; i++)
+		drop_rows(pc->waiting[i]);
+	pc->nwaiting = 0;
+}
+
+/* The multi-row form of an INSERT ... VALUES (...) [suffix]: the row group repeated n times,
+ * its $k renumbered for each row. NULL when the statement has no VALUES group. */
+static char *multi_row_sql(const char *sql, int nparams, int n)
+{
+	const char *v = strstr(sql, " VALUES (");
+	const char *open = v ? v + 8 : NULL, *close = open ? strchr(open, ')') : NULL;
+	if (!close)
+		return NULL;
+	size_t cap = strlen(sql) + (size_t)n * ((size_t)(close - open) + 2 + (size_t)nparams * 6) + 1;
+	char *out = malloc(cap), *o = out;
+	if (!out)
+		return NULL;
+	o += sprintf(o, "%.*s", (int)(open - sql), sql);
+	for (int r = 0; r < n; r++) {
+		if (r)
+			*o++ = ',';
+		for (const char *s = open; s <= close; s++) {
+			if (*s != '$') {
+				*o++ = *s;
+				continue;
+			}
+			int k = (int)strtol(s + 1, (char **)&s, 10);
+			s--;
+			o += sprintf(o, "$%d", r * nparams + k);
+		}
+	}
+	strcpy(o, close + 1);
+	return out;
+}
+
+/* Writes the waiting rows of ps as one statement; -1 fails the transaction. */
+static int flush_stmt(struct db *db, struct pg_stmt *ps)
+{
+	int n = ps->nrows_waiting, k = ps->nparams, rc = -1;
+	char *sql = multi_row_sql(ps->sql, k, n);
+	const char **vals = malloc(sizeof *vals * (size_t)(n * k));
+	int *lens = malloc(sizeof *lens * (size_t)(n * k)), *fmts = malloc(sizeof *fmts * (size_t)(n * k));
+	if (sql && vals && lens && fmts) {
+		for (int i = 0; i < n * k; i++) {
+			vals[i] = ps->rows[i].v;
+			lens[i] = ps->rows[i].len;
+			fmts[i] = ps->rows[i].fmt;
+		}
+		PGresult *r = PQexecParams(db->pg->c, sql, n * k, NULL, vals, lens, fmts, 0);
+		rc = check(db, r);
+		PQclear(r);
+	} else {
+		set_err(db->pg, "out of memory");
+	}
+	free(sql);
+	free(vals);
+	free(lens);
+	free(fmts);
+	drop_rows(ps);
+	return rc;
+}
+
+/* Writes every waiting row, in the order the statements first waited. */
+static int flush(struct db *db)
+{
+	struct pg_conn *pc = db->pg;
+	int rc = 0;
+	for (int i = 0; i < pc->nwaiting; i++)
+		if (pc->waiting[i]->nrows_waiting && flush_stmt(db, pc->waiting[i]) < 0 && rc == 0)
+			rc = -1;
+	if (rc < 0)
+		discard(pc);
+	pc->nwaiting = 0;
+	return rc;
+}
+
+int pg_defer(struct db *db, struct pg_stmt *ps)
+{
+	struct pg_conn *pc = db->pg;
+	if (!pg_in_tx(pc) || !strstr(ps->sql, " VALUES (") || ps->nparams == 0)
+		return pg_step(db, ps) == DB_ERROR ? -1 : 0; /* nothing to join: now */
+	if (!ps->nrows_waiting) {
+		if (pc->nwaiting == PG_DEFER_STMTS && flush(db) < 0)
+			return -1;
+		pc->waiting[pc->nwaiting++] = ps;
+	}
+	if (ps->nrows_waiting == ps->rows_cap) {
+		int cap = ps->rows_cap ? 2 * ps->rows_cap : 8;
+		struct pg_param *nr = realloc(ps->rows, sizeof *nr * (size_t)(cap * ps->nparams));
+		if (!nr)
+			return -1;
+		ps->rows = nr;
+		ps->rows_cap = cap;
+	}
+	struct pg_param *row = ps->rows + ps->nrows_waiting * ps->nparams;
+	for (int i = 0; i < ps->nparams; i++) {
+		row[i] = ps->p[i];
+		ps->p[i].v = NULL; /* the row owns the value now; the statement is rebound next time */
+		ps->p[i].len = 0;
+	}
+	ps->nrows_waiting++;
+	db->changes = 1;
+	return ps->nrows_waiting >= PG_DEFER_ROWS ? flush_stmt(db, ps) : 0;
+}
+
 int pg_exec(struct db *db, const char *sql)
 {
 	struct pg_conn *pc = db->pg;
 	if (!pg_in_tx(pc) && ensure(pc) < 0)
+		return -1;
+	/* waiting rows: written before anything else runs, forgotten by a rollback (a SAVEPOINT
+	 * writes them first, so those a ROLLBACK TO forgets all came after it) */
+	if (strncmp(sql, "ROLLBACK", 8) == 0)
+		discard(pc);
+	else if (pc->nwaiting && flush(db) < 0)
 		return -1;
 	PGresult *r = PQexec(pc->c, sql);
 	int rc = check(db, r);
@@ -297,6 +427,8 @@ static void clear_result(struct pg_stmt *ps)
 void pg_stmt_free(struct pg_stmt *ps)
 {
 	clear_result(ps);
+	drop_rows(ps);
+	free(ps->rows);
 	for (int i = 0; i < PG_MAX_PARAMS; i++)
 		free(ps->p[i].v);
 	free(ps->sql);
@@ -362,6 +494,8 @@ static int run(struct db *db, struct pg_stmt *ps)
 {
 	struct pg_conn *pc = db->pg;
 	if (!pg_in_tx(pc) && ensure(pc) < 0)
+		return -1;
+	if (pc->nwaiting && flush(db) < 0)
 		return -1;
 	const char *vals[PG_MAX_PARAMS];
 	int lens[PG_MAX_PARAMS], fmts[PG_MAX_PARAMS];

@@ -287,7 +287,7 @@ const char *const schema_pg[] = {
 	/* 2: the token ledger (a PostgreSQL database starts at the current schema: there is no
 	 * earlier audit trail to carry tokens over from) */
 	"CREATE TABLE tokens ("
-	"  id BIGINT PRIMARY KEY,"
+	"  id BIGINT NOT NULL," /* unique with jti: rows are written many at once, unprobed */
 	"  jti TEXT NOT NULL,"
 	"  agent_id TEXT NOT NULL,"
 	"  owner_id TEXT NOT NULL,"
@@ -298,7 +298,8 @@ const char *const schema_pg[] = {
 	"  aud TEXT NOT NULL,"
 	"  iat BIGINT NOT NULL,"
 	"  exp BIGINT NOT NULL,"
-	"  parent_jti TEXT);"
+	"  parent_jti TEXT,"
+	"  PRIMARY KEY (id, jti));"
 	"CREATE INDEX tokens_agent ON tokens(agent_id, iat);",
 	/* 3 */
 	"ALTER TABLE resource_servers ADD COLUMN old_verifier BYTEA;"
