@@ -12,6 +12,7 @@
 #include "../keys/rotate.h"
 #include "../keys/schedule.h"
 #include "../store/ledger.h"
+#include "../store/replay.h"
 #include "../token/live.h"
 #include "../token/prune.h"
 
@@ -81,6 +82,8 @@ static void prune(struct warrant *w, int64_t now)
 	int64_t cutoff = now / 1000 - w->leeway;
 	if (stale_rows_due(hdb, cutoff) == 1)
 		writer_call(w->writer, stale_rows_prune_job, &cutoff);
+	if (replay_prune_due(hdb, cutoff) == 1)
+		writer_call(w->writer, replay_prune_job, &cutoff);
 	if (quota_prune_due(hdb, now) == 1)
 		writer_call(w->writer, quota_prune_job, &now);
 	struct ledger_prune lp = {.before_ms = now - LEDGER_KEEP_MS};

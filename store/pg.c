@@ -20,6 +20,15 @@
 #define PG_DEFER_STMTS 8
 #define PG_DEFER_ROWS 64
 
+/* Every session: quiet, UTC, and bounded when a peer goes silent. A transaction left idle
+ * (its node died or lost the network mid-way) is ended by the server within seconds, and
+ * with it the writer lock; a wait for that lock gives up rather than hang a request; the
+ * server notices a vanished node's socket within seconds, and with it the scheduler lease. */
+#define SESSION_SETUP                                                               \
+	"SET client_min_messages = warning; SET TIME ZONE 'UTC';"                   \
+	" SET idle_in_transaction_session_timeout = 5000; SET lock_timeout = 4000;" \
+	" SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3"
+
 struct pg_conn {
 	PGconn *c;
 	long gen; /* counts (re)connections: statements prepared in an older one are gone */
@@ -104,7 +113,7 @@ struct pg_conn *pg_connect(const char *url, char *err, size_t errlen)
 		return NULL;
 	}
 	PQsetNoticeProcessor(pc->c, quiet, NULL);
-	PGresult *r = PQexec(pc->c, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+	PGresult *r = PQexec(pc->c, SESSION_SETUP);
 	PQclear(r);
 	pc->gen = 1;
 	return pc;
@@ -137,7 +146,7 @@ static int ensure(struct pg_conn *pc)
 		db_note_unavailable(1);
 		return -1;
 	}
-	PGresult *r = PQexec(pc->c, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+	PGresult *r = PQexec(pc->c, SESSION_SETUP);
 	PQclear(r);
 	pc->gen++;
 	return 0;

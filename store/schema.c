@@ -163,6 +163,11 @@ const char *const schema_sqlite[] = {
 	/* a CIBA request's polling pace, where several servers share the database */
 	"ALTER TABLE approvals ADD COLUMN polled_at INTEGER;"
 	"ALTER TABLE approvals ADD COLUMN poll_interval INTEGER;",
+	/* 5: single-use identifiers (store/replay.c), remembered until exp (s) */
+	"CREATE TABLE used_ids ("
+	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL,"
+	"  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
+	"CREATE INDEX used_ids_exp ON used_ids(exp);",
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -311,6 +316,11 @@ const char *const schema_pg[] = {
 	"  PRIMARY KEY (agent_id, win, start));"
 	"ALTER TABLE approvals ADD COLUMN polled_at BIGINT;"
 	"ALTER TABLE approvals ADD COLUMN poll_interval BIGINT;",
+	/* 5 */
+	"CREATE TABLE used_ids ("
+	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp BIGINT NOT NULL,"
+	"  PRIMARY KEY (kind, id));"
+	"CREATE INDEX used_ids_exp ON used_ids(exp);",
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");

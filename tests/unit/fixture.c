@@ -6,6 +6,7 @@
 #include "../../token/ciba.h"
 #include "test.h"
 
+#include <libpq-fe.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,18 +26,68 @@ static int pepper_job(struct db *db, void *arg)
 	return secret_pepper_create(db);
 }
 
+/* WARRANT_TEST_PG (the URL of a PostgreSQL server's maintenance database): each fixture
+ * gets a database of its own there instead of a file. */
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+static int pg_admin(const char *sql)
+{
+	PGconn *c = PQconnectdb(getenv("WARRANT_TEST_PG"));
+	int ok = PQstatus(c) == CONNECTION_OK;
+	PQsetNoticeProcessor(c, quiet, NULL);
+	if (ok) {
+		PGresult *r = PQexec(c, sql);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok)
+			fprintf(stderr, "    fixture: %s: %s", sql, PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
+
+static int pg_database(struct fx *f)
+{
+	static int n;
+	const char *base = getenv("WARRANT_TEST_PG");
+	snprintf(f->pg_name, sizeof f->pg_name, "unit_%d_%d", (int)getpid(), ++n);
+	char sql[128];
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", f->pg_name);
+	pg_admin(sql);
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->pg_name);
+	if (pg_admin(sql) < 0)
+		return -1;
+	/* the same server, the new database: replace the URL's path */
+	const char *host = strstr(base, "://"), *slash = host ? strchr(host + 3, '/') : NULL;
+	const char *query = strchr(base, '?');
+	int keep = slash ? (int)(slash - base) : query ? (int)(query - base) : (int)strlen(base);
+	snprintf(f->path, sizeof f->path, "%.*s/%s%s", keep, base, f->pg_name, query ? query : "");
+	return 0;
+}
+
 int fx_open(struct fx *f)
 {
 	char err[256];
 	const char *tmp = getenv("TMPDIR");
 	memset(f, 0, sizeof *f);
-	snprintf(f->path, sizeof f->path, "%s/warrant-unit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	int fd = mkstemp(f->path);
-	if (fd < 0) {
-		setup_failed("mkstemp", -1, NULL, NULL);
-		return -1;
+	if (getenv("WARRANT_TEST_PG")) {
+		if (pg_database(f) < 0) {
+			setup_failed("CREATE DATABASE", -1, NULL, NULL);
+			return -1;
+		}
+	} else {
+		snprintf(f->path, sizeof f->path, "%s/warrant-unit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		int fd = mkstemp(f->path);
+		if (fd < 0) {
+			setup_failed("mkstemp", -1, NULL, NULL);
+			return -1;
+		}
+		close(fd);
 	}
-	close(fd);
 	f->db = db_open(f->path, DB_CREATE, err, sizeof err);
 	if (!f->db) {
 		fprintf(stderr, "    fixture: %s\n", err);
@@ -66,6 +117,13 @@ void fx_close(struct fx *f)
 	f->db = NULL;
 	if (!f->path[0])
 		return;
+	if (f->pg_name[0]) {
+		char sql[128];
+		snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pg_name);
+		pg_admin(sql);
+		f->path[0] = f->pg_name[0] = '\0';
+		return;
+	}
 	unlink(f->path);
 	snprintf(p, sizeof p, "%s-wal", f->path);
 	unlink(p);

@@ -14,12 +14,14 @@
 #include <limits.h>
 
 struct fx {
-	char path[PATH_MAX];
+	char path[PATH_MAX]; /* a file, or a postgresql:// URL (WARRANT_TEST_PG) */
+	char pg_name[64];    /* the PostgreSQL database it created, dropped by fx_close */
 	struct db *db;
 	char org[ID_MAX]; /* "default", as `warrant init` creates it */
 };
 
-/* Creates the database (mkstemp under $TMPDIR or /tmp), the pepper and the default org.
+/* Creates the database (mkstemp under $TMPDIR or /tmp; with WARRANT_TEST_PG, a database
+ * of its own on that PostgreSQL server), the pepper and the default org.
  * 0, or -1 with a failure recorded. */
 int fx_open(struct fx *f);
 void fx_close(struct fx *f);
