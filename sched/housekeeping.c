@@ -29,6 +29,10 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int running, stopping;
 static atomic_int leading; /* this process runs the scheduled work (db_leader) */
+/* PostgreSQL: a thread that applies other nodes' changes as soon as their commit wakes it */
+static pthread_t listener;
+static struct db *ldb;
+static atomic_int listener_running;
 static struct db *hdb;
 static void (*tick_fn)(void);
 
@@ -152,6 +156,37 @@ static void *housekeeping_main(void *arg)
 	return NULL;
 }
 
+/* Waits for commits that noted a change (db_wait_changes) and applies them at once; the
+ * 250 ms poll stays as the safety net. A lost connection is opened again by the next wait;
+ * coming back counts as woken, so nothing committed meanwhile is missed. */
+static void *listener_main(void *arg)
+{
+	(void)arg;
+	db_claim(ldb);
+	while (atomic_load(&listener_running)) {
+		int rc = db_wait_changes(ldb, HOUSEKEEPING_INTERVAL_MS);
+		if (rc == 1)
+			live_poll(ldb);
+		else if (rc < 0)
+			nanosleep(&(struct timespec){0, HOUSEKEEPING_INTERVAL_MS * 1000000L}, NULL);
+	}
+	return NULL;
+}
+
+static void listener_start(struct warrant *w)
+{
+	char err[256];
+	if (db_engine_of(w->db_path) != DB_PG || !(ldb = db_open(w->db_path, DB_EXISTING, err, sizeof err)))
+		return; /* SQLite: one server per file, the poll alone */
+	db_listen(ldb);
+	atomic_store(&listener_running, 1);
+	if (pthread_create(&listener, NULL, listener_main, NULL) != 0) {
+		atomic_store(&listener_running, 0);
+		db_close(ldb);
+		ldb = NULL;
+	}
+}
+
 int housekeeping_start(struct warrant *w, void (*tick)(void))
 {
 	char err[256];
@@ -166,6 +201,7 @@ int housekeeping_start(struct warrant *w, void (*tick)(void))
 		return -1;
 	}
 	running = 1;
+	listener_start(w);
 	return 0;
 }
 
@@ -182,5 +218,10 @@ void housekeeping_stop(void)
 	pthread_join(thread, NULL);
 	db_close(hdb);
 	hdb = NULL;
+	if (atomic_exchange(&listener_running, 0)) {
+		pthread_join(listener, NULL);
+		db_close(ldb);
+		ldb = NULL;
+	}
 	running = 0;
 }

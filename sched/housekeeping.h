@@ -4,6 +4,8 @@
  * retirement, rotation and a missing next key, credential expiry rows, audit retention
  * and summaries, forgetting expired revocations and old ledger rows.
  *
+ * On PostgreSQL a second thread listens for other nodes' commits and applies them at once.
+ *
  * It reads through a connection of its own; every write goes through the writer. */
 #ifndef WARRANT_HOUSEKEEPING_H
 #define WARRANT_HOUSEKEEPING_H

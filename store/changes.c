@@ -25,6 +25,7 @@ int change_note(struct db *db, const char *kind, const char *a, const char *b, i
 	db_bind_text(st, 4, b);
 	db_bind_int64(st, 5, n);
 	db->tx_head = -1; /* the head moves */
+	db->tx_noted = 1;
 	return db_step_done(st);
 }
 

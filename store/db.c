@@ -77,10 +77,19 @@ int db_exec(struct db *db, const char *sql)
 int db_begin(struct db *db)
 {
 	db->tx_head = -1;
+	db->tx_noted = 0;
 	return db_exec(db, db_sql(db, "BEGIN IMMEDIATE", "BEGIN; SELECT pg_advisory_xact_lock(7316253407)"));
 }
 int db_begin_read(struct db *db) { return db_exec(db, db_sql(db, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")); }
-int db_commit(struct db *db) { return db_exec(db, "COMMIT"); }
+int db_commit(struct db *db)
+{
+	/* the followers on other nodes are woken at once, not at their next poll; the channel's
+	 * lock is taken only by commits that changed live state */
+	if (db->engine == DB_PG && db->tx_noted && db_exec(db, "NOTIFY " DB_CHANGES_CHANNEL) < 0)
+		return -1;
+	db->tx_noted = 0;
+	return db_exec(db, "COMMIT");
+}
 int db_in_tx(struct db *db) { return db->engine == DB_PG ? pg_in_tx(db->pg) : !sqlite3_get_autocommit(db->h); }
 void db_rollback(struct db *db)
 {
@@ -446,6 +455,12 @@ int db_setting_put(struct db *db, const char *key, const void *val, int len)
 	db_bind_text(st, 1, key);
 	db_bind_blob(st, 2, val, len);
 	return db_step_done(st);
+}
+
+int db_listen(struct db *db) { return db->engine == DB_PG ? pg_listen(db) : -1; }
+int db_wait_changes(struct db *db, int timeout_ms)
+{
+	return db->engine == DB_PG ? pg_wait_changes(db, timeout_ms) : -1;
 }
 
 int db_leader(struct db *db) { return db->engine == DB_PG ? pg_leader(db) : 1; }

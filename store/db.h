@@ -47,6 +47,7 @@ struct db {
 	pthread_t owner;    /* the one thread that uses this connection (db_claim) */
 	int64_t changes;    /* rows changed by the last statement (PostgreSQL) */
 	int64_t tx_head;    /* the change log's head in this write transaction; -1 unknown */
+	int tx_noted;       /* a change was noted in this transaction: wake the followers */
 	int nstmt;
 	struct {
 		const char *sql; /* compared by address: pass string literals */
@@ -140,6 +141,15 @@ int db_setting_put(struct db *db, const char *key, const void *val, int len);
  * advisory lock, released when the session ends, so when its node dies another node takes
  * over at its next try. */
 int db_leader(struct db *db);
+
+/* PostgreSQL: the channel on which a commit that noted a change wakes every follower. */
+#define DB_CHANGES_CHANNEL "warrant_changes"
+/* Listens on DB_CHANGES_CHANNEL (PostgreSQL; -1 on SQLite, where followers poll). */
+int db_listen(struct db *db);
+/* Waits up to timeout_ms for a commit that noted a change. 1 woken (or the connection was
+ * lost and is back: changes may have been missed), 0 timed out, -1 the database is away
+ * (the caller waits and calls again: the connection is opened anew and listens again). */
+int db_wait_changes(struct db *db, int timeout_ms);
 
 /* SQLite: PRAGMA page_size in bytes (4096 when it cannot be read or on PostgreSQL). */
 int db_page_size(struct db *db);

@@ -38,5 +38,7 @@ int pg_col_null(struct pg_stmt *ps, int i);
 
 int pg_leader(struct db *db);
 int pg_defer(struct db *db, struct pg_stmt *ps);
+int pg_listen(struct db *db);
+int pg_wait_changes(struct db *db, int timeout_ms);
 void db_note_unavailable(int down);
 #endif

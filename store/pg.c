@@ -10,6 +10,7 @@
 #include "../common/buf.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ struct pg_conn {
 	long gen; /* counts (re)connections: statements prepared in an older one are gone */
 	int next_name;
 	long leader_gen; /* the generation in which this session took the scheduler lease */
+	long listen_gen; /* the generation in which it listens (LISTEN) */
 	char err[256];
 	/* rows of INSERTs waiting to be written as one multi-row INSERT each (pg_defer) */
 	struct pg_stmt *waiting[PG_DEFER_STMTS];
@@ -303,6 +305,45 @@ int pg_exec(struct db *db, const char *sql)
 	}
 	PQclear(r);
 	return rc;
+}
+
+int pg_listen(struct db *db)
+{
+	struct pg_conn *pc = db->pg;
+	if (ensure(pc) < 0)
+		return -1;
+	PGresult *r = PQexec(pc->c, "LISTEN " DB_CHANGES_CHANNEL);
+	int rc = check(db, r);
+	PQclear(r);
+	pc->listen_gen = rc == 0 ? pc->gen : 0;
+	return rc;
+}
+
+int pg_wait_changes(struct db *db, int timeout_ms)
+{
+	struct pg_conn *pc = db->pg;
+	if (PQstatus(pc->c) != CONNECTION_OK || pc->listen_gen != pc->gen) {
+		if (pg_listen(db) < 0)
+			return -1;
+		return 1; /* back: what was committed meanwhile is for the caller to read */
+	}
+	struct pollfd p = {.fd = PQsocket(pc->c), .events = POLLIN};
+	PGnotify *n = NULL;
+	if (PQconsumeInput(pc->c) && (n = PQnotifies(pc->c)) == NULL && poll(&p, 1, timeout_ms) > 0)
+		PQconsumeInput(pc->c);
+	int woken = 0;
+	if (!n)
+		n = PQnotifies(pc->c);
+	while (n) {
+		woken = 1;
+		PQfreemem(n);
+		n = PQnotifies(pc->c);
+	}
+	if (PQstatus(pc->c) != CONNECTION_OK) {
+		db_note_unavailable(1);
+		return -1;
+	}
+	return woken;
 }
 
 int pg_leader(struct db *db)
