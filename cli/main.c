@@ -2,6 +2,8 @@
 #include "cli.h"
 
 #include "../clients/secret.h"
+#include "../common/kek.h"
+#include "../store/sealed.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"init", NULL, cmd_init, "warrant init [--alg ES256|RS256]"},
+	{"init", NULL, cmd_init, "warrant init [--alg ES256|RS256] [--key-file PATH]"},
 	{"serve", NULL, cmd_serve,
 	 "warrant serve [--listen 127.0.0.1:8080] [--issuer URL] [--token-ttl 300] [--audience URI]\n"
 	 "              [--threads N] [--max-body BYTES] [--max-connections N] [--max-per-ip N]\n"
@@ -97,6 +99,36 @@ void cli_emit(void *arg, const char *json, size_t n)
 	cli_line(json, n);
 }
 
+const char *cli_key_file(struct cli *c)
+{
+	const char *kf = arg_opt(&c->a, "key-file");
+	if (!kf)
+		kf = getenv("WARRANT_KEY_FILE");
+	return kf && *kf ? kf : NULL;
+}
+
+int cli_load_key(struct cli *c, const char *db_target, int create)
+{
+	const char *kf = cli_key_file(c);
+	char err[512];
+	if (!kf) {
+		if (db_engine_of(db_target) == DB_PG) {
+			cli_fail("a PostgreSQL database needs the key-encryption key: give --key-file PATH or set"
+				 " WARRANT_KEY_FILE");
+			return -1;
+		}
+		return 0;
+	}
+	int created = 0;
+	if (kek_load(kf, create, &created, err, sizeof err) < 0) {
+		cli_fail("%s", err);
+		return -1;
+	}
+	if (created)
+		snprintf(c->key_created, sizeof c->key_created, "%s", kf);
+	return 0;
+}
+
 int cli_open(struct cli *c, int create)
 {
 	const char *path = arg_opt(&c->a, "db");
@@ -105,9 +137,16 @@ int cli_open(struct cli *c, int create)
 	if (!path || !*path)
 		path = "./warrant.db";
 	snprintf(c->w.db_path, sizeof c->w.db_path, "%s", path);
+	if (cli_load_key(c, path, create) < 0)
+		return -1;
 	char err[512];
 	c->w.db = db_open(path, create ? DB_CREATE : DB_EXISTING, err, sizeof err);
 	if (!c->w.db) {
+		cli_fail("%s", err);
+		return -1;
+	}
+	/* the right key-encryption key, or none for a database without one (store/sealed.h) */
+	if (!create && sealed_check(c->w.db, err, sizeof err) < 0) {
 		cli_fail("%s", err);
 		return -1;
 	}
@@ -150,7 +189,8 @@ static void usage_all(FILE *f)
 	      f);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s\n", commands[i].usage);
-	fputs("\nevery command takes --db PATH (default $WARRANT_DB, else ./warrant.db) and --json.\n"
+	fputs("\nevery command takes --db PATH (default $WARRANT_DB, else ./warrant.db), --key-file PATH\n"
+	      "(default $WARRANT_KEY_FILE; required on PostgreSQL) and --json.\n"
 	      "warrant help COMMAND shows one command.\n",
 	      f);
 }
@@ -160,7 +200,9 @@ static const struct {
 	const char *w1, *text;
 } guides[] = {
 	{"init", "Creates the database (mode 0600): schema, the default org, a current and a next signing key.\n"
-		 "  warrant init --db /var/lib/warrant/warrant.db\n  warrant init --alg RS256"},
+		 "With --key-file, private keys and the pepper are sealed under it (made when missing, 0600).\n"
+		 "  warrant init --db /var/lib/warrant/warrant.db\n  warrant init --alg RS256\n"
+		 "  warrant init --db postgresql://warrant@db/warrant --key-file /etc/warrant/kek"},
 	{"serve", "Serves the OAuth endpoints. Settings also come from WARRANT_* variables and --config FILE\n"
 		  "(flags > environment > file > defaults); --check-config prints them and exits.\n"
 		  "  warrant serve --listen 127.0.0.1:8080 --issuer https://auth.example.com\n"
@@ -216,7 +258,7 @@ static int help_for(const char *w1)
 		}
 	if (!found)
 		return cli_usage("no command %s (see: warrant --help)", w1);
-	printf("\noptions common to every command: --db PATH, --json\n");
+	printf("\noptions common to every command: --db PATH, --key-file PATH, --json\n");
 	return 0;
 }
 
@@ -242,6 +284,7 @@ int main(int argc, char **argv)
 	if (arg_flag(&c.a, "help"))
 		return help_for(c.a.words[0]);
 	c.json = arg_flag(&c.a, "json");
+	arg_opt(&c.a, "key-file"); /* every command takes it (cli_open) */
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (strcmp(commands[i].w1, c.a.words[0]) != 0)
 			continue;
