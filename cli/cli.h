@@ -55,6 +55,7 @@ int cmd_audit(struct cli *c);
 int cmd_revoke(struct cli *c);
 int cmd_backup(struct cli *c);
 int cmd_restore(struct cli *c);
+int cmd_migrate(struct cli *c);
 int cmd_workspace_approval(struct cli *c);
 int cmd_approval_list(struct cli *c);
 int cmd_approval_decide(struct cli *c);

@@ -59,6 +59,7 @@ static const struct command commands[] = {
 	{"revoke", NULL, cmd_revoke, "warrant revoke --jti J | --run R [--agent A] | --agent A"},
 	{"backup", NULL, cmd_backup, "warrant backup --to FILE"},
 	{"restore", NULL, cmd_restore, "warrant restore --from FILE [--force]"},
+	{"migrate", NULL, cmd_migrate, "warrant migrate --to postgresql://... --key-file PATH"},
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
 	 "              [--until ISO8601] [--limit N]"},
@@ -241,6 +242,11 @@ static const struct {
 	 "A consistent copy (0600) while servers run.\n  warrant backup --to /var/backups/warrant-$(date +%F).db"},
 	{"restore", "Copies a backup over the database; stop every server that uses it first.\n"
 		    "  warrant restore --from /var/backups/warrant-2026-11-23.db --force"},
+	{"migrate", "Copies a SQLite database (--db), every row, into an empty PostgreSQL database, sealing the\n"
+		    "private keys and the pepper under --key-file (made when missing), and checks the copy table by\n"
+		    "table before it commits. Stop the servers on the SQLite file first.\n"
+		    "  warrant migrate --db /var/lib/warrant/warrant.db --to postgresql://warrant@db/warrant"
+		    " --key-file /etc/warrant/kek"},
 	{"audit", "Audit events as JSON lines, oldest first.\n"
 		  "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json"},
 };
