@@ -11,6 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import tempfile
+import time
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -319,3 +320,43 @@ def test_cli_error_is_one_line_without_key_content():
         assert json.dumps(kek_bytes(env.key).hex()) not in p.stderr
     finally:
         env.close()
+
+
+def test_scheduled_rotation_in_the_server_seals_the_keys_it_makes():
+    def check(env):
+        kek = kek_bytes(env.key)
+        sc = env.scenario()
+        srv = env.serve("--jwks-max-age", "1", "--leeway", "0", "--token-ttl", "2", "--key-rotation", "2")
+        seen = []
+        deadline = time.time() + 12
+        while len(seen) < 3 and time.time() < deadline:
+            st, _, body = srv.token(sc["id"], sc["secret"])
+            assert st == 200, body
+            kid = jwt.get_unverified_header(body["access_token"])["kid"]
+            token_verifies(srv, body["access_token"])
+            if not seen or seen[-1] != kid:
+                seen.append(kid)
+            time.sleep(0.05)
+        assert len(seen) >= 3, "scheduled rotations seen: %s" % seen
+        stored = env.private_keys()
+        assert seen[-1] in stored
+        for kid, blob in stored.items():
+            assert load_der_private_key(unseal(kek, blob, "signing-key:" + kid), None)
+    each_engine(check)
+
+
+def test_rs256_keys_are_sealed_too():
+    for engine in ENGINES:
+        env = KeyEnv(engine, alg="RS256")
+        try:
+            kek = kek_bytes(env.key)
+            for kid, blob in env.private_keys().items():
+                key = load_der_private_key(unseal(kek, blob, "signing-key:" + kid), None)
+                assert key.key_size == 3072
+            sc = env.scenario()
+            srv = env.serve()
+            st, _, body = srv.token(sc["id"], sc["secret"])
+            assert st == 200, body
+            assert token_verifies(srv, body["access_token"])["sub"] == sc["id"]
+        finally:
+            env.close()
