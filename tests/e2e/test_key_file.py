@@ -303,6 +303,16 @@ def test_check_config_names_the_key_file():
         assert p.returncode == 0, p.stderr
         line = [l for l in p.stdout.splitlines() if l.startswith("key-file")]
         assert line and env.key in line[0] and "environment" in line[0], p.stdout
+        # and from the configuration file of serve
+        conf = os.path.join(env.dir, "warrant.conf")
+        with open(conf, "w") as f:
+            f.write("key-file = %s\n" % env.key)
+        e.pop("WARRANT_KEY_FILE")
+        p = subprocess.run([BIN, "serve", "--db", env.db, "--config", conf, "--check-config"], capture_output=True,
+                           text=True, timeout=60, env=e)
+        assert p.returncode == 0, p.stderr
+        line = [l for l in p.stdout.splitlines() if l.startswith("key-file")]
+        assert line and env.key in line[0] and "# file" in line[0], p.stdout
     finally:
         env.close()
 
