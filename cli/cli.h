@@ -10,6 +10,7 @@ struct cli {
 	struct args a;
 	int json;
 	struct warrant w;
+	char key_created[512]; /* the key file cli_open made (init), "" when none */
 };
 
 typedef int (*cmd_fn)(struct cli *c);
@@ -17,8 +18,15 @@ typedef int (*cmd_fn)(struct cli *c);
 /* Prints "warrant: MESSAGE" on stderr; returns the exit code 1 (2 for usage errors). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Opens --db (or $WARRANT_DB, else ./warrant.db) into c->w.db; 0 or -1 (message printed). */
+/* Opens --db (or $WARRANT_DB, else ./warrant.db) into c->w.db, with the key-encryption key
+ * of --key-file (or $WARRANT_KEY_FILE; required on PostgreSQL) loaded and checked against
+ * the database; create: init (makes the key file when missing). 0 or -1 (message printed). */
 int cli_open(struct cli *c, int create);
+/* --key-file, else $WARRANT_KEY_FILE, else NULL. */
+const char *cli_key_file(struct cli *c);
+/* Loads the key file for the database db_target (required when it is PostgreSQL; create:
+ * made when missing, its path noted in c->key_created). 0 or -1 (message printed). */
+int cli_load_key(struct cli *c, const char *db_target, int create);
 /* Reports a refusal from a domain job: rc 1 prints err, -1 the database error. */
 int cli_job_result(struct cli *c, int rc, const struct oerr *err);
 /* Opens the database, refuses options the command did not ask for, and runs fn(arg) in
@@ -47,6 +55,7 @@ int cmd_audit(struct cli *c);
 int cmd_revoke(struct cli *c);
 int cmd_backup(struct cli *c);
 int cmd_restore(struct cli *c);
+int cmd_migrate(struct cli *c);
 int cmd_workspace_approval(struct cli *c);
 int cmd_approval_list(struct cli *c);
 int cmd_approval_decide(struct cli *c);

@@ -7,11 +7,13 @@
 #include "../authz/model.h"
 #include "../authz/quota.h"
 #include "../clients/secret.h"
+#include "../common/kek.h"
 #include "../common/log.h"
 #include "../common/timeutil.h"
 #include "../common/uri.h"
 #include "../http/http.h"
 #include "../keys/rotate.h"
+#include "../store/sealed.h"
 #include "../token/live.h"
 #include "../token/verify.h"
 #include "config.h"
@@ -48,7 +50,8 @@ static int init_job(struct db *db, void *arg)
 		return n < 0 ? -1 : 1;
 	}
 	struct org_new o = {.name = "default"};
-	if (secret_pepper_create(db) < 0 || org_create_job(db, &o) != 0)
+	/* with a key-encryption key, the row that proves it first: the secrets below are sealed */
+	if ((kek_loaded() && sealed_mark(db) < 0) || secret_pepper_create(db) < 0 || org_create_job(db, &o) != 0)
 		return -1;
 	memcpy(j->org_id, o.id, ID_MAX);
 	if (key_create(db, j->alg, KEY_CURRENT, j->kid) < 0 || key_create(db, j->alg, KEY_NEXT, j->next_kid) < 0)
@@ -73,9 +76,14 @@ int cmd_init(struct cli *c)
 	int rc;
 	if ((rc = cli_no_extra(c)))
 		return rc;
-	if (cli_open(c, 1) < 0)
+	if (cli_open(c, 1) < 0) {
+		if (*c->key_created)
+			unlink(c->key_created);
 		return 1;
+	}
 	rc = db_tx(c->w.db, init_job, &j);
+	if ((j.already || rc) && *c->key_created)
+		unlink(c->key_created); /* a key file this init made, for nothing */
 	if (j.already)
 		return cli_fail("%s is already initialised", c->w.db_shown);
 	if (rc)
@@ -214,6 +222,7 @@ static int serve_settings(struct cli *c, struct server_opts *o, struct serve_con
 	if (o->tls_cert && (access(o->tls_cert, R_OK) != 0 || access(o->tls_key, R_OK) != 0))
 		return cli_usage("cannot read --tls-cert or --tls-key");
 	arg_opt(&c->a, "db");
+	cli_key_file(c); /* read when the database opens */
 	if ((rc = cli_no_extra(c)))
 		return rc;
 	if (server_check(o, cerr, sizeof cerr) < 0)
@@ -239,6 +248,7 @@ static int serve_show_config(struct cli *c, const struct server_opts *o, const s
 	printf("# effective configuration (flags > WARRANT_* environment > --config file > defaults)\n");
 #define SHOW(key, fmt, ...) printf("%-16s = " fmt "   # %s\n", key, __VA_ARGS__, config_source(&c->a, key))
 	SHOW("db", "%s", db && *db ? db : "./warrant.db");
+	SHOW("key-file", "%s", cli_key_file(c) ? cli_key_file(c) : "");
 	SHOW("listen", "%s", o->listen);
 	SHOW("issuer", "%s", w->issuer);
 	SHOW("audience", "%s", w->audience);

@@ -8,6 +8,7 @@
 
 const struct config_key config_keys[] = {
 	{"db", 0, 0, "database file"},
+	{"key-file", 0, 0, "key-encryption key file (required on PostgreSQL)"},
 	{"listen", 0, 0, "address:port to listen on"},
 	{"issuer", 0, 0, "issuer URL"},
 	{"audience", 0, 0, "default aud"},

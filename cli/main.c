@@ -2,6 +2,8 @@
 #include "cli.h"
 
 #include "../clients/secret.h"
+#include "../common/kek.h"
+#include "../store/sealed.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"init", NULL, cmd_init, "warrant init [--alg ES256|RS256]"},
+	{"init", NULL, cmd_init, "warrant init [--alg ES256|RS256] [--key-file PATH]"},
 	{"serve", NULL, cmd_serve,
 	 "warrant serve [--listen 127.0.0.1:8080] [--issuer URL] [--token-ttl 300] [--audience URI]\n"
 	 "              [--threads N] [--max-body BYTES] [--max-connections N] [--max-per-ip N]\n"
@@ -57,6 +59,7 @@ static const struct command commands[] = {
 	{"revoke", NULL, cmd_revoke, "warrant revoke --jti J | --run R [--agent A] | --agent A"},
 	{"backup", NULL, cmd_backup, "warrant backup --to FILE"},
 	{"restore", NULL, cmd_restore, "warrant restore --from FILE [--force]"},
+	{"migrate", NULL, cmd_migrate, "warrant migrate --to postgresql://... --key-file PATH"},
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
 	 "              [--until ISO8601] [--limit N]"},
@@ -97,6 +100,36 @@ void cli_emit(void *arg, const char *json, size_t n)
 	cli_line(json, n);
 }
 
+const char *cli_key_file(struct cli *c)
+{
+	const char *kf = arg_opt(&c->a, "key-file");
+	if (!kf)
+		kf = getenv("WARRANT_KEY_FILE");
+	return kf && *kf ? kf : NULL;
+}
+
+int cli_load_key(struct cli *c, const char *db_target, int create)
+{
+	const char *kf = cli_key_file(c);
+	char err[512];
+	if (!kf) {
+		if (db_engine_of(db_target) == DB_PG) {
+			cli_fail("a PostgreSQL database needs the key-encryption key: give --key-file PATH or set"
+				 " WARRANT_KEY_FILE");
+			return -1;
+		}
+		return 0;
+	}
+	int created = 0;
+	if (kek_load(kf, create, &created, err, sizeof err) < 0) {
+		cli_fail("%s", err);
+		return -1;
+	}
+	if (created)
+		snprintf(c->key_created, sizeof c->key_created, "%s", kf);
+	return 0;
+}
+
 int cli_open(struct cli *c, int create)
 {
 	const char *path = arg_opt(&c->a, "db");
@@ -106,14 +139,21 @@ int cli_open(struct cli *c, int create)
 		path = "./warrant.db";
 	snprintf(c->w.db_path, sizeof c->w.db_path, "%s", path);
 	db_target_shown(path, c->w.db_shown, sizeof c->w.db_shown);
+	if (cli_load_key(c, path, create) < 0)
+		return -1;
 	char err[512];
 	c->w.db = db_open(path, create ? DB_CREATE : DB_EXISTING, err, sizeof err);
 	if (!c->w.db) {
 		cli_fail("%s", err);
 		return -1;
 	}
+	/* the right key-encryption key, or none for a database without one (store/sealed.h) */
+	if (!create && sealed_check(c->w.db, err, sizeof err) < 0) {
+		cli_fail("%s", err);
+		return -1;
+	}
 	if (!create && secret_init(c->w.db) < 0) {
-		cli_fail("%s has no server secret (was it made by warrant init?)", path);
+		cli_fail("%s has no server secret (was it made by warrant init?)", c->w.db_shown);
 		return -1;
 	}
 	return 0;
@@ -151,7 +191,8 @@ static void usage_all(FILE *f)
 	      f);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s\n", commands[i].usage);
-	fputs("\nevery command takes --db PATH (default $WARRANT_DB, else ./warrant.db) and --json.\n"
+	fputs("\nevery command takes --db PATH (default $WARRANT_DB, else ./warrant.db), --key-file PATH\n"
+	      "(default $WARRANT_KEY_FILE; required on PostgreSQL) and --json.\n"
 	      "warrant help COMMAND shows one command.\n",
 	      f);
 }
@@ -161,7 +202,9 @@ static const struct {
 	const char *w1, *text;
 } guides[] = {
 	{"init", "Creates the database (mode 0600): schema, the default org, a current and a next signing key.\n"
-		 "  warrant init --db /var/lib/warrant/warrant.db\n  warrant init --alg RS256"},
+		 "With --key-file, private keys and the pepper are sealed under it (made when missing, 0600).\n"
+		 "  warrant init --db /var/lib/warrant/warrant.db\n  warrant init --alg RS256\n"
+		 "  warrant init --db postgresql://warrant@db/warrant --key-file /etc/warrant/kek"},
 	{"serve", "Serves the OAuth endpoints. Settings also come from WARRANT_* variables and --config FILE\n"
 		  "(flags > environment > file > defaults); --check-config prints them and exits.\n"
 		  "  warrant serve --listen 127.0.0.1:8080 --issuer https://auth.example.com\n"
@@ -200,6 +243,11 @@ static const struct {
 	 "A consistent copy (0600) while servers run.\n  warrant backup --to /var/backups/warrant-$(date +%F).db"},
 	{"restore", "Copies a backup over the database; stop every server that uses it first.\n"
 		    "  warrant restore --from /var/backups/warrant-2026-11-23.db --force"},
+	{"migrate", "Copies a SQLite database (--db), every row, into an empty PostgreSQL database, sealing the\n"
+		    "private keys and the pepper under --key-file (made when missing), and checks the copy table by\n"
+		    "table before it commits. Stop the servers on the SQLite file first.\n"
+		    "  warrant migrate --db /var/lib/warrant/warrant.db --to postgresql://warrant@db/warrant"
+		    " --key-file /etc/warrant/kek"},
 	{"audit", "Audit events as JSON lines, oldest first.\n"
 		  "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json"},
 };
@@ -217,7 +265,7 @@ static int help_for(const char *w1)
 		}
 	if (!found)
 		return cli_usage("no command %s (see: warrant --help)", w1);
-	printf("\noptions common to every command: --db PATH, --json\n");
+	printf("\noptions common to every command: --db PATH, --key-file PATH, --json\n");
 	return 0;
 }
 
@@ -243,6 +291,7 @@ int main(int argc, char **argv)
 	if (arg_flag(&c.a, "help"))
 		return help_for(c.a.words[0]);
 	c.json = arg_flag(&c.a, "json");
+	arg_opt(&c.a, "key-file"); /* every command takes it (cli_open) */
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (strcmp(commands[i].w1, c.a.words[0]) != 0)
 			continue;

@@ -1,7 +1,9 @@
 /* secret.c - keyed verifiers for agent and resource-server secrets; see secret.h. */
 #include "secret.h"
 
+#include "../common/kek.h"
 #include "../common/rand.h"
+#include "../store/sealed.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -16,7 +18,7 @@ int secret_pepper_create(struct db *db)
 	unsigned char p[PEPPER_LEN];
 	if (rand_bytes(p, sizeof p) < 0)
 		return -1;
-	int rc = db_setting_put(db, "secret_pepper", p, sizeof p);
+	int rc = sealed_setting_put(db, "secret_pepper", KEK_PURPOSE_PEPPER, p, sizeof p);
 	OPENSSL_cleanse(p, sizeof p);
 	return rc;
 }
@@ -30,7 +32,7 @@ int secret_init(struct db *db)
 		rc = 0;
 		goto done;
 	}
-	if (db_setting_get(db, "secret_pepper", p, sizeof p) != PEPPER_LEN)
+	if (sealed_setting_get(db, "secret_pepper", KEK_PURPOSE_PEPPER, p, sizeof p) != PEPPER_LEN)
 		goto done;
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;

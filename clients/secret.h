@@ -2,7 +2,8 @@
  *
  * Secrets are 256-bit random strings, so a fast keyed hash is enough to make the stored
  * value useless to a thief; a slow hash would only hand attackers a CPU lever. The pepper
- * is created by `warrant init` and loaded once per process. */
+ * is created by `warrant init` and loaded once per process; it is sealed under the
+ * key-encryption key when the process holds one (store/sealed.h). */
 #ifndef WARRANT_SECRET_H
 #define WARRANT_SECRET_H
 #include "../store/db.h"

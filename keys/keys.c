@@ -2,6 +2,7 @@
 #include "keys.h"
 
 #include "../common/codec.h"
+#include "../common/kek.h"
 #include "../common/timeutil.h"
 
 #include <assert.h>
@@ -76,6 +77,13 @@ static int state_parse(const char *s, enum key_state *st)
 	return 0;
 }
 
+/* The purpose a private key is sealed for: its row, so a sealed key moved to another does
+ * not open. */
+static void key_purpose(const char *kid, char out[KID_MAX + 16])
+{
+	snprintf(out, KID_MAX + 16, KEK_PURPOSE_KEY "%s", kid);
+}
+
 static int bn_b64(EVP_PKEY *pk, const char *param, int pad, char *out, size_t cap)
 {
 	BIGNUM *bn = NULL;
@@ -113,7 +121,7 @@ static int jwk_members(EVP_PKEY *pk, enum key_alg alg, struct buf *b)
 int key_create(struct db *db, enum key_alg alg, enum key_state state, char kid_out[KID_MAX])
 {
 	EVP_PKEY *pk = alg == ALG_ES256 ? EVP_EC_gen("P-256") : EVP_RSA_gen(3072);
-	unsigned char *der = NULL;
+	unsigned char *der = NULL, *sealed = NULL;
 	struct buf m, jwk;
 	int rc = -1;
 	buf_init(&m, 4096);
@@ -131,6 +139,16 @@ int key_create(struct db *db, enum key_alg alg, enum key_state state, char kid_o
 	int dlen = i2d_PrivateKey(pk, &der);
 	if (dlen <= 0 || jwk.failed)
 		goto done;
+	const unsigned char *stored = der;
+	int slen = dlen;
+	if (kek_loaded()) { /* stored sealed under the key-encryption key (common/kek.h) */
+		char purpose[KID_MAX + 16];
+		key_purpose(kid_out, purpose);
+		if (!(sealed = malloc((size_t)dlen + KEK_OVERHEAD)) || kek_seal(purpose, der, (size_t)dlen, sealed) < 0)
+			goto done;
+		stored = sealed;
+		slen = dlen + KEK_OVERHEAD;
+	}
 	struct db_stmt *st = db_prep(
 		db, "INSERT INTO signing_keys(kid, alg, state, private_der, public_jwk, created_at, activated_at)"
 		    " VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -140,7 +158,7 @@ int key_create(struct db *db, enum key_alg alg, enum key_state state, char kid_o
 	db_bind_text(st, 1, kid_out);
 	db_bind_text(st, 2, key_alg_name(alg));
 	db_bind_text(st, 3, key_state_name(state));
-	db_bind_blob(st, 4, der, dlen);
+	db_bind_blob(st, 4, stored, slen);
 	db_bind_text(st, 5, jwk.p);
 	db_bind_int64(st, 6, now);
 	if (state == KEY_CURRENT)
@@ -153,6 +171,7 @@ done:
 		OPENSSL_cleanse(der, (size_t)i2d_PrivateKey(pk, NULL));
 		OPENSSL_free(der);
 	}
+	free(sealed);
 	EVP_PKEY_free(pk);
 	buf_free(&m);
 	buf_free(&jwk);
@@ -169,6 +188,31 @@ static void key_free(struct key *k)
 	free(k);
 }
 
+/* The private key of a row: opened with the key-encryption key when the process holds
+ * one (a key in the clear is refused then: only a key this server sealed signs), read as
+ * it is otherwise. NULL on failure; the plain DER is wiped. */
+static EVP_PKEY *private_key(const char *kid, const unsigned char *der, int dlen)
+{
+	if (!der || dlen <= 0)
+		return NULL;
+	if (!kek_loaded()) {
+		const unsigned char *p = der;
+		return d2i_AutoPrivateKey(NULL, &p, dlen);
+	}
+	char purpose[KID_MAX + 16];
+	key_purpose(kid, purpose);
+	unsigned char *plain = malloc((size_t)dlen);
+	int n = plain ? kek_open(purpose, der, (size_t)dlen, plain, (size_t)dlen) : -1;
+	EVP_PKEY *pk = NULL;
+	if (n > 0) {
+		const unsigned char *p = plain;
+		pk = d2i_AutoPrivateKey(NULL, &p, n);
+		OPENSSL_cleanse(plain, (size_t)n);
+	}
+	free(plain);
+	return pk;
+}
+
 static struct key *key_parse(const char *kid, const char *alg, const char *state, const unsigned char *der, int dlen)
 {
 	struct key *k = calloc(1, sizeof *k);
@@ -177,8 +221,7 @@ static struct key *key_parse(const char *kid, const char *alg, const char *state
 	snprintf(k->kid, sizeof k->kid, "%s", kid);
 	if (key_alg_parse(alg, &k->alg) < 0 || state_parse(state, &k->state) < 0)
 		goto fail;
-	const unsigned char *p = der;
-	k->pkey = d2i_AutoPrivateKey(NULL, &p, dlen);
+	k->pkey = private_key(kid, der, dlen);
 	k->sign_tmpl = EVP_MD_CTX_new();
 	k->verify_tmpl = EVP_MD_CTX_new();
 	if (!k->pkey || !k->sign_tmpl || !k->verify_tmpl)

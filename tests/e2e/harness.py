@@ -3,6 +3,7 @@ WARRANT_TEST_PG, a fresh PostgreSQL database), `warrant serve` on 127.0.0.1 (sto
 pid), the command line, and plain HTTP clients.
 
 Everything runs against real parts; nothing here fakes a server or a result."""
+import atexit
 import base64
 import http.client
 import json
@@ -39,6 +40,23 @@ TMP_ROOT = os.environ.get("WARRANT_TEST_TMP") or os.path.join(os.path.dirname(__
 # WARRANT_TEST_PG: the URL of a PostgreSQL server's maintenance database (scripts/pg.sh);
 # every Env then gets a database of its own there instead of a SQLite file
 PG = os.environ.get("WARRANT_TEST_PG")
+
+
+def new_key_file(path):
+    """A key-encryption key file (32 random bytes, mode 0600) at path; returns path."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32))
+    return path
+
+
+# on PostgreSQL every command and server needs the key-encryption key: one file for the run,
+# handed to every process through the environment (an explicit WARRANT_KEY_FILE wins)
+if PG and not os.environ.get("WARRANT_KEY_FILE"):
+    os.makedirs(TMP_ROOT, exist_ok=True)
+    _kek_dir = tempfile.mkdtemp(prefix="kek-", dir=TMP_ROOT)
+    atexit.register(shutil.rmtree, _kek_dir, True)
+    os.environ["WARRANT_KEY_FILE"] = new_key_file(os.path.join(_kek_dir, "kek"))
 
 
 class Skip(Exception):

@@ -48,7 +48,9 @@ def new_env():
 def run(*args, env=None, cwd=None, stdin=None, timeout=60):
     e = dict(os.environ)
     for k in list(e):
-        if k.startswith("WARRANT_") and k not in ("WARRANT_BIN", "WARRANT_TEST_TMP", "WARRANT_KEEP_TMP"):
+        # the key file stays: on PostgreSQL every command needs it (harness.py)
+        if k.startswith("WARRANT_") and k not in ("WARRANT_BIN", "WARRANT_TEST_TMP", "WARRANT_KEEP_TMP",
+                                                  "WARRANT_KEY_FILE"):
             del e[k]
     if env:
         e.update(env)
@@ -90,7 +92,7 @@ class Proc:
         self.log = open(self.log_path, "wb")
         e = dict(os.environ)
         for k in list(e):
-            if k.startswith("WARRANT_") and k not in ("WARRANT_BIN", "WARRANT_TEST_TMP"):
+            if k.startswith("WARRANT_") and k not in ("WARRANT_BIN", "WARRANT_TEST_TMP", "WARRANT_KEY_FILE"):
                 del e[k]
         e.update(env)
         self.proc = subprocess.Popen([BIN] + args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
