@@ -52,17 +52,23 @@ def sqlite_only(why):
         raise Skip("SQLite only: " + why)
 
 
-def pg_admin(sql):
-    """Runs sql on the PostgreSQL server's maintenance database (psql)."""
-    subprocess.run(["psql", PG, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
-                   capture_output=True, text=True, timeout=60)
+# On PostgreSQL every node and command is given a key-encryption key (SPEC "Storage"):
+# `warrant init` creates the file when absent; one file serves every database of a run
+if PG:
+    os.environ.setdefault("WARRANT_KEY_FILE", os.path.join(os.path.abspath(TMP_ROOT), "key-encryption-key"))
 
 
-def pg_database(name):
+def pg_admin(sql, pg=None):
+    """Runs sql on the PostgreSQL server's maintenance database (psql); returns stdout."""
+    return subprocess.run(["psql", pg or PG, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+
+
+def pg_database(name, pg=None):
     """A fresh, empty database on the PostgreSQL server; returns its URL."""
-    pg_admin('DROP DATABASE IF EXISTS "%s"' % name)
-    pg_admin('CREATE DATABASE "%s"' % name)
-    u = urllib.parse.urlsplit(PG)
+    pg_admin('DROP DATABASE IF EXISTS "%s"' % name, pg)
+    pg_admin('CREATE DATABASE "%s"' % name, pg)
+    u = urllib.parse.urlsplit(pg or PG)
     return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
 
 
@@ -81,16 +87,29 @@ class CliError(Exception):
         self.stderr = stderr
 
 
-class Env:
-    """A database in its own temporary folder, with helpers for the command line."""
+def sql_literal(v):
+    """v as an SQL literal both engines read alike (for Env.sql over psql)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
 
-    def __init__(self, alg=None):
+
+class Env:
+    """A database in its own temporary folder, with helpers for the command line.
+    pg: the maintenance URL of another PostgreSQL server than WARRANT_TEST_PG's."""
+
+    def __init__(self, alg=None, pg=None):
         os.makedirs(TMP_ROOT, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="w-", dir=TMP_ROOT)
         self.pg_name = None
-        if PG:
+        self.pg = pg or PG
+        if self.pg:
             self.pg_name = "t_" + os.path.basename(self.dir).replace("-", "_").lower()
-            self.db = pg_database(self.pg_name)
+            self.db = pg_database(self.pg_name, self.pg)
         else:
             self.db = os.path.join(self.dir, "warrant.db")
         args = ["init"] + (["--alg", alg] if alg else [])
@@ -174,6 +193,40 @@ class Env:
             s.wait_ready()
         return s
 
+    def serve_nodes(self, n, *extra):
+        """n servers on this one database, started together, all with the first one's
+        issuer (the nodes of one deployment behind one name); returns them ready."""
+        first = Server(self, list(extra))
+        self.servers.append(first)
+        nodes = [first] + [self.serve(*extra, "--issuer", first.base, wait=False) for _ in range(n - 1)]
+        for s in nodes:
+            s.wait_ready()
+        return nodes
+
+    def sql(self, query, params=()):
+        """Runs one statement on the database, whichever the engine; `?` placeholders take
+        params. Returns the rows as lists of strings (psql) or values (sqlite3): compare
+        through str() when the engine does not matter. For tests that look at or set a
+        row the product has no command for, never for what a test asserts of the product."""
+        if not self.pg:
+            import sqlite3
+            con = sqlite3.connect(self.db, timeout=10)
+            try:
+                rows = [list(r) for r in con.execute(query, tuple(params)).fetchall()]
+                con.commit()
+                return rows
+            finally:
+                con.close()
+        parts = query.split("?")
+        assert len(parts) == len(params) + 1, "placeholders and params differ: %r" % query
+        text = parts[0] + "".join(sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
+        out = subprocess.run(["psql", self.db, "-qAtX", "-v", "ON_ERROR_STOP=1", "-F", "\x1f", "-R", "\x1e",
+                              "-c", text], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError("psql: " + out.stderr.strip())
+        text = out.stdout[:-1] if out.stdout.endswith("\n") else out.stdout
+        return [r.split("\x1f") for r in text.split("\x1e") if r]
+
     def close(self):
         for s in self.servers:
             s.stop()
@@ -181,7 +234,7 @@ class Env:
             shutil.rmtree(self.dir, ignore_errors=True)
             if self.pg_name:
                 try:
-                    pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.pg_name)
+                    pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.pg_name, self.pg)
                 except subprocess.SubprocessError:
                     pass
 
