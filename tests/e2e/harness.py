@@ -87,6 +87,13 @@ class CliError(Exception):
         self.stderr = stderr
 
 
+def _pg_value(v):
+    """A JSON value of row_to_json as sqlite3 would give it: bytea ("\\x...") as bytes."""
+    if isinstance(v, str) and re.fullmatch(r"\\x(?:[0-9a-f]{2})*", v):
+        return bytes.fromhex(v[2:])
+    return v
+
+
 def sql_literal(v):
     """v as an SQL literal both engines read alike (for Env.sql over psql)."""
     if v is None:
@@ -101,6 +108,8 @@ def sql_literal(v):
 class Env:
     """A database in its own temporary folder, with helpers for the command line.
     pg: the maintenance URL of another PostgreSQL server than WARRANT_TEST_PG's."""
+
+    pg = None  # SQLite, also for a subclass that makes its own file
 
     def __init__(self, alg=None, pg=None):
         os.makedirs(TMP_ROOT, exist_ok=True)
@@ -205,27 +214,50 @@ class Env:
 
     def sql(self, query, params=()):
         """Runs one statement on the database, whichever the engine; `?` placeholders take
-        params. Returns the rows as lists of strings (psql) or values (sqlite3): compare
-        through str() when the engine does not matter. For tests that look at or set a
-        row the product has no command for, never for what a test asserts of the product."""
+        params. Returns the rows as tuples of Python values (on PostgreSQL through JSON:
+        numbers, strings, None, and bytea as bytes; give result columns distinct names).
+        For tests that look at or set a row the product has no command for."""
         if not self.pg:
             import sqlite3
             con = sqlite3.connect(self.db, timeout=10)
             try:
-                rows = [list(r) for r in con.execute(query, tuple(params)).fetchall()]
+                rows = con.execute(query, tuple(params)).fetchall()
                 con.commit()
                 return rows
             finally:
                 con.close()
-        parts = query.split("?")
+        parts = query.strip().rstrip(";").split("?")
         assert len(parts) == len(params) + 1, "placeholders and params differ: %r" % query
         text = parts[0] + "".join(sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
-        out = subprocess.run(["psql", self.db, "-qAtX", "-v", "ON_ERROR_STOP=1", "-F", "\x1f", "-R", "\x1e",
-                              "-c", text], capture_output=True, text=True, timeout=60)
+        rows = re.match(r"\s*(SELECT|WITH|VALUES)\b", text, re.I) or re.search(r"\bRETURNING\b", text, re.I)
+        if rows:
+            text = "WITH t AS (%s) SELECT coalesce(json_agg(row_to_json(t)), '[]') FROM t" % text
+        out = subprocess.run(["psql", self.db, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", text],
+                             capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError("psql: " + out.stderr.strip())
-        text = out.stdout[:-1] if out.stdout.endswith("\n") else out.stdout
-        return [r.split("\x1f") for r in text.split("\x1e") if r]
+        return [tuple(_pg_value(v) for v in r.values()) for r in json.loads(out.stdout)] if rows else []
+
+    def dump(self):
+        """Everything the database holds, as bytes: the SQLite file with its -wal and
+        -journal, or PostgreSQL's data through pg_dump (bytea values decoded and appended)."""
+        if not self.pg:
+            out = b""
+            for suffix in ("", "-wal", "-journal"):
+                if os.path.exists(self.db + suffix):
+                    with open(self.db + suffix, "rb") as f:
+                        out += f.read()
+            return out
+        text = subprocess.run(["pg_dump", "--data-only", self.db], capture_output=True, check=True,
+                              timeout=60).stdout
+        return text + b"".join(bytes.fromhex(h.decode()) for h in re.findall(rb"\\\\x((?:[0-9a-f]{2})+)", text))
+
+    def sql_columns(self, table):
+        """The column names of table, in order, whichever the engine."""
+        if not self.pg:
+            return [r[1] for r in self.sql("PRAGMA table_info(%s)" % table)]
+        return [r[0] for r in self.sql("SELECT column_name AS c FROM information_schema.columns WHERE table_name = ?"
+                                       " ORDER BY ordinal_position", (table,))]
 
     def close(self):
         for s in self.servers:
