@@ -253,6 +253,22 @@ def test_member_set_cascade_is_seen_by_every_node_within_a_second():
     assert [active(n, read) for n in (A, B, C)] == [True] * 3, "the cascade killed a token still right"
 
 
+def test_owner_deactivation_is_seen_by_every_node_within_a_second():
+    A, B, C = nodes()
+    env = ctx()["env"]
+    o = env.owner()
+    env.member(ctx()["ws"]["id"], o["id"], "tickets:read")
+    a1, a2 = agent("tickets:read", owner=o), agent("tickets:read", owner=o)
+    toks = [token(A, a1)[0], token(B, a2)[0], token(C, a1)[0]]
+    env.cli("owner", "deactivate", o["id"])
+
+    def refused_everywhere():
+        return all(error_of(n.token(a["id"], a["secret"], workspace=ctx()["ws"]["id"])) == (400, "unauthorized_client")
+                   for n in (A, B, C) for a in (a1, a2))
+    seen_within(lambda: inactive_everywhere(toks, (A, B, C)) and refused_everywhere(), SEEN,
+                "owner deactivated: the agents' tokens inactive and new ones refused at every node")
+
+
 def test_rotated_secret_works_at_every_node_at_once():
     A, B, C = nodes()
     env = ctx()["env"]
@@ -334,7 +350,7 @@ def test_quota_per_minute_is_exact_for_the_cluster():
     limit, n = 30, 90
     for attempt in range(2):
         a = agent(per_minute=limit)
-        fresh_window(20, 60)
+        fresh_window(10, 60)
         (t0, t1), res = burst(a, n)
         if int(t0 // 60) == int(t1 // 60):
             assert_exact_quota(res, limit, "per minute")
