@@ -664,24 +664,38 @@ def pg_ctl(cmd):
 def fault_ctx():
     """Two nodes on a database of a PostgreSQL server started for these tests alone."""
     st = ctx()
-    if "fault_env" not in st:
+    if "fault" not in st:
+        try:
+            _fault_setup(st)
+        except Exception:
+            env = st.pop("fault_env", None)
+            if env:
+                env.close()
+            fault_pg_stop()
+            raise
+    return st["fault"]
+
+
+def _fault_setup(st):
+    """The fault tests' PostgreSQL server (when not started yet), a database on it with an
+    owner, a workspace, a resource server and an agent, and two nodes."""
+    if "dir" not in _fault:
         _fault["dir"] = tempfile.mkdtemp(prefix="warrant-pg-")
         _fault["port"] = free_port()
         pg_ctl("start")
-        env = Env(pg="postgresql://warrant@127.0.0.1:%d/postgres" % _fault["port"])
-        st["fault_env"] = env
-        f = {"env": env}
-        f["email"] = "fault-%d@example.com" % time.time_ns()
-        f["owner"] = env.owner(email=f["email"], password=PW)
-        f["ws"] = env.workspace()
-        env.member(f["ws"]["id"], f["owner"]["id"], "tickets:read refunds:issue")
-        env.cli("workspace", "approval", f["ws"]["id"], "--verbs", "refunds:issue")
-        f["gw"] = env.cli("resource", "add", "gateway")
-        a = env.agent(f["owner"]["id"], "tickets:read refunds:issue")
-        f["a"] = {"id": a["client_id"], "secret": a["client_secret"]}
-        f["nodes"] = env.serve_nodes(2)
-        st["fault"] = f
-    return st["fault"]
+    env = Env(pg="postgresql://warrant@127.0.0.1:%d/postgres" % _fault["port"])
+    st["fault_env"] = env
+    f = {"env": env}
+    f["email"] = "fault-%d@example.com" % time.time_ns()
+    f["owner"] = env.owner(email=f["email"], password=PW)
+    f["ws"] = env.workspace()
+    env.member(f["ws"]["id"], f["owner"]["id"], "tickets:read refunds:issue")
+    env.cli("workspace", "approval", f["ws"]["id"], "--verbs", "refunds:issue")
+    f["gw"] = env.cli("resource", "add", "gateway")
+    a = env.agent(f["owner"]["id"], "tickets:read refunds:issue")
+    f["a"] = {"id": a["client_id"], "secret": a["client_secret"]}
+    f["nodes"] = env.serve_nodes(2)
+    st["fault"] = f
 
 
 def f_token(node):
