@@ -12,6 +12,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -213,12 +214,11 @@ class Env:
         return nodes
 
     def sql(self, query, params=()):
-        """Runs one statement on the database, whichever the engine; `?` placeholders take
-        params. Returns the rows as tuples of Python values (on PostgreSQL through JSON:
+        """Runs one statement on the database, whichever the engine; `?` placeholders (and
+        no other question mark) take params. Returns the rows as tuples of Python values (on PostgreSQL through JSON:
         numbers, strings, None, and bytea as bytes; give result columns distinct names).
         For tests that look at or set a row the product has no command for."""
         if not self.pg:
-            import sqlite3
             con = sqlite3.connect(self.db, timeout=10)
             try:
                 rows = con.execute(query, tuple(params)).fetchall()
