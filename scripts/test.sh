@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (`make test`): installs what is missing, builds, runs the unit
-# tests and the end-to-end tests against a real `warrant serve` on 127.0.0.1, and ends
-# with one line: "N passed, N failed".
+# tests and the end-to-end tests against a real `warrant serve` on 127.0.0.1 (on SQLite,
+# then on a throwaway PostgreSQL), and ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -40,6 +40,31 @@ add "$out/unit.log"
 echo "== end-to-end tests"
 WARRANT_BIN="$PWD/warrant" /usr/bin/python3 tests/e2e/run.py "$@" 2>&1 | tee "$out/e2e.log"
 add "$out/e2e.log"
+# The same suite on PostgreSQL: a throwaway cluster (initdb, pg_ctl as a non-root user) in a
+# temporary folder on a free loopback port, stopped by its pid however the run ends. The
+# tests of several nodes on one database run here (they skip on SQLite).
+echo "== end-to-end tests on PostgreSQL"
+pgdir=$(mktemp -d /tmp/warrant-pg.XXXXXX)
+pg_cleanup() {
+	scripts/pg.sh stop "$pgdir" >/dev/null 2>&1
+	rm -rf "$pgdir" "$pgdir.initdb.log"
+}
+trap pg_cleanup EXIT
+trap 'exit 130' INT TERM
+pgport=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if scripts/pg.sh start "$pgdir" "$pgport" >"$out/pg-start.log" 2>&1; then
+	t0=$SECONDS
+	WARRANT_TEST_PG="postgresql://warrant@127.0.0.1:$pgport/postgres" WARRANT_BIN="$PWD/warrant" \
+		WARRANT_TEST_TMP="$PWD/$out/tmp-pg" /usr/bin/python3 tests/e2e/run.py "$@" 2>&1 |
+		sed 's/^e2e:/e2e (postgresql):/' | tee "$out/e2e-pg.log"
+	add "$out/e2e-pg.log"
+	echo "  (on PostgreSQL in $((SECONDS - t0)) s)"
+else
+	echo "  FAIL PostgreSQL did not start (see $out/pg-start.log)"
+	sed 's/^/    /' "$out/pg-start.log" | head -20
+	failed=$((failed + 1))
+fi
+pg_cleanup
 # The same suites under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer:
 # any report from any process (server or command line) fails the run.
 echo "== sanitizers (ASan, UBSan, LSan)"

@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -70,17 +71,23 @@ def sqlite_only(why):
         raise Skip("SQLite only: " + why)
 
 
-def pg_admin(sql):
-    """Runs sql on the PostgreSQL server's maintenance database (psql)."""
-    subprocess.run(["psql", PG, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
-                   capture_output=True, text=True, timeout=60)
+# On PostgreSQL every node and command is given a key-encryption key (SPEC "Storage"):
+# `warrant init` creates the file when absent; one file serves every database of a run
+if PG:
+    os.environ.setdefault("WARRANT_KEY_FILE", os.path.join(os.path.abspath(TMP_ROOT), "key-encryption-key"))
 
 
-def pg_database(name):
+def pg_admin(sql, pg=None):
+    """Runs sql on the PostgreSQL server's maintenance database (psql); returns stdout."""
+    return subprocess.run(["psql", pg or PG, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+
+
+def pg_database(name, pg=None):
     """A fresh, empty database on the PostgreSQL server; returns its URL."""
-    pg_admin('DROP DATABASE IF EXISTS "%s"' % name)
-    pg_admin('CREATE DATABASE "%s"' % name)
-    u = urllib.parse.urlsplit(PG)
+    pg_admin('DROP DATABASE IF EXISTS "%s"' % name, pg)
+    pg_admin('CREATE DATABASE "%s"' % name, pg)
+    u = urllib.parse.urlsplit(pg or PG)
     return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
 
 
@@ -99,16 +106,38 @@ class CliError(Exception):
         self.stderr = stderr
 
 
-class Env:
-    """A database in its own temporary folder, with helpers for the command line."""
+def _pg_value(v):
+    """A JSON value of row_to_json as sqlite3 would give it: bytea ("\\x...") as bytes."""
+    if isinstance(v, str) and re.fullmatch(r"\\x(?:[0-9a-f]{2})*", v):
+        return bytes.fromhex(v[2:])
+    return v
 
-    def __init__(self, alg=None):
+
+def sql_literal(v):
+    """v as an SQL literal both engines read alike (for Env.sql over psql)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+class Env:
+    """A database in its own temporary folder, with helpers for the command line.
+    pg: the maintenance URL of another PostgreSQL server than WARRANT_TEST_PG's."""
+
+    pg = None  # SQLite, also for a subclass that makes its own file
+
+    def __init__(self, alg=None, pg=None):
         os.makedirs(TMP_ROOT, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="w-", dir=TMP_ROOT)
         self.pg_name = None
-        if PG:
+        self.pg = pg or PG
+        if self.pg:
             self.pg_name = "t_" + os.path.basename(self.dir).replace("-", "_").lower()
-            self.db = pg_database(self.pg_name)
+            self.db = pg_database(self.pg_name, self.pg)
         else:
             self.db = os.path.join(self.dir, "warrant.db")
         args = ["init"] + (["--alg", alg] if alg else [])
@@ -192,6 +221,62 @@ class Env:
             s.wait_ready()
         return s
 
+    def serve_nodes(self, n, *extra):
+        """n servers on this one database, started together, all with the first one's
+        issuer (the nodes of one deployment behind one name); returns them ready."""
+        first = Server(self, list(extra))
+        self.servers.append(first)
+        nodes = [first] + [self.serve(*extra, "--issuer", first.base, wait=False) for _ in range(n - 1)]
+        for s in nodes:
+            s.wait_ready()
+        return nodes
+
+    def sql(self, query, params=()):
+        """Runs one statement on the database, whichever the engine; `?` placeholders (and
+        no other question mark) take params. Returns the rows as tuples of Python values (on PostgreSQL through JSON:
+        numbers, strings, None, and bytea as bytes; give result columns distinct names).
+        For tests that look at or set a row the product has no command for."""
+        if not self.pg:
+            con = sqlite3.connect(self.db, timeout=10)
+            try:
+                rows = con.execute(query, tuple(params)).fetchall()
+                con.commit()
+                return rows
+            finally:
+                con.close()
+        parts = query.strip().rstrip(";").split("?")
+        assert len(parts) == len(params) + 1, "placeholders and params differ: %r" % query
+        text = parts[0] + "".join(sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
+        rows = re.match(r"\s*(SELECT|WITH|VALUES)\b", text, re.I) or re.search(r"\bRETURNING\b", text, re.I)
+        if rows:
+            text = "WITH t AS (%s) SELECT coalesce(json_agg(row_to_json(t)), '[]') FROM t" % text
+        out = subprocess.run(["psql", self.db, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", text],
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError("psql: " + out.stderr.strip())
+        return [tuple(_pg_value(v) for v in r.values()) for r in json.loads(out.stdout)] if rows else []
+
+    def dump(self):
+        """Everything the database holds, as bytes: the SQLite file with its -wal and
+        -journal, or PostgreSQL's data through pg_dump (bytea values decoded and appended)."""
+        if not self.pg:
+            out = b""
+            for suffix in ("", "-wal", "-journal"):
+                if os.path.exists(self.db + suffix):
+                    with open(self.db + suffix, "rb") as f:
+                        out += f.read()
+            return out
+        text = subprocess.run(["pg_dump", "--data-only", self.db], capture_output=True, check=True,
+                              timeout=60).stdout
+        return text + b"".join(bytes.fromhex(h.decode()) for h in re.findall(rb"\\\\x((?:[0-9a-f]{2})+)", text))
+
+    def sql_columns(self, table):
+        """The column names of table, in order, whichever the engine."""
+        if not self.pg:
+            return [r[1] for r in self.sql("PRAGMA table_info(%s)" % table)]
+        return [r[0] for r in self.sql("SELECT column_name AS c FROM information_schema.columns WHERE table_name = ?"
+                                       " ORDER BY ordinal_position", (table,))]
+
     def close(self):
         for s in self.servers:
             s.stop()
@@ -199,7 +284,7 @@ class Env:
             shutil.rmtree(self.dir, ignore_errors=True)
             if self.pg_name:
                 try:
-                    pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.pg_name)
+                    pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.pg_name, self.pg)
                 except subprocess.SubprocessError:
                     pass
 

@@ -10,7 +10,6 @@ address and the outcome. Rows are written before the response that reports them.
 import base64
 import json
 import re
-import sqlite3
 import time
 import urllib.parse
 from datetime import datetime, timezone
@@ -283,12 +282,8 @@ def test_audit_never_holds_secrets_or_tokens():
         needles += [("token", tok), ("token signature", sig), ("token header.payload", h + "." + p),
                     ("token payload", p)]
     # every column of every row, straight from the table
-    con = sqlite3.connect("file:%s?mode=ro" % env.db, uri=True, timeout=10)
-    try:
-        cols = [c[1] for c in con.execute("PRAGMA table_info(audit_events)")]
-        rows = con.execute("SELECT * FROM audit_events").fetchall()
-    finally:
-        con.close()
+    cols = env.sql_columns("audit_events")
+    rows = env.sql("SELECT * FROM audit_events")
     assert len(rows) >= len(s["expect"])
     leaks = []
     for row in rows:
@@ -336,16 +331,10 @@ def timed_env():
         ("m10", "usr_u1", "agt_a1", "run_r2", "ws_w2"),
         ("m1", "usr_u2", "agt_b1", "run_r4", "ws_w2"),
     ]
-    con = sqlite3.connect(env.db, timeout=10)
-    try:
-        with con:
-            con.executemany(
-                "INSERT INTO audit_events(time, event, actor, agent_id, owner_id, run_id, ws, jti, client_addr,"
+    for t, u, a, r, w in rows:
+        env.sql("INSERT INTO audit_events(time, event, actor, agent_id, owner_id, run_id, ws, jti, client_addr,"
                 " outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(at[t], "token.issued", a, a, u, r, w, "jti-" + t, "127.0.0.1", "ok", json.dumps({"tag": t}))
-                 for t, u, a, r, w in rows])
-    finally:
-        con.close()
+                (at[t], "token.issued", a, a, u, r, w, "jti-" + t, "127.0.0.1", "ok", json.dumps({"tag": t})))
     _state["timed_info"] = (env, now, at)
     return _state["timed_info"]
 

@@ -10,7 +10,6 @@ import base64
 import http.client
 import re
 import socket
-import sqlite3
 import threading
 import time
 
@@ -74,11 +73,7 @@ def unknown_introspect(i):
 
 
 def rows(env, sql="SELECT event, actor, client_addr, outcome, detail, agent_id FROM audit_events", args=()):
-    con = sqlite3.connect(env.db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
+    return env.sql(sql, args)
 
 
 def short(x, n=600):

@@ -3,7 +3,6 @@ answers from the current state: never 503 (SPEC, introspection section), and nev
 a committed change has taken away. Also the token ledger: a membership cascade finds every
 live token, however large its record (the largest scope and audiences the limits allow),
 and fails closed on a token whose scope is unknown."""
-import sqlite3
 import threading
 import time
 
@@ -157,10 +156,7 @@ def test_cascade_fails_closed_on_a_token_whose_scope_is_unknown():
     assert st == 200
     token = body["access_token"]
     jti = jwt_parts(token)[1]["jti"]
-    db = sqlite3.connect(env.db, timeout=10)
-    db.execute("UPDATE tokens SET scope = NULL WHERE jti = ?", (jti,))
-    db.commit()
-    db.close()
+    env.sql("UPDATE tokens SET scope = NULL WHERE jti = ?", (jti,))
     # tickets:read stays allowed; only tickets:note goes: a known-scope token would stay
     env.member(sc["ws"]["id"], sc["owner"]["id"], "tickets:read", op="set")
     deadline = time.time() + 1.0
@@ -175,11 +171,10 @@ def test_every_issued_token_is_in_the_ledger_with_its_record():
     st, _, body = srv.token(sc["id"], sc["secret"], scope="tickets:read", run_id="ledger-run-1")
     assert st == 200
     claims = jwt_parts(body["access_token"])[1]
-    db = sqlite3.connect(env.db, timeout=10)
-    row = db.execute("SELECT agent_id, owner_id, cred_id, run_id, ws, scope, aud, iat, exp FROM tokens"
-                     " WHERE jti = ?", (claims["jti"],)).fetchone()
-    db.close()
-    assert row is not None
+    rows = env.sql("SELECT agent_id, owner_id, cred_id, run_id, ws, scope, aud, iat, exp FROM tokens WHERE jti = ?",
+                   (claims["jti"],))
+    assert len(rows) == 1, rows
+    row = rows[0]
     assert row[0] == claims["sub"] and row[1] == claims["owner_id"] and row[2] == claims["cred_id"]
     assert row[3] == "ledger-run-1" and row[4] == claims["ws"] and row[5] == claims["scope"]
     assert row[7] // 1000 == claims["iat"] and row[8] == claims["exp"]

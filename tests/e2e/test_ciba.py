@@ -8,7 +8,6 @@ import calendar
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import threading
 import time
@@ -379,13 +378,9 @@ def test_expired_request_gives_expired_token():
     rid = start(a)
     assert_error(poll(a, rid), 400, "authorization_pending")
     # 300 s is too long to wait: move the expiry into the past in the database the server reads
-    db = sqlite3.connect(env.db, timeout=10)
-    try:
-        cur = db.execute("UPDATE approvals SET expires_at = ? WHERE id = ?", (int(time.time() * 1000) - 1000, rid))
-        assert cur.rowcount == 1, "approval row not found"
-        db.commit()
-    finally:
-        db.close()
+    moved = env.sql("UPDATE approvals SET expires_at = ? WHERE id = ? RETURNING id",
+                   (int(time.time() * 1000) - 1000, rid))
+    assert len(moved) == 1, "approval row not found"
     time.sleep(2.1)
     assert_error(poll(a, rid), 400, "expired_token")
     assert rid not in approvals_http()
@@ -404,13 +399,9 @@ def test_an_approval_not_redeemed_before_expiry_expires():
     a = agent()
     rid = start(a)
     assert v1("POST", "/v1/approvals/%s/approve" % rid)[0] == 200
-    db = sqlite3.connect(s["env"].db, timeout=10)
-    try:
-        cur = db.execute("UPDATE approvals SET expires_at = ? WHERE id = ?", (int(time.time() * 1000) - 1000, rid))
-        assert cur.rowcount == 1, "approval row not found"
-        db.commit()
-    finally:
-        db.close()
+    moved = s["env"].sql("UPDATE approvals SET expires_at = ? WHERE id = ? RETURNING id",
+                        (int(time.time() * 1000) - 1000, rid))
+    assert len(moved) == 1, "approval row not found"
     st, _, b = poll(a, rid)
     assert (st, (b or {}).get("error")) == (400, "expired_token"), \
         ("an approved request past its expiry was still redeemed", st, b if st != 200 else "a token")

@@ -6,13 +6,12 @@ import http.client
 import json
 import os
 import re
-import sqlite3
 import stat
 import subprocess
 import tempfile
 import time
 
-from harness import BIN, Env, TMP_ROOT, basic_header, close_module_env, free_port, jwt_parts, module_env
+from harness import BIN, Env, TMP_ROOT, basic_header, close_module_env, free_port, jwt_parts, module_env, sqlite_only
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 SECRET_RE = re.compile(r"^wsk_[A-Za-z0-9_-]{43}$")  # 256 bits in base64url
@@ -86,22 +85,13 @@ def assert_fails(p, *needles):
 
 
 def db_bytes(env):
-    """The bytes of the database file and of its -wal and -journal files, if any."""
-    out = b""
-    for suffix in ("", "-wal", "-journal"):
-        path = env.db + suffix
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                out += f.read()
-    return out
+    """What the database holds as bytes (the SQLite file with its -wal and -journal, or a
+    dump of the PostgreSQL database)."""
+    return env.dump()
 
 
 def query(env, sql, *params):
-    c = sqlite3.connect("file:%s?mode=ro" % env.db, uri=True)
-    try:
-        return c.execute(sql, params).fetchall()
-    finally:
-        c.close()
+    return env.sql(sql, params)
 
 
 def id_ok(value, prefix):
@@ -309,6 +299,7 @@ def test_token_ttl_out_of_range_refused():
 
 
 def test_database_file_mode_0600():
+    sqlite_only("the modes of the database file and its -wal and -shm")
     s = ctx()
     env = s["env"]
     server()  # a running server has its -wal and -shm open

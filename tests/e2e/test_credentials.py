@@ -8,7 +8,6 @@ rows credential.rotated / credential.expired / credential.revoked, and the grace
 One database and one server serve the module; each test makes its own agents."""
 import calendar
 import json
-import sqlite3
 import time
 import urllib.parse
 
@@ -98,14 +97,10 @@ def rfc3339_s(s):
 
 
 def live_credentials(agent_id):
-    c = sqlite3.connect("file:%s?mode=ro" % ctx()["env"].db, uri=True, timeout=10)
-    try:
-        now = int(time.time() * 1000)
-        return [r[0] for r in c.execute(
-            "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
-            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at", (agent_id, now))]
-    finally:
-        c.close()
+    now = int(time.time() * 1000)
+    return [r[0] for r in ctx()["env"].sql(
+        "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at", (agent_id, now))]
 
 
 def events(name, agent_id):

@@ -10,7 +10,6 @@ Short windows keep it fast: --jwks-max-age 1, --leeway 0 and token lifetimes of 
 Each test has its own database and servers."""
 import calendar
 import json
-import sqlite3
 import subprocess
 import threading
 import time
@@ -67,11 +66,7 @@ def states(env):
 
 
 def db_query(env, sql, *params):
-    c = sqlite3.connect("file:%s?mode=ro" % env.db, uri=True, timeout=10)
-    try:
-        return c.execute(sql, params).fetchall()
-    finally:
-        c.close()
+    return env.sql(sql, params)
 
 
 def db_current_count(env):
@@ -345,14 +340,9 @@ def test_exactly_one_current_key_even_under_concurrent_forced_rotations():
         samples, stop = [], threading.Event()
 
         def sampler():
-            c = sqlite3.connect("file:%s?mode=ro" % env.db, uri=True, timeout=10)
-            try:
-                while not stop.is_set():
-                    samples.append(c.execute(
-                        "SELECT count(*) FROM signing_keys WHERE state = 'current'").fetchone()[0])
-                    time.sleep(0.002)
-            finally:
-                c.close()
+            while not stop.is_set():
+                samples.append(db_current_count(env))
+                time.sleep(0.002)
         th = threading.Thread(target=sampler)
         th.start()
         try:

@@ -22,7 +22,7 @@ import threading
 import time
 import types
 
-from harness import BIN, TMP_ROOT, Env, Server, basic_header, free_port, jwt_parts
+from harness import BIN, TMP_ROOT, Env, Server, basic_header, free_port, jwt_parts, sqlite_only
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -816,6 +816,7 @@ def test_sigterm_under_load_answers_in_flight_requests_and_commits_their_audit_r
 def test_the_write_ahead_log_starts_over_under_sustained_load():
     """Without a checkpoint the writer completes itself, SQLite never reuses the -wal file
     while commits keep coming, and it grows by every page ever written."""
+    sqlite_only("SQLite's write-ahead log file and its restarts")
     env = new_env()
     sc = env.scenario(owner_verbs="tickets:read", agent_verbs="tickets:read")
     other = env.agent(sc["owner"]["id"], "tickets:read", name="other")
@@ -869,6 +870,7 @@ def test_the_write_ahead_log_starts_over_under_sustained_load():
 def test_a_long_reader_delays_the_start_over_and_it_resumes_after():
     """A snapshot held open by another process keeps SQLite from reusing the log; the server
     goes on answering, and starts the log over once the reader is gone."""
+    sqlite_only("SQLite's write-ahead log file and a reader of the file")
     env = new_env()
     sc = env.scenario(owner_verbs="tickets:read", agent_verbs="tickets:read")
     srv = env.serve("--wal-restart", "1")
@@ -948,6 +950,7 @@ def sha(path):
 
 
 def test_backup_under_load_then_serve_and_restore_the_copy():
+    sqlite_only("`warrant backup` and `restore` copy the SQLite file (PostgreSQL has pg_dump)")
     load_threads = 4
     env = new_env()
     sc = env.scenario(owner_verbs="tickets:read", agent_verbs="tickets:read")

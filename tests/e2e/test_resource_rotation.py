@@ -30,12 +30,18 @@ def until(pred, limit):
 
 
 def setup(audience=None):
+    """A database, a scenario, a resource server, a server and a token; on failure the
+    database and the server are gone too (the callers close them only after this returns)."""
     env = Env()
-    sc = env.scenario()
-    rs = env.cli("resource", "add", "ledger", *(["--audience", audience] if audience else []))
-    srv = env.serve("--issuer", ISS)
-    st, _, b = srv.token(sc["id"], sc["secret"], **({"resource": audience} if audience else {}))
-    assert st == 200, b
+    try:
+        sc = env.scenario()
+        rs = env.cli("resource", "add", "ledger", *(["--audience", audience] if audience else []))
+        srv = env.serve("--issuer", ISS)
+        st, _, b = srv.token(sc["id"], sc["secret"], **({"resource": audience} if audience else {}))
+        assert st == 200, b
+    except Exception:
+        env.close()
+        raise
     return env, sc, rs, srv, b["access_token"]
 
 
