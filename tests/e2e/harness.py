@@ -71,12 +71,6 @@ def sqlite_only(why):
         raise Skip("SQLite only: " + why)
 
 
-# On PostgreSQL every node and command is given a key-encryption key (SPEC "Storage"):
-# `warrant init` creates the file when absent; one file serves every database of a run
-if PG:
-    os.environ.setdefault("WARRANT_KEY_FILE", os.path.join(os.path.abspath(TMP_ROOT), "key-encryption-key"))
-
-
 def pg_admin(sql, pg=None):
     """Runs sql on the PostgreSQL server's maintenance database (psql); returns stdout."""
     return subprocess.run(["psql", pg or PG, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
