@@ -129,8 +129,9 @@ int client_authenticate(struct db *db, const struct client_cred *c, enum client_
 		e->basic_challenge = 1; /* RFC 6749 §5.2: invite Basic when nothing was tried */
 		return 1;
 	}
+	int64_t seen = changes_seen();
 	int rc = verify_once(db, c, want, who, e);
-	if (rc > 0 && changes_catch_up(db) > 0)
+	if (rc > 0 && changes_catch_up(db, seen) > 0)
 		rc = verify_once(db, c, want, who, e); /* another process may have just changed it */
 	if (rc <= 0)
 		return rc;

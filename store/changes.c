@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 static int (*_Atomic follower)(struct db *db);
+static int64_t (*_Atomic follower_seen)(void);
 
 int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n)
 {
@@ -48,10 +49,26 @@ int64_t changes_head_in_tx(struct db *db)
 	return db->tx_head;
 }
 
-void changes_set_follower(int (*catch_up)(struct db *db)) { atomic_store(&follower, catch_up); }
+void changes_set_follower(int (*catch_up)(struct db *db), int64_t (*seen)(void))
+{
+	atomic_store(&follower_seen, seen);
+	atomic_store(&follower, catch_up);
+}
 
-int changes_catch_up(struct db *db)
+int64_t changes_seen(void)
+{
+	int64_t (*s)(void) = atomic_load(&follower_seen);
+	return s ? s() : 0;
+}
+
+int changes_catch_up(struct db *db, int64_t seen)
 {
 	int (*f)(struct db *) = atomic_load(&follower);
-	return f ? f(db) : 0;
+	if (!f)
+		return 0;
+	int n = f(db);
+	if (n < 0)
+		return -1;
+	/* applied now, or by another thread (the poll, a listener) since the caller looked */
+	return n > 0 || changes_seen() != seen;
 }

@@ -36,11 +36,17 @@ int64_t changes_head(struct db *db);
  * lock. -1 on error. */
 int64_t changes_head_in_tx(struct db *db);
 
-/* The process that follows the log (a server) registers how it catches up; NULL unsets. */
-void changes_set_follower(int (*catch_up)(struct db *db));
-/* Applies changes other processes committed that this process has not seen yet. Returns
- * how many were applied, 0 when up to date or when nothing follows the log (the command
- * line reads the database directly), -1 on error. Called before refusing a request on
- * state that may be stale: a client whose secret was just rotated elsewhere. */
-int changes_catch_up(struct db *db);
+/* The process that follows the log (a server) registers how it catches up and how far it
+ * has applied the log; NULLs unset. */
+void changes_set_follower(int (*catch_up)(struct db *db), int64_t (*seen)(void));
+/* How far this process has applied the log (0 when nothing follows it). Read it before a
+ * look at state that may end in a refusal, and hand it to changes_catch_up. */
+int64_t changes_seen(void);
+/* Applies changes other processes committed that this process has not applied yet. Returns
+ * 1 when this process's state moved past seen (changes_seen() before the look) - applied
+ * now, or meanwhile by another thread (the poll, a listener): the look is worth repeating
+ * -, 0 when it did not (or nothing follows the log: the command line reads the database
+ * directly), -1 on error. Called before refusing on state that may be stale: a client
+ * whose secret was just rotated elsewhere. */
+int changes_catch_up(struct db *db, int64_t seen);
 #endif

@@ -296,8 +296,16 @@ int pg_exec(struct db *db, const char *sql)
 		discard(pc);
 	else if (pc->nwaiting && flush(db) < 0)
 		return -1;
+	int autocommit = !pg_in_tx(pc);
 	PGresult *r = PQexec(pc->c, sql);
 	int rc = check(db, r);
+	/* a transaction that could not begin on a connection found lost begins on a new one */
+	if (rc < 0 && autocommit && strncmp(sql, "BEGIN", 5) == 0 && PQstatus(pc->c) != CONNECTION_OK &&
+	    ensure(pc) == 0) {
+		PQclear(r);
+		r = PQexec(pc->c, sql);
+		rc = check(db, r);
+	}
 	/* COMMIT of a transaction that failed is answered ROLLBACK, with success */
 	if (rc == 0 && strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
 		set_err(pc, "the transaction failed and was rolled back");
@@ -540,13 +548,10 @@ int pg_bind(struct pg_stmt *ps, int i, const void *p, int n, int kind)
 	return 0;
 }
 
-static int run(struct db *db, struct pg_stmt *ps)
+/* Prepares ps on this connection when it has not been, and runs it; 0 or -1. */
+static int exec_once(struct db *db, struct pg_stmt *ps)
 {
 	struct pg_conn *pc = db->pg;
-	if (!pg_in_tx(pc) && ensure(pc) < 0)
-		return -1;
-	if (pc->nwaiting && flush(db) < 0)
-		return -1;
 	const char *vals[PG_MAX_PARAMS];
 	int lens[PG_MAX_PARAMS], fmts[PG_MAX_PARAMS];
 	Oid types[PG_MAX_PARAMS];
@@ -564,6 +569,7 @@ static int run(struct db *db, struct pg_stmt *ps)
 			return -1;
 		ps->gen = pc->gen;
 	}
+	PQclear(ps->res);
 	ps->res = ps->oneshot ? PQexecParams(pc->c, ps->sql, ps->nparams, types, vals, lens, fmts, 0)
 			      : PQexecPrepared(pc->c, ps->name, ps->nparams, vals, lens, fmts, 0);
 	if (check(db, ps->res) < 0) {
@@ -572,6 +578,26 @@ static int run(struct db *db, struct pg_stmt *ps)
 			ps->gen = -1;
 		return -1;
 	}
+	return 0;
+}
+
+static int run(struct db *db, struct pg_stmt *ps)
+{
+	struct pg_conn *pc = db->pg;
+	int autocommit = !pg_in_tx(pc);
+	if (autocommit && ensure(pc) < 0)
+		return -1;
+	if (pc->nwaiting && flush(db) < 0)
+		return -1;
+	int rc = exec_once(db, ps);
+	/* a read outside a transaction on a connection found lost (the server restarted, the
+	 * session was ended) is read again on a new one rather than failing the request; a
+	 * write is not repeated: it may have committed before the connection went */
+	if (rc < 0 && autocommit && PQstatus(pc->c) != CONNECTION_OK && strncmp(ps->sql, "SELECT", 6) == 0 &&
+	    ensure(pc) == 0)
+		rc = exec_once(db, ps);
+	if (rc < 0)
+		return -1;
 	ps->nrows = PQntuples(ps->res);
 	ps->ncols = PQnfields(ps->res);
 	const char *t = PQcmdTuples(ps->res);

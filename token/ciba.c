@@ -128,8 +128,9 @@ int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
 		oerr_set(&b->err, 503, "temporarily_unavailable", "storage unavailable");
 		b->err.reason = "storage";
 	} else {
+		int64_t seen = changes_seen();
 		rc = bc_decide(db, b);
-		if (rc > 0 && b->agent.id[0] && b->err.status != 401 && changes_catch_up(db) > 0) {
+		if (rc > 0 && b->agent.id[0] && b->err.status != 401 && changes_catch_up(db, seen) > 0) {
 			/* refused on state another process has changed meanwhile: look again */
 			memset(&b->err, 0, sizeof b->err);
 			b->run_id[0] = b->ws[0] = b->scope[0] = '\0';

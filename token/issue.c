@@ -196,8 +196,9 @@ static int choose_audiences(struct warrant *w, struct db *db, struct token_issue
 			seen |= strcmp(t->aud[k], a) == 0;
 		if (seen)
 			continue;
+		int64_t seen_now = changes_seen();
 		int known = audience_known(w, db, a);
-		if (known == 0 && changes_catch_up(db) > 0)
+		if (known == 0 && changes_catch_up(db, seen_now) > 0)
 			known = audience_known(w, db, a); /* registered a moment ago elsewhere? */
 		if (known < 0)
 			return internal(t);
@@ -325,7 +326,7 @@ int token_issue(struct warrant *w, struct token_issue *t)
 		/* a refusal on state another process has changed meanwhile (an agent resumed, a
 		 * limit raised): catch up and answer from the current state (SPEC, introspection).
 		 * Client authentication caught up already before its own refusals. */
-		if (rc > 0 && db && t->agent.id[0] && t->err.status != 401 && changes_catch_up(db) > 0) {
+		if (rc > 0 && db && t->agent.id[0] && t->err.status != 401 && changes_catch_up(db, t->seen_seq) > 0) {
 			forget_attempt(t);
 			t->seen_seq = live_last_seq();
 			rc = issue(w, db, t);

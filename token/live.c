@@ -134,7 +134,7 @@ int live_init(struct db *db)
 	db_reset(st);
 	rc = 0;
 	ready = 1;
-	changes_set_follower(live_catch_up);
+	changes_set_follower(live_catch_up, live_last_seq);
 done:
 	db_exec(db, "COMMIT");
 	return rc;
@@ -275,7 +275,7 @@ void live_free(void)
 	if (!ready)
 		return;
 	ready = 0;
-	changes_set_follower(NULL);
+	changes_set_follower(NULL, NULL);
 	strmap_free(&jtis);
 	run_cache_free();
 	strmap_free(&creds);

@@ -424,8 +424,11 @@ TEST(live_catch_up_and_prune)
 	fx_revoke_cred(lw.cli, lw.agent, lw.cred);
 	CHECK_ACTIVE(&lw.w, &young); /* not seen yet */
 	long before = live_applied();
-	CHECK(changes_catch_up(lw.f.db) == 3); /* through the follower live_init registered */
+	int64_t seen = changes_seen();
+	CHECK(changes_catch_up(lw.f.db, seen) == 1); /* through the follower live_init registered */
 	CHECK(live_applied() == before + 3);
+	CHECK(changes_catch_up(lw.f.db, seen) == 1); /* moved past what the caller saw */
+	CHECK(changes_catch_up(lw.f.db, changes_seen()) == 0);
 	CHECK(live_catch_up(lw.f.db) == 0);
 	CHECK_INACTIVE(&lw.w, &young, "revoked");
 	/* the old token's revocation is forgotten a leeway after its exp; the rest stays */
@@ -440,5 +443,5 @@ TEST(live_catch_up_and_prune)
 	CHECK_INACTIVE(&lw.w, &young, "credential_revoked"); /* its jti forgotten, its credential not */
 	world_close(&lw);
 	/* nothing follows the log once the live state is gone */
-	CHECK(changes_catch_up(NULL) == 0);
+	CHECK(changes_catch_up(NULL, 0) == 0);
 }
