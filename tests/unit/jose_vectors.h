@@ -29,53 +29,53 @@ struct jws_vector {
 
 static const struct jwk_vector jwk_vectors[] = {
 	{"ec_p256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"}",
-		1, "", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "ec-1"},
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"}",
+		1, "", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "ec-1"},
 	{"ec_p256_2",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon"
-		"_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\"}",
-		1, "", "G07bDa-j4IFnN2aPezekz24EKUndstHlqJzJao2-m9o", "G07bDa-j4IFnN2aPezekz24EKUndstHlqJzJao2-m9o"},
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ"
+		"6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\"}",
+		1, "", "4T9UeDpGs5ag0jV3xt0lHEC9htzATCI0TD8Pws9l3Kg", "4T9UeDpGs5ag0jV3xt0lHEC9htzATCI0TD8Pws9l3Kg"},
 	{"rsa_2048",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
+		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
+		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
+		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
 		":\"AQAB\",\"use\":\"sig\"}",
-		1, "", "BYgB7XNZqsMHywdCV07ArQYBsYBLZ-2VzqiFcp9kJzo", "BYgB7XNZqsMHywdCV07ArQYBsYBLZ-2VzqiFcp9kJzo"},
+		1, "", "soeMnPR1cSBlqW8SijN5LMqaZvr7hMvWBBh96UwGKng", "soeMnPR1cSBlqW8SijN5LMqaZvr7hMvWBBh96UwGKng"},
 	{"rsa_3072_rs256",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wznCg30xVRuUtu1qn_mNHq0-VhgtBvbzAcllEOkZ3oZ1t3hip3"
-		"m308CngTQ-saowDMEffKj-KHMz36aaEFIy2CfvMAvY3cCUaex9NXa9M3PBO1ggepR8pGkCVFDere_PKuQ9QuEnUBcfnJYIshlTSb"
-		"-_gbkej4UfNfeeM9wETt_VGOT7ZKR7XZVtOGcovRtdVDj1bzwilTBB-CR19t-nJJHZDjsONU7lTYf6u4ju6YoKMW7-9Cb-_UGe1V"
-		"rIryaOKczIceJHJOEFKzypaDAXnpJ4jiaHPcMw7WGEqgCd6jDcSMn9UOQadP2mqAwBUw8TbuFPdQldkHcxIzw0tvuEUrneudtYBJ"
-		"fgDot5gt46oMy08iN1N-CrTg6rWfns2p6k_IX0w0BX5Tji_vFHf7MmXuEmdp35mp5bmMrt_Q7AnyYFSzuNmJFCGFrRYl0KckAYfE"
-		"hGiWG96OH3n7_uzMJsWdiDEIcgwsCqvWFHzW_EcT6eabg5H2bvgbPM7Te4vqx1\",\"e\":\"AQAB\",\"alg\":\"RS256\",\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"76O-nh7MMKhExCjNDZUNWw0u3p2uTdRknrSYnU5fwB0etQbSWz"
+		"ozNUx8bA8sGQFoHq0JeNr1H8tA9juO4MnRYK9RhQIXcQq0ouBLt8ApHg-t_-K-mGyWQRsb-H2vFoCxy3Or-5UrInWSkgoNtoTsI0"
+		"mPJ9i5CULnfaYfznsQjNUtROCI4wAoXSFf0TEK3MfTZ0od5oI8a_M7JIEBcfe9yhEBgQHqDexG8I4kpjeLPu9AvRCnHAUmrL4o1G"
+		"HT-dAAfKEW6Sp1NLZLHW9ClnxCdo1po54AHD5J51A8R2xcs9cY5HvoP62VAt6VsrGEWcp3LkiUOULowKKcBlkFtF1BgvTuEMH51o"
+		"OmqwjjaLr-e0XyVJcAGRaoR5qBpmT8Y4yb1NIWfZlgyLZKt8K1epU6ZjN8yAUaY1NKA70vP_2LOwFnCx53zjgc1aR3AfkB5043Pg"
+		"3EcIemcKU5QidtQfGrqAk7Yf8zjqXMY9NBfVxgW8-F3GoR5YtgVZp79e7UO6fX\",\"e\":\"AQAB\",\"alg\":\"RS256\",\""
 		"kid\":\"rsa-3\"}",
-		1, "", "JWKqLBs9lgR9aid7r0nERzt7WSdgfJeyU_7rG5jNlMQ", "rsa-3"},
+		1, "", "gCJtjiY6kMhJuCjUVNdZINb-Q7kLhoKPbZ5VgMz29aA", "rsa-3"},
 	{"rsa_4096_ps256",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"n6nvOY6N6u1erncrl29HWe1xfhwjWyIDnutAEoXTG47nT9iiN3"
-		"EYYzVK_MXaJD5S8i6uE4ZUvqM1hM4F1DQY5CUbLm51uHaHyoIxwzg4jC8LqveE4_rey1PglyFsMuaJwOEPnoC6tHwlsqu9-_U7d4"
-		"O75LaSlP9o-N7QcbcXsMj8rWZ1EC3rKXLuUL0BxjE3Ultrr76O3APZXdePhuw2hhERlpYU0NuFc7F5p90haJsU3wV-vNgRHDhbdV"
-		"9i2625TR-1gtk_CJV7pfyy-WbgomiI3eN8mb6sbJn0lE8mk9VtW5CVr5dBH9wJ-myK4vHu-OJj7fFRCl_DWpg7xrRHjzCDFwZQMH"
-		"m9lbsRzMphBXGFIkBLxln6-Rk70XhWFEvao58_kxBtk6Kb6an4RvFv4y4rYafAuAqdm9eV4V-4WBWS_p6exiwpHlOT2i3nSyx37a"
-		"tCYESNU6cbn5TwQQlvTQvNJmtemAbSYOlDiNaCOHENNKzN_AmDaGfbOyshXzTEwmjEpOtyfXL3P-lTD2v-ictrzj61bc3xYzyFi9"
-		"pn6EVMyDPvU_hYFOSdO4Kyo5UfwGSMhXlU3IBXmE9NC-314xyutbpxVPWZHA3Mpgi51oge0e9evTQcqV0wZPYnzX8eRx01SOa0rZ"
-		"hDMM1IM55wRyEbCILGXybq21C7zAy3yc0\",\"e\":\"AQAB\",\"alg\":\"PS256\"}",
-		1, "", "Pm5S2f9b1Pvsld2qUb8CEX9JdZLDIL8BY3-4w9nJdtY", "Pm5S2f9b1Pvsld2qUb8CEX9JdZLDIL8BY3-4w9nJdtY"},
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"vkaXTW7359T6sjFWyyBZ_1JQuAqXklXhyEOw5zlGEp9ewDaCN1"
+		"aB6cy1fY-FLnomyTlQRrHnsWYGXAJQ_w-u-bqYtZ-nILdkam9qroF58kTP3Kz0A2cKT3hjOaNIxygX58hdxAXTJeN0LYX1luZTad"
+		"A3JNJxJ5qq9_9CKFyq5C1P3cr1FkJyYup9y5KCQ9_A4nQgCtkEaP7JxQnLx4WC1iT9ivNFQGXx-hZYIbbUo6GcWXjyD7j9RV5s9r"
+		"96km02SfpLBTfQojfKw7Wm0PZkqON3BDbktde38jaAcihMFuEIpqO26On27w0dsqjDCfuNcHkiLWDWjApfSfcPgPNw0i7xxGsYGf"
+		"DRFJ0GAUP_ygDSw8_C5Ndk1WBkp3k1p5Wo56SoK2gm_M2xyEDXzci7MYNnv1Xr4UyBk9auk42Fx_TnJiHID16BYxhEkBw06QraVj"
+		"GEOozbbrkjA95DuN4sty7cibC-vVmMgS4Yg3LSem-iObUBAQvd2USU2YzG4VNMifMa7HclhMSUHNffTUh0sp5ky2gXK9usVYMYpW"
+		"RBKTzPelRXu2jVRSQFomMw77iQwdSDM2H-drBDgWSbMlNk2v7siex-aEMXjXzam9pa2jHvHtXTSNKAaT7mMWHSSNrPddj8V8QXwD"
+		"cX0hFwM_SMtC5vnvnk8TSNXondbVax4Xk\",\"e\":\"AQAB\",\"alg\":\"PS256\"}",
+		1, "", "zC1WFGRC7S8UUdb7AXxPkq74t6YZm_MJIEpymUnR99A", "zC1WFGRC7S8UUdb7AXxPkq74t6YZm_MJIEpymUnR99A"},
 	{"rsa_e3",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"sw3FPTnUzU41hl49LVMKtqAu_7WyCftUqZWpis7nxfieo2tEgC"
-		"uh3bMeP1lNseBF73Xm3dKwvqcPTUMpSv89Lof70W05QWVFOf0GOWbPAycuxliSpCUP35IdpOhowpwObHrX-p0RNableEqAygIHMA"
-		"y0CJvmEqApky4BizjL5jY0wgqnfziwODDRDOu22rrsv-bAD8c9yIiLBgEMjy_Hzhk6kv4aHAhu2fp8u-Woyep0aF8onySNAhQV4p"
-		"YTiPfCNodfiY5gzNEKtxV8J_s-_Ik9oqYruIx-6WqXhZMtbsAq3OM1kwVqsdZVxpKfC7xfCRW-SNaTGKhmzbWGbht1kQ\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"4mAJ_R6jH_dO-J6ltezEabZluaA1fkpr84C2XgY1_eojVzAVyw"
+		"QEHdhXlBKsxHNjxkrl-UHeHni_H3b_3p6RLfu4rr7AjtN2PQAhVif6sSnKtca4O6XGHuI2YcGKfvbGBKTl-8AeJbn8jlbDFzR7Mg"
+		"Xs62AgowxRvjm-D_p5D_2UPa_iOAmTkMWFEun3hMMRrHuJrhdTGiGpLj33lH5EK72UbNDo8DdLqnWRTZfcPTlP_InRFQ_B1dv38T"
+		"h9B-PWkzQElLyxKvdnSyek28fr25a48LqUb3RIFYYg-QcoB4y3kn7TSyLfqf5gHwSuFvWRrRIGZ4zcA-m_rLmBx8MeDw\",\"e\""
 		":\"Aw\"}",
-		1, "", "fYY2uUJ3pWpy1gAt63MIpX9Lb6Wd23ZK6_ic5nXcb0k", "fYY2uUJ3pWpy1gAt63MIpX9Lb6Wd23ZK6_ic5nXcb0k"},
+		1, "", "VoCkD1ReYviCPSNj2U9VoedC-MrlB8_Ftk0Ukn98Y4k", "VoCkD1ReYviCPSNj2U9VoedC-MrlB8_Ftk0Ukn98Y4k"},
 	{"ed25519",
-		"{\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":"
+		"{\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":"
 		"\"ed\"}",
-		1, "", "ur6RoE0LOM-cdAkOMwU0eHLL37omHuLgfa0cmbkXfvw", "ed"},
+		1, "", "xukXUcMH7mQWpZBpKOVOS_md4cUv1TamGmNrPTQXUlQ", "ed"},
 	{"ed25519_2",
-		"{\"x\":\"2ySin1nlnzEpFS9IvbsUC_PgbhUxB5ImseFN8DeFHJQ\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
-		1, "", "OCcUT0c5aeosUR4f_n0jrc23zkjI9abHMk7PoDq2AuU", "OCcUT0c5aeosUR4f_n0jrc23zkjI9abHMk7PoDq2AuU"},
+		"{\"x\":\"6QesQrIDxolDNYON36f1ISHo5H-yvGHHQ0ZnWrtZjMQ\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
+		1, "", "rxfVW6iNvjsqEUiJr9YkQw8_gdKrf1qJardk-3s23X8", "rxfVW6iNvjsqEUiJr9YkQw8_gdKrf1qJardk-3s23X8"},
 	{"rfc7638",
 		"{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFx"
 		"uhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
@@ -84,187 +84,225 @@ static const struct jwk_vector jwk_vectors[] = {
 		"\",\"kid\":\"2011-04-29\"}",
 		1, "", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "2011-04-29"},
 	{"ec_p256_spaced",
-		"{\012  \"y\": \"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\012  \"x\": \"EuXIiyqTN5kSXrkgntAYn_S"
-		"owwgET5-z7QKwokLW-eQ\",\012  \"crv\": \"P-256\",\012  \"kty\": \"EC\"\012}",
-		1, "", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q"},
+		"{\012  \"y\": \"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\012  \"x\": \"wYvlcPmg_sRYQDNSzjkA8y8"
+		"qT88XersSnh0RjzWP9bs\",\012  \"crv\": \"P-256\",\012  \"kty\": \"EC\"\012}",
+		1, "", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0"},
 	{"ec_private",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"d\":\"KxcotR1VsyjwuDkF9kbV9vxjQjC2Hd3gd098fMXSgXA\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"d\":\"_LBPB7M9FbAM6WuLaCgBIvSputuCiqzzjYCRG6sEmTo\"}",
 		0, "private_key", "", ""},
 	{"rsa_private",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"sign\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe"
-		"1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZn"
-		"mxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-P"
-		"ynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":"
-		"\"AQAB\",\"d\":\"X3xsVmS_3XFz7L1lq8XbnMz14q0UIkIKJjpxTefv0GQa8mletvsndLfK3iJrR3NUIpjQigrwMqawHtaWtsB"
-		"KrIspjkx69mXdKEQ0eZjo8xaJjNT22UwVg30KfMZ5C2TUfyQ3V-XHL-WoBnIPvvvjhffl2lUU9LRfwZW0vpqDrF6Cy44rcwV9s6d"
-		"x74sJI-DLd30OWnZjHokW64poZjq2qUdaJS-wDudFMDrHP-YhJ4gtvuk-f09aY--adFPRV9LH3wqepfZOZ3Ab9yHs77QHQQzAy3l"
-		"Y3bhSxI6-6uBfnp-eSy1kPoSBqplEl3-vmYm_NQVPJPIE4vZUyi3Ebe1riQ\",\"p\":\"80g1d0hmD94n9ugu3aND9Al3tiueBp"
-		"DCKIZr_jfYbPMRU_ndJ9Ue3b-JuiL0GIEFx_f5dI-6BsxuMw2elMEZq_M0n72gKQ5lroYgDhRi-c2qQZpqNTYCWq9oT_GzHgUwEI"
-		"RYm43zrMIdzGUTQXsnG4cGmt9DegRdm8_HtTJeuqM\",\"q\":\"3dJtImhZsJvqg2r6bAqzuX0oZ4FQyjhPKHKnuiyzDcRo4d2-"
-		"OJo1xHYQUswr1YA4xh_XGE-5XiQE56x2g_cVUrcevPL7J4YYw5HsbZYXMDLFLAI1nAiyA9mB2DqVXZRh4YIe5Cr6OJTfzfJ1G--h"
-		"pJMZm-vf5GcgiGs3Kj8rwyc\",\"dp\":\"4UVS5NIwV68hmHrksqy0hquhoxj-ahvu_XGDXFI_4Jqux_DNfU3WGAV9NdOZ7XrDb"
-		"KhM4EcaPaNcw39wAVRRPiyk5OnE_V9sfk-KLR9piuCLL9YZVI5fXbOgxq4Latfo6tJx7hBiu-y_hP1u-CpeSxob3pqwM7MJLvcWe"
-		"M1cdDs\",\"dq\":\"K6KlTUtxuUgyjb-Rm4dPa4GvXQ0XM3B4QeCsFfeNEXw9lZDlRoUvZoJDG8aGKO2cPX0t9t5X_KjhPiGy_q"
-		"qwSyEyrsCtn0zFulMOS1BnJ1gVaV7V5Ofg_NjgrgR4NXxm9NF_-ipqJo9Cp2S2nNQ63AED3KQ92tRelfdhVrIujak\",\"qi\":"
-		"\"HkLcnOLRH16o6WohEJGrzpYfG346W1emX75IKwh2fUIuSKXS1j4L7IHEGH9Lw-15Mtrugd1h3Myx_gDXJ0RtdKmQtIWUkhgCv1"
-		"dTFr9VAiwq8_RTSAcYNQjh77nJh_6eDMg9Z2Fpf5JoS97FhHts0oI6Qrw2y4HNyGVAB-yU8jM\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"sign\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2"
+		"_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7"
+		"tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvE"
+		"UrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":"
+		"\"AQAB\",\"d\":\"H_cF3_W78_Mq3qCA53jzDQO259YY_LaxfnEZfaGIAdT0nGD8xwlZQ386-f4tCdZaUOM4P9bd3r1KFw-Eib4"
+		"WOh8ZOaLDzjAIb7z6-uf2DI0c2RgWxIBx28Pvg5jnymZxy0RkvBoAWA20xNdeNCvj6LHzt2OV4_3YvbqFyh9titTXU1te9N5OfLb"
+		"VyWDr5ROcKrhEqYMuFcuM8t0AIyg6UdGvUu2TYheHWVcrekgKEZMhFrk0uZXExvpUoYaasrbfd9ASOhFrmTK_ZrjmIs5v62b0UmI"
+		"Nh_70E3hdHGKGsTwM9Mo33U6soimXv_V1YnnopqRwXZ_DOTcfAJS1Rg7FYQ\",\"p\":\"_KsJ6a9stPCUT4OUWDQE3r_grwJmT6"
+		"m1x7K-dNH2BKMJoxX3XYa9P_yWVy7N2V1A2O5QG5Qe-c2ckVqqGKTRAF6yUl4lBiBlYJTuwc7YvhhkhpOE7iQraT57WI8TD46bWk"
+		"yihLp2cKa_i11MyOl6AHfKybtV8gNNKUeCbKh_Ve0\",\"q\":\"xFQsLhScNSJWDdUveFsQbZkKd6iLRA1RoOXAAMj-1AcIPWrc"
+		"rjK5j5MSWpCgmD3CRdYZWP8TZ9PhHF4X_aB1p1xxUTu01y9MTIPe86io08DDLnEUE-VpVTXn1CYSAdGmpmZqWJZhpqO5SjVw5Im3"
+		"uBhvWWzZJe0WkPz7qFX2ORk\",\"dp\":\"H-sfcnTlv6nQoobVu5q-rsEAijs8X33p59NNugY4FPffpMmGmTsHN0kaWOMhv_7Gz"
+		"WC1n_ZDP31Y9QfGCxzvBiPwVPVtqet3ww6tZrBRsxnzwQhrt4W8MixhepuAZeu29l5N_YRsp-h4tAtSQuMztVFsvbU7szn1imxtL"
+		"nrOszU\",\"dq\":\"IT5DcNYKkTCsM5FqhU2eHYCxdgty8WXz8XOVrExcYdiC-6tRjKmIJBh6Hh2pI74pXBvhlOE0DvugfWYtV8"
+		"PIyDrt8RxUBa-7kqUtpkJju99C7WU2ShwpVsVW6OQ9XlN6jWiAD1n_VPEaGceswvXSxvhUOmck6bgYfxpnHlzX4Vk\",\"qi\":"
+		"\"Dn-9O6rms58lHgiloZqSTUU6NlMIb-fnyQy4oO7ST2rFnbn0mRyU7cn4XN0Y5v-ofasJQeRmwM4DXMnG_e9xvMWUWiJEWi14cO"
+		"47kvtr0o_-53s4ivZPg67qdc2ISkHDxhKQ3IRJvyIGM3zRxQiOq3M9nLsreP7RQdv4ZKQWOoI\"}",
 		0, "private_key", "", ""},
 	{"okp_private",
-		"{\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"d\":\"fB2vrNgPh8ub5O06wv854MIST538x37HzSuCU"
-		"jxZASU\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
+		"{\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"d\":\"HDAG3Qzn30KXgbi5g2-hnuKfWCH29t04wSwbt"
+		"ATBB8s\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
 		0, "private_key", "", ""},
 	{"oct",
-		"{\"kty\":\"oct\",\"k\":\"-o9VHQTMIardJPaGpc8bgtwYAa5ckMZih6J5XLdS3EM\"}",
+		"{\"kty\":\"oct\",\"k\":\"yU6FpRP6d8qmyA7MT3vWPALMzVKB1TBrsDjv0ikOmZU\"}",
 		0, "private_key", "", ""},
 	{"oct_no_k",
 		"{\"kty\":\"oct\",\"alg\":\"HS256\"}",
 		0, "private_key", "", ""},
 	{"rsa_only_p",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
+		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
+		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
+		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
 		":\"AQAB\",\"p\":\"AQAB\"}",
 		0, "private_key", "", ""},
 	{"ec_p384",
-		"{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"HTy_4E9tGWyBj9fozXxWYMwVdRWYL8JcJ81u5JR5nmkKsWWdYmEONyEWNe"
-		"CAtbXA\",\"y\":\"5sCx3SfOYQR2k7H4K9-CdSNp16aq02LrgA1eu51DrmhRXOMbr70o2kfn6O18HYwv\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"VIFyXaLrki8g_kciz_6_5_ao7EpB9UKvIaavInZAJVNTqbVnH2zxRQT9Dt"
+		"iK_5LA\",\"y\":\"Fw2mI7Yp8fqGam1LF72NZGjbOv8ofIDtVy0Lmzrstg-l6GOnLrmnD6-rehXCQT_3\"}",
 		0, "unsupported_curve", "", ""},
 	{"ec_secp256k1",
-		"{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"dw4uF8wKheepfB8fthnduJmRUoz8ZgoUH_S0fuXOjJE\",\"y\":\""
-		"Pnn0V9qSwsm7TYh6_YH_Vlmoob2wFlk49wjyIEQM61I\"}",
+		"{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"OvWisVRRJe0SJED2z1dh6B1EHGosy3t4iCB2l586TMw\",\"y\":\""
+		"aB0lPTvOE4dABSEiwQAb57zIfT7ZZe6XafBKa517rP8\"}",
 		0, "unsupported_curve", "", ""},
 	{"rsa_1024",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"q1jm1iDXBb-n3dg7lCswJzM2OUYYC75Dk0F2DuDChS1RoTqCUm"
-		"g6YZKmGRmSZThkac1XLTGdmeAoSKDGfY10xAwnJQukUvEYAAMEN0AdnOTkiFG4B-CWIOmHhGPsbiAKNQCACm7x0mxhiTZiiuO3L1"
-		"hJzAZhdNgGaXaPosopMe8\",\"e\":\"AQAB\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"zy2Y5-C-DpYRBPFys536RM48z3V9OHxZrsIPm35HuzUL5DSWQe"
+		"u6KyB-FZIgDJfTox-AFov_i9UaMdFnFfDHKAyz4tQKJmWh4LhYYZ0P6uRgNUzr3jDaxz8YaeCLvyK6hu_S4xnwb8o_NKRwF7mcJR"
+		"xGg5udrQsfVR4z5SdjdW8\",\"e\":\"AQAB\"}",
 		0, "key_size", "", ""},
 	{"rsa_8192",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"puieTcAhp5aOE17PKHe1ziieaT_f-u426j6uwHXgb8iShuKWbk"
-		"gduzIBEKSH9_jKYWd-RmGza6LWrGitp65BOGxL4jrRpgkWeczd1gi8AjUNnvJvLAlc9KE-rBbcTsdi-PQVnXPQBoampXlwDq_LM1"
-		"YlrEeLNyVJ3aRHRDEcYdaVPMhyvY7LNgPunsni2ONpqDeR5RshoIhVpiLpLojxLQA6fWb3xsd-tuy--lr-DNIWokgqoK_mEM3ujO"
-		"2Fpbp5f6fa11bx_YZPfT9EKUiVXgWzRZGy3TDlLFzN_Hnw82TKJoxvAsVMvibgcneuow2U9fWvpY5ivkYGWK3AfQ0Xf0o3vJZax1"
-		"2uvAaSSAD-ByRRbaeCVP8FJ3yE9IDcCN59NZ2DvPakNc5rDwQUhUdp4mEvOn_5zYdovF5ZsVcm29_j0mTF52s_tdKg1B2MgOzqQm"
-		"Q4EdOAuk7Ndao_na8Bjc62WrAbg8dySdjvkJSezoVOOu_p4FNL4DJssrH1AF-wyythuBlY-Icx5Y2UyiYNISApe7ND4_0MCz0fht"
-		"LoODNuUOjIgU92oc2wDDPZmGwNfEE_YE7sc3QC_JxRTWEg45DDW-d2q66K3l8uT7Ij5DLDAjXRpbvtXsEnLnn3uVqwCmkP4GvbNS"
-		"xtghB1lAmr_r7KadW1krST9LKZ5UYkxFMg_8dHKCpFKHwH9k4IKf9FQYSkJ_AUdhiOPrDkeyuG45W1q1FZjmyCIE3_By9sisL6Zi"
-		"23tFJ3BmU5FZ4uUSzALXZnKcgtnb_aPaZRkKD1pZvtrAJoPSh1AXXPlrNw9RplVytnpN5UlnD_XPE6rpOwlFxq3rUGFder4Iwr83"
-		"FRNCP1zGXH-Im1u8WgiNRQBbo88ZShAJGKKQrjY__ITDhUlGQUtiW4CnLXTrcgkVcU3HNhuU9zPqTV2vj0EZkdS6vkisTUFLCTta"
-		"DukiEik8XtJgCaosymgLamstiEyMy073SbtrO5Hgxrnt4lB-Ywm0vGYYzXjvrzhFK22oTX6mmxvWHVpeItGR_7FsNFJxRugn9GSK"
-		"OhWGeOC40fmXxNqrSwLeA-mSSSqNUgjjqvvmrw1wDfB100WVj0AfvgaqKWunKB-6D4bdPY5dkoBelL0QzdKpz8-BYmGejgSHeTPA"
-		"otDmNDnZXZQCGZdf8AO_xgRl7yPanDbsJKP3Q4VchrS50G3DMHv76436M2z9jWmtJJScUymjHZhUbl7dJdKZ6Tbs10mZVkQ-dehK"
-		"TQwVpj1Dc5JnDT2GPIo7c0oD9Z4zce7OlnfyJdTP0UkOtldziugd6YsqiqN1yxXw_2fa3qcJNLC_-zKdWeIPqb1qGyirnS9pffip"
-		"ZrnkhisWVX3J7DHw\",\"e\":\"AQAB\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"3ewChaZ4V8YOu3TZxO8hfwThpthi-Qh9Aai6hIjuOagTE3iXF4"
+		"5lopr_grp9gFh6a8lYvW-Zn8aJ9ucmzXBI7CHWEZiVts4FHzGaa4DUVfgBvGKwT8-EsfbScdYt534qiCaDXw-RkYqWRKqSRqYWjI"
+		"NN6cX2b8p3Nvhc4cqAfzUH2nCtjSR_MX0pwX6aVLnwLqlV6UtxwhPuXiH_8KNSdBN3eN9h4FDP2cIQPcWJocmimHMs2BkUQhpNsM"
+		"K1HWTTXA8FQ4Lq81tP1xIlq7Eda2kluOCmmRgnLCybY3gN6DV041wCt0LNBEBDBMSqfyunBmlylXSpGh6d9s1cfdcOMfLU2u08Es"
+		"HXJHGy6OMrMkJ8OnddM-iuh5l1hOKXojvCwj71iVX49P4k0ivgh7lXbi79bVSpn6O6UjQOLvACkdiE4U6tTjiOVIKIzvVDu5Rhil"
+		"saeDzcXNkaN02R78toLjUY06IH0f2rbk5OvF393q_TIYIh84TK4pI-XtLLcetkFjgIXKICGliTNo1dYp4yVQMB77hYxU7Z4jXV_Q"
+		"ODSX32wgW0yvgopvEbAY3Avlm6elOFAQVMtg-7EX1KvoG6oOoIxepX9g_l_3ig0aRbDsfQdelmSjewR5voDaIAw54aCSGue7Scxp"
+		"b6TB-aJJvNHKQX7Mk7e2rV4S5DjhtfHMmUAQIyQ0_A96fJsL4URibAn1chafM0ihVND1mUY7RFhcDUvLiwiWSewffkBqYNicHmJV"
+		"2eR06yH3FVSoEswkJbT5qv5MZH78NUtsYkCXdfvxBEFNU7F6Av30Y-Lg7yCSnTk9gBtbgwjCoMyiBxuA6Myzn1bAGQ5FhrZaANan"
+		"3JUcKTEc2PuQMCUddEKqZIyiALKt_NoqTHqypBAlrCf3UjhHTZwrAomJyyb59GtKB6XQHz1--FtlvYkw4i8NURx3pM7LxAKJ2k4s"
+		"Be8ouBjN7N1JDuMtxHJOitQl6pnriQztsLPD-FLQpn4f4fbMWe3-eQ3lK0laUpVRV2eL-YFuoRXflAny3epK8KqFMAVs-4C8pbLq"
+		"3ftt3SRNMyWpQibnUARcEWuLGToOutnF0hCmEq8EguWR9uRoAiTXL7MRql63bSRaBrm08auul2lfddRMrfopO3vgAoyJevX4ZexQ"
+		"kLOlwlGj6NLHsnDbAdaXcABcJbcv_vax37lbrqBQ21QHB5ezDSpWU6WCjGpvQj6_IA7YghhB0qrA0SuAtv0DmfECaMsOqukQkrKW"
+		"DrNUozXgg3VOcoZZww2BVkhPSXdOXqEncDDbxCyYKvYhQkl_Eet4fybznpPiHacFnuwWAaFCcfjAg8JbxNk0W3J6Ml70SVQL2zTI"
+		"ZtjbVNLgjo1BwShQ\",\"e\":\"AQAB\"}",
 		0, "key_size", "", ""},
 	{"okp_x25519",
-		"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"JEiSZl7-rjKS_x6dLDaePL57gK6q21NCkCPjCjulNjE\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"FhgUJlvfK-mwZxAXvG161tILM6eStQp5UiZNhCMhTW4\"}",
 		0, "unsupported_curve", "", ""},
 	{"okp_ed448",
-		"{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"izIexLkBVeHlZSKfSXYoIiNU7I_VVoE6SyPKfyQ-iMLB7Zv64uT-U2YKO"
-		"cjKns_vAm-YHSyEwKGA\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"XQtFTeh2UYu9b4RiCBYsmUwkeHPp-Vvf_uSA18DCCNWwcVFH9NxrdZufq"
+		"a_xLCpADkn2urHbl9yA\"}",
 		0, "unsupported_curve", "", ""},
+	{"ed25519_small_order_0",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_1",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"7P_______________________________________38\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_2",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_3",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA3o\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_4",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_5",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_6",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_7",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_noncanonical_y",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"7v_______________________________________38\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_short",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"Esm-B6Z8dZW9BEg18AIAdTXIp6LsUmoEYWG7HOqVHg\"}",
+		0, "bad_key", "", ""},
 	{"ec_off_curve",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_U\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8Q\"}",
 		0, "bad_key", "", ""},
 	{"ec_short_x",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"5ciLKpM3mRJeuSCe0Bif9KjDCARPn7PtArCiQtb55A\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"i-Vw-aD-xFhAM1LOOQDzLypPzxd6uxKeHRGPNY_1uw\",\"y\":\"3oWwx"
+		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}",
+		0, "bad_key", "", ""},
+	{"ec_small_x",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAU\",\"y\":\"RZJD"
+		"uapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w\"}",
+		1, "", "guMJItZlg4MfENFlqirJMHhU1fhV9FXPOI-WN59HrCo", "guMJItZlg4MfENFlqirJMHhU1fhV9FXPOI-WN59HrCo"},
+	{"ec_x_plus_p",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"_____wAAAAEAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAQ\",\"y\":\"RZJD"
+		"uapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w\"}",
 		0, "bad_key", "", ""},
 	{"ec_padded_x",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ=\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs=\",\"y\":\"3oW"
+		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}",
 		0, "bad_key", "", ""},
 	{"ec_alg_rs256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"RS256\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"RS256\"}",
 		0, "alg_mismatch", "", ""},
 	{"ec_alg_es384",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"ES384\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"ES384\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_alg_hs256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"HS256\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"HS256\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_alg_none",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"none\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"none\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_use_enc",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"use\":\"enc\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"use\":\"enc\"}",
 		0, "not_signature_key", "", ""},
 	{"ec_ops_sign_only",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"key_ops\":[\"sign\"]}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"key_ops\":[\"sign\"]}",
 		0, "not_signature_key", "", ""},
 	{"ec_kid_number",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":7}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":7}",
 		0, "bad_key", "", ""},
 	{"ec_kid_long",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
 		"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"}",
 		0, "bad_kid", "", ""},
 	{"ec_kid_empty",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"\"}",
 		0, "bad_kid", "", ""},
 	{"ec_kid_ctl",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"a\\nb\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"a\\nb\"}",
 		0, "bad_kid", "", ""},
 	{"ec_no_kty",
-		"{\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
+		"W3FCcbicBp_9CHdd79-cdi8U\"}",
 		0, "bad_key", "", ""},
 	{"ec_kty_lower",
-		"{\"kty\":\"ec\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"kty\":\"ec\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}",
 		0, "unsupported_key", "", ""},
 	{"rsa_even_e",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
+		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
+		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
+		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
 		":\"AQAA\"}",
 		0, "bad_key", "", ""},
 	{"rsa_e1",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
+		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
+		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
+		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
 		":\"AQ\"}",
 		0, "bad_key", "", ""},
 	{"rsa_e_huge",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
+		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
+		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
+		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
 		":\"AQEBAQEBAQEB\"}",
 		0, "bad_key", "", ""},
 	{"rsa_even_n",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1A\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
+		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
+		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
+		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJA\",\"e\""
 		":\"AQAB\"}",
 		0, "bad_key", "", ""},
 	{"dup_member",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\"}",
 		0, "malformed", "", ""},
 	{"deep",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"z\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"z\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]"
 		"]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
 		0, "too_deep", "", ""},
 	{"huge",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"z\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"z\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -360,113 +398,113 @@ static const struct jwk_vector jwk_vectors[] = {
 		"{kty:EC}",
 		0, "malformed", "", ""},
 	{"array",
-		"[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}]",
+		"[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
+		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}]",
 		0, "malformed", "", ""},
 	{"empty",
 		"",
 		0, "malformed", "", ""},
 	{"nul_in_string",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"z\":\"a\\u0000b\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
+		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"z\":\"a\\u0000b\"}",
 		0, "malformed", "", ""},
 };
 
 static const struct jwks_vector jwks_vectors[] = {
 	{"mixed",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"HTy_4E9tGWyBj9fozXxWYMwVdRWYL8JcJ81u5JR5nmkKsWW"
-		"dYmEONyEWNeCAtbXA\",\"y\":\"5sCx3SfOYQR2k7H4K9-CdSNp16aq02LrgA1eu51DrmhRXOMbr70o2kfn6O18HYwv\"},{\"k"
-		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"q1jm1iDXBb-n3dg7lCswJzM2OUYYC75Dk0F2DuDChS1RoTqCUmg6YZ"
-		"KmGRmSZThkac1XLTGdmeAoSKDGfY10xAwnJQukUvEYAAMEN0AdnOTkiFG4B-CWIOmHhGPsbiAKNQCACm7x0mxhiTZiiuO3L1hJzA"
-		"ZhdNgGaXaPosopMe8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"puieTcAhp5aOE1"
-		"7PKHe1ziieaT_f-u426j6uwHXgb8iShuKWbkgduzIBEKSH9_jKYWd-RmGza6LWrGitp65BOGxL4jrRpgkWeczd1gi8AjUNnvJvLA"
-		"lc9KE-rBbcTsdi-PQVnXPQBoampXlwDq_LM1YlrEeLNyVJ3aRHRDEcYdaVPMhyvY7LNgPunsni2ONpqDeR5RshoIhVpiLpLojxLQ"
-		"A6fWb3xsd-tuy--lr-DNIWokgqoK_mEM3ujO2Fpbp5f6fa11bx_YZPfT9EKUiVXgWzRZGy3TDlLFzN_Hnw82TKJoxvAsVMvibgcn"
-		"euow2U9fWvpY5ivkYGWK3AfQ0Xf0o3vJZax12uvAaSSAD-ByRRbaeCVP8FJ3yE9IDcCN59NZ2DvPakNc5rDwQUhUdp4mEvOn_5zY"
-		"dovF5ZsVcm29_j0mTF52s_tdKg1B2MgOzqQmQ4EdOAuk7Ndao_na8Bjc62WrAbg8dySdjvkJSezoVOOu_p4FNL4DJssrH1AF-wyy"
-		"thuBlY-Icx5Y2UyiYNISApe7ND4_0MCz0fhtLoODNuUOjIgU92oc2wDDPZmGwNfEE_YE7sc3QC_JxRTWEg45DDW-d2q66K3l8uT7"
-		"Ij5DLDAjXRpbvtXsEnLnn3uVqwCmkP4GvbNSxtghB1lAmr_r7KadW1krST9LKZ5UYkxFMg_8dHKCpFKHwH9k4IKf9FQYSkJ_AUdh"
-		"iOPrDkeyuG45W1q1FZjmyCIE3_By9sisL6Zi23tFJ3BmU5FZ4uUSzALXZnKcgtnb_aPaZRkKD1pZvtrAJoPSh1AXXPlrNw9RplVy"
-		"tnpN5UlnD_XPE6rpOwlFxq3rUGFder4Iwr83FRNCP1zGXH-Im1u8WgiNRQBbo88ZShAJGKKQrjY__ITDhUlGQUtiW4CnLXTrcgkV"
-		"cU3HNhuU9zPqTV2vj0EZkdS6vkisTUFLCTtaDukiEik8XtJgCaosymgLamstiEyMy073SbtrO5Hgxrnt4lB-Ywm0vGYYzXjvrzhF"
-		"K22oTX6mmxvWHVpeItGR_7FsNFJxRugn9GSKOhWGeOC40fmXxNqrSwLeA-mSSSqNUgjjqvvmrw1wDfB100WVj0AfvgaqKWunKB-6"
-		"D4bdPY5dkoBelL0QzdKpz8-BYmGejgSHeTPAotDmNDnZXZQCGZdf8AO_xgRl7yPanDbsJKP3Q4VchrS50G3DMHv76436M2z9jWmt"
-		"JJScUymjHZhUbl7dJdKZ6Tbs10mZVkQ-dehKTQwVpj1Dc5JnDT2GPIo7c0oD9Z4zce7OlnfyJdTP0UkOtldziugd6YsqiqN1yxXw"
-		"_2fa3qcJNLC_-zKdWeIPqb1qGyirnS9pffipZrnkhisWVX3J7DHw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZia"
-		"ps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO"
-		"_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wE"
-		"pv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigf"
-		"LmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiP"
-		"wrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5Du"
-		"U5jdk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"V4Op_85L9NPbmyV-PqM6dmgfxv-dl8A"
-		"w8NHlGJ69iks\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon_mlRt"
-		"9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\",\"alg\":\"ES512\"}]}",
-		1, 3, {"ec-1", "BYgB7XNZqsMHywdCV07ArQYBsYBLZ-2VzqiFcp9kJzo", "ed"}},
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"VIFyXaLrki8g_kciz_6_5_ao7EpB9UKvIaavInZAJVNTqbV"
+		"nH2zxRQT9DtiK_5LA\",\"y\":\"Fw2mI7Yp8fqGam1LF72NZGjbOv8ofIDtVy0Lmzrstg-l6GOnLrmnD6-rehXCQT_3\"},{\"k"
+		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"zy2Y5-C-DpYRBPFys536RM48z3V9OHxZrsIPm35HuzUL5DSWQeu6Ky"
+		"B-FZIgDJfTox-AFov_i9UaMdFnFfDHKAyz4tQKJmWh4LhYYZ0P6uRgNUzr3jDaxz8YaeCLvyK6hu_S4xnwb8o_NKRwF7mcJRxGg5"
+		"udrQsfVR4z5SdjdW8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"3ewChaZ4V8YOu3"
+		"TZxO8hfwThpthi-Qh9Aai6hIjuOagTE3iXF45lopr_grp9gFh6a8lYvW-Zn8aJ9ucmzXBI7CHWEZiVts4FHzGaa4DUVfgBvGKwT8"
+		"-EsfbScdYt534qiCaDXw-RkYqWRKqSRqYWjINN6cX2b8p3Nvhc4cqAfzUH2nCtjSR_MX0pwX6aVLnwLqlV6UtxwhPuXiH_8KNSdB"
+		"N3eN9h4FDP2cIQPcWJocmimHMs2BkUQhpNsMK1HWTTXA8FQ4Lq81tP1xIlq7Eda2kluOCmmRgnLCybY3gN6DV041wCt0LNBEBDBM"
+		"SqfyunBmlylXSpGh6d9s1cfdcOMfLU2u08EsHXJHGy6OMrMkJ8OnddM-iuh5l1hOKXojvCwj71iVX49P4k0ivgh7lXbi79bVSpn6"
+		"O6UjQOLvACkdiE4U6tTjiOVIKIzvVDu5RhilsaeDzcXNkaN02R78toLjUY06IH0f2rbk5OvF393q_TIYIh84TK4pI-XtLLcetkFj"
+		"gIXKICGliTNo1dYp4yVQMB77hYxU7Z4jXV_QODSX32wgW0yvgopvEbAY3Avlm6elOFAQVMtg-7EX1KvoG6oOoIxepX9g_l_3ig0a"
+		"RbDsfQdelmSjewR5voDaIAw54aCSGue7Scxpb6TB-aJJvNHKQX7Mk7e2rV4S5DjhtfHMmUAQIyQ0_A96fJsL4URibAn1chafM0ih"
+		"VND1mUY7RFhcDUvLiwiWSewffkBqYNicHmJV2eR06yH3FVSoEswkJbT5qv5MZH78NUtsYkCXdfvxBEFNU7F6Av30Y-Lg7yCSnTk9"
+		"gBtbgwjCoMyiBxuA6Myzn1bAGQ5FhrZaANan3JUcKTEc2PuQMCUddEKqZIyiALKt_NoqTHqypBAlrCf3UjhHTZwrAomJyyb59GtK"
+		"B6XQHz1--FtlvYkw4i8NURx3pM7LxAKJ2k4sBe8ouBjN7N1JDuMtxHJOitQl6pnriQztsLPD-FLQpn4f4fbMWe3-eQ3lK0laUpVR"
+		"V2eL-YFuoRXflAny3epK8KqFMAVs-4C8pbLq3ftt3SRNMyWpQibnUARcEWuLGToOutnF0hCmEq8EguWR9uRoAiTXL7MRql63bSRa"
+		"Brm08auul2lfddRMrfopO3vgAoyJevX4ZexQkLOlwlGj6NLHsnDbAdaXcABcJbcv_vax37lbrqBQ21QHB5ezDSpWU6WCjGpvQj6_"
+		"IA7YghhB0qrA0SuAtv0DmfECaMsOqukQkrKWDrNUozXgg3VOcoZZww2BVkhPSXdOXqEncDDbxCyYKvYhQkl_Eet4fybznpPiHacF"
+		"nuwWAaFCcfjAg8JbxNk0W3J6Ml70SVQL2zTIZtjbVNLgjo1BwShQ\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
+		"dd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8"
+		"R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh"
+		"6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4"
+		"XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoi"
+		"gx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMV"
+		"KZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBc"
+		"g65vQ\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"w0W91o44vNLPdI4vL6QDg8wBSFPWvdW"
+		"nNSjUQF0TBpE\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ6c8Cj"
+		"0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\",\"alg\":\"ES512\"}]}",
+		1, 3, {"ec-1", "soeMnPR1cSBlqW8SijN5LMqaZvr7hMvWBBh96UwGKng", "ed"}},
 	{"only_skipped",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"HTy_4E9tGWyBj9fozXxWYMwVdRWYL8JcJ81u5JR5nmkKsWW"
-		"dYmEONyEWNeCAtbXA\",\"y\":\"5sCx3SfOYQR2k7H4K9-CdSNp16aq02LrgA1eu51DrmhRXOMbr70o2kfn6O18HYwv\"},{\"k"
-		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"q1jm1iDXBb-n3dg7lCswJzM2OUYYC75Dk0F2DuDChS1RoTqCUmg6YZ"
-		"KmGRmSZThkac1XLTGdmeAoSKDGfY10xAwnJQukUvEYAAMEN0AdnOTkiFG4B-CWIOmHhGPsbiAKNQCACm7x0mxhiTZiiuO3L1hJzA"
-		"ZhdNgGaXaPosopMe8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"puieTcAhp5aOE1"
-		"7PKHe1ziieaT_f-u426j6uwHXgb8iShuKWbkgduzIBEKSH9_jKYWd-RmGza6LWrGitp65BOGxL4jrRpgkWeczd1gi8AjUNnvJvLA"
-		"lc9KE-rBbcTsdi-PQVnXPQBoampXlwDq_LM1YlrEeLNyVJ3aRHRDEcYdaVPMhyvY7LNgPunsni2ONpqDeR5RshoIhVpiLpLojxLQ"
-		"A6fWb3xsd-tuy--lr-DNIWokgqoK_mEM3ujO2Fpbp5f6fa11bx_YZPfT9EKUiVXgWzRZGy3TDlLFzN_Hnw82TKJoxvAsVMvibgcn"
-		"euow2U9fWvpY5ivkYGWK3AfQ0Xf0o3vJZax12uvAaSSAD-ByRRbaeCVP8FJ3yE9IDcCN59NZ2DvPakNc5rDwQUhUdp4mEvOn_5zY"
-		"dovF5ZsVcm29_j0mTF52s_tdKg1B2MgOzqQmQ4EdOAuk7Ndao_na8Bjc62WrAbg8dySdjvkJSezoVOOu_p4FNL4DJssrH1AF-wyy"
-		"thuBlY-Icx5Y2UyiYNISApe7ND4_0MCz0fhtLoODNuUOjIgU92oc2wDDPZmGwNfEE_YE7sc3QC_JxRTWEg45DDW-d2q66K3l8uT7"
-		"Ij5DLDAjXRpbvtXsEnLnn3uVqwCmkP4GvbNSxtghB1lAmr_r7KadW1krST9LKZ5UYkxFMg_8dHKCpFKHwH9k4IKf9FQYSkJ_AUdh"
-		"iOPrDkeyuG45W1q1FZjmyCIE3_By9sisL6Zi23tFJ3BmU5FZ4uUSzALXZnKcgtnb_aPaZRkKD1pZvtrAJoPSh1AXXPlrNw9RplVy"
-		"tnpN5UlnD_XPE6rpOwlFxq3rUGFder4Iwr83FRNCP1zGXH-Im1u8WgiNRQBbo88ZShAJGKKQrjY__ITDhUlGQUtiW4CnLXTrcgkV"
-		"cU3HNhuU9zPqTV2vj0EZkdS6vkisTUFLCTtaDukiEik8XtJgCaosymgLamstiEyMy073SbtrO5Hgxrnt4lB-Ywm0vGYYzXjvrzhF"
-		"K22oTX6mmxvWHVpeItGR_7FsNFJxRugn9GSKOhWGeOC40fmXxNqrSwLeA-mSSSqNUgjjqvvmrw1wDfB100WVj0AfvgaqKWunKB-6"
-		"D4bdPY5dkoBelL0QzdKpz8-BYmGejgSHeTPAotDmNDnZXZQCGZdf8AO_xgRl7yPanDbsJKP3Q4VchrS50G3DMHv76436M2z9jWmt"
-		"JJScUymjHZhUbl7dJdKZ6Tbs10mZVkQ-dehKTQwVpj1Dc5JnDT2GPIo7c0oD9Z4zce7OlnfyJdTP0UkOtldziugd6YsqiqN1yxXw"
-		"_2fa3qcJNLC_-zKdWeIPqb1qGyirnS9pffipZrnkhisWVX3J7DHw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon_mlRt9tAvUTepP44z6Yz0bjnKZpEr"
-		"WO5DuU5jdk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"V4Op_85L9NPbmyV-PqM6dmgfxv"
-		"-dl8Aw8NHlGJ69iks\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},"
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon"
-		"_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\",\"alg\":\"ES512\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"VIFyXaLrki8g_kciz_6_5_ao7EpB9UKvIaavInZAJVNTqbV"
+		"nH2zxRQT9DtiK_5LA\",\"y\":\"Fw2mI7Yp8fqGam1LF72NZGjbOv8ofIDtVy0Lmzrstg-l6GOnLrmnD6-rehXCQT_3\"},{\"k"
+		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"zy2Y5-C-DpYRBPFys536RM48z3V9OHxZrsIPm35HuzUL5DSWQeu6Ky"
+		"B-FZIgDJfTox-AFov_i9UaMdFnFfDHKAyz4tQKJmWh4LhYYZ0P6uRgNUzr3jDaxz8YaeCLvyK6hu_S4xnwb8o_NKRwF7mcJRxGg5"
+		"udrQsfVR4z5SdjdW8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"3ewChaZ4V8YOu3"
+		"TZxO8hfwThpthi-Qh9Aai6hIjuOagTE3iXF45lopr_grp9gFh6a8lYvW-Zn8aJ9ucmzXBI7CHWEZiVts4FHzGaa4DUVfgBvGKwT8"
+		"-EsfbScdYt534qiCaDXw-RkYqWRKqSRqYWjINN6cX2b8p3Nvhc4cqAfzUH2nCtjSR_MX0pwX6aVLnwLqlV6UtxwhPuXiH_8KNSdB"
+		"N3eN9h4FDP2cIQPcWJocmimHMs2BkUQhpNsMK1HWTTXA8FQ4Lq81tP1xIlq7Eda2kluOCmmRgnLCybY3gN6DV041wCt0LNBEBDBM"
+		"SqfyunBmlylXSpGh6d9s1cfdcOMfLU2u08EsHXJHGy6OMrMkJ8OnddM-iuh5l1hOKXojvCwj71iVX49P4k0ivgh7lXbi79bVSpn6"
+		"O6UjQOLvACkdiE4U6tTjiOVIKIzvVDu5RhilsaeDzcXNkaN02R78toLjUY06IH0f2rbk5OvF393q_TIYIh84TK4pI-XtLLcetkFj"
+		"gIXKICGliTNo1dYp4yVQMB77hYxU7Z4jXV_QODSX32wgW0yvgopvEbAY3Avlm6elOFAQVMtg-7EX1KvoG6oOoIxepX9g_l_3ig0a"
+		"RbDsfQdelmSjewR5voDaIAw54aCSGue7Scxpb6TB-aJJvNHKQX7Mk7e2rV4S5DjhtfHMmUAQIyQ0_A96fJsL4URibAn1chafM0ih"
+		"VND1mUY7RFhcDUvLiwiWSewffkBqYNicHmJV2eR06yH3FVSoEswkJbT5qv5MZH78NUtsYkCXdfvxBEFNU7F6Av30Y-Lg7yCSnTk9"
+		"gBtbgwjCoMyiBxuA6Myzn1bAGQ5FhrZaANan3JUcKTEc2PuQMCUddEKqZIyiALKt_NoqTHqypBAlrCf3UjhHTZwrAomJyyb59GtK"
+		"B6XQHz1--FtlvYkw4i8NURx3pM7LxAKJ2k4sBe8ouBjN7N1JDuMtxHJOitQl6pnriQztsLPD-FLQpn4f4fbMWe3-eQ3lK0laUpVR"
+		"V2eL-YFuoRXflAny3epK8KqFMAVs-4C8pbLq3ftt3SRNMyWpQibnUARcEWuLGToOutnF0hCmEq8EguWR9uRoAiTXL7MRql63bSRa"
+		"Brm08auul2lfddRMrfopO3vgAoyJevX4ZexQkLOlwlGj6NLHsnDbAdaXcABcJbcv_vax37lbrqBQ21QHB5ezDSpWU6WCjGpvQj6_"
+		"IA7YghhB0qrA0SuAtv0DmfECaMsOqukQkrKWDrNUozXgg3VOcoZZww2BVkhPSXdOXqEncDDbxCyYKvYhQkl_Eet4fybznpPiHacF"
+		"nuwWAaFCcfjAg8JbxNk0W3J6Ml70SVQL2zTIZtjbVNLgjo1BwShQ\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0"
+		"Z0CBcg65vQ\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"w0W91o44vNLPdI4vL6QDg8wBSF"
+		"PWvdWnNSjUQF0TBpE\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ"
+		"6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\",\"alg\":\"ES512\"}]}",
 		1, 0, {0}},
 	{"empty_keys",
 		"{\"keys\":[]}",
 		1, 0, {0}},
 	{"with_private",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
-		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":"
-		"\"KPon_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\",\"d\":\"UL2eN_ZKL-HEeFshRcnFcTFNqGZKV-OGIGrKvWposIg"
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
+		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
+		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
+		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":"
+		"\"WaNZ6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\",\"d\":\"ZP6btA3GTuKFCuwGZg5PFXvAG1Be4KNvjRHln0eEODc"
 		"\"}]}",
 		0, 0, {0}},
 	{"with_oct",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
+		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
+		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
+		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
 		"ed\"},{\"kty\":\"oct\",\"k\":\"AAAA\"}]}",
 		0, 0, {0}},
 	{"bad_point",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
-		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":"
-		"\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_U\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
+		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
+		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
+		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":"
+		"\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8Q\"}]}",
 		0, 0, {0}},
 	{"not_array",
 		"{\"keys\":{}}",
@@ -475,205 +513,205 @@ static const struct jwks_vector jwks_vectors[] = {
 		"{\"k\":[]}",
 		0, 0, {0}},
 	{"member_not_object",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
+		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
+		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
+		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
 		"ed\"},\"x\"]}",
 		0, 0, {0}},
 	{"too_many",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn"
-		"3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwok"
-		"LW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
-		"\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7"
-		"_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":"
-		"\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN"
-		"5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\""
-		":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZ"
-		"C0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_S"
-		"owwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv"
-		"\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBS"
-		"Yn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKw"
-		"okLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mO"
-		"jx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y"
-		"\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiy"
-		"qTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgf"
-		"HAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAY"
-		"n_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"c"
-		"rv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7C"
-		"BSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7Q"
-		"KwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
-		",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1m"
-		"Ojx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\""
-		"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIi"
-		"yqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"k"
-		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZg"
-		"fHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntA"
-		"Yn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\""
-		"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7"
-		"CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7"
-		"QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256"
-		"\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM"
-		"1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn"
-		"3F24ZDgM1mOjx7_Q\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
+		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
+		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
+		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
+		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
+		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
+		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
+		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
+		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
+		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
+		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
+		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
+		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
+		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
+		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
+		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
+		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
+		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbic"
+		"Bp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0Rjz"
+		"WP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
+		"\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi"
+		"8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":"
+		"\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_"
+		"sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\""
+		":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6X"
+		"DG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8"
+		"qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv"
+		"\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcb"
+		"icBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0R"
+		"jzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-"
+		"cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y"
+		"\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcP"
+		"mg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMh"
+		"h6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA"
+		"8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"c"
+		"rv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FC"
+		"cbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh"
+		"0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
+		",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79"
+		"-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\""
+		"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlc"
+		"Pmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"k"
+		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfM"
+		"hh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjk"
+		"A8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\""
+		"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3F"
+		"CcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSn"
+		"h0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256"
+		"\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd"
+		"79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
+		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
+		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
+		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
+		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
+		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
+		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
+		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
+		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
+		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
+		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
+		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
+		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
+		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
+		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
+		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
+		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
+		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbic"
+		"Bp_9CHdd79-cdi8U\"}]}",
 		0, 0, {0}},
 	{"sixty_four",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn"
-		"3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwok"
-		"LW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
-		"\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7"
-		"_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":"
-		"\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN"
-		"5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\""
-		":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZ"
-		"C0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_S"
-		"owwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv"
-		"\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBS"
-		"Yn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKw"
-		"okLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mO"
-		"jx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y"
-		"\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiy"
-		"qTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgf"
-		"HAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAY"
-		"n_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"c"
-		"rv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7C"
-		"BSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7Q"
-		"KwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
-		",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1m"
-		"Ojx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\""
-		"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIi"
-		"yqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"k"
-		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZg"
-		"fHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntA"
-		"Yn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\""
-		"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7"
-		"CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7"
-		"QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256"
-		"\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM"
-		"1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}]}",
-		1, 64, {"9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q"}},
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
+		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
+		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
+		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
+		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
+		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
+		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
+		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
+		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
+		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
+		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
+		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
+		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
+		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
+		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
+		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
+		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
+		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbic"
+		"Bp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0Rjz"
+		"WP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
+		"\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi"
+		"8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":"
+		"\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_"
+		"sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\""
+		":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6X"
+		"DG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8"
+		"qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv"
+		"\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcb"
+		"icBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0R"
+		"jzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-"
+		"cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y"
+		"\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcP"
+		"mg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMh"
+		"h6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA"
+		"8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"c"
+		"rv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FC"
+		"cbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh"
+		"0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
+		",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79"
+		"-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\""
+		"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlc"
+		"Pmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"k"
+		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfM"
+		"hh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjk"
+		"A8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\""
+		"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3F"
+		"CcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSn"
+		"h0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256"
+		"\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd"
+		"79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
+		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
+		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
+		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
+		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
+		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
+		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
+		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
+		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
+		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
+		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
+		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
+		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
+		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
+		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
+		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
+		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
+		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
+		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}]}",
+		1, 64, {"1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0"}},
 	{"deep",
 		"{\"keys\":[],\"x\":[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]}",
 		0, 0, {0}},
@@ -685,176 +723,176 @@ static const struct jwks_vector jwks_vectors[] = {
 static const struct jws_vector jws_vectors[] = {
 	{"ec_p256_es256",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.AK_vw-oQbSx5Z5Y7JHvegfF9X6X_3W60fN0"
-		"QuzoG-hqRtGdJ_l8OZi0Eu6vjLJjezO2SPc9lybK1wTG5c9iceA",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.qCV_HjSLoHTDMZlMaag8Fga4IFeeIQAK_4D"
+		"GtduPMXhA9TdId7AHTajOjjXtVx-kWX-W8xmq7iVE8E63vbRiGA",
 		1, "", "ec_p256", 1},
 	{"rsa_2048_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.eoSWxhppgQP6JS_SRJOEKpnKclNfZvuvuQC"
-		"EOfB1FQt73afvYCNp22YAv4Q4S5R1ZZTpNUIPP85XKEuoemOZuZbPKcb3yJLlBegC_6Kh-aS6sNtuo85km32EkkR61K8tTzfznRx"
-		"68px5VJvHEOHtAcCQK6lvDl--33bc3PN94LTXqo6rnOqko5EfvKHmnnD1Wfhl-9_JL09H9mQcn95meEIONIom93t-0_nntwqqCtD"
-		"Zveil2dEQkdB_gaY9ssad6B-Sr9RrWyHuk_g3BAeXZDm0Ensj7MKvrBf9RfbZYz4JD2-K3TCQb_wiNraxRUmyw5F_XYuS6kMvaUA"
-		"pE6gttQ",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.wQX6VrbrlqeN-mskwLWZIXX2rWZjW6-AJzt"
+		"E-n7dxliiqsY2_1DgfNjYclCEaJ5yRw2kl8PeNaTnJrjLZ0LCNqh0sQ9fDYOisEbtIDamtOtib0g09shkhvYDcNzNmgXZOFQkTvW"
+		"5mrl9C_NjOeiYPk_L3JKu9kNIBs-SkKv4Xs_hcBk_Zt5269eKVB2EABnyV1_8tIfGvBxnx5_DV_S3au69BIGBhq4Pn13tXM8J2ra"
+		"y1ymnkuh4ApO6pTqqALjZuDYoQUa5XE7Klzal0lYSCfxGWSuL6GxACQcHaqpZHSYGHmT9JR4s4JqzqYHOyzTYCoYKyQ17ltHlnzP"
+		"FUvxKzQ",
 		1, "", "rsa_2048", 1},
 	{"rsa_2048_ps256",
 		"eyJhbGciOiJQUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.WabJVnWgANOyU-2K1Hh7Ix5kSHNpttFaWkl"
-		"s7hjQf1GIZPfXoYPhv9_BlgNsaUg5MiqpBpkbovkHU7xXilR6WkRDrHMwmdrgbxJdN3PbE7CE8FVuhyknqdXWX2ted3hK_jGVJE1"
-		"sX1bm9Naeqp8J0Cx_oPMVELso05OR_f1nL54Zqfz0RCLL_xUZnOpyfjAGoB2sbkWI23R7hrJOBl9ZTQrjEvLGUkRdhjRiiXU3XuF"
-		"GHgty7uTSLdZxGQJgGpO-H4YEyZdOl9CQ1tsHhGlHjMQrltcCV4DyJKXi7LBfWLwF0pS4kmRtuot5NxilLPuVzXpvWa6yL7DDz5W"
-		"EpPwlew",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.iABC_W6o0goQ0Op5VUtkGzzTVmIH2h7e_SI"
+		"5HxWG4ydVF1UwObFq4NDEbm9VIJEX__x2P3YDpzSciFOn6txuJR7yjsfcx7XjkPE5TkNMu1PswDw_gKUKBPpJhIHQT1SJvp-Sr3D"
+		"JSjI6FwZV1gUGvMVqXeOeexh0EXjt0kGS_RV5T1HGyWMzD_--8S1LKnrpXShWbkpprkuO3Fl3Oa4ok6Jpgv9pf7POD-BTCiupz3i"
+		"jZR1xTC3-Lt6lAwXf0ebhWv8HnuRdwBII_eZze30PEZ2r0sbH9t5MjFJOdl8JLyhgHnhTzTh1KQDfznILGXjOGmZdUmHhCb1oacn"
+		"0gSzkqg",
 		1, "", "rsa_2048", 1},
 	{"rsa_3072_rs256_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.TgR-ULzWiR_9LnnWXarjbKKK9kyL8NGiwsS"
-		"5-I9p_Q5biBtV0Vmv_o0iLsviuxHN7yOJcxR9U6r-swDGy4xi8aWiKG1S-VT4rsntT6PWnYJh2eaBYkhHgN_QI9bKOg3Ztz4vcOt"
-		"qByyfPTCuHyiQwWGzNyS9fEhz1JrqmMh1R6Qxh8GK4S-ro68nxJMD5UKJFOZJFf7bbjlmRDj55vxlVztPq34-G9Jlxg3QNtRMu1B"
-		"5q09kpmU_QgBC4M06a_ZCejP90EarRFeZiu3DQv8Y77Z1_BlYJPNaJCoWpWHsCYg4HQEfPBsWTRAf0wAlk333GZChybMBf2U7hpC"
-		"Dc0t4jt-K0eeQn4RKS1ia3CwcpBkfXl2A-GoEsbtr2vKImTVjE62OmTIaB6lKwFNEcp8glSrcBx6byI_bjq1CBWpvXgq4pO2cStT"
-		"jHbtCVyXhx01t-tK-cUngxz2IDZPLhIMaa6a58-GHoSDzlJjsyiK69sn9ODLDh6_KrMP2tADhnuoo",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.wMlBE2o-eoEEnyrENeH7abHzf16DgYMPJXB"
+		"jAbPuKUdWGzgL1sYgBXfspbKmz-tBKjTCslwXTMLikfiybRA4dqeOeJhZ3oRrcJCRrPFgezLu7-8uYFfHufsaS1wyFAty9cAQEQv"
+		"mWkudSoZ9fnUXhGLTB9bT2vuENuaXp7I1bRzFOfHS6Civ2IRGBgVujjYHfb6PlRIa1Y5wGakLvj3evFMLEpO-EyBTsmhIqorfJja"
+		"ZhM-gN2kNMykjBxtUY-oQDDXSEidkOvUNVEaSJ-HzlGOhGW1A6_3iyZyZVwsOowIKa6QO87OYf9srhw_YtBBM-rEuZmv0_JeHQv3"
+		"gjQb2ch_zTCqbigkfgUedaKbH3-Kk3_ZR7qETHDB3ySjpRfsC7uFitosJfw7VcTGs3kln5H4_N0lItp4_j5ocsrvJlKZ7cpCb3t5"
+		"3PqCZDCniD98tOMdH4QrH-JCKxBbznExAfggyQF2f1syhTxrlSJyLzk1cOkKMIyuHnAGCjmJQLiJL",
 		1, "", "rsa_3072_rs256", 1},
 	{"rsa_4096_ps256_ps256",
 		"eyJhbGciOiJQUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ciLMnqljHIK9xu1COXwoK3w4Il4nvmw7IQz"
-		"iCizAoFyMWAxgI4uBi4W-2P7G8N_mkbhTzn_Bz9pa0Zv7SglEcSCnPwVgKGhVDK9LXNhP0-TnaGTGHqhUJ529wIeVkoJtYy-hV0X"
-		"cjENQN5KJ_fmJ9aAUqKWpnrf1L5fYIinc0KU2OxrV0BV7OwA37dmsLbTM7i5vVDDkoQOjDPBq1XHiDQDwFklhxB9P6SDQTmI2LtW"
-		"RAzG5_XHlh8cacna4BXxIieT-m7_voofGVTKNDEeWFMNESmNndFIlPtylxJTWA_BLtH3JqwdrrDIY6u5EL-M9QN0CbHHWQvBP_wB"
-		"7o5_Vjf2fVZJGQxKkodnuDBVHPBEuDrBWfR5LE_qyhciJA_Os5PGyYhlH9GZUpYrUrbGXuFpgJs-8Kt9CAOEbqTmqO47fy9DQuVY"
-		"Ba9kY2UOq22N88J9HX7ai0OIO5sODGXv0spIAX-awsYxSoXuWOFxHxWnzF1vC7XXw9oNG8zkHtG1fzz_3F-bg3oqQTXMt5mFP7lE"
-		"2bnD2M6LDx87bodifOBkO5NCFVFIbPKR1e6w_hXWTwaDgX2zN_ztl7svx9sIvV4VHIuD9eQYdHEl15sM6E-88Yiip1B1AYVBgHHW"
-		"t5FjPmkqRFLE1dHTvZ_-fo74IERdsks8gxFGRR26RqrRq600",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.uSFrLAaUG0IO13ouK63cQTee2bI0ZpvtnH6"
+		"X6ST1BX1ESCsVoDeUN-FuF-xkL2Mr0duuxJ-KpKvWiTAHSna8gqkERczVY1Cgz2JUf0B5BDFK8213YPh0tN11mPZ673qxSLv6qqX"
+		"q6WR7AEd7HOlBdhIsUf6ypjxSo0g0OfADm3dHH82Zh-skXdGny8SDw7vNGTz8NXA14TTiwWxqk9qETG7jar2eb6Va3h1uj7i48Mz"
+		"qRQNjb0XHSO2I3tKoNdHfMIZLV5IKf7YMNoYVnvsKiupSpHQ9yLY8AWav8Ps1X0SxZgOx67RfCG3j8Cqr3MamAq_JftR0Jm-RZcL"
+		"IFllUzSdhFePaeQZ9wgPuY3LAxlYA6FOu-1diJG7SdPlEuPgcNhI2LRlOEnz0OuOOgBYH_0fMSN4bG_u0cvvRXz3f4wViSNDNWtz"
+		"KQx4aWM8gDIWAVdEp265mE6FYhbbh3zINUnBa7qRpTe1oIq3voBJPc8kdEs3b3jc1BkHq7qXui508eUmmSYGkrA4AvWlmpzW9DEQ"
+		"TdVnZLgWWW6jAPENz4YtpzpjdN2vD9HfdQ3HecNgmAg3NELb0nRqVxZwgqD7wVmtFq9lm1zkx3OravtWhcBoKGlLC-axkGAeyd0U"
+		"Q8kPmmf7UUfv89bPN-fn4HzoXHkrntsHZlb69wRAKWbiWhoA",
 		1, "", "rsa_4096_ps256", 1},
 	{"ed25519_eddsa",
 		"eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.spQ5czPDHrPdu3hjXjc1yB8QaxrxehaadjR"
-		"QVuIKCW9etkH1WMyzoND2kgRFe4SD8YLJ0o1bWWb0lH1GzSGMBg",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ZSoELys_HKmIU7M-cdb3hieVA5haxRmsY7f"
+		"hcI1ew9DT1w8YHCLJB-cgCfkDdmuGFVLuj1BIfFHCnJtHfGioDA",
 		1, "", "ed25519", 1},
 	{"rsa_e3_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.mqzGtQMm7VFxVA-YuFsCH8gMpbEL1dqmpkG"
-		"mtKmcZTk4Zb5H3CkDNjInuzl-XCqJkQdQ4BZ7rqojyIpkujAJaRjF1Sz_CY-8DnjHvAporlWuCfwX-X34RepoBxlfadgEJTl4mVX"
-		"u-N5n1OC3KrBrJRj3EbU0GcO0joYq03aHCiofeJyR8GITWtvevPdL_n3HwoXt1XHhq273gnbUSAaUCFcgEcV6uyYbcQMOgjvTFKe"
-		"nTH15QPTRfet1ERwKHFwlZ7M_imXTdvEPTcCn-Ja1qjB_V8b46u6waVPjANy69PLR8ii5JwgYOxWBWOLIRqG0wOOPvqKMtoYX6Y6"
-		"aM5YyAw",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kleicbo0Nr68dUskpj-R14mYVb3EWJ9ykwQ"
+		"ywK4-YU91lCb2Z2_ww6UxLONFL6_MuqP9CGBiCt9xi_Xnjm2ZyzbRvnFbqSSc_dbHa2NX9l3D7yAnWi294_XMvIu4s7QaWZ8kDGv"
+		"YVtFhnwc6CkSWgvRVklr6saGZ_UlPS8EFqUTwlYS8mOgrJKaojscruuf59IzkRAE6FR374mNQSiLVUrkVHKLVRuJHITXvCJdFI37"
+		"HXQzWoGcR7fdljahSrbV32QXkN0a1uVOL1aYAF_WJVTBWQ9iYYdTBfMny0AEKDAx0ILyI-H0YYG_-LtCP3YU6TNuXR6NgQuGVND4"
+		"k3n5Anw",
 		1, "", "rsa_e3", 1},
 	{"es256_other_key",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
 		1, "", "ec_p256_2", 0},
 	{"eddsa_other_key",
 		"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.c3RHQvS0NvBgFvCIFdeGDSkbcRAcdQ0hT_cCrKx4kKosLdzjoi"
-		"JVue5Jq2Kbkmg3EWivuwyALbePeL_tGAwSCw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.xjj2DEY97lcSACS0Ecn8_bFgsWvkC9QwXubpj9zAAjaBWGkXOT"
+		"97FZsyzWcqjj5sc0wgHgOuCBKwt8tJEN2SBg",
 		1, "", "ed25519_2", 0},
 	{"rs256_on_3072",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3fu-Vw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
+		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
+		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
+		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hUrFj3w",
 		1, "", "rsa_3072_rs256", 0},
 	{"rs256_on_ps256_key",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.QED-drlskN9xR7WCoTZ_BSX2Pd5rctJSVIwlWWJjrvYk1aguuG"
-		"HDCnIhINduFiRAsFJ7Di9v6n0X6_oiM6rRJJM4OG0Dy-iHyPWhLdbDyui8v0VMbRF8LjeXomdLROCKC2RYXF_xV4ssoiwVfkNA09"
-		"JfROaOcSGMqG3eQupat6UmzCXcOGgSXMkr2q5F1foZUeXvP3etRCF0oE7uy9A13z28MWb7Y0euPAFbcR139T7h_Oa-wiq1ddFMym"
-		"xJrAGeenRkyHz4JtF3_W_-aJZFBZLUqhiUP6JTxAUyceVQ7EI-pcfAOclQqIftZq51BRbGE7Ke76zYaUvmOXVcxT75-eZT4Ss0fa"
-		"c_OQP_DURFZkIAsory9qJZH4S8Cv_YAQbqsDmRoeGZCEFm-sF3dl9NeCD7VQVOr_B-w4Z_3ICQ4T-rnqq1hHciU3_0Aayg57KX9r"
-		"0csrGBu17sYctXQsjcOPZ9epu_kbvPyeRtZpOIjw8q7UAVKKKVijpjj1uVTZEXKaISIrFuHMy1xGWwR8SzCYSm7juk-EW6IDMSzt"
-		"nKhF51jXtE1xToCvrGMQTkqDjfRCmAXI0ahVQOaUjJOVNiF2WSe8B3uPGPL4881rdJpt6DPqSt_3GfTaihI1BK15BlxPk1O42sHd"
-		"_W58uwX4E1q6jB1VdEuytAXs6ra9NFb5A",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Ye9CO2D46FfSN_UkfMMaDfdwxhKZN3XNvUjl5CG-uQP1_UghWv"
+		"133PV8ZHFTOyujLpGAbktdKZqFVGTNzxO5vRI1K8d_zrb7HI5_K0gwsm842AL8-Iq4mWI6yiyucObT074XJaKKRv3FTAefiagWsa"
+		"Ek7IWvPb2sa6aIgLTQmQmHD_vyVgElT2f-GhLbbn4R1C2kq8vF95_y4NBU98bRbfEKkEqgTzt0Ze8yLbMT_mA0hu_W2bmTt9OSxy"
+		"rQwLMQuRBm7Ya2eNXbD3P8uFIXd3Cls4cVaAy51F2BVXefmdU5NSBRAuRASJvtW2d36qfzZzb-JtGV_vY-YFCt4dX5beGrpj4BW-"
+		"kG1ygCsG6gbNh4Fvja58aSMq4hht_eSjtmbZp2kYd13iOfcW-hyGbkEakPM5gbHY1Yzilt5_ohyX3K6_lMzAQ96V94rvtSpIYsGu"
+		"LJaBkwunw-9J_NIwZyx1x-T3DYCqiYozB0z6SIbyCscJ1WSCRohY3wGMUpYoLkTKMEda490sqftWrm51KoPxc50kiX9XrXm8qHZw"
+		"9WBDUotR1fBERil4z7P97YCVYtStaSbI30xqlroABvEQ5QF1k1a-AX7gSlC0s58c7uhUgBnOHKwGB_DDBWPHH_LqnW468lOs2M6u"
+		"1gLSdW-cfhaBCHIpYxNWdXQ4ennYwvQDg",
 		1, "", "rsa_4096_ps256", 0},
 	{"ps256_on_rs256_key",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.J6dc_gIqTKR5m1m5K2wLkFmEqEjfh2qf4kWoHmnjNIcQwUreOe"
-		"-Jfq0JHyWoRR_IgcG0nlyKW9BJYQqS5Gn_jhh2snlEn5G14-I0cSPx7b7-AV6SS5KCMpju9Aykqdl11fa4IEsRu6qlzwJXf5kLaI"
-		"pPQShAlmSiP1f4DVO5uPo4OhUuCTtKhKmyVKn_D0rnNX4S7x0Iq8WoVsBvdLAKMiccQECYosO3cSnU2XncfF47yBBedZc5dXN_7I"
-		"lLqT-__5UVonp1e_wWn0wyuwEKPJ4r_Q0S1XeX9KKsKVOvANRX2Isx0cdt7Tsx-V5vyqH9Xtm9iqn1NWA-7fBEtVAKjweMYOpUNe"
-		"fDUzqwL74xgSvN6h58Az2iVokWET0kdhVRcB740R6IqjCeZvwVujoxrEtE0AEgR9V3sl78dEaTRCOenupfC-ZtzHuojYgAqmCR1_"
-		"Kd57M88yfn7k7ExOmeHzm8e_tJ7TQxwApj8oY-f1BlldR7UnTbYqiRehKxQoKS",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MPLWYRCZyVx1iBwLgiW5h3V8n0cdZok8KJc8WUAu7bxof94z-D"
+		"03y7v6A1dT8B8O0J_4hsX4EP3g6sp27G_kc0SE8BKZvStXkqvvTBw7KOFGWaAGrtbdoVRZlNK-ro8AFD6IEmbW3TaZNuElbhWkEs"
+		"SJBW7WyHzl9ozlOh11d6mIiJGTn7GG-hjEeToXhgJiVKcbOmX4ZE7C9uPuKxO71bYQbpTo0fpLYpywmwwvPyO8IB0ixua-wpGGsG"
+		"gI9wKDDg0Ps0w_hGxsWtm1gn53yolPlX-Dya5G008yhYKhc0Pog5vzl8yJ9HrAEsnbX7S2_z9LA8MT5yOUF328TIZACRNYXrXAsv"
+		"tC0Q3_Ogesjw7iK5sOHfnTHMB43WZ3n5qE0Akxbjk3vBonJxb22p3K8Hhs245nhvWT-rm5_9c0WnUMux3kNvdW30oFtFfp3pYdFM"
+		"o2Utr5qrAAYfnBXOkuIioo8sCXdiXsQbqBObx4fRQ9LhAiwLA1LKVqyxiJaVjS",
 		1, "", "rsa_3072_rs256", 0},
 	{"es256_on_ed25519",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
 		1, "", "ed25519", 0},
 	{"eddsa_on_ec",
 		"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.c3RHQvS0NvBgFvCIFdeGDSkbcRAcdQ0hT_cCrKx4kKosLdzjoi"
-		"JVue5Jq2Kbkmg3EWivuwyALbePeL_tGAwSCw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.xjj2DEY97lcSACS0Ecn8_bFgsWvkC9QwXubpj9zAAjaBWGkXOT"
+		"97FZsyzWcqjj5sc0wgHgOuCBKwt8tJEN2SBg",
 		1, "", "ec_p256", 0},
 	{"es256_flipped",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuHsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWmGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
 		1, "", "ec_p256", 0},
 	{"es256_sig_short",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuHsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjO",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWmGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMC",
 		1, "", "ec_p256", 0},
 	{"es256_sig_long",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuHsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOagA",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWmGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChwA",
 		1, "", "ec_p256", 0},
 	{"es256_der_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MEYCIQDaOPJn5p7eoBT3uDU0HwJsRDBM"
-		"GxwqJCwpvtWhnlFpmAIhAP1IIw0FT3mqT4O0Y27xYRr7yKVFlWg9w7jwKakZCY9D",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MEUCIQDlvnFQK0kCDmRQHgIye3T5FxrX"
+		"TrqhsMFccaT3mo5d-gIgXNIFRA1ytTR6PzkSxEkECpDihICK_3LagYesbrgJcYc",
 		1, "", "ec_p256", 0},
 	{"es256_raw_ok",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pQVMLAFsO-_50eWCV27ZLBHvDXCLVVtQ"
-		"CP7tEEyRhH0ZHNwToWW3Yrp6wDAy4b9AUZKfya10i3xNgZKxVCYhaw",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.lrpy8QpgN1ebZXV-AR9RRSFDWpgyhxN-"
+		"EH08tNbAItl-y-IFjsS9uPp5IwZRFgCv-U5iuNMqAdZUkq5I40P25w",
 		1, "", "ec_p256", 1},
 	{"es256_high_s",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pQVMLAFsO-_50eWCV27ZLBHvDXCLVVtQ"
-		"CP7tEEyRhH3m4yPrXppInkWFP8_NHkC_a1Ra4_mjEwimODgRqD0D5g",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.lrpy8QpgN1ebZXV-AR9RRSFDWpgyhxN-"
+		"EH08tNbAItmBNB35cTtCSAWG3Pmu6f9Pw5iX9NPtnK6fJxx6GR8uag",
 		1, "", "ec_p256", 1},
 	{"rs256_swapped_payload",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF95IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3fu-Vw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
+		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
+		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
+		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hUrFj3w",
 		1, "", "rsa_2048", 0},
 	{"rs256_sig_truncated",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3Q",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
+		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
+		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
+		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hUg",
 		1, "", "rsa_2048", 0},
 	{"rs256_sig_cut",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
+		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
+		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
+		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hU",
 		0, "malformed", "rsa_2048", 0},
 	{"ps256_max_salt",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.SncrQ465maq_IqTwijDi0twwYTObjOsqaF8RHsRGgDAbzhLV9Z"
-		"GugmmiVUmDgZi8_N8Oqokd2tsU6slXrOAs0ztVE0G7LfVAxuq5jB8O33I-2zDDFZDf-1DVLiZNGW7bxxqn200-8ndoasDg5Ug-ci"
-		"pc9QRxYnh-eGzxxIF-f4Qe8KLJ9gkyaBQ8TEm7usXoh3iBQs9DletLPGN_TtmYea-n0-ZoGJmit4rr8_Rxzt0Nl3qsdRLCXeljRF"
-		"8rwSd3LTu9457m_hkcRnFT9z5S_nw4mIBAzlgTSsTtfVj5-UqvFwRQbHIUSsI2Su5Yh9oZxUnLreHguozp0EenT__lKQ",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.h1CLAiyqDDYQg85LujfZMa2UT4mFx59gDMkVzvRyOGH71ChC2h"
+		"lEN5Bpamnb37cqk1Jrk057QT69cYz8jpO0p3ODASx_m6EWuXy0JyDhDr3CQwyuaCMAcmTSH0cMm5tugAIsjHG7Fd8B4-xRehZEyS"
+		"GXDUzHwbaiqzPYE-IPjfSchogkVzTW8ls7OT2RwGyfuoOR_ZHLOE2YI0PHZ6fdHykmv2K8GqRrgtu4mw_ubw-i72lgVRo_ZrHGg-"
+		"UhlKhYAllu8KHBilOYBrBIqFCf0WvNuzY8um5QLz90q_MlKZwX31XEhsXVc-Fdw_oNsZy6eFKcaGNPMm2ec65rgyOzPg",
 		1, "", "rsa_2048", 0},
 	{"ps256_mgf1_sha1",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.iA6Ku4_6p_beiW4_a56d3vgAY3QEJWX6qCPZcktvDAz3nMS1kt"
-		"vTFVuAKxJuHeY9Oa3Cu-j3-fd5qn-3eugyNJHi4qP-12re_dQlDTVcBt9Ek8LQpBMue1rnTDa43nYQUdlngrnIcUibRnc7j9LqVP"
-		"nPaE8ex612gvSSlaSLFfGk4IQqXDsjirwhC7OhKwRdkGCoLeX0bgjAMcwCfHyRgqpaCaSYvE4EQgeIIF3imH4ONzGWolNOyHn80d"
-		"AqnegCyJwE8GfvyiWgDnJVcvngjNlKJ-GsEa96GF4-hfjpPsZKc4I3gzE3YQ8yCQOFL2Tozdy4Rwlq8sgkC8oUlAFyGw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.AgNS-CbzmQZhGFgpKv_Q8xU4gXZxjhPtnWS0ljS7vzwsnFaqEX"
+		"wVVzNATlKj0obbu5OgBiMZwoNl-GEcTR9ahaQ6593N6j1u9Iu6TQxKIlzZPKP4rATov3AtnflLFKZl_5JklYzex-CnQzeuhpYcCI"
+		"CmL3AZ7_nnLaEePn9XIY5Xal8s2Kcw-miYhWm7vHyNVEqowZlpOPdIedKxVgC6kPh6u95ntbrw9bVENXfWEPPLSaqnDly8c2yQI3"
+		"fao_OGaA9i4W9mZb_uCqA3hY5v2HagCTQ6jU7clAnrGXojQX1d_rbBA0I6AdEOKviww_qqVMP2L0xm-w6pdRW_IoAyuA",
 		1, "", "rsa_2048", 0},
 	{"es256_header_rsa_key",
 		"eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXh"
-		"wIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.icBkglI2-6kAJUIM9WQHBvbmwprmzqvkPMQVEqhAEU6A6lZ3lVYVspAJX6lfCxQ4dz"
-		"QLDJ_oGJth9HoiNt-7_CNlG2M9TbsF80415SAy-YkZ9YJ_tWViUUC6wVggRDsiElYUEu9azMUdIPCXPQWCcbk89Kq9NauCnLmyWC"
-		"8Wg18d3WS0XM4n6YlB1mjo8Y0R9evQIMJS-2ZnIsVuwM5htXdbtwJqlXRbwrRsGBhluQWskQ9MHc5h0-SA5m0-DD6MNMSQULC24h"
-		"wGRPI4Ry6c-kRILWB3_m3Oyj6csy32hKsmyqk6CK94FOuIR8kOg_rSsAM4W5W1uqhwgBJqU9K1BQ",
+		"wIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ibsgjHbvBm00UGniZCNvqSqHjpvuRNjNhAqeLqk_B-2PW83PIZOBk-V40KQkNv4I8j"
+		"dvd_pWgWU2Mzxl1XR8Dj0atSD11qlsWZ9SvTyKQ_u_UnUZEDk6ntK39NfjgST3rY6YQJkMSxOSBCVKGtmFm5w3g7ZMwVWe0HG_Lf"
+		"bv-MZgyzu2fk9g4TdnjWP1FDTS70VcZ6W_yUTc6aNoB_l5Hu6EUGuL_Bbtm-N6m_jW9FB5Hy__AFHZjDVRvxezeyykfsRm9Z2tem"
+		"s5eHe2o7fRglAfz1sfRHw1o7UdCnAjqJ4zO8kFSatjD8qUaHXUPSNheZmsqcrBflJrAMq1H1YA1g",
 		1, "", "rsa_2048", 0},
 	{"alg_none",
 		"eyJhbGciOiJub25lIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhw"
@@ -872,16 +910,16 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_alg", "ec_p256", 0},
 	{"hs256_public_pem",
 		"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.gSzHH3VE0NBYhJN6eZZ9IxWjvtUll5hQ_9Bm-f61dFg",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.As3cgfC7YedL_qoDSWaByA_rMkBjNk-dnNzrOh_2rX4",
 		0, "bad_alg", "rsa_2048", 0},
 	{"hs256_public_jwk",
 		"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.WG2RMB8CKttGEAg_F2N3THOHm_kNPvtbIYTFwjS_3nA",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Aoubqkl7X-894pQRn-409aDKe30MPfT_6FMrbWlNzG8",
 		0, "bad_alg", "rsa_2048", 0},
 	{"es384",
 		"eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.m4WN8BJYVydSBk14CPEtQKVWjusfmAttOxBFgmlOppMSx5J27x"
-		"Sps7WhSzLCGWQRkuY92yK5XTokOKXcrV1PITzxBEjRAsV3h6VwTWgjTPyTH_YBLm7utJE_5Yg0fOxP",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.4PlLXDsVv0OpQ4nLQ31IRGWbirtZ7GKO33g4urz9C_O80vf4U2"
+		"a0FHmc2bTX00wBCytZFmOZC56n_mx64_DQ1FFpEdgjiBr__P7D74ltjuPj91q9Sqyq7Fu0ciIuRXvr",
 		0, "bad_alg", "ec_p256", 0},
 	{"alg_missing",
 		"eyJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwI"
@@ -895,12 +933,12 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_alg", "ec_p256", 0},
 	{"crit",
 		"eyJhbGciOiJFUzI1NiIsImNyaXQiOlsiZXhwIl0sImV4cCI6MSwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFn"
-		"dF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.9XGMCyRm7LeFhSzCJLJ"
-		"SIn95LxBbn8mv5zm-UP12BCxYkzGzGG6NEsGAuHv604p5lmaNy8Yjc7D7OrKZk8pXgA",
+		"dF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.C07eH6hstV44Anx3WQL"
+		"TAGp60YgkzjjIB4DKzVQyNnqYLHATompHmJTIXUv41tD7c2fGqwxjSpdWr_XrM7S02Q",
 		0, "crit", "ec_p256", 0},
 	{"b64_false",
-		"eyJhbGciOiJFUzI1NiIsImI2NCI6ZmFsc2UsImNyaXQiOlsiYjY0Il0sInR5cCI6IkpXVCJ9..tl1nRfgh5z5xqX6cUYcJr3botz"
-		"H_ffbRE0W0uzsT-cgiR5fbXPYvQ4ws1V-e4_0GiKdKM1bhQ97oJtj8xidG7w",
+		"eyJhbGciOiJFUzI1NiIsImI2NCI6ZmFsc2UsImNyaXQiOlsiYjY0Il0sInR5cCI6IkpXVCJ9..ypOz4UbxRGmo-WgYO-dw2Grh7A"
+		"KaUJuReKqf6eBSkLNNnSBTCSTiNsqT7QtYEt3CMxOiwvf4idR-2cpe8bWaHw",
 		0, "crit", "ec_p256", 0},
 	{"kid_number",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6MX0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFt"
@@ -921,13 +959,13 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_header", "ec_p256", 0},
 	{"extra_part",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag.AAAA",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw.AAAA",
 		0, "malformed", "ec_p256", 0},
 	{"extra_dot",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag.",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw.",
 		0, "malformed", "ec_p256", 0},
 	{"two_parts",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
@@ -938,28 +976,28 @@ static const struct jws_vector jws_vectors[] = {
 		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.",
 		0, "malformed", "ec_p256", 0},
 	{"empty_payload",
-		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ..5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdRs7_soFCN_FHC"
-		"Zqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ..kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHccE_w4CtMmC-PN"
+		"YnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
 		0, "malformed", "ec_p256", 0},
 	{"padded_header",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ=.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVk"
-		"IjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgd"
-		"Rs7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"IjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHc"
+		"cE_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
 		0, "malformed", "ec_p256", 0},
 	{"padded_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag==",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
+		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw==",
 		0, "malformed", "ec_p256", 0},
 	{"std_b64_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7/soFCN/FHCZqt2RQ9KA8wR6DnPkcfCeNN/8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE/KZHcc"
+		"E/w4CtMmC+PNYnDorjRH2ZYVb+5+/SCuoDFzDUTa6/Y4gBixyxMChw",
 		0, "malformed", "ec_p256", 0},
 	{"whitespace",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9 .5cneZ5sjH6zwuDsuZil8UQEYG8MzCgd"
-		"Rs7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9 .kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHc"
+		"cE_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
 		0, "malformed", "ec_p256", 0},
 	{"dup_header",
 		"eyJhbGciOiJFUzI1NiIsImFsZyI6Im5vbmUifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hc"
@@ -988,8 +1026,8 @@ static const struct jws_vector jws_vectors[] = {
 		"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ",
 		0, "too_deep", "ec_p256", 0},
 	{"nested_15",
-		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhIjpbW1tbW1tbW1tbW1tbWzFdXV1dXV1dXV1dXV1dXX0.yX9PKAqo8U8SB7I"
-		"TTzHbTmZGYj_9i9RADuUFMRnL2tDkEAMd1tYb3tpKHnebHHr1rIhY_uAHO02tS6E76w6c1Q",
+		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhIjpbW1tbW1tbW1tbW1tbWzFdXV1dXV1dXV1dXV1dXX0.CCx6v5pDAx2hMHt"
+		"tBR_8RQu2sGWdb5K610PgZkQf8QyNlUc3cFIr73XKs6JsCIRiXFq0eeWJGUDJn2Tnbh4Qxw",
 		1, "", "ec_p256", 1},
 	{"huge",
 		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
@@ -1160,8 +1198,8 @@ static const struct jws_vector jws_vectors[] = {
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
-		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.pJgl428oxUUM2oM8CkwgAeDSirNVQXzd38eSWxOZAqzUoHtJcGg6CVZQQjqgCJcyRcqk578"
-		"VztuxSY_SBkP6yw",
+		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.icwSfY9OJonsY47tfRI0b4UlytmyGrp2LVGX1Qm0itmlbCifEiuUpWlzaLa7-H2-0yWfHB4"
+		"wEZvZRpcLYXQBZg",
 		0, "too_large", "ec_p256", 0},
 	{"large_ok",
 		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
@@ -1312,15 +1350,15 @@ static const struct jws_vector jws_vectors[] = {
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
-		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.jM5j7f17AZtGdlQ2vHfvY9n1mgc2CyS46cXXyKcAZdVRQZa5pk9c3kszul0p6zlm3pn3emH"
-		"ylX7PCQdA6w0oMw",
+		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.I9dFWcqMK6T8jmMgwh651Nne_GoTFwpyPY8ePQ_IHKr4-GaAoQPr1Yy4W5dGcT2EVdimrU-"
+		"3gL2sdl73ellRvg",
 		1, "", "ec_p256", 1},
 	{"dpop_proof",
-		"eyJhbGciOiJFUzI1NiIsImp3ayI6eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6IkV1WElpeXFUTjVrU1hya2dudEFZbl9T"
-		"b3d3Z0VUNS16N1FLd29rTFctZVEiLCJ5IjoicmRaMkVUWmdmSEFaQzBCTmM1N3VDN0NCU1luM0YyNFpEZ00xbU9qeDdfUSJ9LCJ0"
+		"eyJhbGciOiJFUzI1NiIsImp3ayI6eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6IndZdmxjUG1nX3NSWVFETlN6amtBOHk4"
+		"cVQ4OFhlcnNTbmgwUmp6V1A5YnMiLCJ5IjoiM29Xd3hSZk1oaDZYREctYzVtM1czRkNjYmljQnBfOUNIZGQ3OS1jZGk4VSJ9LCJ0"
 		"eXAiOiJkcG9wK2p3dCJ9.eyJodG0iOiJQT1NUIiwiaHR1IjoiaHR0cHM6Ly9hcy5leGFtcGxlL3Rva2VuIiwiaWF0IjoxNzkwMDA"
-		"wMDAwLCJqdGkiOiJwMSJ9.2yn1aVvo02gZWJ6RhMAgE5JPXC-6mXtF-avLwKNazvzRcYyVh69JuE6WGa0A9cRTtbPXKLzFRmuY7M"
-		"X83rlpww",
+		"wMDAwLCJqdGkiOiJwMSJ9.FYXQMpCMvZ_uEGluGjWzNJ5Z0oOWIJ9eLEsSL17iGdxNN67hgQk3_SvixtyHb3A6tDE9wnaWn--lGp"
+		"910tiPQg",
 		1, "", "ec_p256", 1},
 };
 
