@@ -194,7 +194,7 @@ static int ec_load(const json_t *jwk, struct jose_key *k, const char **why)
 
 /* RFC 7518 §6.3.1: n and e big-endian unsigned. n of JOSE_RSA_MIN_BITS..JOSE_RSA_MAX_BITS and
  * odd; e odd, at least 3 and below 2^32. A zero byte before n's top byte is tolerated (some
- * libraries emit one); the thumbprint is computed over the minimal form (RFC 7638 §3.3). */
+ * libraries emit one); the thumbprint is computed over the minimal form (RFC 7518 §6.3.1.1; RFC 8555 §8.1). */
 static int rsa_load(const json_t *jwk, struct jose_key *k, const char **why)
 {
 	unsigned char nb[JOSE_RSA_MAX_BITS / 8 + 1], eb[RSA_E_MAX_BYTES];

@@ -169,7 +169,7 @@ def main():
     add_jwk("ed25519_2", compact(pub_jwk(ed2)), True)
     add_jwk("rfc7638", RFC7638_JWK, True)
     assert jwks[-1][4] == RFC7638_JKT
-    # whitespace and member order do not change a thumbprint (RFC 7638 §3.3)
+    # whitespace and member order do not change a thumbprint (RFC 7638 §3.2)
     d = pub_jwk(ec1)
     add_jwk("ec_p256_spaced", json.dumps(dict(reversed(list(d.items()))), indent=2), True)
 
@@ -229,6 +229,10 @@ def main():
     add_jwk("rsa_e1", compact(dict(r, e="AQ")), False, "bad_key")
     add_jwk("rsa_e_huge", compact(dict(r, e=b64u(b"\x01" * 9))), False, "bad_key")
     nb = base64.urlsafe_b64decode(r["n"] + "==")
+    # a zero byte before n (RFC 7518 §6.3.1.1 says some libraries add one): accepted, and the
+    # thumbprint is the minimal form's (RFC 8555 §8.1: leading zeros stripped), so jwcrypto's of the original JWK
+    jwks.append(("rsa_leading_zero", compact(dict(r, n=b64u(b"\0" + nb))), True, "", thumbprint(compact(r)),
+                 thumbprint(compact(r))))
     add_jwk("rsa_even_n", compact(dict(r, n=b64u(nb[:-1] + bytes([nb[-1] & 0xFE])))), False, "bad_key")
     ftext = compact(d)
     add_jwk("dup_member", ftext[:-1] + ',"x":' + json.dumps(d["x"]) + "}", False, "malformed")

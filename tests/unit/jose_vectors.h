@@ -29,53 +29,53 @@ struct jws_vector {
 
 static const struct jwk_vector jwk_vectors[] = {
 	{"ec_p256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"}",
-		1, "", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "ec-1"},
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"}",
+		1, "", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "ec-1"},
 	{"ec_p256_2",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ"
-		"6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\"}",
-		1, "", "4T9UeDpGs5ag0jV3xt0lHEC9htzATCI0TD8Pws9l3Kg", "4T9UeDpGs5ag0jV3xt0lHEC9htzATCI0TD8Pws9l3Kg"},
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"Pbpf"
+		"Rx7hiH96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\"}",
+		1, "", "_TIeeFC-307_mUo1o7YLN5NHfwDWc_Jpi2qr9daXhDA", "_TIeeFC-307_mUo1o7YLN5NHfwDWc_Jpi2qr9daXhDA"},
 	{"rsa_2048",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
-		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
-		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
-		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQAB\",\"use\":\"sig\"}",
-		1, "", "soeMnPR1cSBlqW8SijN5LMqaZvr7hMvWBBh96UwGKng", "soeMnPR1cSBlqW8SijN5LMqaZvr7hMvWBBh96UwGKng"},
+		1, "", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8"},
 	{"rsa_3072_rs256",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"76O-nh7MMKhExCjNDZUNWw0u3p2uTdRknrSYnU5fwB0etQbSWz"
-		"ozNUx8bA8sGQFoHq0JeNr1H8tA9juO4MnRYK9RhQIXcQq0ouBLt8ApHg-t_-K-mGyWQRsb-H2vFoCxy3Or-5UrInWSkgoNtoTsI0"
-		"mPJ9i5CULnfaYfznsQjNUtROCI4wAoXSFf0TEK3MfTZ0od5oI8a_M7JIEBcfe9yhEBgQHqDexG8I4kpjeLPu9AvRCnHAUmrL4o1G"
-		"HT-dAAfKEW6Sp1NLZLHW9ClnxCdo1po54AHD5J51A8R2xcs9cY5HvoP62VAt6VsrGEWcp3LkiUOULowKKcBlkFtF1BgvTuEMH51o"
-		"OmqwjjaLr-e0XyVJcAGRaoR5qBpmT8Y4yb1NIWfZlgyLZKt8K1epU6ZjN8yAUaY1NKA70vP_2LOwFnCx53zjgc1aR3AfkB5043Pg"
-		"3EcIemcKU5QidtQfGrqAk7Yf8zjqXMY9NBfVxgW8-F3GoR5YtgVZp79e7UO6fX\",\"e\":\"AQAB\",\"alg\":\"RS256\",\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wIUHC7uJqKxrRf09SjMO6YG4g8JVJ622JME6H3CBOewLdiyw9P"
+		"PhEAy6a2psX0e7GtgL8zI1T3RBnStyP0CmzpAOQSC0dtMuyMQ4xHRkr8HIdv_W7xm0Wrq-GBCFwxrztzoqY0uJeBhG5Wg4wP1apE"
+		"Og91aVZwq4raly9Ij5cSuZFIFvgBJxf_NL9az8_rdLvBWH9pF1Fc3OltKIjyMqLxhG1i4KKuFCZ7TrB3enkfmbG22-MIkoGVZxMK"
+		"PjyP7xd1G_jKfwcC5r_f-KHosnyg7xJQoTPsjhg2IIMvQ77SscIv2I993YJ4YgQovcEVOlIScUy_d4uFeOvRe749mLhhQjZeXLan"
+		"Im2TT6jeg6GLyw4U68TeoAdlehgrKx7jJehSzGYxl0NVnu57xAxcPCVbsZLHUqcWVMt--mjr29tIgznGYtutkEv8MO7WUA71YuKB"
+		"1WrDSCYaxD2wXVAch80mjgfPjor_ZmL6yRmEX8hpL-BvaDuC_qZ5_3j4KdmpiH\",\"e\":\"AQAB\",\"alg\":\"RS256\",\""
 		"kid\":\"rsa-3\"}",
-		1, "", "gCJtjiY6kMhJuCjUVNdZINb-Q7kLhoKPbZ5VgMz29aA", "rsa-3"},
+		1, "", "CH5G_kEclW8Z4-gE0046UogKMe4_53lC6oCxtLjwQNA", "rsa-3"},
 	{"rsa_4096_ps256",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"vkaXTW7359T6sjFWyyBZ_1JQuAqXklXhyEOw5zlGEp9ewDaCN1"
-		"aB6cy1fY-FLnomyTlQRrHnsWYGXAJQ_w-u-bqYtZ-nILdkam9qroF58kTP3Kz0A2cKT3hjOaNIxygX58hdxAXTJeN0LYX1luZTad"
-		"A3JNJxJ5qq9_9CKFyq5C1P3cr1FkJyYup9y5KCQ9_A4nQgCtkEaP7JxQnLx4WC1iT9ivNFQGXx-hZYIbbUo6GcWXjyD7j9RV5s9r"
-		"96km02SfpLBTfQojfKw7Wm0PZkqON3BDbktde38jaAcihMFuEIpqO26On27w0dsqjDCfuNcHkiLWDWjApfSfcPgPNw0i7xxGsYGf"
-		"DRFJ0GAUP_ygDSw8_C5Ndk1WBkp3k1p5Wo56SoK2gm_M2xyEDXzci7MYNnv1Xr4UyBk9auk42Fx_TnJiHID16BYxhEkBw06QraVj"
-		"GEOozbbrkjA95DuN4sty7cibC-vVmMgS4Yg3LSem-iObUBAQvd2USU2YzG4VNMifMa7HclhMSUHNffTUh0sp5ky2gXK9usVYMYpW"
-		"RBKTzPelRXu2jVRSQFomMw77iQwdSDM2H-drBDgWSbMlNk2v7siex-aEMXjXzam9pa2jHvHtXTSNKAaT7mMWHSSNrPddj8V8QXwD"
-		"cX0hFwM_SMtC5vnvnk8TSNXondbVax4Xk\",\"e\":\"AQAB\",\"alg\":\"PS256\"}",
-		1, "", "zC1WFGRC7S8UUdb7AXxPkq74t6YZm_MJIEpymUnR99A", "zC1WFGRC7S8UUdb7AXxPkq74t6YZm_MJIEpymUnR99A"},
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"oVB9lioX1Pvzih35jxfRYLfMN24dmePfCW5i1w3mKCalX2hqRS"
+		"HLHjZFkoGAJKka5GI-WiGQauctmB2FDkAA2vX3F_bElYEG9S3sihzXmqRcHiZJkBa5CaK0NaQXpXZ2HAbgr81Dh8Ro4ZXwR322dL"
+		"CjjzERljGMsc5sCx_sAJ7xVD7hu0X8B5XdmzNBqMCq8Y9mojbGpvAUYFoCLM1VdBtKBKyIKk9ZtMtwAwOr0vJEOCdGCzqY3d-ofi"
+		"PBCuEnCyEwN-TP30NFGXEGVa5nJQh_VFqxrLZb7dmPUmEFB0YdDB7RLOgSBrcbSSQ-RMOqG1ejBFGuoNGLt6ZSdSD1vrVQb8h6P0"
+		"kApcq_zvNlooklJE0LXdD_KVc8T792QPa5ZJZuWIQgtBjNdB2xpR2yviixhXg1hN9StYDaDnQq02dE-6Kyzkq1vazOEXQXbRLgim"
+		"wU9tu4n8lQRD5-UtqUL01PYIayVSGvf8bkKG3hgeDpj3b2MLxF8NaWCRIXCoGTNpEQWLHPxJO906AAccAyhQ_70DMx9z1uvXrU-7"
+		"AZo-C856R7p0HnCI3DRYxvwn163Pjlr27X1u7oba8swQyxW3rE8RTy1x7e5v1Uk-5pbTrOsoAn7_oRenAJty__3-ShaMDOHY6ilz"
+		"DMxLXzc_Ld8Rv4VRqqYdcCaFiug88pja8\",\"e\":\"AQAB\",\"alg\":\"PS256\"}",
+		1, "", "VjGRl0YGcOoPI1-iFWcy5ROynJfZXMX3JCMTa-hhKi4", "VjGRl0YGcOoPI1-iFWcy5ROynJfZXMX3JCMTa-hhKi4"},
 	{"rsa_e3",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"4mAJ_R6jH_dO-J6ltezEabZluaA1fkpr84C2XgY1_eojVzAVyw"
-		"QEHdhXlBKsxHNjxkrl-UHeHni_H3b_3p6RLfu4rr7AjtN2PQAhVif6sSnKtca4O6XGHuI2YcGKfvbGBKTl-8AeJbn8jlbDFzR7Mg"
-		"Xs62AgowxRvjm-D_p5D_2UPa_iOAmTkMWFEun3hMMRrHuJrhdTGiGpLj33lH5EK72UbNDo8DdLqnWRTZfcPTlP_InRFQ_B1dv38T"
-		"h9B-PWkzQElLyxKvdnSyek28fr25a48LqUb3RIFYYg-QcoB4y3kn7TSyLfqf5gHwSuFvWRrRIGZ4zcA-m_rLmBx8MeDw\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"u8GnDq9gsUdW9iAyDl0Dj07VTMiWT5MpGXq_wI4Runa3CFTqtR"
+		"fojzi1xhVaLxmlBNXBwtRaGVddNSXGj15GI0P_1Ind5Znoq3pFjoZtZ86Vy-WHeltw_oQ_sOZV7KZ-9oJI_C_q4l3uJGJgI2B5jk"
+		"NFEuJufn59uwagal_K7Pa09d8RtXhf45StXvOYVisXaPU2sN_NbcA3yIgltifRX6P1j9t2t74nFPI1FjBOuDoDc2ezyjc4fhzQsN"
+		"leSAfWTur874__Du0dAkXKBc6yUMRTi1zS_9ewNLht2a8RBs9Wx74H9DcgnaWFhrvtwq_tF9YqWrQyw59TLKjfWGSSRQ\",\"e\""
 		":\"Aw\"}",
-		1, "", "VoCkD1ReYviCPSNj2U9VoedC-MrlB8_Ftk0Ukn98Y4k", "VoCkD1ReYviCPSNj2U9VoedC-MrlB8_Ftk0Ukn98Y4k"},
+		1, "", "vozsOhp-AEi93nz7H-hYvxdq6Bz5DcDUvwXXmn3Qxbs", "vozsOhp-AEi93nz7H-hYvxdq6Bz5DcDUvwXXmn3Qxbs"},
 	{"ed25519",
-		"{\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":"
+		"{\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":"
 		"\"ed\"}",
-		1, "", "xukXUcMH7mQWpZBpKOVOS_md4cUv1TamGmNrPTQXUlQ", "ed"},
+		1, "", "uLY7qAUJ3ueuc1ORlnp-nU3Pl-C8Y9f_iq6_fiyxGrA", "ed"},
 	{"ed25519_2",
-		"{\"x\":\"6QesQrIDxolDNYON36f1ISHo5H-yvGHHQ0ZnWrtZjMQ\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
-		1, "", "rxfVW6iNvjsqEUiJr9YkQw8_gdKrf1qJardk-3s23X8", "rxfVW6iNvjsqEUiJr9YkQw8_gdKrf1qJardk-3s23X8"},
+		"{\"x\":\"11ZLMgm6z7tz_5lNd4gyoXvzy7mxITx2JAiKXB9-QEk\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
+		1, "", "Qol4IAp43jiW_ppJuQ22GbBKV3HcC1o-RXi0rnx7-lU", "Qol4IAp43jiW_ppJuQ22GbBKV3HcC1o-RXi0rnx7-lU"},
 	{"rfc7638",
 		"{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFx"
 		"uhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
@@ -84,85 +84,85 @@ static const struct jwk_vector jwk_vectors[] = {
 		"\",\"kid\":\"2011-04-29\"}",
 		1, "", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "2011-04-29"},
 	{"ec_p256_spaced",
-		"{\012  \"y\": \"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\012  \"x\": \"wYvlcPmg_sRYQDNSzjkA8y8"
-		"qT88XersSnh0RjzWP9bs\",\012  \"crv\": \"P-256\",\012  \"kty\": \"EC\"\012}",
-		1, "", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0"},
+		"{\012  \"y\": \"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\012  \"x\": \"3egv6Pt9gKz5vOy9GAb3zvg"
+		"lM7qMTBbZeMt0hwLDZBk\",\012  \"crv\": \"P-256\",\012  \"kty\": \"EC\"\012}",
+		1, "", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc"},
 	{"ec_private",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"d\":\"_LBPB7M9FbAM6WuLaCgBIvSputuCiqzzjYCRG6sEmTo\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"d\":\"lkg93G4IUm4fJsj4X1TKpW3wE5VlNOYDtZyKswb-Idc\"}",
 		0, "private_key", "", ""},
 	{"rsa_private",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"sign\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2"
-		"_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7"
-		"tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvE"
-		"UrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":"
-		"\"AQAB\",\"d\":\"H_cF3_W78_Mq3qCA53jzDQO259YY_LaxfnEZfaGIAdT0nGD8xwlZQ386-f4tCdZaUOM4P9bd3r1KFw-Eib4"
-		"WOh8ZOaLDzjAIb7z6-uf2DI0c2RgWxIBx28Pvg5jnymZxy0RkvBoAWA20xNdeNCvj6LHzt2OV4_3YvbqFyh9titTXU1te9N5OfLb"
-		"VyWDr5ROcKrhEqYMuFcuM8t0AIyg6UdGvUu2TYheHWVcrekgKEZMhFrk0uZXExvpUoYaasrbfd9ASOhFrmTK_ZrjmIs5v62b0UmI"
-		"Nh_70E3hdHGKGsTwM9Mo33U6soimXv_V1YnnopqRwXZ_DOTcfAJS1Rg7FYQ\",\"p\":\"_KsJ6a9stPCUT4OUWDQE3r_grwJmT6"
-		"m1x7K-dNH2BKMJoxX3XYa9P_yWVy7N2V1A2O5QG5Qe-c2ckVqqGKTRAF6yUl4lBiBlYJTuwc7YvhhkhpOE7iQraT57WI8TD46bWk"
-		"yihLp2cKa_i11MyOl6AHfKybtV8gNNKUeCbKh_Ve0\",\"q\":\"xFQsLhScNSJWDdUveFsQbZkKd6iLRA1RoOXAAMj-1AcIPWrc"
-		"rjK5j5MSWpCgmD3CRdYZWP8TZ9PhHF4X_aB1p1xxUTu01y9MTIPe86io08DDLnEUE-VpVTXn1CYSAdGmpmZqWJZhpqO5SjVw5Im3"
-		"uBhvWWzZJe0WkPz7qFX2ORk\",\"dp\":\"H-sfcnTlv6nQoobVu5q-rsEAijs8X33p59NNugY4FPffpMmGmTsHN0kaWOMhv_7Gz"
-		"WC1n_ZDP31Y9QfGCxzvBiPwVPVtqet3ww6tZrBRsxnzwQhrt4W8MixhepuAZeu29l5N_YRsp-h4tAtSQuMztVFsvbU7szn1imxtL"
-		"nrOszU\",\"dq\":\"IT5DcNYKkTCsM5FqhU2eHYCxdgty8WXz8XOVrExcYdiC-6tRjKmIJBh6Hh2pI74pXBvhlOE0DvugfWYtV8"
-		"PIyDrt8RxUBa-7kqUtpkJju99C7WU2ShwpVsVW6OQ9XlN6jWiAD1n_VPEaGceswvXSxvhUOmck6bgYfxpnHlzX4Vk\",\"qi\":"
-		"\"Dn-9O6rms58lHgiloZqSTUU6NlMIb-fnyQy4oO7ST2rFnbn0mRyU7cn4XN0Y5v-ofasJQeRmwM4DXMnG_e9xvMWUWiJEWi14cO"
-		"47kvtr0o_-53s4ivZPg67qdc2ISkHDxhKQ3IRJvyIGM3zRxQiOq3M9nLsreP7RQdv4ZKQWOoI\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"sign\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hh"
+		"Hu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrth"
+		"Tg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5"
+		"Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":"
+		"\"AQAB\",\"d\":\"CuiqeEH9nTb0y3DG-W9k53Cb9EUqjqmJdYDJ35GImcdcUz2grYRWkcEM0bW2uX688X_s6FHOCRxdowmeTcU"
+		"SPHZEzO0omBK1M86vf-DkDUNDPwInhR1qFP4g-mX7WCzLqb_SwMMJYLkMsEdKLA1Ao8MRj3YhW4SOteIdBjuq_BRRsgQVvpJ2uXQ"
+		"YhkhjIm6AeSsHh3R6uRC2OMmg_2mmUw9rk70JVE7sPJJo4e9jKpgIQ939NZTtXrc-6qBpwz3gAd0k8bXft9n6VpMWwpaMPgIJ0YV"
+		"ycidAy3iTEuE9idCzSiN8GPqGLRwJoURe9WOhPR5zbdA4xjHLA9MBYKq_EQ\",\"p\":\"7N5B5wujE_5k6oimz4p_iQvFyiP0Wq"
+		"peQhWIANMKQJUFOGtd2b9oBBc7ZQCKcH07KxAgXocShEmoMMSmmBzkYegFEzPzyV2eGhgI9Q5BoZynpWPL612u8zNBxJagUe7bKl"
+		"haKQiUdiOG39YFJ7ef6QC5Ca-WyLxYeomPc__pdJU\",\"q\":\"4-3CCxi_XiBdXlkXSmrUHSAfsiw5-lFwcfn1L5Y001l1Ozoz"
+		"y0Q4Ykg_DAMaak0nsM5y5gI2-8XDltFl7rIflW7fQLiMdvubRSdfzdAXyli2EDpxNhmG5wJrn4NlTXGAEblvH3VXdpDzTXtdrY8o"
+		"DGqPPDIvyFtxeFFzhn-s-Ac\",\"dp\":\"usrjKbLxnbjGGHY_JffQb2DLT4dfEYi84Fxeblf_A8MA5Oc2kZryChfQDOyKP_9iA"
+		"6mp_SGDprL3Yc4Smm5eZB82sVgM7kVXgrhlh-sAMtR5GGJE042Dg-JuAPvP3g0A5LncD_PmL-wAVtBOLG4QOw0I3uyLei2dkLSeX"
+		"hn4Hqk\",\"dq\":\"QGgT9_zDPr7Yg2ubaDztuVk1e6yBqZlPs_VU8mB4hux1cwoMTrj1UdhmcGeEFFu_BnggAZzImraUgU6khi"
+		"GxSRGuZmR_1LNeedkZelf-EQCmWcmZ6hamhyqo7Mc9Xfffn6KNow8OawOkrNVacEvOnkuSNAledThZxQ0HHw9--gs\",\"qi\":"
+		"\"2r335vzkoI2dYy1KHACSEJbzHGIgurj8jg7En2pjNSpN_FSWVTd0shX_-49uOIP--GDuZBSzS_odhDR-YEGrlKsgiG9JqgyPfX"
+		"3_1oLYHQ3rX5_RcNlH9QzzGIj6-euAkrYUnEbf5_76voX4VRxMIOsb-HI7elObbKriviPwX9w\"}",
 		0, "private_key", "", ""},
 	{"okp_private",
-		"{\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"d\":\"HDAG3Qzn30KXgbi5g2-hnuKfWCH29t04wSwbt"
-		"ATBB8s\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
+		"{\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"d\":\"PBPgvkvrHQryGHBu_UA1bC-Wk3EuYJ2xJ6x1S"
+		"UcVdOE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
 		0, "private_key", "", ""},
 	{"oct",
-		"{\"kty\":\"oct\",\"k\":\"yU6FpRP6d8qmyA7MT3vWPALMzVKB1TBrsDjv0ikOmZU\"}",
+		"{\"kty\":\"oct\",\"k\":\"BXnFXOLNy_Lw-if-UiZv5zyJMP1wgjv90ZcecqeVwEo\"}",
 		0, "private_key", "", ""},
 	{"oct_no_k",
 		"{\"kty\":\"oct\",\"alg\":\"HS256\"}",
 		0, "private_key", "", ""},
 	{"rsa_only_p",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
-		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
-		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
-		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQAB\",\"p\":\"AQAB\"}",
 		0, "private_key", "", ""},
 	{"ec_p384",
-		"{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"VIFyXaLrki8g_kciz_6_5_ao7EpB9UKvIaavInZAJVNTqbVnH2zxRQT9Dt"
-		"iK_5LA\",\"y\":\"Fw2mI7Yp8fqGam1LF72NZGjbOv8ofIDtVy0Lmzrstg-l6GOnLrmnD6-rehXCQT_3\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"Ug0T3R_Z-5LOi1pFr7qsXm3rLyNubgryX7Pq2M-wJGFOOPwY74HytQp53Z"
+		"ToH-Iw\",\"y\":\"cWcJWDMdG28fHN8JESIn0CdcnPX3Q8dRQZa8WxGLwjhm_s09k3dwC49_yX3eymV2\"}",
 		0, "unsupported_curve", "", ""},
 	{"ec_secp256k1",
-		"{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"OvWisVRRJe0SJED2z1dh6B1EHGosy3t4iCB2l586TMw\",\"y\":\""
-		"aB0lPTvOE4dABSEiwQAb57zIfT7ZZe6XafBKa517rP8\"}",
+		"{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"osfcCEs0If2Cip98ODe0hEf1Rm9zX145Puwg55dtj00\",\"y\":\""
+		"QNWEeECn7ibtLHN4A2B91eLrnx8UHYE6bS7tp3cw4RI\"}",
 		0, "unsupported_curve", "", ""},
 	{"rsa_1024",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"zy2Y5-C-DpYRBPFys536RM48z3V9OHxZrsIPm35HuzUL5DSWQe"
-		"u6KyB-FZIgDJfTox-AFov_i9UaMdFnFfDHKAyz4tQKJmWh4LhYYZ0P6uRgNUzr3jDaxz8YaeCLvyK6hu_S4xnwb8o_NKRwF7mcJR"
-		"xGg5udrQsfVR4z5SdjdW8\",\"e\":\"AQAB\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"woWApeqMgxNXpixTH383hDBaaU3m163Y76Jh83FJL7bWOic2H4"
+		"42CHt_XbVdL1Ymf5LsgHAVJPWpVSXgzZoHy12anHoyMYBnBxWO-yEkvPgOqlFrAKt8pO_f9ZNnvbapjUwkIt9nLl5MzsiKH_2E9P"
+		"KarBpwauz6OM53uwGghGk\",\"e\":\"AQAB\"}",
 		0, "key_size", "", ""},
 	{"rsa_8192",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"3ewChaZ4V8YOu3TZxO8hfwThpthi-Qh9Aai6hIjuOagTE3iXF4"
-		"5lopr_grp9gFh6a8lYvW-Zn8aJ9ucmzXBI7CHWEZiVts4FHzGaa4DUVfgBvGKwT8-EsfbScdYt534qiCaDXw-RkYqWRKqSRqYWjI"
-		"NN6cX2b8p3Nvhc4cqAfzUH2nCtjSR_MX0pwX6aVLnwLqlV6UtxwhPuXiH_8KNSdBN3eN9h4FDP2cIQPcWJocmimHMs2BkUQhpNsM"
-		"K1HWTTXA8FQ4Lq81tP1xIlq7Eda2kluOCmmRgnLCybY3gN6DV041wCt0LNBEBDBMSqfyunBmlylXSpGh6d9s1cfdcOMfLU2u08Es"
-		"HXJHGy6OMrMkJ8OnddM-iuh5l1hOKXojvCwj71iVX49P4k0ivgh7lXbi79bVSpn6O6UjQOLvACkdiE4U6tTjiOVIKIzvVDu5Rhil"
-		"saeDzcXNkaN02R78toLjUY06IH0f2rbk5OvF393q_TIYIh84TK4pI-XtLLcetkFjgIXKICGliTNo1dYp4yVQMB77hYxU7Z4jXV_Q"
-		"ODSX32wgW0yvgopvEbAY3Avlm6elOFAQVMtg-7EX1KvoG6oOoIxepX9g_l_3ig0aRbDsfQdelmSjewR5voDaIAw54aCSGue7Scxp"
-		"b6TB-aJJvNHKQX7Mk7e2rV4S5DjhtfHMmUAQIyQ0_A96fJsL4URibAn1chafM0ihVND1mUY7RFhcDUvLiwiWSewffkBqYNicHmJV"
-		"2eR06yH3FVSoEswkJbT5qv5MZH78NUtsYkCXdfvxBEFNU7F6Av30Y-Lg7yCSnTk9gBtbgwjCoMyiBxuA6Myzn1bAGQ5FhrZaANan"
-		"3JUcKTEc2PuQMCUddEKqZIyiALKt_NoqTHqypBAlrCf3UjhHTZwrAomJyyb59GtKB6XQHz1--FtlvYkw4i8NURx3pM7LxAKJ2k4s"
-		"Be8ouBjN7N1JDuMtxHJOitQl6pnriQztsLPD-FLQpn4f4fbMWe3-eQ3lK0laUpVRV2eL-YFuoRXflAny3epK8KqFMAVs-4C8pbLq"
-		"3ftt3SRNMyWpQibnUARcEWuLGToOutnF0hCmEq8EguWR9uRoAiTXL7MRql63bSRaBrm08auul2lfddRMrfopO3vgAoyJevX4ZexQ"
-		"kLOlwlGj6NLHsnDbAdaXcABcJbcv_vax37lbrqBQ21QHB5ezDSpWU6WCjGpvQj6_IA7YghhB0qrA0SuAtv0DmfECaMsOqukQkrKW"
-		"DrNUozXgg3VOcoZZww2BVkhPSXdOXqEncDDbxCyYKvYhQkl_Eet4fybznpPiHacFnuwWAaFCcfjAg8JbxNk0W3J6Ml70SVQL2zTI"
-		"ZtjbVNLgjo1BwShQ\",\"e\":\"AQAB\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"nc91Ymrt_dLkiDEE6Z75VZVQjsOeNE2FIPKs9r7HdjELSHFSfI"
+		"EZUdzr9ZNc8LleW9_RYgOT_vKi5r2ddTNJVnkoXAjO15nfgxotv1GauqsDL8nEopyWQUQec2LQfmxWfMV8vjJJDNKMHqXf09h1qR"
+		"CUxO6840SsIsTX6R15xT8prSZjIaLt9MNizfCkM8xBo9CfMsNKmiS4m9MmF9wP6iuPRHzTi_tuOvpw3gok1RrAep2Zd8sBHzQK40"
+		"C479VuBgTMCro0jA538UNE1cIrYBggsp9dKFqpSevusgamessZqOqQSdH5J5J6gdaxiQjdVFajcdN3T-VOEpMh_-Oxow_SYj7UK2"
+		"p2dHP74wPA7WfUJh_JlFLUWCOAZr5GctOB4Ezw3Zo-skY4pEfPOzonvHt1AxODUF81PGu7H16CkDoZtbs99RIyseviUTeyyH0VeE"
+		"SIxJC-PNvGiqLuXi_4K0WEZWp0NZgu-hQSI7HNMOT-YConM-Qxpffhd5ehvSDDyrOCaUmjK2Yan-H8D_sChfKMNzrfrituMgczSB"
+		"ljPrbkZ5PmSa2corEwNoOOAg8mnVEThghVXnVtA4vYRzWtTyyTfgP9VF0leMk-aXSGWxx4rT4jkoiHrxeDnk9_yp2sDKprI-fiUR"
+		"eN_30lX5OZxGnBhyXJCzbUNIDeW_KAXCXKAs1OtjXYbn2RC9TTN0KhAZkEudDiPwKZxPG-M_Rk9GgK6Lc5_le8iqH8CQT-TNuZf-"
+		"3cpzM9ZnNYRG66nex5uJNhs-Dv7tZJYMv-SFPP2kT3_XmqRjB04IWOsgupecHwtXb60KBQRKgy0Thaz2v1iv291G95gS3SniGUNn"
+		"07p_LWQ3Le89PFvshaxh_IRJFULeUc_jzdz9OX8APZMHasGwvzvdAgXoCLZHOwmuWzMY0jutUaFd6P_RcDoSU2_3C7RkLFM3hP6O"
+		"-yLkoibvvZfk1EXy75pch2ftd6O-Dx-jbMpkrxnxgAqsMGjoVShi_Qt-XmGGM0hh04CzUMMiIb4kcama_5upxx2UvRPTN-JxsyYB"
+		"Cbr1GECv-lYn6IzscVCYyPfaOB82niYEzkSSX30G9P52QlRgSg7DFNy4C7usd2jbwhJ9NVMijcGEPCVeRI1AbRWTAvuHbwxcajXs"
+		"QOSzsxyQT2-lcL22AkwCRtQks1a9l4TJfbtIax6XE1ICvNAL7trnTPMtmxd4ayH4_pSGJ6KDqSCjxIk5SWQjoEZ-GWYhbVn4pttz"
+		"uy4S73D5rCE1uuUe6ih-71uL2i43hBnN0tYlvwnoN16K06ckHwKDQ3F0viJTPLThOwpVAOKSmmrEXvYrU_LCLp8nN6yjd0V6VnTQ"
+		"8w3Sug7dKB-Qk7Zw\",\"e\":\"AQAB\"}",
 		0, "key_size", "", ""},
 	{"okp_x25519",
-		"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"FhgUJlvfK-mwZxAXvG161tILM6eStQp5UiZNhCMhTW4\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"6EjPOdvgCStvZvnD7HXOEZI9OEyLaFF5qhBob7RBnXo\"}",
 		0, "unsupported_curve", "", ""},
 	{"okp_ed448",
-		"{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"XQtFTeh2UYu9b4RiCBYsmUwkeHPp-Vvf_uSA18DCCNWwcVFH9NxrdZufq"
-		"a_xLCpADkn2urHbl9yA\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"a0a8niz65T_Vph_4alj30rADQ2AgCew3-ZHi_t5fLVfassgt4TE-WTFQs"
+		"dDHy4VouviZFFhSKGyA\"}",
 		0, "unsupported_curve", "", ""},
 	{"ed25519_small_order_0",
 		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
@@ -192,15 +192,15 @@ static const struct jwk_vector jwk_vectors[] = {
 		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"7v_______________________________________38\"}",
 		0, "weak_key", "", ""},
 	{"ed25519_short",
-		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"Esm-B6Z8dZW9BEg18AIAdTXIp6LsUmoEYWG7HOqVHg\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"vuEBvJdJcxV-1JWmLDP63Bj02BX4dfethYC-6DDr2w\"}",
 		0, "bad_key", "", ""},
 	{"ec_off_curve",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8Q\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yk\"}",
 		0, "bad_key", "", ""},
 	{"ec_short_x",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"i-Vw-aD-xFhAM1LOOQDzLypPzxd6uxKeHRGPNY_1uw\",\"y\":\"3oWwx"
-		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"6C_o-32ArPm87L0YBvfO-CUzuoxMFtl4y3SHAsNkGQ\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}",
 		0, "bad_key", "", ""},
 	{"ec_small_x",
 		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAU\",\"y\":\"RZJD"
@@ -211,98 +211,105 @@ static const struct jwk_vector jwk_vectors[] = {
 		"uapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w\"}",
 		0, "bad_key", "", ""},
 	{"ec_padded_x",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs=\",\"y\":\"3oW"
-		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk=\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}",
 		0, "bad_key", "", ""},
 	{"ec_alg_rs256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"RS256\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"RS256\"}",
 		0, "alg_mismatch", "", ""},
 	{"ec_alg_es384",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"ES384\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"ES384\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_alg_hs256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"HS256\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"HS256\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_alg_none",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"alg\":\"none\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"none\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_use_enc",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"use\":\"enc\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"use\":\"enc\"}",
 		0, "not_signature_key", "", ""},
 	{"ec_ops_sign_only",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"key_ops\":[\"sign\"]}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"key_ops\":[\"sign\"]}",
 		0, "not_signature_key", "", ""},
 	{"ec_kid_number",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":7}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":7}",
 		0, "bad_key", "", ""},
 	{"ec_kid_long",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
 		"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"}",
 		0, "bad_kid", "", ""},
 	{"ec_kid_empty",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"\"}",
 		0, "bad_kid", "", ""},
 	{"ec_kid_ctl",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"a\\nb\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"a\\nb\"}",
 		0, "bad_kid", "", ""},
 	{"ec_no_kty",
-		"{\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
-		"W3FCcbicBp_9CHdd79-cdi8U\"}",
+		"{\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"}",
 		0, "bad_key", "", ""},
 	{"ec_kty_lower",
-		"{\"kty\":\"ec\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}",
+		"{\"kty\":\"ec\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}",
 		0, "unsupported_key", "", ""},
 	{"rsa_even_e",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
-		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
-		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
-		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQAA\"}",
 		0, "bad_key", "", ""},
 	{"rsa_e1",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
-		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
-		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
-		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQ\"}",
 		0, "bad_key", "", ""},
 	{"rsa_e_huge",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
-		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
-		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
-		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQEBAQEBAQEB\"}",
 		0, "bad_key", "", ""},
+	{"rsa_leading_zero",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"ANLlEb2UmzOLjgAeY4viRbBegCRVGABPJnDXBerPiAc_I7Bm_3"
+		"t4YR7u01oOOtfI6AD4x_xHKcEMvkF96UyGuK1sYrblryO98bDZvIf1bCacz2NVhjZxNrRZQgp-ZQ1z1GSMf4P8iWvek89drJSSjb"
+		"67YU4Pd5dT_cSOMKiav8rKhU5W_uDjhoDXRsvCvUlF-TbiXddbDQ7LelQL5gfhHaa3-Fc6uwPymko7RMmq-qgxO-shUctzGyTDWc"
+		"aheVc4Kqu1REfv-OOyqlo_7qTA8Q9dZO78Vdf_2rerKqsJbhGJFLafAw1MXtucXb8vzRpFXO7O4l8bMHauGVcCxGduiBM\",\"e"
+		"\":\"AQAB\"}",
+		1, "", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8"},
 	{"rsa_even_n",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0"
-		"R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79v"
-		"N7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_B"
-		"vEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJA\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEg\",\"e\""
 		":\"AQAB\"}",
 		0, "bad_key", "", ""},
 	{"dup_member",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\"}",
 		0, "malformed", "", ""},
 	{"deep",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"z\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"z\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]"
 		"]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
 		0, "too_deep", "", ""},
 	{"huge",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"z\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"z\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -398,113 +405,113 @@ static const struct jwk_vector jwk_vectors[] = {
 		"{kty:EC}",
 		0, "malformed", "", ""},
 	{"array",
-		"[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
-		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}]",
+		"[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}]",
 		0, "malformed", "", ""},
 	{"empty",
 		"",
 		0, "malformed", "", ""},
 	{"nul_in_string",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWw"
-		"xRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"z\":\"a\\u0000b\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"z\":\"a\\u0000b\"}",
 		0, "malformed", "", ""},
 };
 
 static const struct jwks_vector jwks_vectors[] = {
 	{"mixed",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"VIFyXaLrki8g_kciz_6_5_ao7EpB9UKvIaavInZAJVNTqbV"
-		"nH2zxRQT9DtiK_5LA\",\"y\":\"Fw2mI7Yp8fqGam1LF72NZGjbOv8ofIDtVy0Lmzrstg-l6GOnLrmnD6-rehXCQT_3\"},{\"k"
-		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"zy2Y5-C-DpYRBPFys536RM48z3V9OHxZrsIPm35HuzUL5DSWQeu6Ky"
-		"B-FZIgDJfTox-AFov_i9UaMdFnFfDHKAyz4tQKJmWh4LhYYZ0P6uRgNUzr3jDaxz8YaeCLvyK6hu_S4xnwb8o_NKRwF7mcJRxGg5"
-		"udrQsfVR4z5SdjdW8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"3ewChaZ4V8YOu3"
-		"TZxO8hfwThpthi-Qh9Aai6hIjuOagTE3iXF45lopr_grp9gFh6a8lYvW-Zn8aJ9ucmzXBI7CHWEZiVts4FHzGaa4DUVfgBvGKwT8"
-		"-EsfbScdYt534qiCaDXw-RkYqWRKqSRqYWjINN6cX2b8p3Nvhc4cqAfzUH2nCtjSR_MX0pwX6aVLnwLqlV6UtxwhPuXiH_8KNSdB"
-		"N3eN9h4FDP2cIQPcWJocmimHMs2BkUQhpNsMK1HWTTXA8FQ4Lq81tP1xIlq7Eda2kluOCmmRgnLCybY3gN6DV041wCt0LNBEBDBM"
-		"SqfyunBmlylXSpGh6d9s1cfdcOMfLU2u08EsHXJHGy6OMrMkJ8OnddM-iuh5l1hOKXojvCwj71iVX49P4k0ivgh7lXbi79bVSpn6"
-		"O6UjQOLvACkdiE4U6tTjiOVIKIzvVDu5RhilsaeDzcXNkaN02R78toLjUY06IH0f2rbk5OvF393q_TIYIh84TK4pI-XtLLcetkFj"
-		"gIXKICGliTNo1dYp4yVQMB77hYxU7Z4jXV_QODSX32wgW0yvgopvEbAY3Avlm6elOFAQVMtg-7EX1KvoG6oOoIxepX9g_l_3ig0a"
-		"RbDsfQdelmSjewR5voDaIAw54aCSGue7Scxpb6TB-aJJvNHKQX7Mk7e2rV4S5DjhtfHMmUAQIyQ0_A96fJsL4URibAn1chafM0ih"
-		"VND1mUY7RFhcDUvLiwiWSewffkBqYNicHmJV2eR06yH3FVSoEswkJbT5qv5MZH78NUtsYkCXdfvxBEFNU7F6Av30Y-Lg7yCSnTk9"
-		"gBtbgwjCoMyiBxuA6Myzn1bAGQ5FhrZaANan3JUcKTEc2PuQMCUddEKqZIyiALKt_NoqTHqypBAlrCf3UjhHTZwrAomJyyb59GtK"
-		"B6XQHz1--FtlvYkw4i8NURx3pM7LxAKJ2k4sBe8ouBjN7N1JDuMtxHJOitQl6pnriQztsLPD-FLQpn4f4fbMWe3-eQ3lK0laUpVR"
-		"V2eL-YFuoRXflAny3epK8KqFMAVs-4C8pbLq3ftt3SRNMyWpQibnUARcEWuLGToOutnF0hCmEq8EguWR9uRoAiTXL7MRql63bSRa"
-		"Brm08auul2lfddRMrfopO3vgAoyJevX4ZexQkLOlwlGj6NLHsnDbAdaXcABcJbcv_vax37lbrqBQ21QHB5ezDSpWU6WCjGpvQj6_"
-		"IA7YghhB0qrA0SuAtv0DmfECaMsOqukQkrKWDrNUozXgg3VOcoZZww2BVkhPSXdOXqEncDDbxCyYKvYhQkl_Eet4fybznpPiHacF"
-		"nuwWAaFCcfjAg8JbxNk0W3J6Ml70SVQL2zTIZtjbVNLgjo1BwShQ\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
-		"dd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8"
-		"R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6PliRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh"
-		"6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyClK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4"
-		"XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoi"
-		"gx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMV"
-		"KZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBc"
-		"g65vQ\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"w0W91o44vNLPdI4vL6QDg8wBSFPWvdW"
-		"nNSjUQF0TBpE\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ6c8Cj"
-		"0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\",\"alg\":\"ES512\"}]}",
-		1, 3, {"ec-1", "soeMnPR1cSBlqW8SijN5LMqaZvr7hMvWBBh96UwGKng", "ed"}},
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"Ug0T3R_Z-5LOi1pFr7qsXm3rLyNubgryX7Pq2M-wJGFOOPw"
+		"Y74HytQp53ZToH-Iw\",\"y\":\"cWcJWDMdG28fHN8JESIn0CdcnPX3Q8dRQZa8WxGLwjhm_s09k3dwC49_yX3eymV2\"},{\"k"
+		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"woWApeqMgxNXpixTH383hDBaaU3m163Y76Jh83FJL7bWOic2H442CH"
+		"t_XbVdL1Ymf5LsgHAVJPWpVSXgzZoHy12anHoyMYBnBxWO-yEkvPgOqlFrAKt8pO_f9ZNnvbapjUwkIt9nLl5MzsiKH_2E9PKarB"
+		"pwauz6OM53uwGghGk\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"nc91Ymrt_dLkiD"
+		"EE6Z75VZVQjsOeNE2FIPKs9r7HdjELSHFSfIEZUdzr9ZNc8LleW9_RYgOT_vKi5r2ddTNJVnkoXAjO15nfgxotv1GauqsDL8nEop"
+		"yWQUQec2LQfmxWfMV8vjJJDNKMHqXf09h1qRCUxO6840SsIsTX6R15xT8prSZjIaLt9MNizfCkM8xBo9CfMsNKmiS4m9MmF9wP6i"
+		"uPRHzTi_tuOvpw3gok1RrAep2Zd8sBHzQK40C479VuBgTMCro0jA538UNE1cIrYBggsp9dKFqpSevusgamessZqOqQSdH5J5J6gd"
+		"axiQjdVFajcdN3T-VOEpMh_-Oxow_SYj7UK2p2dHP74wPA7WfUJh_JlFLUWCOAZr5GctOB4Ezw3Zo-skY4pEfPOzonvHt1AxODUF"
+		"81PGu7H16CkDoZtbs99RIyseviUTeyyH0VeESIxJC-PNvGiqLuXi_4K0WEZWp0NZgu-hQSI7HNMOT-YConM-Qxpffhd5ehvSDDyr"
+		"OCaUmjK2Yan-H8D_sChfKMNzrfrituMgczSBljPrbkZ5PmSa2corEwNoOOAg8mnVEThghVXnVtA4vYRzWtTyyTfgP9VF0leMk-aX"
+		"SGWxx4rT4jkoiHrxeDnk9_yp2sDKprI-fiUReN_30lX5OZxGnBhyXJCzbUNIDeW_KAXCXKAs1OtjXYbn2RC9TTN0KhAZkEudDiPw"
+		"KZxPG-M_Rk9GgK6Lc5_le8iqH8CQT-TNuZf-3cpzM9ZnNYRG66nex5uJNhs-Dv7tZJYMv-SFPP2kT3_XmqRjB04IWOsgupecHwtX"
+		"b60KBQRKgy0Thaz2v1iv291G95gS3SniGUNn07p_LWQ3Le89PFvshaxh_IRJFULeUc_jzdz9OX8APZMHasGwvzvdAgXoCLZHOwmu"
+		"WzMY0jutUaFd6P_RcDoSU2_3C7RkLFM3hP6O-yLkoibvvZfk1EXy75pch2ftd6O-Dx-jbMpkrxnxgAqsMGjoVShi_Qt-XmGGM0hh"
+		"04CzUMMiIb4kcama_5upxx2UvRPTN-JxsyYBCbr1GECv-lYn6IzscVCYyPfaOB82niYEzkSSX30G9P52QlRgSg7DFNy4C7usd2jb"
+		"whJ9NVMijcGEPCVeRI1AbRWTAvuHbwxcajXsQOSzsxyQT2-lcL22AkwCRtQks1a9l4TJfbtIax6XE1ICvNAL7trnTPMtmxd4ayH4"
+		"_pSGJ6KDqSCjxIk5SWQjoEZ-GWYhbVn4pttzuy4S73D5rCE1uuUe6ih-71uL2i43hBnN0tYlvwnoN16K06ckHwKDQ3F0viJTPLTh"
+		"OwpVAOKSmmrEXvYrU_LCLp8nN6yjd0V6VnTQ8w3Sug7dKB-Qk7Zw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-J"
+		"FsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFl"
+		"CCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq"
+		"7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkV"
+		"c7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZL"
+		"Btqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"PbpfRx7hiH96myrZJqwqPKAYl-qTrwKY9cag7L"
+		"kz3sk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"oMAUojCR4gICirisLy_h48Blxmausj8"
+		"m_Dm5lujz4Qc\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"PbpfRx7hi"
+		"H96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\",\"alg\":\"ES512\"}]}",
+		1, 3, {"ec-1", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8", "ed"}},
 	{"only_skipped",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"VIFyXaLrki8g_kciz_6_5_ao7EpB9UKvIaavInZAJVNTqbV"
-		"nH2zxRQT9DtiK_5LA\",\"y\":\"Fw2mI7Yp8fqGam1LF72NZGjbOv8ofIDtVy0Lmzrstg-l6GOnLrmnD6-rehXCQT_3\"},{\"k"
-		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"zy2Y5-C-DpYRBPFys536RM48z3V9OHxZrsIPm35HuzUL5DSWQeu6Ky"
-		"B-FZIgDJfTox-AFov_i9UaMdFnFfDHKAyz4tQKJmWh4LhYYZ0P6uRgNUzr3jDaxz8YaeCLvyK6hu_S4xnwb8o_NKRwF7mcJRxGg5"
-		"udrQsfVR4z5SdjdW8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"3ewChaZ4V8YOu3"
-		"TZxO8hfwThpthi-Qh9Aai6hIjuOagTE3iXF45lopr_grp9gFh6a8lYvW-Zn8aJ9ucmzXBI7CHWEZiVts4FHzGaa4DUVfgBvGKwT8"
-		"-EsfbScdYt534qiCaDXw-RkYqWRKqSRqYWjINN6cX2b8p3Nvhc4cqAfzUH2nCtjSR_MX0pwX6aVLnwLqlV6UtxwhPuXiH_8KNSdB"
-		"N3eN9h4FDP2cIQPcWJocmimHMs2BkUQhpNsMK1HWTTXA8FQ4Lq81tP1xIlq7Eda2kluOCmmRgnLCybY3gN6DV041wCt0LNBEBDBM"
-		"SqfyunBmlylXSpGh6d9s1cfdcOMfLU2u08EsHXJHGy6OMrMkJ8OnddM-iuh5l1hOKXojvCwj71iVX49P4k0ivgh7lXbi79bVSpn6"
-		"O6UjQOLvACkdiE4U6tTjiOVIKIzvVDu5RhilsaeDzcXNkaN02R78toLjUY06IH0f2rbk5OvF393q_TIYIh84TK4pI-XtLLcetkFj"
-		"gIXKICGliTNo1dYp4yVQMB77hYxU7Z4jXV_QODSX32wgW0yvgopvEbAY3Avlm6elOFAQVMtg-7EX1KvoG6oOoIxepX9g_l_3ig0a"
-		"RbDsfQdelmSjewR5voDaIAw54aCSGue7Scxpb6TB-aJJvNHKQX7Mk7e2rV4S5DjhtfHMmUAQIyQ0_A96fJsL4URibAn1chafM0ih"
-		"VND1mUY7RFhcDUvLiwiWSewffkBqYNicHmJV2eR06yH3FVSoEswkJbT5qv5MZH78NUtsYkCXdfvxBEFNU7F6Av30Y-Lg7yCSnTk9"
-		"gBtbgwjCoMyiBxuA6Myzn1bAGQ5FhrZaANan3JUcKTEc2PuQMCUddEKqZIyiALKt_NoqTHqypBAlrCf3UjhHTZwrAomJyyb59GtK"
-		"B6XQHz1--FtlvYkw4i8NURx3pM7LxAKJ2k4sBe8ouBjN7N1JDuMtxHJOitQl6pnriQztsLPD-FLQpn4f4fbMWe3-eQ3lK0laUpVR"
-		"V2eL-YFuoRXflAny3epK8KqFMAVs-4C8pbLq3ftt3SRNMyWpQibnUARcEWuLGToOutnF0hCmEq8EguWR9uRoAiTXL7MRql63bSRa"
-		"Brm08auul2lfddRMrfopO3vgAoyJevX4ZexQkLOlwlGj6NLHsnDbAdaXcABcJbcv_vax37lbrqBQ21QHB5ezDSpWU6WCjGpvQj6_"
-		"IA7YghhB0qrA0SuAtv0DmfECaMsOqukQkrKWDrNUozXgg3VOcoZZww2BVkhPSXdOXqEncDDbxCyYKvYhQkl_Eet4fybznpPiHacF"
-		"nuwWAaFCcfjAg8JbxNk0W3J6Ml70SVQL2zTIZtjbVNLgjo1BwShQ\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0"
-		"Z0CBcg65vQ\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"w0W91o44vNLPdI4vL6QDg8wBSF"
-		"PWvdWnNSjUQF0TBpE\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},"
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":\"WaNZ"
-		"6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\",\"alg\":\"ES512\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"Ug0T3R_Z-5LOi1pFr7qsXm3rLyNubgryX7Pq2M-wJGFOOPw"
+		"Y74HytQp53ZToH-Iw\",\"y\":\"cWcJWDMdG28fHN8JESIn0CdcnPX3Q8dRQZa8WxGLwjhm_s09k3dwC49_yX3eymV2\"},{\"k"
+		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"woWApeqMgxNXpixTH383hDBaaU3m163Y76Jh83FJL7bWOic2H442CH"
+		"t_XbVdL1Ymf5LsgHAVJPWpVSXgzZoHy12anHoyMYBnBxWO-yEkvPgOqlFrAKt8pO_f9ZNnvbapjUwkIt9nLl5MzsiKH_2E9PKarB"
+		"pwauz6OM53uwGghGk\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"nc91Ymrt_dLkiD"
+		"EE6Z75VZVQjsOeNE2FIPKs9r7HdjELSHFSfIEZUdzr9ZNc8LleW9_RYgOT_vKi5r2ddTNJVnkoXAjO15nfgxotv1GauqsDL8nEop"
+		"yWQUQec2LQfmxWfMV8vjJJDNKMHqXf09h1qRCUxO6840SsIsTX6R15xT8prSZjIaLt9MNizfCkM8xBo9CfMsNKmiS4m9MmF9wP6i"
+		"uPRHzTi_tuOvpw3gok1RrAep2Zd8sBHzQK40C479VuBgTMCro0jA538UNE1cIrYBggsp9dKFqpSevusgamessZqOqQSdH5J5J6gd"
+		"axiQjdVFajcdN3T-VOEpMh_-Oxow_SYj7UK2p2dHP74wPA7WfUJh_JlFLUWCOAZr5GctOB4Ezw3Zo-skY4pEfPOzonvHt1AxODUF"
+		"81PGu7H16CkDoZtbs99RIyseviUTeyyH0VeESIxJC-PNvGiqLuXi_4K0WEZWp0NZgu-hQSI7HNMOT-YConM-Qxpffhd5ehvSDDyr"
+		"OCaUmjK2Yan-H8D_sChfKMNzrfrituMgczSBljPrbkZ5PmSa2corEwNoOOAg8mnVEThghVXnVtA4vYRzWtTyyTfgP9VF0leMk-aX"
+		"SGWxx4rT4jkoiHrxeDnk9_yp2sDKprI-fiUReN_30lX5OZxGnBhyXJCzbUNIDeW_KAXCXKAs1OtjXYbn2RC9TTN0KhAZkEudDiPw"
+		"KZxPG-M_Rk9GgK6Lc5_le8iqH8CQT-TNuZf-3cpzM9ZnNYRG66nex5uJNhs-Dv7tZJYMv-SFPP2kT3_XmqRjB04IWOsgupecHwtX"
+		"b60KBQRKgy0Thaz2v1iv291G95gS3SniGUNn07p_LWQ3Le89PFvshaxh_IRJFULeUc_jzdz9OX8APZMHasGwvzvdAgXoCLZHOwmu"
+		"WzMY0jutUaFd6P_RcDoSU2_3C7RkLFM3hP6O-yLkoibvvZfk1EXy75pch2ftd6O-Dx-jbMpkrxnxgAqsMGjoVShi_Qt-XmGGM0hh"
+		"04CzUMMiIb4kcama_5upxx2UvRPTN-JxsyYBCbr1GECv-lYn6IzscVCYyPfaOB82niYEzkSSX30G9P52QlRgSg7DFNy4C7usd2jb"
+		"whJ9NVMijcGEPCVeRI1AbRWTAvuHbwxcajXsQOSzsxyQT2-lcL22AkwCRtQks1a9l4TJfbtIax6XE1ICvNAL7trnTPMtmxd4ayH4"
+		"_pSGJ6KDqSCjxIk5SWQjoEZ-GWYhbVn4pttzuy4S73D5rCE1uuUe6ih-71uL2i43hBnN0tYlvwnoN16K06ckHwKDQ3F0viJTPLTh"
+		"OwpVAOKSmmrEXvYrU_LCLp8nN6yjd0V6VnTQ8w3Sug7dKB-Qk7Zw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"PbpfRx7hiH96myrZJqwqPKAYl-qTrwKY9"
+		"cag7Lkz3sk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"oMAUojCR4gICirisLy_h48Blxm"
+		"ausj8m_Dm5lujz4Qc\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"Pbpf"
+		"Rx7hiH96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\",\"alg\":\"ES512\"}]}",
 		1, 0, {0}},
 	{"empty_keys",
 		"{\"keys\":[]}",
 		1, 0, {0}},
 	{"with_private",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
-		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
-		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
-		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
-		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"UjDFUqSAR8rPDTHMXxSEhwfwqU15pwneTGIFNFzZPGQ\",\"y\":"
-		"\"WaNZ6c8Cj0ta8ufBDPhs-Y9gGiOAsw9K0Z0CBcg65vQ\",\"d\":\"ZP6btA3GTuKFCuwGZg5PFXvAG1Be4KNvjRHln0eEODc"
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":"
+		"\"PbpfRx7hiH96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\",\"d\":\"O9OKvxaTkFL99teASowLvMcsf7BBkVVkrIRlNhxKY2s"
 		"\"}]}",
 		0, 0, {0}},
 	{"with_oct",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
-		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
-		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
-		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
 		"ed\"},{\"kty\":\"oct\",\"k\":\"AAAA\"}]}",
 		0, 0, {0}},
 	{"bad_point",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
-		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
-		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
-		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
-		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":"
-		"\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8Q\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":"
+		"\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yk\"}]}",
 		0, 0, {0}},
 	{"not_array",
 		"{\"keys\":{}}",
@@ -513,205 +520,205 @@ static const struct jwks_vector jwks_vectors[] = {
 		"{\"k\":[]}",
 		0, 0, {0}},
 	{"member_not_object",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"wcYHUQvERcld7pq2GG8R1HKbeDKZXkLIBlAVL9VSISB5pmMOL0R2_HvCvwbeKYUDCWPJ_P7VM6AR6P"
-		"liRsT3UISvV05v7qmnw7Kt8pKBKRyRKSdUGaZnrJh6vnDv57XXEylGCEIHe-qc9hTc30z79vN7tdGqaXZwX42p3nOAR0qepHzUyC"
-		"lK8pOpby68B1cP7MKxEdn1fMS-lge0z1IVi7BkOT4XIVIYHMEUeok70e4Jkg1sZox9o0T6_BvEUrdBhcEoF3BvYbLf1GZ8doyA0Z"
-		"88MGPecrrYm1_ZfdgojXrQiAdQuAdgsZoaHW_sAoigx0jFgXWDU06ufeKNEU8pJQ\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"lbW-P9J1dXD2Bkqw2nJNULLen9ZNbNoMVKZdRgLu9-I\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
 		"ed\"},\"x\"]}",
 		0, 0, {0}},
 	{"too_many",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
-		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
-		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
-		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
-		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
-		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
-		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
-		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
-		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
-		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
-		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
-		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
-		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
-		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
-		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
-		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
-		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
-		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbic"
-		"Bp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0Rjz"
-		"WP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
-		"\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi"
-		"8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":"
-		"\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_"
-		"sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\""
-		":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6X"
-		"DG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8"
-		"qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv"
-		"\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcb"
-		"icBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0R"
-		"jzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-"
-		"cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y"
-		"\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcP"
-		"mg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMh"
-		"h6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA"
-		"8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"c"
-		"rv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FC"
-		"cbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh"
-		"0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
-		",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79"
-		"-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\""
-		"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlc"
-		"Pmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"k"
-		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfM"
-		"hh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjk"
-		"A8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\""
-		"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3F"
-		"CcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSn"
-		"h0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256"
-		"\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd"
-		"79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
-		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
-		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
-		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
-		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
-		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
-		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
-		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
-		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
-		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
-		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
-		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
-		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
-		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
-		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
-		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
-		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
-		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbic"
-		"Bp_9CHdd79-cdi8U\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6w"
+		"FFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hw"
+		"LDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
+		"\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66"
+		"Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":"
+		"\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9g"
+		"Kz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\""
+		":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6"
+		"rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvg"
+		"lM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv"
+		"\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF"
+		"6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0"
+		"hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npc"
+		"i66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y"
+		"\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6P"
+		"t9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrH"
+		"Ad6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3"
+		"zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"c"
+		"rv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFm"
+		"vF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeM"
+		"t0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
+		",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7np"
+		"ci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\""
+		"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6"
+		"Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"k"
+		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLr"
+		"HAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb"
+		"3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\""
+		"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwF"
+		"mvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZe"
+		"Mt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256"
+		"\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7"
+		"npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6w"
+		"FFI153w7npci66Yg\"}]}",
 		0, 0, {0}},
 	{"sixty_four",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
-		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
-		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
-		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
-		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
-		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
-		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
-		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
-		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
-		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
-		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
-		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
-		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
-		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
-		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
-		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
-		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
-		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbic"
-		"Bp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0Rjz"
-		"WP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
-		"\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi"
-		"8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":"
-		"\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_"
-		"sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\""
-		":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6X"
-		"DG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8"
-		"qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv"
-		"\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcb"
-		"icBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0R"
-		"jzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-"
-		"cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y"
-		"\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcP"
-		"mg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMh"
-		"h6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA"
-		"8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"c"
-		"rv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FC"
-		"cbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh"
-		"0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
-		",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79"
-		"-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\""
-		"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlc"
-		"Pmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"k"
-		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfM"
-		"hh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjk"
-		"A8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\""
-		"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3F"
-		"CcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSn"
-		"h0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256"
-		"\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd"
-		"79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\","
-		"\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYv"
-		"lcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwx"
-		"RfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNS"
-		"zjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3"
-		"W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88Xer"
-		"sSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CH"
-		"dd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs"
-		"\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oW"
-		"wxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQD"
-		"NSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5"
-		"m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88X"
-		"ersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9"
-		"CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9b"
-		"s\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\""
-		"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sR"
-		"YQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8qT88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XD"
-		"G-c5m3W3FCcbicBp_9CHdd79-cdi8U\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"wYvlcPmg_sRYQDNSzjkA8y8q"
-		"T88XersSnh0RjzWP9bs\",\"y\":\"3oWwxRfMhh6XDG-c5m3W3FCcbicBp_9CHdd79-cdi8U\"}]}",
-		1, 64, {"1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0", "1CVA1a7jLW4mLz3Oh0AbCVP9o8A4xkAEZl6h9tv1S-0"}},
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6w"
+		"FFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hw"
+		"LDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
+		"\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66"
+		"Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":"
+		"\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9g"
+		"Kz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\""
+		":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6"
+		"rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvg"
+		"lM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv"
+		"\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF"
+		"6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0"
+		"hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npc"
+		"i66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y"
+		"\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6P"
+		"t9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrH"
+		"Ad6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3"
+		"zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"c"
+		"rv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFm"
+		"vF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeM"
+		"t0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
+		",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7np"
+		"ci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\""
+		"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6"
+		"Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"k"
+		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLr"
+		"HAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb"
+		"3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\""
+		"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwF"
+		"mvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZe"
+		"Mt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256"
+		"\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7"
+		"npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}]}",
+		1, 64, {"v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc"}},
 	{"deep",
 		"{\"keys\":[],\"x\":[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]}",
 		0, 0, {0}},
@@ -723,176 +730,176 @@ static const struct jwks_vector jwks_vectors[] = {
 static const struct jws_vector jws_vectors[] = {
 	{"ec_p256_es256",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.qCV_HjSLoHTDMZlMaag8Fga4IFeeIQAK_4D"
-		"GtduPMXhA9TdId7AHTajOjjXtVx-kWX-W8xmq7iVE8E63vbRiGA",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.azC3EHmm4Zi5b2iOjC1EHidecFkxfQTS9TM"
+		"Mlh1p7eQl1tEFJ836VcTG7hgTlbcTaxMNUxsOye2EVpLA5IoJFw",
 		1, "", "ec_p256", 1},
 	{"rsa_2048_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.wQX6VrbrlqeN-mskwLWZIXX2rWZjW6-AJzt"
-		"E-n7dxliiqsY2_1DgfNjYclCEaJ5yRw2kl8PeNaTnJrjLZ0LCNqh0sQ9fDYOisEbtIDamtOtib0g09shkhvYDcNzNmgXZOFQkTvW"
-		"5mrl9C_NjOeiYPk_L3JKu9kNIBs-SkKv4Xs_hcBk_Zt5269eKVB2EABnyV1_8tIfGvBxnx5_DV_S3au69BIGBhq4Pn13tXM8J2ra"
-		"y1ymnkuh4ApO6pTqqALjZuDYoQUa5XE7Klzal0lYSCfxGWSuL6GxACQcHaqpZHSYGHmT9JR4s4JqzqYHOyzTYCoYKyQ17ltHlnzP"
-		"FUvxKzQ",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.0ohbzwl12_o8CZUch-2ac-BSzh8DAQ-fHc_"
+		"DqVQAnJoVGy0koG82I1pCSQGmDiloVG_d9iVYY_DObHt0Y1zPxFWGqn25p40wpu56j35Se4Cx3bN37oLs6pPKg5cgWewjcEHRD33"
+		"I6Z5Skx6y4C2bTDHN5D5-OESd83GxekTY29bxhAsGm0XLIHoGenHcKk5vqzW4KiVpGQIecy3E3alSPRtR8SN-wH0Lw0lvWoPQGy7"
+		"ClnYgXZvXl9e_MCWeFeC-BGd5tywyh9C6gvbg_bj6fouluLqHkkCq62pMK7-LQuDRyJ6pOh3OzDU0kTI_0Je2d9h5HOmQkvylHym"
+		"c3JslEg",
 		1, "", "rsa_2048", 1},
 	{"rsa_2048_ps256",
 		"eyJhbGciOiJQUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.iABC_W6o0goQ0Op5VUtkGzzTVmIH2h7e_SI"
-		"5HxWG4ydVF1UwObFq4NDEbm9VIJEX__x2P3YDpzSciFOn6txuJR7yjsfcx7XjkPE5TkNMu1PswDw_gKUKBPpJhIHQT1SJvp-Sr3D"
-		"JSjI6FwZV1gUGvMVqXeOeexh0EXjt0kGS_RV5T1HGyWMzD_--8S1LKnrpXShWbkpprkuO3Fl3Oa4ok6Jpgv9pf7POD-BTCiupz3i"
-		"jZR1xTC3-Lt6lAwXf0ebhWv8HnuRdwBII_eZze30PEZ2r0sbH9t5MjFJOdl8JLyhgHnhTzTh1KQDfznILGXjOGmZdUmHhCb1oacn"
-		"0gSzkqg",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.jKby868wf6kEuhfH8A40eZE4eI5TSbc3iDM"
+		"btk7kpbZx9eZrg-KuCuhEeKqTgEPDyvMbyfXqEDT2tXcnDJfwzHFd-f3nAYIs89wAiRw4cd9cu2WeAq9ESw0nfWbdwnuhGqW0NbW"
+		"-gzSA2t__97faVY8X6MndBj2vOMdAePiW3b4r39UGTqL8-BxyN3V1V0TQcAaT23wS0upWshJ2_4SQwW2alK2PGaGC7B1IxylndEk"
+		"qSdaXj9fAghKOiHAIPFMT0WBEZC60CQ-6640TIqts9BdkjVCFiZwtf9LVJm7qobkla697sXdFiY1hzNXBHugncS9Qj1uEhmbjgZL"
+		"eZhOiDw",
 		1, "", "rsa_2048", 1},
 	{"rsa_3072_rs256_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.wMlBE2o-eoEEnyrENeH7abHzf16DgYMPJXB"
-		"jAbPuKUdWGzgL1sYgBXfspbKmz-tBKjTCslwXTMLikfiybRA4dqeOeJhZ3oRrcJCRrPFgezLu7-8uYFfHufsaS1wyFAty9cAQEQv"
-		"mWkudSoZ9fnUXhGLTB9bT2vuENuaXp7I1bRzFOfHS6Civ2IRGBgVujjYHfb6PlRIa1Y5wGakLvj3evFMLEpO-EyBTsmhIqorfJja"
-		"ZhM-gN2kNMykjBxtUY-oQDDXSEidkOvUNVEaSJ-HzlGOhGW1A6_3iyZyZVwsOowIKa6QO87OYf9srhw_YtBBM-rEuZmv0_JeHQv3"
-		"gjQb2ch_zTCqbigkfgUedaKbH3-Kk3_ZR7qETHDB3ySjpRfsC7uFitosJfw7VcTGs3kln5H4_N0lItp4_j5ocsrvJlKZ7cpCb3t5"
-		"3PqCZDCniD98tOMdH4QrH-JCKxBbznExAfggyQF2f1syhTxrlSJyLzk1cOkKMIyuHnAGCjmJQLiJL",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.TH6vkAwtDpB0DZ8uL36kbq7oPjk5hLyGi_x"
+		"tZlXBvSXDEJMjFhwCXRxf-IXqUoOkyeufiFLpD8D2vB0VCwdOe16H9R1zLhCAxnzQSVqqLVGoV023nqBM3SZ_1zxCw6wS0D8sk9C"
+		"GWEx393Myz7rXu4rgysKQOEtiLM9ApeOfAZSTzGBAblL5r_23ddCSREIRWDq9Q6chDy6RGyW4wBZ5ujmMo-4LsmdjAmNLuUj6-Mo"
+		"rgI4Un44ooaUWu2lfz-Ve8SFI2-K1GsFFBcKx51PdkoTRC5emfdEZQcjEEV-JtgW7RwJuJws1-JwjKSmnmxSVL0X1QpP5WrktGOp"
+		"SfAQTtrlDh1Nk3t1kcXxVU2c-84OFP-muLI_83p4cT7jL7xXmelAuK-h7M0zI97HJJ3a-i7SQ2Zs7hHxqwFGm2njgXRBlLSCXPyh"
+		"KTSSx5kWQQhX3XgV_z29zvDXkbbbUOhOtbg-1j7pfZCpsUboiYgU64NGnAIfBcrWRdwOUPHf02Y0_",
 		1, "", "rsa_3072_rs256", 1},
 	{"rsa_4096_ps256_ps256",
 		"eyJhbGciOiJQUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.uSFrLAaUG0IO13ouK63cQTee2bI0ZpvtnH6"
-		"X6ST1BX1ESCsVoDeUN-FuF-xkL2Mr0duuxJ-KpKvWiTAHSna8gqkERczVY1Cgz2JUf0B5BDFK8213YPh0tN11mPZ673qxSLv6qqX"
-		"q6WR7AEd7HOlBdhIsUf6ypjxSo0g0OfADm3dHH82Zh-skXdGny8SDw7vNGTz8NXA14TTiwWxqk9qETG7jar2eb6Va3h1uj7i48Mz"
-		"qRQNjb0XHSO2I3tKoNdHfMIZLV5IKf7YMNoYVnvsKiupSpHQ9yLY8AWav8Ps1X0SxZgOx67RfCG3j8Cqr3MamAq_JftR0Jm-RZcL"
-		"IFllUzSdhFePaeQZ9wgPuY3LAxlYA6FOu-1diJG7SdPlEuPgcNhI2LRlOEnz0OuOOgBYH_0fMSN4bG_u0cvvRXz3f4wViSNDNWtz"
-		"KQx4aWM8gDIWAVdEp265mE6FYhbbh3zINUnBa7qRpTe1oIq3voBJPc8kdEs3b3jc1BkHq7qXui508eUmmSYGkrA4AvWlmpzW9DEQ"
-		"TdVnZLgWWW6jAPENz4YtpzpjdN2vD9HfdQ3HecNgmAg3NELb0nRqVxZwgqD7wVmtFq9lm1zkx3OravtWhcBoKGlLC-axkGAeyd0U"
-		"Q8kPmmf7UUfv89bPN-fn4HzoXHkrntsHZlb69wRAKWbiWhoA",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.aDALOoyjC0YAWGx74pGbRoG1SEcpTONrJ9J"
+		"pdWWRA0gTq1MkZRwV1BXN0t-O04Z50rnFfOAnAmADWt235CBjYFqmYxH9kcvKR33LCytXKaCLtZWJwb78zLpmxwv4fJ31VB5WpdP"
+		"VdtPbio-DmXqfHCtDPu-XNOmSkTgUJ4kMgXXYC_7Eu5JR7T2etuNhpkzGILQfsBwaAvrIjGvcx1c9ZP-tKnFHDUvdg2tkkEto6Hi"
+		"A8SMA89Ha4sASKpFAfOfGOImhNntie96E_O0RcD1yVwtDnhxpEUbCeAG1vvDppJQmbuNyOHI1osTHUwd3i5MMeOHdnzWvwH8hH0o"
+		"sV-dHwdFNVES-wnn-9y8PKz-GLhbt4_wS8N35SDbH2M2VRZfIZQlZNc6wdeT_pbo5iRPD25AOAopO29_O8UG5yx8C5T25_M49mJV"
+		"VurySANMPDPtjyNM-bfdgC6zRgSkkWIhIhH3brlfbPm0-kP9ANlsVEHJxISG-KZF95T38lkBwkFZG6-dFdgLVoRE1bgfmZWtGKYE"
+		"o56jI-YVXnbOJKdI4qVEF11mCtA-P2r3PG_gX5iTFeku6SsrSCXjPb00PWSaxKs-FjXbNBkN9-vU268RrLEJd9DILNbQZ4pOFIzw"
+		"iv1eBxtkfW1IVZXfyLQpOCSU1eKTygVUqwgRv2et7QGtxX9g",
 		1, "", "rsa_4096_ps256", 1},
 	{"ed25519_eddsa",
 		"eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ZSoELys_HKmIU7M-cdb3hieVA5haxRmsY7f"
-		"hcI1ew9DT1w8YHCLJB-cgCfkDdmuGFVLuj1BIfFHCnJtHfGioDA",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Vq-nAiFoJZmxOv8py08ygXSrhfGeOMBE3je"
+		"GMCuofvU5AyZgS6Aul2WMTxKaV1B9xm_VzyoSsPY3PNtS0AKjDw",
 		1, "", "ed25519", 1},
 	{"rsa_e3_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kleicbo0Nr68dUskpj-R14mYVb3EWJ9ykwQ"
-		"ywK4-YU91lCb2Z2_ww6UxLONFL6_MuqP9CGBiCt9xi_Xnjm2ZyzbRvnFbqSSc_dbHa2NX9l3D7yAnWi294_XMvIu4s7QaWZ8kDGv"
-		"YVtFhnwc6CkSWgvRVklr6saGZ_UlPS8EFqUTwlYS8mOgrJKaojscruuf59IzkRAE6FR374mNQSiLVUrkVHKLVRuJHITXvCJdFI37"
-		"HXQzWoGcR7fdljahSrbV32QXkN0a1uVOL1aYAF_WJVTBWQ9iYYdTBfMny0AEKDAx0ILyI-H0YYG_-LtCP3YU6TNuXR6NgQuGVND4"
-		"k3n5Anw",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Zu-6V6ulE80-4qpvI3qeiDehlkkseDfWcAw"
+		"B6c_U7rfKLEvvbrtEpHuxPAZPbrgkh9r1WOj04eQEdgp7IZcYtKbL6bkPlB-kk0p9HTvUX8JTsEwI1RPIM8tMckZWCiZU866Xhcw"
+		"vdKUdHmrUHi4bSSFf7tkHA4b2BjfOvfU__j0P5LFwtQRlWx6KW4cK0PlrKZ96vr8kPE-Accrdw2-tbmvLqIHvmfUT_vI0TItK-E0"
+		"LVuqDv03PqjYts_tINVp3y3Y3npY8qwlQJ_AijQOh51R6ogTrSOc3iHMa9xIdjxhazKYDMzW5jElpvys2ztm6E2juwobon4iPTze"
+		"HgoKsmQ",
 		1, "", "rsa_e3", 1},
 	{"es256_other_key",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		1, "", "ec_p256_2", 0},
 	{"eddsa_other_key",
 		"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.xjj2DEY97lcSACS0Ecn8_bFgsWvkC9QwXubpj9zAAjaBWGkXOT"
-		"97FZsyzWcqjj5sc0wgHgOuCBKwt8tJEN2SBg",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.jxMH1gar9TohASsIV8PaoKpLGO9ouMWpzkpFvQbMip9geHlsNs"
+		"4ZqVBQFbChw-dBQoAyefU1Tf_VODJQKd2WCA",
 		1, "", "ed25519_2", 0},
 	{"rs256_on_3072",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
-		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
-		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
-		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hUrFj3w",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVROS6Gw",
 		1, "", "rsa_3072_rs256", 0},
 	{"rs256_on_ps256_key",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Ye9CO2D46FfSN_UkfMMaDfdwxhKZN3XNvUjl5CG-uQP1_UghWv"
-		"133PV8ZHFTOyujLpGAbktdKZqFVGTNzxO5vRI1K8d_zrb7HI5_K0gwsm842AL8-Iq4mWI6yiyucObT074XJaKKRv3FTAefiagWsa"
-		"Ek7IWvPb2sa6aIgLTQmQmHD_vyVgElT2f-GhLbbn4R1C2kq8vF95_y4NBU98bRbfEKkEqgTzt0Ze8yLbMT_mA0hu_W2bmTt9OSxy"
-		"rQwLMQuRBm7Ya2eNXbD3P8uFIXd3Cls4cVaAy51F2BVXefmdU5NSBRAuRASJvtW2d36qfzZzb-JtGV_vY-YFCt4dX5beGrpj4BW-"
-		"kG1ygCsG6gbNh4Fvja58aSMq4hht_eSjtmbZp2kYd13iOfcW-hyGbkEakPM5gbHY1Yzilt5_ohyX3K6_lMzAQ96V94rvtSpIYsGu"
-		"LJaBkwunw-9J_NIwZyx1x-T3DYCqiYozB0z6SIbyCscJ1WSCRohY3wGMUpYoLkTKMEda490sqftWrm51KoPxc50kiX9XrXm8qHZw"
-		"9WBDUotR1fBERil4z7P97YCVYtStaSbI30xqlroABvEQ5QF1k1a-AX7gSlC0s58c7uhUgBnOHKwGB_DDBWPHH_LqnW468lOs2M6u"
-		"1gLSdW-cfhaBCHIpYxNWdXQ4ennYwvQDg",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.VbqOnn4hGGfIt1ePqiuy8ONzwHhihlKOGbmMs1-QeN3Jsp3fh_"
+		"xe3OvmXZe9bwprlbEuiywEmxMRT_33KvI47AUhYtSpiOMOvuuuv3eyUWWSzA7u03IiG8WGUsShvYESQHhFkZUnBXAfxZn-5EvUrN"
+		"AaQwi1VGUsZLPBQl40eDIOV_arsZtcQwFfzMafkYxl_ViwzBXzYchAQ1pXy7_ysgGRsAQ6y3Lbf6Xn6rtEscpi1Mri8ocgCzhsAn"
+		"KrXjngvK7cIoQaXBYlU9sHkz0LbkcHO1H7Gaf7GIVTPoxO2u7pgecYSTd9mFcGTyL_EQOYvQfkwYFNtyZVQCHz3hHkCUPaXjkEp8"
+		"zrrS8ID7hTczMWjha-tlCB03zUmIwJSieOD7eeebfNxon4g4oshbFyTmbsk25Q7s-n0W6XHlJSh1i6CdUvQXimxhjRn9ihubVwdA"
+		"XxOjnqrcxpIxjQ0TJmeJE2QRwh0lageyLgzjDdZPwVdydXHHyneTu9R5EWp4fn3Jkh16UZCJX_jDAbduxv9WfcRR8nzjL-WcIh7f"
+		"y4ZFUJLpOeoNgBWQ8rwrZjkGAX6PX0gkE7ZFn9bLME9mlp2ZBSpunT9N-BxnyVti1OEDGLD958bzFWh5oThALibhjR3kK1x4wJuz"
+		"WJAfn6deqM8_iEm4X_hWfq6P15L2hhqgc",
 		1, "", "rsa_4096_ps256", 0},
 	{"ps256_on_rs256_key",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MPLWYRCZyVx1iBwLgiW5h3V8n0cdZok8KJc8WUAu7bxof94z-D"
-		"03y7v6A1dT8B8O0J_4hsX4EP3g6sp27G_kc0SE8BKZvStXkqvvTBw7KOFGWaAGrtbdoVRZlNK-ro8AFD6IEmbW3TaZNuElbhWkEs"
-		"SJBW7WyHzl9ozlOh11d6mIiJGTn7GG-hjEeToXhgJiVKcbOmX4ZE7C9uPuKxO71bYQbpTo0fpLYpywmwwvPyO8IB0ixua-wpGGsG"
-		"gI9wKDDg0Ps0w_hGxsWtm1gn53yolPlX-Dya5G008yhYKhc0Pog5vzl8yJ9HrAEsnbX7S2_z9LA8MT5yOUF328TIZACRNYXrXAsv"
-		"tC0Q3_Ogesjw7iK5sOHfnTHMB43WZ3n5qE0Akxbjk3vBonJxb22p3K8Hhs245nhvWT-rm5_9c0WnUMux3kNvdW30oFtFfp3pYdFM"
-		"o2Utr5qrAAYfnBXOkuIioo8sCXdiXsQbqBObx4fRQ9LhAiwLA1LKVqyxiJaVjS",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.sIzKV00SLG2RwfJkZPzxQIXIdr5gRlcytTkoqSBy1orp0_bltY"
+		"XyId8M4tYqSffRU5ZaJHspNMNWAX5U1NA2DfYRevSuh9Kcxg4uAQ3knVCg_6RPL944q6KYKIcJp9_PVUz_b9pw9xHGox8_nAXvvT"
+		"rHupqwvXkzZIVAzhJlbbPDst9UBvJCQViY7Uc-3anyHCC5rmm1Ecb42_1T6bRmtUVRzijtts95pqSOW-ITAwlX8e6fYsI5G1C_tQ"
+		"6Og7hkJNuM9ja41ducreL77H2UcrG9_TYlDcRMFvrgjFiEdHaQHr8huyOM_qwD0P2J8WESVB5L2GO79Sx-pnI1Uinp1noAwCqOqt"
+		"_wIDH8P93X8oH8f67ju-E6QdrCSMI4R3LtVhD3ywtfZNiaAqxwAfuDneU1e59-mNx6XY47AG2dBHKVqvRUo_h8s2CZpOQo5g9MRF"
+		"nHXPp4r1crSPyV3-H33d0GT31lrsjktYAggGerv_FtYNrs6zGUYeT2z9yOtiKl",
 		1, "", "rsa_3072_rs256", 0},
 	{"es256_on_ed25519",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		1, "", "ed25519", 0},
 	{"eddsa_on_ec",
 		"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.xjj2DEY97lcSACS0Ecn8_bFgsWvkC9QwXubpj9zAAjaBWGkXOT"
-		"97FZsyzWcqjj5sc0wgHgOuCBKwt8tJEN2SBg",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.jxMH1gar9TohASsIV8PaoKpLGO9ouMWpzkpFvQbMip9geHlsNs"
+		"4ZqVBQFbChw-dBQoAyefU1Tf_VODJQKd2WCA",
 		1, "", "ec_p256", 0},
 	{"es256_flipped",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWmGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_lwMJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		1, "", "ec_p256", 0},
 	{"es256_sig_short",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWmGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMC",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_lwMJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfW",
 		1, "", "ec_p256", 0},
 	{"es256_sig_long",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWmGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChwA",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_lwMJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQwA",
 		1, "", "ec_p256", 0},
 	{"es256_der_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MEUCIQDlvnFQK0kCDmRQHgIye3T5FxrX"
-		"TrqhsMFccaT3mo5d-gIgXNIFRA1ytTR6PzkSxEkECpDihICK_3LagYesbrgJcYc",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MEUCIQDovmAoa9rZD6PhD6n-hvSa6u29"
+		"OzD-Ok867waNem5VAwIgF5OWdCMtBDNyI5OJH8UuuNNdlowSIZwoDdytFdDP4ls",
 		1, "", "ec_p256", 0},
 	{"es256_raw_ok",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.lrpy8QpgN1ebZXV-AR9RRSFDWpgyhxN-"
-		"EH08tNbAItl-y-IFjsS9uPp5IwZRFgCv-U5iuNMqAdZUkq5I40P25w",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pwx8K6Km8K_5x0F_1s8ORsbzAzqsX8FS"
+		"ujTh0lesEBA1DETO28XAaUM1X_4ppJg4keQgTfw_S4uhfiXPvjOkCg",
 		1, "", "ec_p256", 1},
 	{"es256_high_s",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.lrpy8QpgN1ebZXV-AR9RRSFDWpgyhxN-"
-		"EH08tNbAItmBNB35cTtCSAWG3Pmu6f9Pw5iX9NPtnK6fJxx6GR8uag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pwx8K6Km8K_5x0F_1s8ORsbzAzqsX8FS"
+		"ujTh0lesEBDK87swJDo_l7zKoAHWW2fHKwLaX6rYUvlSO6TzPi-BRw",
 		1, "", "ec_p256", 1},
 	{"rs256_swapped_payload",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF95IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
-		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
-		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
-		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hUrFj3w",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVROS6Gw",
 		1, "", "rsa_2048", 0},
 	{"rs256_sig_truncated",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
-		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
-		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
-		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hUg",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVRA",
 		1, "", "rsa_2048", 0},
 	{"rs256_sig_cut",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.RnZhKx3fydWxB7Pg21_ATffHfdwOdw80yBlgTGJr3WoBPWsr6I"
-		"PWMjDckeUokzbZQ8pPpp9kZ61X9ERnCQzM05CQ-N8xMCfNfCvZYOw3iBaphDp0FpaVurUHlatwoL71-dg0AuOhXWeBTG581lD7ky"
-		"TWrNuXobfgxGzrRPSyFdxsy3jyXKsSM3g7dXs_EKLU8J1mBQaFHVKDC_eohS3CrRZA_iGzSgWi7mgc_DWfGTu8Cn1j5c-DP8aVMY"
-		"RZ-4wXjZ2_gfzwofFKVUMzb-3NHx389gxPH7LuqJnUVfYNtnvnfrFce4scDWE4WnMr91QeWLyJgSGNbUY4yD6hU",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVR",
 		0, "malformed", "rsa_2048", 0},
 	{"ps256_max_salt",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.h1CLAiyqDDYQg85LujfZMa2UT4mFx59gDMkVzvRyOGH71ChC2h"
-		"lEN5Bpamnb37cqk1Jrk057QT69cYz8jpO0p3ODASx_m6EWuXy0JyDhDr3CQwyuaCMAcmTSH0cMm5tugAIsjHG7Fd8B4-xRehZEyS"
-		"GXDUzHwbaiqzPYE-IPjfSchogkVzTW8ls7OT2RwGyfuoOR_ZHLOE2YI0PHZ6fdHykmv2K8GqRrgtu4mw_ubw-i72lgVRo_ZrHGg-"
-		"UhlKhYAllu8KHBilOYBrBIqFCf0WvNuzY8um5QLz90q_MlKZwX31XEhsXVc-Fdw_oNsZy6eFKcaGNPMm2ec65rgyOzPg",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.OR-fxwnVaMiSa4orXKj_HMnrxbPQP8WgjNcA168uOuxpJLTdle"
+		"sDx6hD7NmUH7qin_-a1py5Pytq2fABUXpdHxAOi3GTk7WFJRtLPyNe3tlb7yWXW36kT1DDZ7-0jopdU8ExbbvZidRREfP50sfg5i"
+		"DpawQJwtiDQ7ah10aWhaS3S9neuG5ptsfSmc96JVstU6Z7Zuh6b76oiL8q-K_r20QFJmzo1ei9kgY6fu8I2OrG8X2dRK4POIFoFw"
+		"pbOcpoz2piHOHkpuyZhKOMadKuC22kPx7gXYSg7NxenoS18bYMp2Z58x4jJNOZpOTfDfN1CNmaEA2HRqPW1bGOIYyjQQ",
 		1, "", "rsa_2048", 0},
 	{"ps256_mgf1_sha1",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.AgNS-CbzmQZhGFgpKv_Q8xU4gXZxjhPtnWS0ljS7vzwsnFaqEX"
-		"wVVzNATlKj0obbu5OgBiMZwoNl-GEcTR9ahaQ6593N6j1u9Iu6TQxKIlzZPKP4rATov3AtnflLFKZl_5JklYzex-CnQzeuhpYcCI"
-		"CmL3AZ7_nnLaEePn9XIY5Xal8s2Kcw-miYhWm7vHyNVEqowZlpOPdIedKxVgC6kPh6u95ntbrw9bVENXfWEPPLSaqnDly8c2yQI3"
-		"fao_OGaA9i4W9mZb_uCqA3hY5v2HagCTQ6jU7clAnrGXojQX1d_rbBA0I6AdEOKviww_qqVMP2L0xm-w6pdRW_IoAyuA",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.boGxXSCPhO1Xsn_p_vJ2wAjjJJJcTC7pJX1g7U18NJ0nhspVf-"
+		"j_NbL3euFcfvrdTbtDfEKt2fL-aUPKKs_lUKtmBnwE-PAMFB_UI7fG3E9UFziuTQ6GjctbFDoIfSYcp3ejj8idKgR-QfDU-nwMVI"
+		"ewbrFdRvoJGIM3Y04c3eRrHfwdfAl6sgjuEIMxoLB6HT0PaVdq_hfuUz65JeuUHovlk02M0iiDqlaDBNw79l9bhplCjNb7Ic6R_K"
+		"iWveMYc_0NU2pmM7GNtccpzqMxtRLGdv07CQOwz-zMBeDbBjYevPwU8EpCl1sg_LAI8aLceih5Kf7ww4i0MtsQKIgk8A",
 		1, "", "rsa_2048", 0},
 	{"es256_header_rsa_key",
 		"eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXh"
-		"wIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ibsgjHbvBm00UGniZCNvqSqHjpvuRNjNhAqeLqk_B-2PW83PIZOBk-V40KQkNv4I8j"
-		"dvd_pWgWU2Mzxl1XR8Dj0atSD11qlsWZ9SvTyKQ_u_UnUZEDk6ntK39NfjgST3rY6YQJkMSxOSBCVKGtmFm5w3g7ZMwVWe0HG_Lf"
-		"bv-MZgyzu2fk9g4TdnjWP1FDTS70VcZ6W_yUTc6aNoB_l5Hu6EUGuL_Bbtm-N6m_jW9FB5Hy__AFHZjDVRvxezeyykfsRm9Z2tem"
-		"s5eHe2o7fRglAfz1sfRHw1o7UdCnAjqJ4zO8kFSatjD8qUaHXUPSNheZmsqcrBflJrAMq1H1YA1g",
+		"wIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.XLJIz0DLfvP_n4UCcptiu53KDtr4aoLhudnk5oTtglmUY2Yhs2SzCzeeyZguP-UOu2"
+		"KyT7zD5Vxcy6DbD3r50rdOlmyGWiAI2jl9B_1GGoSQ7ESax4p-8Md6aTnN2wuY72C8YAkTHbHgiWKH8rWaF0Y3SDcWt1Y2TMgNDe"
+		"dkMr8-us6P54kvGYad-qo2Zz0jfi8FL7jl9l3pA1gLZdAKEb3eGcBrg8SUgdH3ibRuO3jiSNdkTEsvadAGrPBPC_hHJQqnK-9ViS"
+		"bml6wMiKwSygPVY2Bt58Nwbw_o_NwaNPlfF5LjQDBeMBjlwPQKhBYo3aGE_2GbQ_I7u9BCj00y8w",
 		1, "", "rsa_2048", 0},
 	{"alg_none",
 		"eyJhbGciOiJub25lIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhw"
@@ -910,16 +917,16 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_alg", "ec_p256", 0},
 	{"hs256_public_pem",
 		"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.As3cgfC7YedL_qoDSWaByA_rMkBjNk-dnNzrOh_2rX4",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ySvoYvgJZOsdKjnY2JJRXphqLCl9PAF0lQw-C9Fy4dg",
 		0, "bad_alg", "rsa_2048", 0},
 	{"hs256_public_jwk",
 		"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Aoubqkl7X-894pQRn-409aDKe30MPfT_6FMrbWlNzG8",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.VOgiYNHsZEOZt876FwtgN9seIhibyHF8nhxd2ZXect4",
 		0, "bad_alg", "rsa_2048", 0},
 	{"es384",
 		"eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.4PlLXDsVv0OpQ4nLQ31IRGWbirtZ7GKO33g4urz9C_O80vf4U2"
-		"a0FHmc2bTX00wBCytZFmOZC56n_mx64_DQ1FFpEdgjiBr__P7D74ltjuPj91q9Sqyq7Fu0ciIuRXvr",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.uLOnCT3_iUGn3onMEyxAwumwy0l-N3uJTpeqZa35jZhJl-uaiw"
+		"i2SKiRYMckHe_pndrpzf-R07ZkQmfzCZwLEUoMvin7Jctw81VBbeDPWVQIReZbpDWas8QYbn6fdnFv",
 		0, "bad_alg", "ec_p256", 0},
 	{"alg_missing",
 		"eyJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwI"
@@ -933,12 +940,12 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_alg", "ec_p256", 0},
 	{"crit",
 		"eyJhbGciOiJFUzI1NiIsImNyaXQiOlsiZXhwIl0sImV4cCI6MSwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFn"
-		"dF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.C07eH6hstV44Anx3WQL"
-		"TAGp60YgkzjjIB4DKzVQyNnqYLHATompHmJTIXUv41tD7c2fGqwxjSpdWr_XrM7S02Q",
+		"dF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.a7tCGO5-_sZJRN4C3kP"
+		"qDCavB6JL6IBpzWBlrRnAWhD_zJey47g3TW_eahh02RTAFXRkDq5LrZkFcoMcZWx2XA",
 		0, "crit", "ec_p256", 0},
 	{"b64_false",
-		"eyJhbGciOiJFUzI1NiIsImI2NCI6ZmFsc2UsImNyaXQiOlsiYjY0Il0sInR5cCI6IkpXVCJ9..ypOz4UbxRGmo-WgYO-dw2Grh7A"
-		"KaUJuReKqf6eBSkLNNnSBTCSTiNsqT7QtYEt3CMxOiwvf4idR-2cpe8bWaHw",
+		"eyJhbGciOiJFUzI1NiIsImI2NCI6ZmFsc2UsImNyaXQiOlsiYjY0Il0sInR5cCI6IkpXVCJ9..PyaWHte8uuYMcjBcb0JlFgykwI"
+		"kRa9APo-0nGx4UEczo7MvjU6wN-VmGYX4gkG1p0V2ExtH-WdBFKRfvLEvWvQ",
 		0, "crit", "ec_p256", 0},
 	{"kid_number",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6MX0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFt"
@@ -959,13 +966,13 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_header", "ec_p256", 0},
 	{"extra_part",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw.AAAA",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw.AAAA",
 		0, "malformed", "ec_p256", 0},
 	{"extra_dot",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw.",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw.",
 		0, "malformed", "ec_p256", 0},
 	{"two_parts",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
@@ -976,28 +983,28 @@ static const struct jws_vector jws_vectors[] = {
 		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.",
 		0, "malformed", "ec_p256", 0},
 	{"empty_payload",
-		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ..kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHccE_w4CtMmC-PN"
-		"YnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
+		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ..L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5Ps12ebimMAtC"
+		"ZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"padded_header",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ=.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVk"
-		"IjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHc"
-		"cE_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
+		"IjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT"
+		"5Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"padded_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHcc"
-		"E_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw==",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw==",
 		0, "malformed", "ec_p256", 0},
 	{"std_b64_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.kz2RRWxNSUCxWiGx9LCs9R9VKE/KZHcc"
-		"E/w4CtMmC+PNYnDorjRH2ZYVb+5+/SCuoDFzDUTa6/Y4gBixyxMChw",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T/l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"whitespace",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9 .kz2RRWxNSUCxWiGx9LCs9R9VKE_KZHc"
-		"cE_w4CtMmC-PNYnDorjRH2ZYVb-5-_SCuoDFzDUTa6_Y4gBixyxMChw",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9 .L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT"
+		"5Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"dup_header",
 		"eyJhbGciOiJFUzI1NiIsImFsZyI6Im5vbmUifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hc"
@@ -1026,8 +1033,8 @@ static const struct jws_vector jws_vectors[] = {
 		"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ",
 		0, "too_deep", "ec_p256", 0},
 	{"nested_15",
-		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhIjpbW1tbW1tbW1tbW1tbWzFdXV1dXV1dXV1dXV1dXX0.CCx6v5pDAx2hMHt"
-		"tBR_8RQu2sGWdb5K610PgZkQf8QyNlUc3cFIr73XKs6JsCIRiXFq0eeWJGUDJn2Tnbh4Qxw",
+		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhIjpbW1tbW1tbW1tbW1tbWzFdXV1dXV1dXV1dXV1dXX0.Cgv-h_vNkc6Rcpv"
+		"8v9VNn8V-mRke_9LNPEOw7NMWfnXjDBdw8QrbqNJonjFIN8T5gLThbWwdJ-rmXZO4l3oB5w",
 		1, "", "ec_p256", 1},
 	{"huge",
 		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
@@ -1198,8 +1205,8 @@ static const struct jws_vector jws_vectors[] = {
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
-		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.icwSfY9OJonsY47tfRI0b4UlytmyGrp2LVGX1Qm0itmlbCifEiuUpWlzaLa7-H2-0yWfHB4"
-		"wEZvZRpcLYXQBZg",
+		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.DNOvzmxzU7UhZmgHIOA4tZXZsXSENPX5VS-3sZq56QZzM1y0g2gNjdgE6guT5NWbEuxBn9q"
+		"2ueLV6-EooZjhHw",
 		0, "too_large", "ec_p256", 0},
 	{"large_ok",
 		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
@@ -1350,15 +1357,15 @@ static const struct jws_vector jws_vectors[] = {
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
-		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.I9dFWcqMK6T8jmMgwh651Nne_GoTFwpyPY8ePQ_IHKr4-GaAoQPr1Yy4W5dGcT2EVdimrU-"
-		"3gL2sdl73ellRvg",
+		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.-ARrgnnfVhjBAx31KrRVxqAbppqJDj50vCSNnSZ_QN0PxC1RANY9n2dAsVCmPDd1ydJl97J"
+		"YawyT6AaCv7ZJzA",
 		1, "", "ec_p256", 1},
 	{"dpop_proof",
-		"eyJhbGciOiJFUzI1NiIsImp3ayI6eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6IndZdmxjUG1nX3NSWVFETlN6amtBOHk4"
-		"cVQ4OFhlcnNTbmgwUmp6V1A5YnMiLCJ5IjoiM29Xd3hSZk1oaDZYREctYzVtM1czRkNjYmljQnBfOUNIZGQ3OS1jZGk4VSJ9LCJ0"
+		"eyJhbGciOiJFUzI1NiIsImp3ayI6eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6IjNlZ3Y2UHQ5Z0t6NXZPeTlHQWIzenZn"
+		"bE03cU1UQmJaZU10MGh3TERaQmsiLCJ5IjoicUpzdzFhTHJIQWQ2ckNLVjVVSU53Rm12RjZ3RkZJMTUzdzducGNpNjZZZyJ9LCJ0"
 		"eXAiOiJkcG9wK2p3dCJ9.eyJodG0iOiJQT1NUIiwiaHR1IjoiaHR0cHM6Ly9hcy5leGFtcGxlL3Rva2VuIiwiaWF0IjoxNzkwMDA"
-		"wMDAwLCJqdGkiOiJwMSJ9.FYXQMpCMvZ_uEGluGjWzNJ5Z0oOWIJ9eLEsSL17iGdxNN67hgQk3_SvixtyHb3A6tDE9wnaWn--lGp"
-		"910tiPQg",
+		"wMDAwLCJqdGkiOiJwMSJ9.eOjPcEuOv3rgUGoNtiUkFGBs6wmW2W0uww5BbF2Pw-MVq4Unl7Nd1KCHLk2nq1keguo_VKpKA0dqHL"
+		"76AMXYBw",
 		1, "", "ec_p256", 1},
 };
 
