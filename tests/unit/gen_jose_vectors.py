@@ -5,7 +5,8 @@ tests/fuzz/corpus/jws/, with code independent of Warrant's: keys from python3-cr
 JWKs and signatures from python3-jwt (PyJWT), RFC 7638 thumbprints from python3-jwcrypto.
 The expected verification result of each well-formed JWS is PyJWT's own.
 
-Usage (from the top of the tree): /usr/bin/python3 tests/unit/gen_jose_vectors.py
+Needs python3-cryptography, python3-jwt and python3-jwcrypto (apt-get install python3-jwcrypto;
+the C tests need none of them). Usage: /usr/bin/python3 tests/unit/gen_jose_vectors.py
 Keys are fresh on every run: the output changes, the C tests do not need to."""
 import base64
 import hashlib
