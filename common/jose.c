@@ -101,13 +101,12 @@ static const char *str_member(const json_t *o, const char *name)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* RFC 7517 §6.2.2, §6.3.2, §6.4; RFC 7518 §6.4.1 ("k"). */
-static const char *const PRIVATE_MEMBERS[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k", "r", "t"};
+/* RFC 7518 §6.2.2, §6.3.2 (the members of "oth" among them), §6.4.1 ("k"). */
+static const char *const PRIVATE_MEMBERS[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
 
 static int has_private(const json_t *jwk)
 {
-	/* "r" and "t" are private only inside "oth"; at the top they are just unknown members */
-	for (size_t i = 0; i < 8; i++)
+	for (size_t i = 0; i < sizeof PRIVATE_MEMBERS / sizeof *PRIVATE_MEMBERS; i++)
 		if (json_object_get(jwk, PRIVATE_MEMBERS[i]))
 			return 1;
 	const char *kty = str_member(jwk, "kty");
@@ -195,7 +194,7 @@ static int ec_load(const json_t *jwk, struct jose_key *k, const char **why)
 
 /* RFC 7518 §6.3.1: n and e big-endian unsigned. n of JOSE_RSA_MIN_BITS..JOSE_RSA_MAX_BITS and
  * odd; e odd, at least 3 and below 2^32. A zero byte before n's top byte is tolerated (some
- * libraries emit one); the thumbprint is computed over the minimal form (RFC 7638 §3.3). */
+ * libraries emit one); the thumbprint is computed over the minimal form (RFC 7518 §6.3.1.1; RFC 8555 §8.1). */
 static int rsa_load(const json_t *jwk, struct jose_key *k, const char **why)
 {
 	unsigned char nb[JOSE_RSA_MAX_BITS / 8 + 1], eb[RSA_E_MAX_BYTES];
@@ -235,6 +234,36 @@ done:
 	return rc;
 }
 
+/* The y of each Ed25519 point of order dividing 8, little-endian, sign bit clear: 0 (order
+ * 4), 1 (the identity), p - 1 (order 2) and the two y of the order-8 points. A public key
+ * among them makes [S]B = R + [k]A hold for signatures made without any private key. */
+static const unsigned char ED25519_SMALL_Y[5][32] = {
+	{0},
+	{1},
+	{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+	{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+	 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+	{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+	 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+};
+
+/* 1 when the encoded point x is not a usable public key: y not below p = 2^255 - 19 (RFC 8032
+ * §5.1.3: non-canonical), or a point of small order. */
+static int ed25519_weak(const unsigned char x[32])
+{
+	unsigned char y[32];
+	memcpy(y, x, 32);
+	y[31] &= 0x7f;
+	int high = y[31] == 0x7f && y[0] >= 0xed;
+	for (int i = 1; i < 31; i++)
+		high &= y[i] == 0xff;
+	for (size_t i = 0; i < sizeof ED25519_SMALL_Y / sizeof *ED25519_SMALL_Y; i++)
+		if (memcmp(y, ED25519_SMALL_Y[i], 32) == 0)
+			return 1;
+	return high;
+}
+
 /* RFC 8037 §2: OKP with crv Ed25519, x the 32-byte public key. */
 static int okp_load(const json_t *jwk, struct jose_key *k, const char **why)
 {
@@ -247,6 +276,10 @@ static int okp_load(const json_t *jwk, struct jose_key *k, const char **why)
 	*why = "bad_key";
 	if (member_b64(jwk, "x", x, sizeof x) != (ssize_t)sizeof x)
 		return KEY_BAD;
+	if (ed25519_weak(x)) {
+		*why = "weak_key";
+		return KEY_BAD;
+	}
 	if (!(k->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, sizeof x)))
 		return KEY_BAD;
 	k->kty = JOSE_KTY_OKP;

@@ -53,7 +53,8 @@ int jose_alg_fits(const struct jose_key *k, enum jose_alg a);
  * Refuses private members (d, p, q, dp, dq, qi, oth, k; their strings are wiped in the
  * parsed copy), kty "oct", unknown kty or curve, "use" other than "sig", "key_ops" without
  * "verify", an "alg" the key cannot use, EC points off the curve or not 32+32 bytes, RSA
- * moduli outside the limits or with an even or unreasonable exponent. */
+ * moduli outside the limits or with an even or unreasonable exponent, Ed25519 keys of small
+ * order or not canonically encoded ("weak_key"). */
 int jose_key_parse(const char *json, size_t n, struct jose_key *k, const char **why);
 /* The same for a JWK already parsed, e.g. the "jwk" of a DPoP proof's header (RFC 9449 §4.2).
  * The caller keeps jwk (and wiping it, should it hold private members). */

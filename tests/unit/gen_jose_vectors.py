@@ -5,7 +5,8 @@ tests/fuzz/corpus/jws/, with code independent of Warrant's: keys from python3-cr
 JWKs and signatures from python3-jwt (PyJWT), RFC 7638 thumbprints from python3-jwcrypto.
 The expected verification result of each well-formed JWS is PyJWT's own.
 
-Usage (from the top of the tree): /usr/bin/python3 tests/unit/gen_jose_vectors.py
+Needs python3-cryptography, python3-jwt and python3-jwcrypto (apt-get install python3-jwcrypto;
+the C tests need none of them). Usage: /usr/bin/python3 tests/unit/gen_jose_vectors.py
 Keys are fresh on every run: the output changes, the C tests do not need to."""
 import base64
 import hashlib
@@ -81,6 +82,58 @@ def raw_okp_jwk(pub_bytes, crv):
     return {"kty": "OKP", "crv": crv, "x": b64u(pub_bytes)}
 
 
+# Edwards25519 (RFC 8032 §5.1), affine, just enough to find the points of small order
+ED_P = 2**255 - 19
+ED_D = -121665 * pow(121666, ED_P - 2, ED_P) % ED_P
+ED_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def ed_add(a, b):
+    (x1, y1), (x2, y2) = a, b
+    t = ED_D * x1 * x2 * y1 * y2 % ED_P
+    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, ED_P - 2, ED_P) % ED_P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, ED_P - 2, ED_P) % ED_P
+    return (x3, y3)
+
+
+def ed_mul(k, pt):
+    acc = (0, 1)
+    while k:
+        if k & 1:
+            acc = ed_add(acc, pt)
+        pt = ed_add(pt, pt)
+        k >>= 1
+    return acc
+
+
+def ed_x(y):
+    """An x with (x, y) on the curve, or None."""
+    u, v = (y * y - 1) % ED_P, (ED_D * y * y + 1) % ED_P
+    x2 = u * pow(v, ED_P - 2, ED_P) % ED_P
+    x = pow(x2, (ED_P + 3) // 8, ED_P)
+    if (x * x - x2) % ED_P:
+        x = x * pow(2, (ED_P - 1) // 4, ED_P) % ED_P
+    return x if (x * x - x2) % ED_P == 0 else None
+
+
+def ed_encode(pt):
+    x, y = pt
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def ed_small_order_points():
+    """The eight points of order dividing 8: [L]P for random points P until all are seen."""
+    found, y = set(), 2
+    while len(found) < 8:
+        y += 1
+        x = ed_x(y)
+        if x is not None:
+            found.add(ed_mul(ED_L, (x, y)))
+    for pt in found:
+        assert ed_mul(8, pt) == (0, 1)
+    return sorted(found)
+
+
 def sign_input(header, payload_bytes):
     return (b64u(compact(header).encode()) + "." + b64u(payload_bytes)).encode()
 
@@ -117,7 +170,7 @@ def main():
     add_jwk("ed25519_2", compact(pub_jwk(ed2)), True)
     add_jwk("rfc7638", RFC7638_JWK, True)
     assert jwks[-1][4] == RFC7638_JKT
-    # whitespace and member order do not change a thumbprint (RFC 7638 §3.3)
+    # whitespace and member order do not change a thumbprint (RFC 7638 §3.2)
     d = pub_jwk(ec1)
     add_jwk("ec_p256_spaced", json.dumps(dict(reversed(list(d.items()))), indent=2), True)
 
@@ -138,15 +191,27 @@ def main():
     x = ed448.Ed448PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     add_jwk("okp_ed448", compact(raw_okp_jwk(x, "Ed448")), False, "unsupported_curve")
+    for i, pt in enumerate(ed_small_order_points()):
+        add_jwk("ed25519_small_order_%d" % i, compact(raw_okp_jwk(ed_encode(pt), "Ed25519")), False, "weak_key")
+    add_jwk("ed25519_noncanonical_y", compact(raw_okp_jwk((ED_P + 1).to_bytes(32, "little"), "Ed25519")), False,
+            "weak_key")
+    add_jwk("ed25519_short", compact(raw_okp_jwk(os.urandom(31), "Ed25519")), False, "bad_key")
     d = pub_jwk(ec1)
     yb = bytearray(base64.urlsafe_b64decode(d["y"] + "=="))
     yb[31] ^= 1
     add_jwk("ec_off_curve", compact(dict(d, y=b64u(bytes(yb)))), False, "bad_key")
     add_jwk("ec_short_x", compact(dict(d, x=b64u(base64.urlsafe_b64decode(d["x"] + "==")[1:]))), False, "bad_key")
+    # a point with a small x, spelled with x + p: the same point, not in its canonical form
     p = 2**256 - 2**224 + 2**192 + 2**96 - 1
-    xi = int.from_bytes(base64.urlsafe_b64decode(d["x"] + "=="), "big")
-    if xi + p < 2**256:
-        add_jwk("ec_x_plus_p", compact(dict(d, x=b64u((xi + p).to_bytes(32, "big")))), False, "bad_key")
+    b = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+    xi = 1
+    while pow((xi**3 - 3 * xi + b) % p, (p - 1) // 2, p) != 1:
+        xi += 1
+    yi = pow((xi**3 - 3 * xi + b) % p, (p + 1) // 4, p)
+    ec.EllipticCurvePublicNumbers(xi, yi, ec.SECP256R1()).public_key()  # on the curve, says cryptography
+    small = {"kty": "EC", "crv": "P-256", "x": b64u(xi.to_bytes(32, "big")), "y": b64u(yi.to_bytes(32, "big"))}
+    add_jwk("ec_small_x", compact(small), True)
+    add_jwk("ec_x_plus_p", compact(dict(small, x=b64u((xi + p).to_bytes(32, "big")))), False, "bad_key")
     add_jwk("ec_padded_x", compact(dict(d, x=d["x"] + "=")), False, "bad_key")
     add_jwk("ec_alg_rs256", compact(dict(d, alg="RS256")), False, "alg_mismatch")
     add_jwk("ec_alg_es384", compact(dict(d, alg="ES384")), False, "unsupported_alg")
@@ -165,6 +230,10 @@ def main():
     add_jwk("rsa_e1", compact(dict(r, e="AQ")), False, "bad_key")
     add_jwk("rsa_e_huge", compact(dict(r, e=b64u(b"\x01" * 9))), False, "bad_key")
     nb = base64.urlsafe_b64decode(r["n"] + "==")
+    # a zero byte before n (RFC 7518 §6.3.1.1 says some libraries add one): accepted, and the
+    # thumbprint is the minimal form's (RFC 8555 §8.1: leading zeros stripped), so jwcrypto's of the original JWK
+    jwks.append(("rsa_leading_zero", compact(dict(r, n=b64u(b"\0" + nb))), True, "", thumbprint(compact(r)),
+                 thumbprint(compact(r))))
     add_jwk("rsa_even_n", compact(dict(r, n=b64u(nb[:-1] + bytes([nb[-1] & 0xFE])))), False, "bad_key")
     ftext = compact(d)
     add_jwk("dup_member", ftext[:-1] + ',"x":' + json.dumps(d["x"]) + "}", False, "malformed")

@@ -29,53 +29,53 @@ struct jws_vector {
 
 static const struct jwk_vector jwk_vectors[] = {
 	{"ec_p256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"}",
-		1, "", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "ec-1"},
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"}",
+		1, "", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "ec-1"},
 	{"ec_p256_2",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon"
-		"_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\"}",
-		1, "", "G07bDa-j4IFnN2aPezekz24EKUndstHlqJzJao2-m9o", "G07bDa-j4IFnN2aPezekz24EKUndstHlqJzJao2-m9o"},
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"Pbpf"
+		"Rx7hiH96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\"}",
+		1, "", "_TIeeFC-307_mUo1o7YLN5NHfwDWc_Jpi2qr9daXhDA", "_TIeeFC-307_mUo1o7YLN5NHfwDWc_Jpi2qr9daXhDA"},
 	{"rsa_2048",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQAB\",\"use\":\"sig\"}",
-		1, "", "BYgB7XNZqsMHywdCV07ArQYBsYBLZ-2VzqiFcp9kJzo", "BYgB7XNZqsMHywdCV07ArQYBsYBLZ-2VzqiFcp9kJzo"},
+		1, "", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8"},
 	{"rsa_3072_rs256",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wznCg30xVRuUtu1qn_mNHq0-VhgtBvbzAcllEOkZ3oZ1t3hip3"
-		"m308CngTQ-saowDMEffKj-KHMz36aaEFIy2CfvMAvY3cCUaex9NXa9M3PBO1ggepR8pGkCVFDere_PKuQ9QuEnUBcfnJYIshlTSb"
-		"-_gbkej4UfNfeeM9wETt_VGOT7ZKR7XZVtOGcovRtdVDj1bzwilTBB-CR19t-nJJHZDjsONU7lTYf6u4ju6YoKMW7-9Cb-_UGe1V"
-		"rIryaOKczIceJHJOEFKzypaDAXnpJ4jiaHPcMw7WGEqgCd6jDcSMn9UOQadP2mqAwBUw8TbuFPdQldkHcxIzw0tvuEUrneudtYBJ"
-		"fgDot5gt46oMy08iN1N-CrTg6rWfns2p6k_IX0w0BX5Tji_vFHf7MmXuEmdp35mp5bmMrt_Q7AnyYFSzuNmJFCGFrRYl0KckAYfE"
-		"hGiWG96OH3n7_uzMJsWdiDEIcgwsCqvWFHzW_EcT6eabg5H2bvgbPM7Te4vqx1\",\"e\":\"AQAB\",\"alg\":\"RS256\",\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"wIUHC7uJqKxrRf09SjMO6YG4g8JVJ622JME6H3CBOewLdiyw9P"
+		"PhEAy6a2psX0e7GtgL8zI1T3RBnStyP0CmzpAOQSC0dtMuyMQ4xHRkr8HIdv_W7xm0Wrq-GBCFwxrztzoqY0uJeBhG5Wg4wP1apE"
+		"Og91aVZwq4raly9Ij5cSuZFIFvgBJxf_NL9az8_rdLvBWH9pF1Fc3OltKIjyMqLxhG1i4KKuFCZ7TrB3enkfmbG22-MIkoGVZxMK"
+		"PjyP7xd1G_jKfwcC5r_f-KHosnyg7xJQoTPsjhg2IIMvQ77SscIv2I993YJ4YgQovcEVOlIScUy_d4uFeOvRe749mLhhQjZeXLan"
+		"Im2TT6jeg6GLyw4U68TeoAdlehgrKx7jJehSzGYxl0NVnu57xAxcPCVbsZLHUqcWVMt--mjr29tIgznGYtutkEv8MO7WUA71YuKB"
+		"1WrDSCYaxD2wXVAch80mjgfPjor_ZmL6yRmEX8hpL-BvaDuC_qZ5_3j4KdmpiH\",\"e\":\"AQAB\",\"alg\":\"RS256\",\""
 		"kid\":\"rsa-3\"}",
-		1, "", "JWKqLBs9lgR9aid7r0nERzt7WSdgfJeyU_7rG5jNlMQ", "rsa-3"},
+		1, "", "CH5G_kEclW8Z4-gE0046UogKMe4_53lC6oCxtLjwQNA", "rsa-3"},
 	{"rsa_4096_ps256",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"n6nvOY6N6u1erncrl29HWe1xfhwjWyIDnutAEoXTG47nT9iiN3"
-		"EYYzVK_MXaJD5S8i6uE4ZUvqM1hM4F1DQY5CUbLm51uHaHyoIxwzg4jC8LqveE4_rey1PglyFsMuaJwOEPnoC6tHwlsqu9-_U7d4"
-		"O75LaSlP9o-N7QcbcXsMj8rWZ1EC3rKXLuUL0BxjE3Ultrr76O3APZXdePhuw2hhERlpYU0NuFc7F5p90haJsU3wV-vNgRHDhbdV"
-		"9i2625TR-1gtk_CJV7pfyy-WbgomiI3eN8mb6sbJn0lE8mk9VtW5CVr5dBH9wJ-myK4vHu-OJj7fFRCl_DWpg7xrRHjzCDFwZQMH"
-		"m9lbsRzMphBXGFIkBLxln6-Rk70XhWFEvao58_kxBtk6Kb6an4RvFv4y4rYafAuAqdm9eV4V-4WBWS_p6exiwpHlOT2i3nSyx37a"
-		"tCYESNU6cbn5TwQQlvTQvNJmtemAbSYOlDiNaCOHENNKzN_AmDaGfbOyshXzTEwmjEpOtyfXL3P-lTD2v-ictrzj61bc3xYzyFi9"
-		"pn6EVMyDPvU_hYFOSdO4Kyo5UfwGSMhXlU3IBXmE9NC-314xyutbpxVPWZHA3Mpgi51oge0e9evTQcqV0wZPYnzX8eRx01SOa0rZ"
-		"hDMM1IM55wRyEbCILGXybq21C7zAy3yc0\",\"e\":\"AQAB\",\"alg\":\"PS256\"}",
-		1, "", "Pm5S2f9b1Pvsld2qUb8CEX9JdZLDIL8BY3-4w9nJdtY", "Pm5S2f9b1Pvsld2qUb8CEX9JdZLDIL8BY3-4w9nJdtY"},
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"oVB9lioX1Pvzih35jxfRYLfMN24dmePfCW5i1w3mKCalX2hqRS"
+		"HLHjZFkoGAJKka5GI-WiGQauctmB2FDkAA2vX3F_bElYEG9S3sihzXmqRcHiZJkBa5CaK0NaQXpXZ2HAbgr81Dh8Ro4ZXwR322dL"
+		"CjjzERljGMsc5sCx_sAJ7xVD7hu0X8B5XdmzNBqMCq8Y9mojbGpvAUYFoCLM1VdBtKBKyIKk9ZtMtwAwOr0vJEOCdGCzqY3d-ofi"
+		"PBCuEnCyEwN-TP30NFGXEGVa5nJQh_VFqxrLZb7dmPUmEFB0YdDB7RLOgSBrcbSSQ-RMOqG1ejBFGuoNGLt6ZSdSD1vrVQb8h6P0"
+		"kApcq_zvNlooklJE0LXdD_KVc8T792QPa5ZJZuWIQgtBjNdB2xpR2yviixhXg1hN9StYDaDnQq02dE-6Kyzkq1vazOEXQXbRLgim"
+		"wU9tu4n8lQRD5-UtqUL01PYIayVSGvf8bkKG3hgeDpj3b2MLxF8NaWCRIXCoGTNpEQWLHPxJO906AAccAyhQ_70DMx9z1uvXrU-7"
+		"AZo-C856R7p0HnCI3DRYxvwn163Pjlr27X1u7oba8swQyxW3rE8RTy1x7e5v1Uk-5pbTrOsoAn7_oRenAJty__3-ShaMDOHY6ilz"
+		"DMxLXzc_Ld8Rv4VRqqYdcCaFiug88pja8\",\"e\":\"AQAB\",\"alg\":\"PS256\"}",
+		1, "", "VjGRl0YGcOoPI1-iFWcy5ROynJfZXMX3JCMTa-hhKi4", "VjGRl0YGcOoPI1-iFWcy5ROynJfZXMX3JCMTa-hhKi4"},
 	{"rsa_e3",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"sw3FPTnUzU41hl49LVMKtqAu_7WyCftUqZWpis7nxfieo2tEgC"
-		"uh3bMeP1lNseBF73Xm3dKwvqcPTUMpSv89Lof70W05QWVFOf0GOWbPAycuxliSpCUP35IdpOhowpwObHrX-p0RNableEqAygIHMA"
-		"y0CJvmEqApky4BizjL5jY0wgqnfziwODDRDOu22rrsv-bAD8c9yIiLBgEMjy_Hzhk6kv4aHAhu2fp8u-Woyep0aF8onySNAhQV4p"
-		"YTiPfCNodfiY5gzNEKtxV8J_s-_Ik9oqYruIx-6WqXhZMtbsAq3OM1kwVqsdZVxpKfC7xfCRW-SNaTGKhmzbWGbht1kQ\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"u8GnDq9gsUdW9iAyDl0Dj07VTMiWT5MpGXq_wI4Runa3CFTqtR"
+		"fojzi1xhVaLxmlBNXBwtRaGVddNSXGj15GI0P_1Ind5Znoq3pFjoZtZ86Vy-WHeltw_oQ_sOZV7KZ-9oJI_C_q4l3uJGJgI2B5jk"
+		"NFEuJufn59uwagal_K7Pa09d8RtXhf45StXvOYVisXaPU2sN_NbcA3yIgltifRX6P1j9t2t74nFPI1FjBOuDoDc2ezyjc4fhzQsN"
+		"leSAfWTur874__Du0dAkXKBc6yUMRTi1zS_9ewNLht2a8RBs9Wx74H9DcgnaWFhrvtwq_tF9YqWrQyw59TLKjfWGSSRQ\",\"e\""
 		":\"Aw\"}",
-		1, "", "fYY2uUJ3pWpy1gAt63MIpX9Lb6Wd23ZK6_ic5nXcb0k", "fYY2uUJ3pWpy1gAt63MIpX9Lb6Wd23ZK6_ic5nXcb0k"},
+		1, "", "vozsOhp-AEi93nz7H-hYvxdq6Bz5DcDUvwXXmn3Qxbs", "vozsOhp-AEi93nz7H-hYvxdq6Bz5DcDUvwXXmn3Qxbs"},
 	{"ed25519",
-		"{\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":"
+		"{\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":"
 		"\"ed\"}",
-		1, "", "ur6RoE0LOM-cdAkOMwU0eHLL37omHuLgfa0cmbkXfvw", "ed"},
+		1, "", "uLY7qAUJ3ueuc1ORlnp-nU3Pl-C8Y9f_iq6_fiyxGrA", "ed"},
 	{"ed25519_2",
-		"{\"x\":\"2ySin1nlnzEpFS9IvbsUC_PgbhUxB5ImseFN8DeFHJQ\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
-		1, "", "OCcUT0c5aeosUR4f_n0jrc23zkjI9abHMk7PoDq2AuU", "OCcUT0c5aeosUR4f_n0jrc23zkjI9abHMk7PoDq2AuU"},
+		"{\"x\":\"11ZLMgm6z7tz_5lNd4gyoXvzy7mxITx2JAiKXB9-QEk\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
+		1, "", "Qol4IAp43jiW_ppJuQ22GbBKV3HcC1o-RXi0rnx7-lU", "Qol4IAp43jiW_ppJuQ22GbBKV3HcC1o-RXi0rnx7-lU"},
 	{"rfc7638",
 		"{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFx"
 		"uhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
@@ -84,187 +84,232 @@ static const struct jwk_vector jwk_vectors[] = {
 		"\",\"kid\":\"2011-04-29\"}",
 		1, "", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "2011-04-29"},
 	{"ec_p256_spaced",
-		"{\012  \"y\": \"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\012  \"x\": \"EuXIiyqTN5kSXrkgntAYn_S"
-		"owwgET5-z7QKwokLW-eQ\",\012  \"crv\": \"P-256\",\012  \"kty\": \"EC\"\012}",
-		1, "", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q"},
+		"{\012  \"y\": \"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\012  \"x\": \"3egv6Pt9gKz5vOy9GAb3zvg"
+		"lM7qMTBbZeMt0hwLDZBk\",\012  \"crv\": \"P-256\",\012  \"kty\": \"EC\"\012}",
+		1, "", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc"},
 	{"ec_private",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"d\":\"KxcotR1VsyjwuDkF9kbV9vxjQjC2Hd3gd098fMXSgXA\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"d\":\"lkg93G4IUm4fJsj4X1TKpW3wE5VlNOYDtZyKswb-Idc\"}",
 		0, "private_key", "", ""},
 	{"rsa_private",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"sign\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe"
-		"1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZn"
-		"mxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-P"
-		"ynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":"
-		"\"AQAB\",\"d\":\"X3xsVmS_3XFz7L1lq8XbnMz14q0UIkIKJjpxTefv0GQa8mletvsndLfK3iJrR3NUIpjQigrwMqawHtaWtsB"
-		"KrIspjkx69mXdKEQ0eZjo8xaJjNT22UwVg30KfMZ5C2TUfyQ3V-XHL-WoBnIPvvvjhffl2lUU9LRfwZW0vpqDrF6Cy44rcwV9s6d"
-		"x74sJI-DLd30OWnZjHokW64poZjq2qUdaJS-wDudFMDrHP-YhJ4gtvuk-f09aY--adFPRV9LH3wqepfZOZ3Ab9yHs77QHQQzAy3l"
-		"Y3bhSxI6-6uBfnp-eSy1kPoSBqplEl3-vmYm_NQVPJPIE4vZUyi3Ebe1riQ\",\"p\":\"80g1d0hmD94n9ugu3aND9Al3tiueBp"
-		"DCKIZr_jfYbPMRU_ndJ9Ue3b-JuiL0GIEFx_f5dI-6BsxuMw2elMEZq_M0n72gKQ5lroYgDhRi-c2qQZpqNTYCWq9oT_GzHgUwEI"
-		"RYm43zrMIdzGUTQXsnG4cGmt9DegRdm8_HtTJeuqM\",\"q\":\"3dJtImhZsJvqg2r6bAqzuX0oZ4FQyjhPKHKnuiyzDcRo4d2-"
-		"OJo1xHYQUswr1YA4xh_XGE-5XiQE56x2g_cVUrcevPL7J4YYw5HsbZYXMDLFLAI1nAiyA9mB2DqVXZRh4YIe5Cr6OJTfzfJ1G--h"
-		"pJMZm-vf5GcgiGs3Kj8rwyc\",\"dp\":\"4UVS5NIwV68hmHrksqy0hquhoxj-ahvu_XGDXFI_4Jqux_DNfU3WGAV9NdOZ7XrDb"
-		"KhM4EcaPaNcw39wAVRRPiyk5OnE_V9sfk-KLR9piuCLL9YZVI5fXbOgxq4Latfo6tJx7hBiu-y_hP1u-CpeSxob3pqwM7MJLvcWe"
-		"M1cdDs\",\"dq\":\"K6KlTUtxuUgyjb-Rm4dPa4GvXQ0XM3B4QeCsFfeNEXw9lZDlRoUvZoJDG8aGKO2cPX0t9t5X_KjhPiGy_q"
-		"qwSyEyrsCtn0zFulMOS1BnJ1gVaV7V5Ofg_NjgrgR4NXxm9NF_-ipqJo9Cp2S2nNQ63AED3KQ92tRelfdhVrIujak\",\"qi\":"
-		"\"HkLcnOLRH16o6WohEJGrzpYfG346W1emX75IKwh2fUIuSKXS1j4L7IHEGH9Lw-15Mtrugd1h3Myx_gDXJ0RtdKmQtIWUkhgCv1"
-		"dTFr9VAiwq8_RTSAcYNQjh77nJh_6eDMg9Z2Fpf5JoS97FhHts0oI6Qrw2y4HNyGVAB-yU8jM\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"sign\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hh"
+		"Hu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrth"
+		"Tg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5"
+		"Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":"
+		"\"AQAB\",\"d\":\"CuiqeEH9nTb0y3DG-W9k53Cb9EUqjqmJdYDJ35GImcdcUz2grYRWkcEM0bW2uX688X_s6FHOCRxdowmeTcU"
+		"SPHZEzO0omBK1M86vf-DkDUNDPwInhR1qFP4g-mX7WCzLqb_SwMMJYLkMsEdKLA1Ao8MRj3YhW4SOteIdBjuq_BRRsgQVvpJ2uXQ"
+		"YhkhjIm6AeSsHh3R6uRC2OMmg_2mmUw9rk70JVE7sPJJo4e9jKpgIQ939NZTtXrc-6qBpwz3gAd0k8bXft9n6VpMWwpaMPgIJ0YV"
+		"ycidAy3iTEuE9idCzSiN8GPqGLRwJoURe9WOhPR5zbdA4xjHLA9MBYKq_EQ\",\"p\":\"7N5B5wujE_5k6oimz4p_iQvFyiP0Wq"
+		"peQhWIANMKQJUFOGtd2b9oBBc7ZQCKcH07KxAgXocShEmoMMSmmBzkYegFEzPzyV2eGhgI9Q5BoZynpWPL612u8zNBxJagUe7bKl"
+		"haKQiUdiOG39YFJ7ef6QC5Ca-WyLxYeomPc__pdJU\",\"q\":\"4-3CCxi_XiBdXlkXSmrUHSAfsiw5-lFwcfn1L5Y001l1Ozoz"
+		"y0Q4Ykg_DAMaak0nsM5y5gI2-8XDltFl7rIflW7fQLiMdvubRSdfzdAXyli2EDpxNhmG5wJrn4NlTXGAEblvH3VXdpDzTXtdrY8o"
+		"DGqPPDIvyFtxeFFzhn-s-Ac\",\"dp\":\"usrjKbLxnbjGGHY_JffQb2DLT4dfEYi84Fxeblf_A8MA5Oc2kZryChfQDOyKP_9iA"
+		"6mp_SGDprL3Yc4Smm5eZB82sVgM7kVXgrhlh-sAMtR5GGJE042Dg-JuAPvP3g0A5LncD_PmL-wAVtBOLG4QOw0I3uyLei2dkLSeX"
+		"hn4Hqk\",\"dq\":\"QGgT9_zDPr7Yg2ubaDztuVk1e6yBqZlPs_VU8mB4hux1cwoMTrj1UdhmcGeEFFu_BnggAZzImraUgU6khi"
+		"GxSRGuZmR_1LNeedkZelf-EQCmWcmZ6hamhyqo7Mc9Xfffn6KNow8OawOkrNVacEvOnkuSNAledThZxQ0HHw9--gs\",\"qi\":"
+		"\"2r335vzkoI2dYy1KHACSEJbzHGIgurj8jg7En2pjNSpN_FSWVTd0shX_-49uOIP--GDuZBSzS_odhDR-YEGrlKsgiG9JqgyPfX"
+		"3_1oLYHQ3rX5_RcNlH9QzzGIj6-euAkrYUnEbf5_76voX4VRxMIOsb-HI7elObbKriviPwX9w\"}",
 		0, "private_key", "", ""},
 	{"okp_private",
-		"{\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"d\":\"fB2vrNgPh8ub5O06wv854MIST538x37HzSuCU"
-		"jxZASU\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
+		"{\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"d\":\"PBPgvkvrHQryGHBu_UA1bC-Wk3EuYJ2xJ6x1S"
+		"UcVdOE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
 		0, "private_key", "", ""},
 	{"oct",
-		"{\"kty\":\"oct\",\"k\":\"-o9VHQTMIardJPaGpc8bgtwYAa5ckMZih6J5XLdS3EM\"}",
+		"{\"kty\":\"oct\",\"k\":\"BXnFXOLNy_Lw-if-UiZv5zyJMP1wgjv90ZcecqeVwEo\"}",
 		0, "private_key", "", ""},
 	{"oct_no_k",
 		"{\"kty\":\"oct\",\"alg\":\"HS256\"}",
 		0, "private_key", "", ""},
 	{"rsa_only_p",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQAB\",\"p\":\"AQAB\"}",
 		0, "private_key", "", ""},
 	{"ec_p384",
-		"{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"HTy_4E9tGWyBj9fozXxWYMwVdRWYL8JcJ81u5JR5nmkKsWWdYmEONyEWNe"
-		"CAtbXA\",\"y\":\"5sCx3SfOYQR2k7H4K9-CdSNp16aq02LrgA1eu51DrmhRXOMbr70o2kfn6O18HYwv\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"Ug0T3R_Z-5LOi1pFr7qsXm3rLyNubgryX7Pq2M-wJGFOOPwY74HytQp53Z"
+		"ToH-Iw\",\"y\":\"cWcJWDMdG28fHN8JESIn0CdcnPX3Q8dRQZa8WxGLwjhm_s09k3dwC49_yX3eymV2\"}",
 		0, "unsupported_curve", "", ""},
 	{"ec_secp256k1",
-		"{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"dw4uF8wKheepfB8fthnduJmRUoz8ZgoUH_S0fuXOjJE\",\"y\":\""
-		"Pnn0V9qSwsm7TYh6_YH_Vlmoob2wFlk49wjyIEQM61I\"}",
+		"{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"osfcCEs0If2Cip98ODe0hEf1Rm9zX145Puwg55dtj00\",\"y\":\""
+		"QNWEeECn7ibtLHN4A2B91eLrnx8UHYE6bS7tp3cw4RI\"}",
 		0, "unsupported_curve", "", ""},
 	{"rsa_1024",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"q1jm1iDXBb-n3dg7lCswJzM2OUYYC75Dk0F2DuDChS1RoTqCUm"
-		"g6YZKmGRmSZThkac1XLTGdmeAoSKDGfY10xAwnJQukUvEYAAMEN0AdnOTkiFG4B-CWIOmHhGPsbiAKNQCACm7x0mxhiTZiiuO3L1"
-		"hJzAZhdNgGaXaPosopMe8\",\"e\":\"AQAB\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"woWApeqMgxNXpixTH383hDBaaU3m163Y76Jh83FJL7bWOic2H4"
+		"42CHt_XbVdL1Ymf5LsgHAVJPWpVSXgzZoHy12anHoyMYBnBxWO-yEkvPgOqlFrAKt8pO_f9ZNnvbapjUwkIt9nLl5MzsiKH_2E9P"
+		"KarBpwauz6OM53uwGghGk\",\"e\":\"AQAB\"}",
 		0, "key_size", "", ""},
 	{"rsa_8192",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"puieTcAhp5aOE17PKHe1ziieaT_f-u426j6uwHXgb8iShuKWbk"
-		"gduzIBEKSH9_jKYWd-RmGza6LWrGitp65BOGxL4jrRpgkWeczd1gi8AjUNnvJvLAlc9KE-rBbcTsdi-PQVnXPQBoampXlwDq_LM1"
-		"YlrEeLNyVJ3aRHRDEcYdaVPMhyvY7LNgPunsni2ONpqDeR5RshoIhVpiLpLojxLQA6fWb3xsd-tuy--lr-DNIWokgqoK_mEM3ujO"
-		"2Fpbp5f6fa11bx_YZPfT9EKUiVXgWzRZGy3TDlLFzN_Hnw82TKJoxvAsVMvibgcneuow2U9fWvpY5ivkYGWK3AfQ0Xf0o3vJZax1"
-		"2uvAaSSAD-ByRRbaeCVP8FJ3yE9IDcCN59NZ2DvPakNc5rDwQUhUdp4mEvOn_5zYdovF5ZsVcm29_j0mTF52s_tdKg1B2MgOzqQm"
-		"Q4EdOAuk7Ndao_na8Bjc62WrAbg8dySdjvkJSezoVOOu_p4FNL4DJssrH1AF-wyythuBlY-Icx5Y2UyiYNISApe7ND4_0MCz0fht"
-		"LoODNuUOjIgU92oc2wDDPZmGwNfEE_YE7sc3QC_JxRTWEg45DDW-d2q66K3l8uT7Ij5DLDAjXRpbvtXsEnLnn3uVqwCmkP4GvbNS"
-		"xtghB1lAmr_r7KadW1krST9LKZ5UYkxFMg_8dHKCpFKHwH9k4IKf9FQYSkJ_AUdhiOPrDkeyuG45W1q1FZjmyCIE3_By9sisL6Zi"
-		"23tFJ3BmU5FZ4uUSzALXZnKcgtnb_aPaZRkKD1pZvtrAJoPSh1AXXPlrNw9RplVytnpN5UlnD_XPE6rpOwlFxq3rUGFder4Iwr83"
-		"FRNCP1zGXH-Im1u8WgiNRQBbo88ZShAJGKKQrjY__ITDhUlGQUtiW4CnLXTrcgkVcU3HNhuU9zPqTV2vj0EZkdS6vkisTUFLCTta"
-		"DukiEik8XtJgCaosymgLamstiEyMy073SbtrO5Hgxrnt4lB-Ywm0vGYYzXjvrzhFK22oTX6mmxvWHVpeItGR_7FsNFJxRugn9GSK"
-		"OhWGeOC40fmXxNqrSwLeA-mSSSqNUgjjqvvmrw1wDfB100WVj0AfvgaqKWunKB-6D4bdPY5dkoBelL0QzdKpz8-BYmGejgSHeTPA"
-		"otDmNDnZXZQCGZdf8AO_xgRl7yPanDbsJKP3Q4VchrS50G3DMHv76436M2z9jWmtJJScUymjHZhUbl7dJdKZ6Tbs10mZVkQ-dehK"
-		"TQwVpj1Dc5JnDT2GPIo7c0oD9Z4zce7OlnfyJdTP0UkOtldziugd6YsqiqN1yxXw_2fa3qcJNLC_-zKdWeIPqb1qGyirnS9pffip"
-		"ZrnkhisWVX3J7DHw\",\"e\":\"AQAB\"}",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"nc91Ymrt_dLkiDEE6Z75VZVQjsOeNE2FIPKs9r7HdjELSHFSfI"
+		"EZUdzr9ZNc8LleW9_RYgOT_vKi5r2ddTNJVnkoXAjO15nfgxotv1GauqsDL8nEopyWQUQec2LQfmxWfMV8vjJJDNKMHqXf09h1qR"
+		"CUxO6840SsIsTX6R15xT8prSZjIaLt9MNizfCkM8xBo9CfMsNKmiS4m9MmF9wP6iuPRHzTi_tuOvpw3gok1RrAep2Zd8sBHzQK40"
+		"C479VuBgTMCro0jA538UNE1cIrYBggsp9dKFqpSevusgamessZqOqQSdH5J5J6gdaxiQjdVFajcdN3T-VOEpMh_-Oxow_SYj7UK2"
+		"p2dHP74wPA7WfUJh_JlFLUWCOAZr5GctOB4Ezw3Zo-skY4pEfPOzonvHt1AxODUF81PGu7H16CkDoZtbs99RIyseviUTeyyH0VeE"
+		"SIxJC-PNvGiqLuXi_4K0WEZWp0NZgu-hQSI7HNMOT-YConM-Qxpffhd5ehvSDDyrOCaUmjK2Yan-H8D_sChfKMNzrfrituMgczSB"
+		"ljPrbkZ5PmSa2corEwNoOOAg8mnVEThghVXnVtA4vYRzWtTyyTfgP9VF0leMk-aXSGWxx4rT4jkoiHrxeDnk9_yp2sDKprI-fiUR"
+		"eN_30lX5OZxGnBhyXJCzbUNIDeW_KAXCXKAs1OtjXYbn2RC9TTN0KhAZkEudDiPwKZxPG-M_Rk9GgK6Lc5_le8iqH8CQT-TNuZf-"
+		"3cpzM9ZnNYRG66nex5uJNhs-Dv7tZJYMv-SFPP2kT3_XmqRjB04IWOsgupecHwtXb60KBQRKgy0Thaz2v1iv291G95gS3SniGUNn"
+		"07p_LWQ3Le89PFvshaxh_IRJFULeUc_jzdz9OX8APZMHasGwvzvdAgXoCLZHOwmuWzMY0jutUaFd6P_RcDoSU2_3C7RkLFM3hP6O"
+		"-yLkoibvvZfk1EXy75pch2ftd6O-Dx-jbMpkrxnxgAqsMGjoVShi_Qt-XmGGM0hh04CzUMMiIb4kcama_5upxx2UvRPTN-JxsyYB"
+		"Cbr1GECv-lYn6IzscVCYyPfaOB82niYEzkSSX30G9P52QlRgSg7DFNy4C7usd2jbwhJ9NVMijcGEPCVeRI1AbRWTAvuHbwxcajXs"
+		"QOSzsxyQT2-lcL22AkwCRtQks1a9l4TJfbtIax6XE1ICvNAL7trnTPMtmxd4ayH4_pSGJ6KDqSCjxIk5SWQjoEZ-GWYhbVn4pttz"
+		"uy4S73D5rCE1uuUe6ih-71uL2i43hBnN0tYlvwnoN16K06ckHwKDQ3F0viJTPLThOwpVAOKSmmrEXvYrU_LCLp8nN6yjd0V6VnTQ"
+		"8w3Sug7dKB-Qk7Zw\",\"e\":\"AQAB\"}",
 		0, "key_size", "", ""},
 	{"okp_x25519",
-		"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"JEiSZl7-rjKS_x6dLDaePL57gK6q21NCkCPjCjulNjE\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"6EjPOdvgCStvZvnD7HXOEZI9OEyLaFF5qhBob7RBnXo\"}",
 		0, "unsupported_curve", "", ""},
 	{"okp_ed448",
-		"{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"izIexLkBVeHlZSKfSXYoIiNU7I_VVoE6SyPKfyQ-iMLB7Zv64uT-U2YKO"
-		"cjKns_vAm-YHSyEwKGA\"}",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"a0a8niz65T_Vph_4alj30rADQ2AgCew3-ZHi_t5fLVfassgt4TE-WTFQs"
+		"dDHy4VouviZFFhSKGyA\"}",
 		0, "unsupported_curve", "", ""},
+	{"ed25519_small_order_0",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_1",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"7P_______________________________________38\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_2",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_3",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA3o\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_4",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_5",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_6",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_small_order_7",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_noncanonical_y",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"7v_______________________________________38\"}",
+		0, "weak_key", "", ""},
+	{"ed25519_short",
+		"{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"vuEBvJdJcxV-1JWmLDP63Bj02BX4dfethYC-6DDr2w\"}",
+		0, "bad_key", "", ""},
 	{"ec_off_curve",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_U\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yk\"}",
 		0, "bad_key", "", ""},
 	{"ec_short_x",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"5ciLKpM3mRJeuSCe0Bif9KjDCARPn7PtArCiQtb55A\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"6C_o-32ArPm87L0YBvfO-CUzuoxMFtl4y3SHAsNkGQ\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}",
+		0, "bad_key", "", ""},
+	{"ec_small_x",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAU\",\"y\":\"RZJD"
+		"uapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w\"}",
+		1, "", "guMJItZlg4MfENFlqirJMHhU1fhV9FXPOI-WN59HrCo", "guMJItZlg4MfENFlqirJMHhU1fhV9FXPOI-WN59HrCo"},
+	{"ec_x_plus_p",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"_____wAAAAEAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAQ\",\"y\":\"RZJD"
+		"uapYGAb-kTvOmYF63hHKUDxk2aPFM0FcCDJI-8w\"}",
 		0, "bad_key", "", ""},
 	{"ec_padded_x",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ=\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk=\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}",
 		0, "bad_key", "", ""},
 	{"ec_alg_rs256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"RS256\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"RS256\"}",
 		0, "alg_mismatch", "", ""},
 	{"ec_alg_es384",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"ES384\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"ES384\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_alg_hs256",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"HS256\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"HS256\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_alg_none",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"alg\":\"none\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"alg\":\"none\"}",
 		0, "unsupported_alg", "", ""},
 	{"ec_use_enc",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"use\":\"enc\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"use\":\"enc\"}",
 		0, "not_signature_key", "", ""},
 	{"ec_ops_sign_only",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"key_ops\":[\"sign\"]}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"key_ops\":[\"sign\"]}",
 		0, "not_signature_key", "", ""},
 	{"ec_kid_number",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":7}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":7}",
 		0, "bad_key", "", ""},
 	{"ec_kid_long",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
 		"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"}",
 		0, "bad_kid", "", ""},
 	{"ec_kid_empty",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"\"}",
 		0, "bad_kid", "", ""},
 	{"ec_kid_ctl",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"a\\nb\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"a\\nb\"}",
 		0, "bad_kid", "", ""},
 	{"ec_no_kty",
-		"{\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"}",
 		0, "bad_key", "", ""},
 	{"ec_kty_lower",
-		"{\"kty\":\"ec\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}",
+		"{\"kty\":\"ec\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}",
 		0, "unsupported_key", "", ""},
 	{"rsa_even_e",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQAA\"}",
 		0, "bad_key", "", ""},
 	{"rsa_e1",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQ\"}",
 		0, "bad_key", "", ""},
 	{"rsa_e_huge",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\""
 		":\"AQEBAQEBAQEB\"}",
 		0, "bad_key", "", ""},
+	{"rsa_leading_zero",
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"ANLlEb2UmzOLjgAeY4viRbBegCRVGABPJnDXBerPiAc_I7Bm_3"
+		"t4YR7u01oOOtfI6AD4x_xHKcEMvkF96UyGuK1sYrblryO98bDZvIf1bCacz2NVhjZxNrRZQgp-ZQ1z1GSMf4P8iWvek89drJSSjb"
+		"67YU4Pd5dT_cSOMKiav8rKhU5W_uDjhoDXRsvCvUlF-TbiXddbDQ7LelQL5gfhHaa3-Fc6uwPymko7RMmq-qgxO-shUctzGyTDWc"
+		"aheVc4Kqu1REfv-OOyqlo_7qTA8Q9dZO78Vdf_2rerKqsJbhGJFLafAw1MXtucXb8vzRpFXO7O4l8bMHauGVcCxGduiBM\",\"e"
+		"\":\"AQAB\"}",
+		1, "", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8"},
 	{"rsa_even_n",
-		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0Wk"
-		"De1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2Ur"
-		"ZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU"
-		"-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1A\",\"e\""
+		"{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3"
+		"hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvr"
+		"thTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxq"
+		"F5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEg\",\"e\""
 		":\"AQAB\"}",
 		0, "bad_key", "", ""},
 	{"dup_member",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\"}",
 		0, "malformed", "", ""},
 	{"deep",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"z\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"z\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]"
 		"]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
 		0, "too_deep", "", ""},
 	{"huge",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"z\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"z\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -360,113 +405,113 @@ static const struct jwk_vector jwk_vectors[] = {
 		"{kty:EC}",
 		0, "malformed", "", ""},
 	{"array",
-		"[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}]",
+		"[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}]",
 		0, "malformed", "", ""},
 	{"empty",
 		"",
 		0, "malformed", "", ""},
 	{"nul_in_string",
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2"
-		"ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"z\":\"a\\u0000b\"}",
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw"
+		"1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"z\":\"a\\u0000b\"}",
 		0, "malformed", "", ""},
 };
 
 static const struct jwks_vector jwks_vectors[] = {
 	{"mixed",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"HTy_4E9tGWyBj9fozXxWYMwVdRWYL8JcJ81u5JR5nmkKsWW"
-		"dYmEONyEWNeCAtbXA\",\"y\":\"5sCx3SfOYQR2k7H4K9-CdSNp16aq02LrgA1eu51DrmhRXOMbr70o2kfn6O18HYwv\"},{\"k"
-		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"q1jm1iDXBb-n3dg7lCswJzM2OUYYC75Dk0F2DuDChS1RoTqCUmg6YZ"
-		"KmGRmSZThkac1XLTGdmeAoSKDGfY10xAwnJQukUvEYAAMEN0AdnOTkiFG4B-CWIOmHhGPsbiAKNQCACm7x0mxhiTZiiuO3L1hJzA"
-		"ZhdNgGaXaPosopMe8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"puieTcAhp5aOE1"
-		"7PKHe1ziieaT_f-u426j6uwHXgb8iShuKWbkgduzIBEKSH9_jKYWd-RmGza6LWrGitp65BOGxL4jrRpgkWeczd1gi8AjUNnvJvLA"
-		"lc9KE-rBbcTsdi-PQVnXPQBoampXlwDq_LM1YlrEeLNyVJ3aRHRDEcYdaVPMhyvY7LNgPunsni2ONpqDeR5RshoIhVpiLpLojxLQ"
-		"A6fWb3xsd-tuy--lr-DNIWokgqoK_mEM3ujO2Fpbp5f6fa11bx_YZPfT9EKUiVXgWzRZGy3TDlLFzN_Hnw82TKJoxvAsVMvibgcn"
-		"euow2U9fWvpY5ivkYGWK3AfQ0Xf0o3vJZax12uvAaSSAD-ByRRbaeCVP8FJ3yE9IDcCN59NZ2DvPakNc5rDwQUhUdp4mEvOn_5zY"
-		"dovF5ZsVcm29_j0mTF52s_tdKg1B2MgOzqQmQ4EdOAuk7Ndao_na8Bjc62WrAbg8dySdjvkJSezoVOOu_p4FNL4DJssrH1AF-wyy"
-		"thuBlY-Icx5Y2UyiYNISApe7ND4_0MCz0fhtLoODNuUOjIgU92oc2wDDPZmGwNfEE_YE7sc3QC_JxRTWEg45DDW-d2q66K3l8uT7"
-		"Ij5DLDAjXRpbvtXsEnLnn3uVqwCmkP4GvbNSxtghB1lAmr_r7KadW1krST9LKZ5UYkxFMg_8dHKCpFKHwH9k4IKf9FQYSkJ_AUdh"
-		"iOPrDkeyuG45W1q1FZjmyCIE3_By9sisL6Zi23tFJ3BmU5FZ4uUSzALXZnKcgtnb_aPaZRkKD1pZvtrAJoPSh1AXXPlrNw9RplVy"
-		"tnpN5UlnD_XPE6rpOwlFxq3rUGFder4Iwr83FRNCP1zGXH-Im1u8WgiNRQBbo88ZShAJGKKQrjY__ITDhUlGQUtiW4CnLXTrcgkV"
-		"cU3HNhuU9zPqTV2vj0EZkdS6vkisTUFLCTtaDukiEik8XtJgCaosymgLamstiEyMy073SbtrO5Hgxrnt4lB-Ywm0vGYYzXjvrzhF"
-		"K22oTX6mmxvWHVpeItGR_7FsNFJxRugn9GSKOhWGeOC40fmXxNqrSwLeA-mSSSqNUgjjqvvmrw1wDfB100WVj0AfvgaqKWunKB-6"
-		"D4bdPY5dkoBelL0QzdKpz8-BYmGejgSHeTPAotDmNDnZXZQCGZdf8AO_xgRl7yPanDbsJKP3Q4VchrS50G3DMHv76436M2z9jWmt"
-		"JJScUymjHZhUbl7dJdKZ6Tbs10mZVkQ-dehKTQwVpj1Dc5JnDT2GPIo7c0oD9Z4zce7OlnfyJdTP0UkOtldziugd6YsqiqN1yxXw"
-		"_2fa3qcJNLC_-zKdWeIPqb1qGyirnS9pffipZrnkhisWVX3J7DHw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZia"
-		"ps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO"
-		"_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wE"
-		"pv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADqWifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigf"
-		"LmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiP"
-		"wrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5Du"
-		"U5jdk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"V4Op_85L9NPbmyV-PqM6dmgfxv-dl8A"
-		"w8NHlGJ69iks\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon_mlRt"
-		"9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\",\"alg\":\"ES512\"}]}",
-		1, 3, {"ec-1", "BYgB7XNZqsMHywdCV07ArQYBsYBLZ-2VzqiFcp9kJzo", "ed"}},
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"Ug0T3R_Z-5LOi1pFr7qsXm3rLyNubgryX7Pq2M-wJGFOOPw"
+		"Y74HytQp53ZToH-Iw\",\"y\":\"cWcJWDMdG28fHN8JESIn0CdcnPX3Q8dRQZa8WxGLwjhm_s09k3dwC49_yX3eymV2\"},{\"k"
+		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"woWApeqMgxNXpixTH383hDBaaU3m163Y76Jh83FJL7bWOic2H442CH"
+		"t_XbVdL1Ymf5LsgHAVJPWpVSXgzZoHy12anHoyMYBnBxWO-yEkvPgOqlFrAKt8pO_f9ZNnvbapjUwkIt9nLl5MzsiKH_2E9PKarB"
+		"pwauz6OM53uwGghGk\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"nc91Ymrt_dLkiD"
+		"EE6Z75VZVQjsOeNE2FIPKs9r7HdjELSHFSfIEZUdzr9ZNc8LleW9_RYgOT_vKi5r2ddTNJVnkoXAjO15nfgxotv1GauqsDL8nEop"
+		"yWQUQec2LQfmxWfMV8vjJJDNKMHqXf09h1qRCUxO6840SsIsTX6R15xT8prSZjIaLt9MNizfCkM8xBo9CfMsNKmiS4m9MmF9wP6i"
+		"uPRHzTi_tuOvpw3gok1RrAep2Zd8sBHzQK40C479VuBgTMCro0jA538UNE1cIrYBggsp9dKFqpSevusgamessZqOqQSdH5J5J6gd"
+		"axiQjdVFajcdN3T-VOEpMh_-Oxow_SYj7UK2p2dHP74wPA7WfUJh_JlFLUWCOAZr5GctOB4Ezw3Zo-skY4pEfPOzonvHt1AxODUF"
+		"81PGu7H16CkDoZtbs99RIyseviUTeyyH0VeESIxJC-PNvGiqLuXi_4K0WEZWp0NZgu-hQSI7HNMOT-YConM-Qxpffhd5ehvSDDyr"
+		"OCaUmjK2Yan-H8D_sChfKMNzrfrituMgczSBljPrbkZ5PmSa2corEwNoOOAg8mnVEThghVXnVtA4vYRzWtTyyTfgP9VF0leMk-aX"
+		"SGWxx4rT4jkoiHrxeDnk9_yp2sDKprI-fiUReN_30lX5OZxGnBhyXJCzbUNIDeW_KAXCXKAs1OtjXYbn2RC9TTN0KhAZkEudDiPw"
+		"KZxPG-M_Rk9GgK6Lc5_le8iqH8CQT-TNuZf-3cpzM9ZnNYRG66nex5uJNhs-Dv7tZJYMv-SFPP2kT3_XmqRjB04IWOsgupecHwtX"
+		"b60KBQRKgy0Thaz2v1iv291G95gS3SniGUNn07p_LWQ3Le89PFvshaxh_IRJFULeUc_jzdz9OX8APZMHasGwvzvdAgXoCLZHOwmu"
+		"WzMY0jutUaFd6P_RcDoSU2_3C7RkLFM3hP6O-yLkoibvvZfk1EXy75pch2ftd6O-Dx-jbMpkrxnxgAqsMGjoVShi_Qt-XmGGM0hh"
+		"04CzUMMiIb4kcama_5upxx2UvRPTN-JxsyYBCbr1GECv-lYn6IzscVCYyPfaOB82niYEzkSSX30G9P52QlRgSg7DFNy4C7usd2jb"
+		"whJ9NVMijcGEPCVeRI1AbRWTAvuHbwxcajXsQOSzsxyQT2-lcL22AkwCRtQks1a9l4TJfbtIax6XE1ICvNAL7trnTPMtmxd4ayH4"
+		"_pSGJ6KDqSCjxIk5SWQjoEZ-GWYhbVn4pttzuy4S73D5rCE1uuUe6ih-71uL2i43hBnN0tYlvwnoN16K06ckHwKDQ3F0viJTPLTh"
+		"OwpVAOKSmmrEXvYrU_LCLp8nN6yjd0V6VnTQ8w3Sug7dKB-Qk7Zw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-J"
+		"FsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFl"
+		"CCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4OOGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq"
+		"7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD11k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkV"
+		"c7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZL"
+		"Btqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"PbpfRx7hiH96myrZJqwqPKAYl-qTrwKY9cag7L"
+		"kz3sk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"oMAUojCR4gICirisLy_h48Blxmausj8"
+		"m_Dm5lujz4Qc\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"PbpfRx7hi"
+		"H96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\",\"alg\":\"ES512\"}]}",
+		1, 3, {"ec-1", "FdluGFAiMz3jXVlLtqDMnGjRUT7MDgJb9hW7E3c-eK8", "ed"}},
 	{"only_skipped",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"HTy_4E9tGWyBj9fozXxWYMwVdRWYL8JcJ81u5JR5nmkKsWW"
-		"dYmEONyEWNeCAtbXA\",\"y\":\"5sCx3SfOYQR2k7H4K9-CdSNp16aq02LrgA1eu51DrmhRXOMbr70o2kfn6O18HYwv\"},{\"k"
-		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"q1jm1iDXBb-n3dg7lCswJzM2OUYYC75Dk0F2DuDChS1RoTqCUmg6YZ"
-		"KmGRmSZThkac1XLTGdmeAoSKDGfY10xAwnJQukUvEYAAMEN0AdnOTkiFG4B-CWIOmHhGPsbiAKNQCACm7x0mxhiTZiiuO3L1hJzA"
-		"ZhdNgGaXaPosopMe8\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"puieTcAhp5aOE1"
-		"7PKHe1ziieaT_f-u426j6uwHXgb8iShuKWbkgduzIBEKSH9_jKYWd-RmGza6LWrGitp65BOGxL4jrRpgkWeczd1gi8AjUNnvJvLA"
-		"lc9KE-rBbcTsdi-PQVnXPQBoampXlwDq_LM1YlrEeLNyVJ3aRHRDEcYdaVPMhyvY7LNgPunsni2ONpqDeR5RshoIhVpiLpLojxLQ"
-		"A6fWb3xsd-tuy--lr-DNIWokgqoK_mEM3ujO2Fpbp5f6fa11bx_YZPfT9EKUiVXgWzRZGy3TDlLFzN_Hnw82TKJoxvAsVMvibgcn"
-		"euow2U9fWvpY5ivkYGWK3AfQ0Xf0o3vJZax12uvAaSSAD-ByRRbaeCVP8FJ3yE9IDcCN59NZ2DvPakNc5rDwQUhUdp4mEvOn_5zY"
-		"dovF5ZsVcm29_j0mTF52s_tdKg1B2MgOzqQmQ4EdOAuk7Ndao_na8Bjc62WrAbg8dySdjvkJSezoVOOu_p4FNL4DJssrH1AF-wyy"
-		"thuBlY-Icx5Y2UyiYNISApe7ND4_0MCz0fhtLoODNuUOjIgU92oc2wDDPZmGwNfEE_YE7sc3QC_JxRTWEg45DDW-d2q66K3l8uT7"
-		"Ij5DLDAjXRpbvtXsEnLnn3uVqwCmkP4GvbNSxtghB1lAmr_r7KadW1krST9LKZ5UYkxFMg_8dHKCpFKHwH9k4IKf9FQYSkJ_AUdh"
-		"iOPrDkeyuG45W1q1FZjmyCIE3_By9sisL6Zi23tFJ3BmU5FZ4uUSzALXZnKcgtnb_aPaZRkKD1pZvtrAJoPSh1AXXPlrNw9RplVy"
-		"tnpN5UlnD_XPE6rpOwlFxq3rUGFder4Iwr83FRNCP1zGXH-Im1u8WgiNRQBbo88ZShAJGKKQrjY__ITDhUlGQUtiW4CnLXTrcgkV"
-		"cU3HNhuU9zPqTV2vj0EZkdS6vkisTUFLCTtaDukiEik8XtJgCaosymgLamstiEyMy073SbtrO5Hgxrnt4lB-Ywm0vGYYzXjvrzhF"
-		"K22oTX6mmxvWHVpeItGR_7FsNFJxRugn9GSKOhWGeOC40fmXxNqrSwLeA-mSSSqNUgjjqvvmrw1wDfB100WVj0AfvgaqKWunKB-6"
-		"D4bdPY5dkoBelL0QzdKpz8-BYmGejgSHeTPAotDmNDnZXZQCGZdf8AO_xgRl7yPanDbsJKP3Q4VchrS50G3DMHv76436M2z9jWmt"
-		"JJScUymjHZhUbl7dJdKZ6Tbs10mZVkQ-dehKTQwVpj1Dc5JnDT2GPIo7c0oD9Z4zce7OlnfyJdTP0UkOtldziugd6YsqiqN1yxXw"
-		"_2fa3qcJNLC_-zKdWeIPqb1qGyirnS9pffipZrnkhisWVX3J7DHw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon_mlRt9tAvUTepP44z6Yz0bjnKZpEr"
-		"WO5DuU5jdk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"V4Op_85L9NPbmyV-PqM6dmgfxv"
-		"-dl8Aw8NHlGJ69iks\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},"
-		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":\"KPon"
-		"_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\",\"alg\":\"ES512\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"Ug0T3R_Z-5LOi1pFr7qsXm3rLyNubgryX7Pq2M-wJGFOOPw"
+		"Y74HytQp53ZToH-Iw\",\"y\":\"cWcJWDMdG28fHN8JESIn0CdcnPX3Q8dRQZa8WxGLwjhm_s09k3dwC49_yX3eymV2\"},{\"k"
+		"ty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"woWApeqMgxNXpixTH383hDBaaU3m163Y76Jh83FJL7bWOic2H442CH"
+		"t_XbVdL1Ymf5LsgHAVJPWpVSXgzZoHy12anHoyMYBnBxWO-yEkvPgOqlFrAKt8pO_f9ZNnvbapjUwkIt9nLl5MzsiKH_2E9PKarB"
+		"pwauz6OM53uwGghGk\",\"e\":\"AQAB\"},{\"kty\":\"RSA\",\"key_ops\":[\"verify\"],\"n\":\"nc91Ymrt_dLkiD"
+		"EE6Z75VZVQjsOeNE2FIPKs9r7HdjELSHFSfIEZUdzr9ZNc8LleW9_RYgOT_vKi5r2ddTNJVnkoXAjO15nfgxotv1GauqsDL8nEop"
+		"yWQUQec2LQfmxWfMV8vjJJDNKMHqXf09h1qRCUxO6840SsIsTX6R15xT8prSZjIaLt9MNizfCkM8xBo9CfMsNKmiS4m9MmF9wP6i"
+		"uPRHzTi_tuOvpw3gok1RrAep2Zd8sBHzQK40C479VuBgTMCro0jA538UNE1cIrYBggsp9dKFqpSevusgamessZqOqQSdH5J5J6gd"
+		"axiQjdVFajcdN3T-VOEpMh_-Oxow_SYj7UK2p2dHP74wPA7WfUJh_JlFLUWCOAZr5GctOB4Ezw3Zo-skY4pEfPOzonvHt1AxODUF"
+		"81PGu7H16CkDoZtbs99RIyseviUTeyyH0VeESIxJC-PNvGiqLuXi_4K0WEZWp0NZgu-hQSI7HNMOT-YConM-Qxpffhd5ehvSDDyr"
+		"OCaUmjK2Yan-H8D_sChfKMNzrfrituMgczSBljPrbkZ5PmSa2corEwNoOOAg8mnVEThghVXnVtA4vYRzWtTyyTfgP9VF0leMk-aX"
+		"SGWxx4rT4jkoiHrxeDnk9_yp2sDKprI-fiUReN_30lX5OZxGnBhyXJCzbUNIDeW_KAXCXKAs1OtjXYbn2RC9TTN0KhAZkEudDiPw"
+		"KZxPG-M_Rk9GgK6Lc5_le8iqH8CQT-TNuZf-3cpzM9ZnNYRG66nex5uJNhs-Dv7tZJYMv-SFPP2kT3_XmqRjB04IWOsgupecHwtX"
+		"b60KBQRKgy0Thaz2v1iv291G95gS3SniGUNn07p_LWQ3Le89PFvshaxh_IRJFULeUc_jzdz9OX8APZMHasGwvzvdAgXoCLZHOwmu"
+		"WzMY0jutUaFd6P_RcDoSU2_3C7RkLFM3hP6O-yLkoibvvZfk1EXy75pch2ftd6O-Dx-jbMpkrxnxgAqsMGjoVShi_Qt-XmGGM0hh"
+		"04CzUMMiIb4kcama_5upxx2UvRPTN-JxsyYBCbr1GECv-lYn6IzscVCYyPfaOB82niYEzkSSX30G9P52QlRgSg7DFNy4C7usd2jb"
+		"whJ9NVMijcGEPCVeRI1AbRWTAvuHbwxcajXsQOSzsxyQT2-lcL22AkwCRtQks1a9l4TJfbtIax6XE1ICvNAL7trnTPMtmxd4ayH4"
+		"_pSGJ6KDqSCjxIk5SWQjoEZ-GWYhbVn4pttzuy4S73D5rCE1uuUe6ih-71uL2i43hBnN0tYlvwnoN16K06ckHwKDQ3F0viJTPLTh"
+		"OwpVAOKSmmrEXvYrU_LCLp8nN6yjd0V6VnTQ8w3Sug7dKB-Qk7Zw\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"PbpfRx7hiH96myrZJqwqPKAYl-qTrwKY9"
+		"cag7Lkz3sk\",\"use\":\"enc\"},{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"oMAUojCR4gICirisLy_h48Blxm"
+		"ausj8m_Dm5lujz4Qc\"},{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"kem\"},"
+		"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":\"Pbpf"
+		"Rx7hiH96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\",\"alg\":\"ES512\"}]}",
 		1, 0, {0}},
 	{"empty_keys",
 		"{\"keys\":[]}",
 		1, 0, {0}},
 	{"with_private",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
-		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"9uh-81AqdQdZoiSfNWBsolqdH6nFBQn9JGH9NVAk2t8\",\"y\":"
-		"\"KPon_mlRt9tAvUTepP44z6Yz0bjnKZpErWO5DuU5jdk\",\"d\":\"UL2eN_ZKL-HEeFshRcnFcTFNqGZKV-OGIGrKvWposIg"
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"nl1NSGodxsgEWc2FUEq1QOh0ADEl7EDOnWRL8Ypxo4c\",\"y\":"
+		"\"PbpfRx7hiH96myrZJqwqPKAYl-qTrwKY9cag7Lkz3sk\",\"d\":\"O9OKvxaTkFL99teASowLvMcsf7BBkVVkrIRlNhxKY2s"
 		"\"}]}",
 		0, 0, {0}},
 	{"with_oct",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
 		"ed\"},{\"kty\":\"oct\",\"k\":\"AAAA\"}]}",
 		0, 0, {0}},
 	{"bad_point",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
-		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":"
-		"\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_U\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"ed\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":"
+		"\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yk\"}]}",
 		0, 0, {0}},
 	{"not_array",
 		"{\"keys\":{}}",
@@ -475,205 +520,205 @@ static const struct jwks_vector jwks_vectors[] = {
 		"{\"k\":[]}",
 		0, 0, {0}},
 	{"member_not_object",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
-		":[\"verify\"],\"n\":\"0s1PGkbe9L-7RYjpZiaps2SXbVsAzg27dkThmKGNTxy1-sJ0WkDe1SJevPily8xKE3aIT9mXs-VTQ-"
-		"zwIHwxKWRPfNXgQWiQ3DlNMltCdBGzfGz3CKGzChO_cTOaHqWs7_LytBH_iBIBYXKF4bX2UrZnmxhCuj8g8RgCy_V24BEgBxo33-"
-		"kz_brXYccsqRGYPsuhE-NBn92sbEhOcuMIpMx93wEpv8humfrn_xcbtP0hV3ceVyUbUncgWU-PynvhTyByGUDs6AbHkICOpuGADq"
-		"Wifl-60MgAM0c33VqYvS3Q700VRZ791yDHudOoigfLmGWePoyTQalcX9uOSvmX1Q\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
-		"\"x\":\"AJG2waaP_dRayiQvw0glIZGzsTbOHXhiPwrLfQkaDiY\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\",\"kid\":\"ec-1\"},{\"kty\":\"RSA\",\"key_ops\""
+		":[\"verify\"],\"n\":\"0uURvZSbM4uOAB5ji-JFsF6AJFUYAE8mcNcF6s-IBz8jsGb_e3hhHu7TWg4618joAPjH_EcpwQy-QX"
+		"3pTIa4rWxituWvI73xsNm8h_VsJpzPY1WGNnE2tFlCCn5lDXPUZIx_g_yJa96Tz12slJKNvrthTg93l1P9xI4wqJq_ysqFTlb-4O"
+		"OGgNdGy8K9SUX5NuJd11sNDst6VAvmB-Edprf4Vzq7A_KaSjtEyar6qDE76yFRy3MbJMNZxqF5Vzgqq7VER-_447KqWj_upMDxD1"
+		"1k7vxV1__at6sqqwluEYkUtp8DDUxe25xdvy_NGkVc7s7iXxswdq4ZVwLEZ26IEw\",\"e\":\"AQAB\",\"use\":\"sig\"},{"
+		"\"x\":\"UklS1zUBn05HD4KZ1zIqdaRld3tCsX1ZLBtqz1wBRmE\",\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\""
 		"ed\"},\"x\"]}",
 		0, 0, {0}},
 	{"too_many",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn"
-		"3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwok"
-		"LW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
-		"\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7"
-		"_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":"
-		"\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN"
-		"5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\""
-		":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZ"
-		"C0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_S"
-		"owwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv"
-		"\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBS"
-		"Yn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKw"
-		"okLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mO"
-		"jx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y"
-		"\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiy"
-		"qTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgf"
-		"HAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAY"
-		"n_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"c"
-		"rv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7C"
-		"BSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7Q"
-		"KwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
-		",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1m"
-		"Ojx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\""
-		"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIi"
-		"yqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"k"
-		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZg"
-		"fHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntA"
-		"Yn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\""
-		"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7"
-		"CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7"
-		"QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256"
-		"\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM"
-		"1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn"
-		"3F24ZDgM1mOjx7_Q\"}]}",
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6w"
+		"FFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hw"
+		"LDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
+		"\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66"
+		"Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":"
+		"\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9g"
+		"Kz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\""
+		":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6"
+		"rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvg"
+		"lM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv"
+		"\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF"
+		"6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0"
+		"hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npc"
+		"i66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y"
+		"\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6P"
+		"t9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrH"
+		"Ad6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3"
+		"zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"c"
+		"rv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFm"
+		"vF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeM"
+		"t0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
+		",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7np"
+		"ci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\""
+		"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6"
+		"Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"k"
+		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLr"
+		"HAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb"
+		"3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\""
+		"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwF"
+		"mvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZe"
+		"Mt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256"
+		"\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7"
+		"npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6w"
+		"FFI153w7npci66Yg\"}]}",
 		0, 0, {0}},
 	{"sixty_four",
-		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\""
-		":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn"
-		"3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwok"
-		"LW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
-		"\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7"
-		"_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":"
-		"\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN"
-		"5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\""
-		":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZ"
-		"C0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_S"
-		"owwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv"
-		"\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBS"
-		"Yn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKw"
-		"okLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mO"
-		"jx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y"
-		"\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiy"
-		"qTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kt"
-		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgf"
-		"HAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAY"
-		"n_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"c"
-		"rv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7C"
-		"BSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7Q"
-		"KwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
-		",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1m"
-		"Ojx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\""
-		"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIi"
-		"yqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"k"
-		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZg"
-		"fHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntA"
-		"Yn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\""
-		"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7"
-		"CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7"
-		"QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256"
-		"\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM"
-		"1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\","
-		"\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuX"
-		"IiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{"
-		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2E"
-		"TZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkg"
-		"ntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\""
-		",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57"
-		"uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5"
-		"-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-2"
-		"56\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZD"
-		"gM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ"
-		"\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
-		"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}"
-		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ"
-		"2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXr"
-		"kgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC"
-		"\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc"
-		"57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgE"
-		"T5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P"
-		"-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24"
-		"ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-e"
-		"Q\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
-		"\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q"
-		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\""
-		"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5k"
-		"SXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":"
-		"\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_SowwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC"
-		"0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"EuXIiyqTN5kSXrkgntAYn_So"
-		"wwgET5-z7QKwokLW-eQ\",\"y\":\"rdZ2ETZgfHAZC0BNc57uC7CBSYn3F24ZDgM1mOjx7_Q\"}]}",
-		1, 64, {"9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q", "9vrpTCoATC9CLsrmicpzlzWwBRoEE8hqfquK_TaeW_Q"}},
+		"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\""
+		":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6w"
+		"FFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hw"
+		"LDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x"
+		"\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66"
+		"Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":"
+		"\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9g"
+		"Kz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\""
+		":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6"
+		"rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvg"
+		"lM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv"
+		"\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF"
+		"6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0"
+		"hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+		"\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npc"
+		"i66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y"
+		"\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6P"
+		"t9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kt"
+		"y\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrH"
+		"Ad6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3"
+		"zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"c"
+		"rv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFm"
+		"vF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeM"
+		"t0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\""
+		",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7np"
+		"ci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\""
+		"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6"
+		"Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"k"
+		"ty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLr"
+		"HAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb"
+		"3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\""
+		"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwF"
+		"mvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZe"
+		"Mt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256"
+		"\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7"
+		"npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\","
+		"\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3eg"
+		"v6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{"
+		"\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1"
+		"aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9"
+		"GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\""
+		",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UI"
+		"NwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTB"
+		"bZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-2"
+		"56\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153"
+		"w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk"
+		"\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\""
+		"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}"
+		",{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJs"
+		"w1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vO"
+		"y9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC"
+		"\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5"
+		"UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qM"
+		"TBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P"
+		"-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI1"
+		"53w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZB"
+		"k\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+		"\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg"
+		"\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\""
+		"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz"
+		"5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":"
+		"\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvglM7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6r"
+		"CKV5UINwFmvF6wFFI153w7npci66Yg\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"3egv6Pt9gKz5vOy9GAb3zvgl"
+		"M7qMTBbZeMt0hwLDZBk\",\"y\":\"qJsw1aLrHAd6rCKV5UINwFmvF6wFFI153w7npci66Yg\"}]}",
+		1, 64, {"v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc", "v7UO1PljkoRRhDEcFVUf5IS6aQfvU7HwVXnQdmuFtZc"}},
 	{"deep",
 		"{\"keys\":[],\"x\":[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]}",
 		0, 0, {0}},
@@ -685,176 +730,176 @@ static const struct jwks_vector jwks_vectors[] = {
 static const struct jws_vector jws_vectors[] = {
 	{"ec_p256_es256",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.AK_vw-oQbSx5Z5Y7JHvegfF9X6X_3W60fN0"
-		"QuzoG-hqRtGdJ_l8OZi0Eu6vjLJjezO2SPc9lybK1wTG5c9iceA",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.azC3EHmm4Zi5b2iOjC1EHidecFkxfQTS9TM"
+		"Mlh1p7eQl1tEFJ836VcTG7hgTlbcTaxMNUxsOye2EVpLA5IoJFw",
 		1, "", "ec_p256", 1},
 	{"rsa_2048_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.eoSWxhppgQP6JS_SRJOEKpnKclNfZvuvuQC"
-		"EOfB1FQt73afvYCNp22YAv4Q4S5R1ZZTpNUIPP85XKEuoemOZuZbPKcb3yJLlBegC_6Kh-aS6sNtuo85km32EkkR61K8tTzfznRx"
-		"68px5VJvHEOHtAcCQK6lvDl--33bc3PN94LTXqo6rnOqko5EfvKHmnnD1Wfhl-9_JL09H9mQcn95meEIONIom93t-0_nntwqqCtD"
-		"Zveil2dEQkdB_gaY9ssad6B-Sr9RrWyHuk_g3BAeXZDm0Ensj7MKvrBf9RfbZYz4JD2-K3TCQb_wiNraxRUmyw5F_XYuS6kMvaUA"
-		"pE6gttQ",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.0ohbzwl12_o8CZUch-2ac-BSzh8DAQ-fHc_"
+		"DqVQAnJoVGy0koG82I1pCSQGmDiloVG_d9iVYY_DObHt0Y1zPxFWGqn25p40wpu56j35Se4Cx3bN37oLs6pPKg5cgWewjcEHRD33"
+		"I6Z5Skx6y4C2bTDHN5D5-OESd83GxekTY29bxhAsGm0XLIHoGenHcKk5vqzW4KiVpGQIecy3E3alSPRtR8SN-wH0Lw0lvWoPQGy7"
+		"ClnYgXZvXl9e_MCWeFeC-BGd5tywyh9C6gvbg_bj6fouluLqHkkCq62pMK7-LQuDRyJ6pOh3OzDU0kTI_0Je2d9h5HOmQkvylHym"
+		"c3JslEg",
 		1, "", "rsa_2048", 1},
 	{"rsa_2048_ps256",
 		"eyJhbGciOiJQUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.WabJVnWgANOyU-2K1Hh7Ix5kSHNpttFaWkl"
-		"s7hjQf1GIZPfXoYPhv9_BlgNsaUg5MiqpBpkbovkHU7xXilR6WkRDrHMwmdrgbxJdN3PbE7CE8FVuhyknqdXWX2ted3hK_jGVJE1"
-		"sX1bm9Naeqp8J0Cx_oPMVELso05OR_f1nL54Zqfz0RCLL_xUZnOpyfjAGoB2sbkWI23R7hrJOBl9ZTQrjEvLGUkRdhjRiiXU3XuF"
-		"GHgty7uTSLdZxGQJgGpO-H4YEyZdOl9CQ1tsHhGlHjMQrltcCV4DyJKXi7LBfWLwF0pS4kmRtuot5NxilLPuVzXpvWa6yL7DDz5W"
-		"EpPwlew",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.jKby868wf6kEuhfH8A40eZE4eI5TSbc3iDM"
+		"btk7kpbZx9eZrg-KuCuhEeKqTgEPDyvMbyfXqEDT2tXcnDJfwzHFd-f3nAYIs89wAiRw4cd9cu2WeAq9ESw0nfWbdwnuhGqW0NbW"
+		"-gzSA2t__97faVY8X6MndBj2vOMdAePiW3b4r39UGTqL8-BxyN3V1V0TQcAaT23wS0upWshJ2_4SQwW2alK2PGaGC7B1IxylndEk"
+		"qSdaXj9fAghKOiHAIPFMT0WBEZC60CQ-6640TIqts9BdkjVCFiZwtf9LVJm7qobkla697sXdFiY1hzNXBHugncS9Qj1uEhmbjgZL"
+		"eZhOiDw",
 		1, "", "rsa_2048", 1},
 	{"rsa_3072_rs256_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.TgR-ULzWiR_9LnnWXarjbKKK9kyL8NGiwsS"
-		"5-I9p_Q5biBtV0Vmv_o0iLsviuxHN7yOJcxR9U6r-swDGy4xi8aWiKG1S-VT4rsntT6PWnYJh2eaBYkhHgN_QI9bKOg3Ztz4vcOt"
-		"qByyfPTCuHyiQwWGzNyS9fEhz1JrqmMh1R6Qxh8GK4S-ro68nxJMD5UKJFOZJFf7bbjlmRDj55vxlVztPq34-G9Jlxg3QNtRMu1B"
-		"5q09kpmU_QgBC4M06a_ZCejP90EarRFeZiu3DQv8Y77Z1_BlYJPNaJCoWpWHsCYg4HQEfPBsWTRAf0wAlk333GZChybMBf2U7hpC"
-		"Dc0t4jt-K0eeQn4RKS1ia3CwcpBkfXl2A-GoEsbtr2vKImTVjE62OmTIaB6lKwFNEcp8glSrcBx6byI_bjq1CBWpvXgq4pO2cStT"
-		"jHbtCVyXhx01t-tK-cUngxz2IDZPLhIMaa6a58-GHoSDzlJjsyiK69sn9ODLDh6_KrMP2tADhnuoo",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.TH6vkAwtDpB0DZ8uL36kbq7oPjk5hLyGi_x"
+		"tZlXBvSXDEJMjFhwCXRxf-IXqUoOkyeufiFLpD8D2vB0VCwdOe16H9R1zLhCAxnzQSVqqLVGoV023nqBM3SZ_1zxCw6wS0D8sk9C"
+		"GWEx393Myz7rXu4rgysKQOEtiLM9ApeOfAZSTzGBAblL5r_23ddCSREIRWDq9Q6chDy6RGyW4wBZ5ujmMo-4LsmdjAmNLuUj6-Mo"
+		"rgI4Un44ooaUWu2lfz-Ve8SFI2-K1GsFFBcKx51PdkoTRC5emfdEZQcjEEV-JtgW7RwJuJws1-JwjKSmnmxSVL0X1QpP5WrktGOp"
+		"SfAQTtrlDh1Nk3t1kcXxVU2c-84OFP-muLI_83p4cT7jL7xXmelAuK-h7M0zI97HJJ3a-i7SQ2Zs7hHxqwFGm2njgXRBlLSCXPyh"
+		"KTSSx5kWQQhX3XgV_z29zvDXkbbbUOhOtbg-1j7pfZCpsUboiYgU64NGnAIfBcrWRdwOUPHf02Y0_",
 		1, "", "rsa_3072_rs256", 1},
 	{"rsa_4096_ps256_ps256",
 		"eyJhbGciOiJQUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ciLMnqljHIK9xu1COXwoK3w4Il4nvmw7IQz"
-		"iCizAoFyMWAxgI4uBi4W-2P7G8N_mkbhTzn_Bz9pa0Zv7SglEcSCnPwVgKGhVDK9LXNhP0-TnaGTGHqhUJ529wIeVkoJtYy-hV0X"
-		"cjENQN5KJ_fmJ9aAUqKWpnrf1L5fYIinc0KU2OxrV0BV7OwA37dmsLbTM7i5vVDDkoQOjDPBq1XHiDQDwFklhxB9P6SDQTmI2LtW"
-		"RAzG5_XHlh8cacna4BXxIieT-m7_voofGVTKNDEeWFMNESmNndFIlPtylxJTWA_BLtH3JqwdrrDIY6u5EL-M9QN0CbHHWQvBP_wB"
-		"7o5_Vjf2fVZJGQxKkodnuDBVHPBEuDrBWfR5LE_qyhciJA_Os5PGyYhlH9GZUpYrUrbGXuFpgJs-8Kt9CAOEbqTmqO47fy9DQuVY"
-		"Ba9kY2UOq22N88J9HX7ai0OIO5sODGXv0spIAX-awsYxSoXuWOFxHxWnzF1vC7XXw9oNG8zkHtG1fzz_3F-bg3oqQTXMt5mFP7lE"
-		"2bnD2M6LDx87bodifOBkO5NCFVFIbPKR1e6w_hXWTwaDgX2zN_ztl7svx9sIvV4VHIuD9eQYdHEl15sM6E-88Yiip1B1AYVBgHHW"
-		"t5FjPmkqRFLE1dHTvZ_-fo74IERdsks8gxFGRR26RqrRq600",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.aDALOoyjC0YAWGx74pGbRoG1SEcpTONrJ9J"
+		"pdWWRA0gTq1MkZRwV1BXN0t-O04Z50rnFfOAnAmADWt235CBjYFqmYxH9kcvKR33LCytXKaCLtZWJwb78zLpmxwv4fJ31VB5WpdP"
+		"VdtPbio-DmXqfHCtDPu-XNOmSkTgUJ4kMgXXYC_7Eu5JR7T2etuNhpkzGILQfsBwaAvrIjGvcx1c9ZP-tKnFHDUvdg2tkkEto6Hi"
+		"A8SMA89Ha4sASKpFAfOfGOImhNntie96E_O0RcD1yVwtDnhxpEUbCeAG1vvDppJQmbuNyOHI1osTHUwd3i5MMeOHdnzWvwH8hH0o"
+		"sV-dHwdFNVES-wnn-9y8PKz-GLhbt4_wS8N35SDbH2M2VRZfIZQlZNc6wdeT_pbo5iRPD25AOAopO29_O8UG5yx8C5T25_M49mJV"
+		"VurySANMPDPtjyNM-bfdgC6zRgSkkWIhIhH3brlfbPm0-kP9ANlsVEHJxISG-KZF95T38lkBwkFZG6-dFdgLVoRE1bgfmZWtGKYE"
+		"o56jI-YVXnbOJKdI4qVEF11mCtA-P2r3PG_gX5iTFeku6SsrSCXjPb00PWSaxKs-FjXbNBkN9-vU268RrLEJd9DILNbQZ4pOFIzw"
+		"iv1eBxtkfW1IVZXfyLQpOCSU1eKTygVUqwgRv2et7QGtxX9g",
 		1, "", "rsa_4096_ps256", 1},
 	{"ed25519_eddsa",
 		"eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.spQ5czPDHrPdu3hjXjc1yB8QaxrxehaadjR"
-		"QVuIKCW9etkH1WMyzoND2kgRFe4SD8YLJ0o1bWWb0lH1GzSGMBg",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Vq-nAiFoJZmxOv8py08ygXSrhfGeOMBE3je"
+		"GMCuofvU5AyZgS6Aul2WMTxKaV1B9xm_VzyoSsPY3PNtS0AKjDw",
 		1, "", "ed25519", 1},
 	{"rsa_e3_rs256",
 		"eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoi"
-		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.mqzGtQMm7VFxVA-YuFsCH8gMpbEL1dqmpkG"
-		"mtKmcZTk4Zb5H3CkDNjInuzl-XCqJkQdQ4BZ7rqojyIpkujAJaRjF1Sz_CY-8DnjHvAporlWuCfwX-X34RepoBxlfadgEJTl4mVX"
-		"u-N5n1OC3KrBrJRj3EbU0GcO0joYq03aHCiofeJyR8GITWtvevPdL_n3HwoXt1XHhq273gnbUSAaUCFcgEcV6uyYbcQMOgjvTFKe"
-		"nTH15QPTRfet1ERwKHFwlZ7M_imXTdvEPTcCn-Ja1qjB_V8b46u6waVPjANy69PLR8ii5JwgYOxWBWOLIRqG0wOOPvqKMtoYX6Y6"
-		"aM5YyAw",
+		"aHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Zu-6V6ulE80-4qpvI3qeiDehlkkseDfWcAw"
+		"B6c_U7rfKLEvvbrtEpHuxPAZPbrgkh9r1WOj04eQEdgp7IZcYtKbL6bkPlB-kk0p9HTvUX8JTsEwI1RPIM8tMckZWCiZU866Xhcw"
+		"vdKUdHmrUHi4bSSFf7tkHA4b2BjfOvfU__j0P5LFwtQRlWx6KW4cK0PlrKZ96vr8kPE-Accrdw2-tbmvLqIHvmfUT_vI0TItK-E0"
+		"LVuqDv03PqjYts_tINVp3y3Y3npY8qwlQJ_AijQOh51R6ogTrSOc3iHMa9xIdjxhazKYDMzW5jElpvys2ztm6E2juwobon4iPTze"
+		"HgoKsmQ",
 		1, "", "rsa_e3", 1},
 	{"es256_other_key",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		1, "", "ec_p256_2", 0},
 	{"eddsa_other_key",
 		"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.c3RHQvS0NvBgFvCIFdeGDSkbcRAcdQ0hT_cCrKx4kKosLdzjoi"
-		"JVue5Jq2Kbkmg3EWivuwyALbePeL_tGAwSCw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.jxMH1gar9TohASsIV8PaoKpLGO9ouMWpzkpFvQbMip9geHlsNs"
+		"4ZqVBQFbChw-dBQoAyefU1Tf_VODJQKd2WCA",
 		1, "", "ed25519_2", 0},
 	{"rs256_on_3072",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3fu-Vw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVROS6Gw",
 		1, "", "rsa_3072_rs256", 0},
 	{"rs256_on_ps256_key",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.QED-drlskN9xR7WCoTZ_BSX2Pd5rctJSVIwlWWJjrvYk1aguuG"
-		"HDCnIhINduFiRAsFJ7Di9v6n0X6_oiM6rRJJM4OG0Dy-iHyPWhLdbDyui8v0VMbRF8LjeXomdLROCKC2RYXF_xV4ssoiwVfkNA09"
-		"JfROaOcSGMqG3eQupat6UmzCXcOGgSXMkr2q5F1foZUeXvP3etRCF0oE7uy9A13z28MWb7Y0euPAFbcR139T7h_Oa-wiq1ddFMym"
-		"xJrAGeenRkyHz4JtF3_W_-aJZFBZLUqhiUP6JTxAUyceVQ7EI-pcfAOclQqIftZq51BRbGE7Ke76zYaUvmOXVcxT75-eZT4Ss0fa"
-		"c_OQP_DURFZkIAsory9qJZH4S8Cv_YAQbqsDmRoeGZCEFm-sF3dl9NeCD7VQVOr_B-w4Z_3ICQ4T-rnqq1hHciU3_0Aayg57KX9r"
-		"0csrGBu17sYctXQsjcOPZ9epu_kbvPyeRtZpOIjw8q7UAVKKKVijpjj1uVTZEXKaISIrFuHMy1xGWwR8SzCYSm7juk-EW6IDMSzt"
-		"nKhF51jXtE1xToCvrGMQTkqDjfRCmAXI0ahVQOaUjJOVNiF2WSe8B3uPGPL4881rdJpt6DPqSt_3GfTaihI1BK15BlxPk1O42sHd"
-		"_W58uwX4E1q6jB1VdEuytAXs6ra9NFb5A",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.VbqOnn4hGGfIt1ePqiuy8ONzwHhihlKOGbmMs1-QeN3Jsp3fh_"
+		"xe3OvmXZe9bwprlbEuiywEmxMRT_33KvI47AUhYtSpiOMOvuuuv3eyUWWSzA7u03IiG8WGUsShvYESQHhFkZUnBXAfxZn-5EvUrN"
+		"AaQwi1VGUsZLPBQl40eDIOV_arsZtcQwFfzMafkYxl_ViwzBXzYchAQ1pXy7_ysgGRsAQ6y3Lbf6Xn6rtEscpi1Mri8ocgCzhsAn"
+		"KrXjngvK7cIoQaXBYlU9sHkz0LbkcHO1H7Gaf7GIVTPoxO2u7pgecYSTd9mFcGTyL_EQOYvQfkwYFNtyZVQCHz3hHkCUPaXjkEp8"
+		"zrrS8ID7hTczMWjha-tlCB03zUmIwJSieOD7eeebfNxon4g4oshbFyTmbsk25Q7s-n0W6XHlJSh1i6CdUvQXimxhjRn9ihubVwdA"
+		"XxOjnqrcxpIxjQ0TJmeJE2QRwh0lageyLgzjDdZPwVdydXHHyneTu9R5EWp4fn3Jkh16UZCJX_jDAbduxv9WfcRR8nzjL-WcIh7f"
+		"y4ZFUJLpOeoNgBWQ8rwrZjkGAX6PX0gkE7ZFn9bLME9mlp2ZBSpunT9N-BxnyVti1OEDGLD958bzFWh5oThALibhjR3kK1x4wJuz"
+		"WJAfn6deqM8_iEm4X_hWfq6P15L2hhqgc",
 		1, "", "rsa_4096_ps256", 0},
 	{"ps256_on_rs256_key",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.J6dc_gIqTKR5m1m5K2wLkFmEqEjfh2qf4kWoHmnjNIcQwUreOe"
-		"-Jfq0JHyWoRR_IgcG0nlyKW9BJYQqS5Gn_jhh2snlEn5G14-I0cSPx7b7-AV6SS5KCMpju9Aykqdl11fa4IEsRu6qlzwJXf5kLaI"
-		"pPQShAlmSiP1f4DVO5uPo4OhUuCTtKhKmyVKn_D0rnNX4S7x0Iq8WoVsBvdLAKMiccQECYosO3cSnU2XncfF47yBBedZc5dXN_7I"
-		"lLqT-__5UVonp1e_wWn0wyuwEKPJ4r_Q0S1XeX9KKsKVOvANRX2Isx0cdt7Tsx-V5vyqH9Xtm9iqn1NWA-7fBEtVAKjweMYOpUNe"
-		"fDUzqwL74xgSvN6h58Az2iVokWET0kdhVRcB740R6IqjCeZvwVujoxrEtE0AEgR9V3sl78dEaTRCOenupfC-ZtzHuojYgAqmCR1_"
-		"Kd57M88yfn7k7ExOmeHzm8e_tJ7TQxwApj8oY-f1BlldR7UnTbYqiRehKxQoKS",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.sIzKV00SLG2RwfJkZPzxQIXIdr5gRlcytTkoqSBy1orp0_bltY"
+		"XyId8M4tYqSffRU5ZaJHspNMNWAX5U1NA2DfYRevSuh9Kcxg4uAQ3knVCg_6RPL944q6KYKIcJp9_PVUz_b9pw9xHGox8_nAXvvT"
+		"rHupqwvXkzZIVAzhJlbbPDst9UBvJCQViY7Uc-3anyHCC5rmm1Ecb42_1T6bRmtUVRzijtts95pqSOW-ITAwlX8e6fYsI5G1C_tQ"
+		"6Og7hkJNuM9ja41ducreL77H2UcrG9_TYlDcRMFvrgjFiEdHaQHr8huyOM_qwD0P2J8WESVB5L2GO79Sx-pnI1Uinp1noAwCqOqt"
+		"_wIDH8P93X8oH8f67ju-E6QdrCSMI4R3LtVhD3ywtfZNiaAqxwAfuDneU1e59-mNx6XY47AG2dBHKVqvRUo_h8s2CZpOQo5g9MRF"
+		"nHXPp4r1crSPyV3-H33d0GT31lrsjktYAggGerv_FtYNrs6zGUYeT2z9yOtiKl",
 		1, "", "rsa_3072_rs256", 0},
 	{"es256_on_ed25519",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		1, "", "ed25519", 0},
 	{"eddsa_on_ec",
 		"eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.c3RHQvS0NvBgFvCIFdeGDSkbcRAcdQ0hT_cCrKx4kKosLdzjoi"
-		"JVue5Jq2Kbkmg3EWivuwyALbePeL_tGAwSCw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.jxMH1gar9TohASsIV8PaoKpLGO9ouMWpzkpFvQbMip9geHlsNs"
+		"4ZqVBQFbChw-dBQoAyefU1Tf_VODJQKd2WCA",
 		1, "", "ec_p256", 0},
 	{"es256_flipped",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuHsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_lwMJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		1, "", "ec_p256", 0},
 	{"es256_sig_short",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuHsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjO",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_lwMJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfW",
 		1, "", "ec_p256", 0},
 	{"es256_sig_long",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuHsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOagA",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_lwMJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQwA",
 		1, "", "ec_p256", 0},
 	{"es256_der_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MEYCIQDaOPJn5p7eoBT3uDU0HwJsRDBM"
-		"GxwqJCwpvtWhnlFpmAIhAP1IIw0FT3mqT4O0Y27xYRr7yKVFlWg9w7jwKakZCY9D",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.MEUCIQDovmAoa9rZD6PhD6n-hvSa6u29"
+		"OzD-Ok867waNem5VAwIgF5OWdCMtBDNyI5OJH8UuuNNdlowSIZwoDdytFdDP4ls",
 		1, "", "ec_p256", 0},
 	{"es256_raw_ok",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pQVMLAFsO-_50eWCV27ZLBHvDXCLVVtQ"
-		"CP7tEEyRhH0ZHNwToWW3Yrp6wDAy4b9AUZKfya10i3xNgZKxVCYhaw",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pwx8K6Km8K_5x0F_1s8ORsbzAzqsX8FS"
+		"ujTh0lesEBA1DETO28XAaUM1X_4ppJg4keQgTfw_S4uhfiXPvjOkCg",
 		1, "", "ec_p256", 1},
 	{"es256_high_s",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pQVMLAFsO-_50eWCV27ZLBHvDXCLVVtQ"
-		"CP7tEEyRhH3m4yPrXppInkWFP8_NHkC_a1Ra4_mjEwimODgRqD0D5g",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.pwx8K6Km8K_5x0F_1s8ORsbzAzqsX8FS"
+		"ujTh0lesEBDK87swJDo_l7zKoAHWW2fHKwLaX6rYUvlSO6TzPi-BRw",
 		1, "", "ec_p256", 1},
 	{"rs256_swapped_payload",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF95IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3fu-Vw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVROS6Gw",
 		1, "", "rsa_2048", 0},
 	{"rs256_sig_truncated",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3Q",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVRA",
 		1, "", "rsa_2048", 0},
 	{"rs256_sig_cut",
 		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.Y-0M2YzbtgwadcqCdCwfWC2uM3Y5U5ZnG0VexgiAFmBe9CSYaD"
-		"rWysnfavc1Tf3piBoAU1w-VAWSQig2S4lKxgvtXBMKH5fJRRJBJvfYVUKf8yCev_cNVpuNJgRxJ9N4A9C-aRaPHmo7IDJAg31SCg"
-		"gar_A0S5nYBl-FP-Cu3_TBFHMdPm2ixHTK2v9IcWEVxkUrEqEx87Pi6J_ZSat_WolvvOCWK8HdfeEETFJi-Qob4DbgEizJsBnoHs"
-		"fFxqRb-OZWZXP3aaHH_Dw_ugAdgcXJRBzHz1_41GCyvkF-taPv8uzvbt6JoOQLQd3H2SPu1ZAiHtDaOfIrlpEN3",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.JzLDzne1uXO5zy7Vgi4pe6xpvcjjC5lwZUePQ0PpmmB9pxwpXu"
+		"FWlbu1DMQnJ99IVB1HI49rVTCU2rC90b3ErvMPGqTjYHmmV3_L1b3P4UCGILnwAMph4KcbW2ufRtBRwd0Z6pdOjYxjbKule4TGqo"
+		"yFP6HzNE322Rkd7EEYrJcj_7FSzo4Mvm_9Y1vMSjWeXnl53vXUjBL482OF_azPsNlWzA3v-CiU__r7AV84rtgdx_vzx1hjD4aTvZ"
+		"NXhmpHRUDzAOibKEFalOLl8i6oH7OJtVaOS3bjMvlcbvF2jWUhVTlXcz7K5w_3sjJNUmaEkSYsPhEK9_9mYoKVR",
 		0, "malformed", "rsa_2048", 0},
 	{"ps256_max_salt",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.SncrQ465maq_IqTwijDi0twwYTObjOsqaF8RHsRGgDAbzhLV9Z"
-		"GugmmiVUmDgZi8_N8Oqokd2tsU6slXrOAs0ztVE0G7LfVAxuq5jB8O33I-2zDDFZDf-1DVLiZNGW7bxxqn200-8ndoasDg5Ug-ci"
-		"pc9QRxYnh-eGzxxIF-f4Qe8KLJ9gkyaBQ8TEm7usXoh3iBQs9DletLPGN_TtmYea-n0-ZoGJmit4rr8_Rxzt0Nl3qsdRLCXeljRF"
-		"8rwSd3LTu9457m_hkcRnFT9z5S_nw4mIBAzlgTSsTtfVj5-UqvFwRQbHIUSsI2Su5Yh9oZxUnLreHguozp0EenT__lKQ",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.OR-fxwnVaMiSa4orXKj_HMnrxbPQP8WgjNcA168uOuxpJLTdle"
+		"sDx6hD7NmUH7qin_-a1py5Pytq2fABUXpdHxAOi3GTk7WFJRtLPyNe3tlb7yWXW36kT1DDZ7-0jopdU8ExbbvZidRREfP50sfg5i"
+		"DpawQJwtiDQ7ah10aWhaS3S9neuG5ptsfSmc96JVstU6Z7Zuh6b76oiL8q-K_r20QFJmzo1ei9kgY6fu8I2OrG8X2dRK4POIFoFw"
+		"pbOcpoz2piHOHkpuyZhKOMadKuC22kPx7gXYSg7NxenoS18bYMp2Z58x4jJNOZpOTfDfN1CNmaEA2HRqPW1bGOIYyjQQ",
 		1, "", "rsa_2048", 0},
 	{"ps256_mgf1_sha1",
 		"eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.iA6Ku4_6p_beiW4_a56d3vgAY3QEJWX6qCPZcktvDAz3nMS1kt"
-		"vTFVuAKxJuHeY9Oa3Cu-j3-fd5qn-3eugyNJHi4qP-12re_dQlDTVcBt9Ek8LQpBMue1rnTDa43nYQUdlngrnIcUibRnc7j9LqVP"
-		"nPaE8ex612gvSSlaSLFfGk4IQqXDsjirwhC7OhKwRdkGCoLeX0bgjAMcwCfHyRgqpaCaSYvE4EQgeIIF3imH4ONzGWolNOyHn80d"
-		"AqnegCyJwE8GfvyiWgDnJVcvngjNlKJ-GsEa96GF4-hfjpPsZKc4I3gzE3YQ8yCQOFL2Tozdy4Rwlq8sgkC8oUlAFyGw",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.boGxXSCPhO1Xsn_p_vJ2wAjjJJJcTC7pJX1g7U18NJ0nhspVf-"
+		"j_NbL3euFcfvrdTbtDfEKt2fL-aUPKKs_lUKtmBnwE-PAMFB_UI7fG3E9UFziuTQ6GjctbFDoIfSYcp3ejj8idKgR-QfDU-nwMVI"
+		"ewbrFdRvoJGIM3Y04c3eRrHfwdfAl6sgjuEIMxoLB6HT0PaVdq_hfuUz65JeuUHovlk02M0iiDqlaDBNw79l9bhplCjNb7Ic6R_K"
+		"iWveMYc_0NU2pmM7GNtccpzqMxtRLGdv07CQOwz-zMBeDbBjYevPwU8EpCl1sg_LAI8aLceih5Kf7ww4i0MtsQKIgk8A",
 		1, "", "rsa_2048", 0},
 	{"es256_header_rsa_key",
 		"eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXh"
-		"wIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.icBkglI2-6kAJUIM9WQHBvbmwprmzqvkPMQVEqhAEU6A6lZ3lVYVspAJX6lfCxQ4dz"
-		"QLDJ_oGJth9HoiNt-7_CNlG2M9TbsF80415SAy-YkZ9YJ_tWViUUC6wVggRDsiElYUEu9azMUdIPCXPQWCcbk89Kq9NauCnLmyWC"
-		"8Wg18d3WS0XM4n6YlB1mjo8Y0R9evQIMJS-2ZnIsVuwM5htXdbtwJqlXRbwrRsGBhluQWskQ9MHc5h0-SA5m0-DD6MNMSQULC24h"
-		"wGRPI4Ry6c-kRILWB3_m3Oyj6csy32hKsmyqk6CK94FOuIR8kOg_rSsAM4W5W1uqhwgBJqU9K1BQ",
+		"wIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.XLJIz0DLfvP_n4UCcptiu53KDtr4aoLhudnk5oTtglmUY2Yhs2SzCzeeyZguP-UOu2"
+		"KyT7zD5Vxcy6DbD3r50rdOlmyGWiAI2jl9B_1GGoSQ7ESax4p-8Md6aTnN2wuY72C8YAkTHbHgiWKH8rWaF0Y3SDcWt1Y2TMgNDe"
+		"dkMr8-us6P54kvGYad-qo2Zz0jfi8FL7jl9l3pA1gLZdAKEb3eGcBrg8SUgdH3ibRuO3jiSNdkTEsvadAGrPBPC_hHJQqnK-9ViS"
+		"bml6wMiKwSygPVY2Bt58Nwbw_o_NwaNPlfF5LjQDBeMBjlwPQKhBYo3aGE_2GbQ_I7u9BCj00y8w",
 		1, "", "rsa_2048", 0},
 	{"alg_none",
 		"eyJhbGciOiJub25lIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhw"
@@ -872,16 +917,16 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_alg", "ec_p256", 0},
 	{"hs256_public_pem",
 		"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.gSzHH3VE0NBYhJN6eZZ9IxWjvtUll5hQ_9Bm-f61dFg",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.ySvoYvgJZOsdKjnY2JJRXphqLCl9PAF0lQw-C9Fy4dg",
 		0, "bad_alg", "rsa_2048", 0},
 	{"hs256_public_jwk",
 		"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.WG2RMB8CKttGEAg_F2N3THOHm_kNPvtbIYTFwjS_3nA",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.VOgiYNHsZEOZt876FwtgN9seIhibyHF8nhxd2ZXect4",
 		0, "bad_alg", "rsa_2048", 0},
 	{"es384",
 		"eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
-		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.m4WN8BJYVydSBk14CPEtQKVWjusfmAttOxBFgmlOppMSx5J27x"
-		"Sps7WhSzLCGWQRkuY92yK5XTokOKXcrV1PITzxBEjRAsV3h6VwTWgjTPyTH_YBLm7utJE_5Yg0fOxP",
+		"leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.uLOnCT3_iUGn3onMEyxAwumwy0l-N3uJTpeqZa35jZhJl-uaiw"
+		"i2SKiRYMckHe_pndrpzf-R07ZkQmfzCZwLEUoMvin7Jctw81VBbeDPWVQIReZbpDWas8QYbn6fdnFv",
 		0, "bad_alg", "ec_p256", 0},
 	{"alg_missing",
 		"eyJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwI"
@@ -895,12 +940,12 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_alg", "ec_p256", 0},
 	{"crit",
 		"eyJhbGciOiJFUzI1NiIsImNyaXQiOlsiZXhwIl0sImV4cCI6MSwidHlwIjoiSldUIn0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFn"
-		"dF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.9XGMCyRm7LeFhSzCJLJ"
-		"SIn95LxBbn8mv5zm-UP12BCxYkzGzGG6NEsGAuHv604p5lmaNy8Yjc7D7OrKZk8pXgA",
+		"dF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.a7tCGO5-_sZJRN4C3kP"
+		"qDCavB6JL6IBpzWBlrRnAWhD_zJey47g3TW_eahh02RTAFXRkDq5LrZkFcoMcZWx2XA",
 		0, "crit", "ec_p256", 0},
 	{"b64_false",
-		"eyJhbGciOiJFUzI1NiIsImI2NCI6ZmFsc2UsImNyaXQiOlsiYjY0Il0sInR5cCI6IkpXVCJ9..tl1nRfgh5z5xqX6cUYcJr3botz"
-		"H_ffbRE0W0uzsT-cgiR5fbXPYvQ4ws1V-e4_0GiKdKM1bhQ97oJtj8xidG7w",
+		"eyJhbGciOiJFUzI1NiIsImI2NCI6ZmFsc2UsImNyaXQiOlsiYjY0Il0sInR5cCI6IkpXVCJ9..PyaWHte8uuYMcjBcb0JlFgykwI"
+		"kRa9APo-0nGx4UEczo7MvjU6wN-VmGYX4gkG1p0V2ExtH-WdBFKRfvLEvWvQ",
 		0, "crit", "ec_p256", 0},
 	{"kid_number",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6MX0.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5leGFt"
@@ -921,13 +966,13 @@ static const struct jws_vector jws_vectors[] = {
 		0, "bad_header", "ec_p256", 0},
 	{"extra_part",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag.AAAA",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw.AAAA",
 		0, "malformed", "ec_p256", 0},
 	{"extra_dot",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag.",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw.",
 		0, "malformed", "ec_p256", 0},
 	{"two_parts",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
@@ -938,28 +983,28 @@ static const struct jws_vector jws_vectors[] = {
 		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.",
 		0, "malformed", "ec_p256", 0},
 	{"empty_payload",
-		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ..5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdRs7_soFCN_FHC"
-		"Zqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ..L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5Ps12ebimMAtC"
+		"ZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"padded_header",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ=.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVk"
-		"IjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgd"
-		"Rs7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"IjoiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT"
+		"5Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"padded_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag==",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw==",
 		0, "malformed", "ec_p256", 0},
 	{"std_b64_sig",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.5cneZ5sjH6zwuDsuZil8UQEYG8MzCgdR"
-		"s7/soFCN/FHCZqt2RQ9KA8wR6DnPkcfCeNN/8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9.L6LWo6pxv2T/l0MJY3e4mhsl41vV1HT5"
+		"Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"whitespace",
 		"eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkI"
-		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9 .5cneZ5sjH6zwuDsuZil8UQEYG8MzCgd"
-		"Rs7_soFCN_FHCZqt2RQ9KA8wR6DnPkcfCeNN_8TmMGDlthl3JaCjOag",
+		"joiaHR0cHM6Ly9hcy5leGFtcGxlIiwiZXhwIjoxNzkwMDAwMDYwLCJqdGkiOiJqMSJ9 .L6LWo6pxv2T_l0MJY3e4mhsl41vV1HT"
+		"5Ps12ebimMAtCZgW3zegIR2ZJhxxiueEoFsd9JyMxlpZZ6lrM2PfWQw",
 		0, "malformed", "ec_p256", 0},
 	{"dup_header",
 		"eyJhbGciOiJFUzI1NiIsImFsZyI6Im5vbmUifQ.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hc"
@@ -988,8 +1033,8 @@ static const struct jws_vector jws_vectors[] = {
 		"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ",
 		0, "too_deep", "ec_p256", 0},
 	{"nested_15",
-		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhIjpbW1tbW1tbW1tbW1tbWzFdXV1dXV1dXV1dXV1dXX0.yX9PKAqo8U8SB7I"
-		"TTzHbTmZGYj_9i9RADuUFMRnL2tDkEAMd1tYb3tpKHnebHHr1rIhY_uAHO02tS6E76w6c1Q",
+		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhIjpbW1tbW1tbW1tbW1tbWzFdXV1dXV1dXV1dXV1dXX0.Cgv-h_vNkc6Rcpv"
+		"8v9VNn8V-mRke_9LNPEOw7NMWfnXjDBdw8QrbqNJonjFIN8T5gLThbWwdJ-rmXZO4l3oB5w",
 		1, "", "ec_p256", 1},
 	{"huge",
 		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
@@ -1160,8 +1205,8 @@ static const struct jws_vector jws_vectors[] = {
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
-		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.pJgl428oxUUM2oM8CkwgAeDSirNVQXzd38eSWxOZAqzUoHtJcGg6CVZQQjqgCJcyRcqk578"
-		"VztuxSY_SBkP6yw",
+		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.DNOvzmxzU7UhZmgHIOA4tZXZsXSENPX5VS-3sZq56QZzM1y0g2gNjdgE6guT5NWbEuxBn9q"
+		"2ueLV6-EooZjhHw",
 		0, "too_large", "ec_p256", 0},
 	{"large_ok",
 		"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhZ3RfeCIsInN1YiI6ImFndF94IiwiYXVkIjoiaHR0cHM6Ly9hcy5"
@@ -1312,15 +1357,15 @@ static const struct jws_vector jws_vectors[] = {
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
 		"4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh"
-		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.jM5j7f17AZtGdlQ2vHfvY9n1mgc2CyS46cXXyKcAZdVRQZa5pk9c3kszul0p6zlm3pn3emH"
-		"ylX7PCQdA6w0oMw",
+		"4eHh4eHh4eHh4eHh4eHh4eHh4In0.-ARrgnnfVhjBAx31KrRVxqAbppqJDj50vCSNnSZ_QN0PxC1RANY9n2dAsVCmPDd1ydJl97J"
+		"YawyT6AaCv7ZJzA",
 		1, "", "ec_p256", 1},
 	{"dpop_proof",
-		"eyJhbGciOiJFUzI1NiIsImp3ayI6eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6IkV1WElpeXFUTjVrU1hya2dudEFZbl9T"
-		"b3d3Z0VUNS16N1FLd29rTFctZVEiLCJ5IjoicmRaMkVUWmdmSEFaQzBCTmM1N3VDN0NCU1luM0YyNFpEZ00xbU9qeDdfUSJ9LCJ0"
+		"eyJhbGciOiJFUzI1NiIsImp3ayI6eyJjcnYiOiJQLTI1NiIsImt0eSI6IkVDIiwieCI6IjNlZ3Y2UHQ5Z0t6NXZPeTlHQWIzenZn"
+		"bE03cU1UQmJaZU10MGh3TERaQmsiLCJ5IjoicUpzdzFhTHJIQWQ2ckNLVjVVSU53Rm12RjZ3RkZJMTUzdzducGNpNjZZZyJ9LCJ0"
 		"eXAiOiJkcG9wK2p3dCJ9.eyJodG0iOiJQT1NUIiwiaHR1IjoiaHR0cHM6Ly9hcy5leGFtcGxlL3Rva2VuIiwiaWF0IjoxNzkwMDA"
-		"wMDAwLCJqdGkiOiJwMSJ9.2yn1aVvo02gZWJ6RhMAgE5JPXC-6mXtF-avLwKNazvzRcYyVh69JuE6WGa0A9cRTtbPXKLzFRmuY7M"
-		"X83rlpww",
+		"wMDAwLCJqdGkiOiJwMSJ9.eOjPcEuOv3rgUGoNtiUkFGBs6wmW2W0uww5BbF2Pw-MVq4Unl7Nd1KCHLk2nq1keguo_VKpKA0dqHL"
+		"76AMXYBw",
 		1, "", "ec_p256", 1},
 };
 
