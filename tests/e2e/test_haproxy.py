@@ -195,6 +195,55 @@ class Cluster:
         self.env.close()
 
 
+class Load:
+    """CLIENTS keep-alive connections issuing tokens through the balancer until stopped;
+    results: (time, 200 for a token, another status, or 0 for a connection that failed)."""
+
+    def __init__(self, c):
+        self.c = c
+        self.results = []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run) for _ in range(CLIENTS)]
+        for t in self.threads:
+            t.start()
+
+    def run(self):
+        conn = self.c.lb.connection(timeout=10)
+        h = {"Content-Type": "application/x-www-form-urlencoded",
+             "Authorization": harness.basic_header(*self.c.agent())}
+        while not self.stopping.is_set():
+            try:
+                conn.request("POST", "/token", "grant_type=client_credentials", h)
+                r = conn.getresponse()
+                body = r.read()
+                ok = r.status == 200 and b'"access_token"' in body
+                self.results.append((time.time(), 200 if ok else r.status))
+            except (OSError, http.client.HTTPException):
+                self.results.append((time.time(), 0))
+                conn.close()
+                conn = self.c.lb.connection(timeout=10)
+        conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(15)
+        return self.results
+
+
+def restart(env, srv, issuer):
+    """`warrant serve` again on a stopped node's port (the one the balancer knows)."""
+    node = harness.Server.__new__(harness.Server)
+    node.env, node.port, node.base, node.log_path = env, srv.port, srv.base, srv.log_path
+    node.log = open(node.log_path, "ab")
+    node.proc = subprocess.Popen([harness.BIN, "serve", "--db", env.db, "--listen", "127.0.0.1:%d" % srv.port,
+                                  "--issuer", issuer], stdout=node.log, stderr=subprocess.STDOUT)
+    node.pid = node.proc.pid
+    env.servers.append(node)
+    node.wait_ready()
+    return node
+
+
 def test_tokens_through_the_balancer_are_active_at_every_node():
     c = Cluster()
     try:
@@ -261,29 +310,7 @@ def test_the_balancer_is_the_issuer_and_tokens_verify_against_its_jwks():
 def test_a_node_killed_is_taken_out_and_requests_keep_succeeding():
     c = Cluster()
     try:
-        results = []  # (time, status)
-        stop = threading.Event()
-
-        def load():
-            conn = c.lb.connection(timeout=10)
-            h = {"Content-Type": "application/x-www-form-urlencoded",
-                 "Authorization": harness.basic_header(*c.agent())}
-            while not stop.is_set():
-                try:
-                    conn.request("POST", "/token", "grant_type=client_credentials", h)
-                    r = conn.getresponse()
-                    body = r.read()
-                    ok = r.status == 200 and b'"access_token"' in body
-                    results.append((time.time(), 200 if ok else r.status))
-                except (OSError, http.client.HTTPException):
-                    results.append((time.time(), 0))
-                    conn.close()
-                    conn = c.lb.connection(timeout=10)
-            conn.close()
-
-        threads = [threading.Thread(target=load) for _ in range(CLIENTS)]
-        for t in threads:
-            t.start()
+        load = Load(c)
         time.sleep(1.0)
         victim = c.nodes[1]
         t_kill = time.time()
@@ -297,9 +324,7 @@ def test_a_node_killed_is_taken_out_and_requests_keep_succeeding():
             time.sleep(0.02)
         t_down = time.time()
         time.sleep(1.5)
-        stop.set()
-        for t in threads:
-            t.join(15)
+        results = load.stop()
         took = t_down - t_kill
         before = [s for (t, s) in results if t_kill <= t < t_down]
         after = [s for (t, s) in results if t >= t_down]
@@ -368,4 +393,32 @@ def test_database_away_nodes_answer_for_themselves_through_the_balancer():
             harness.pg_admin('ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % name)
         except subprocess.SubprocessError:
             pass
+        c.close()
+
+
+def test_a_node_restarted_out_of_the_balancer_costs_no_request():
+    c = Cluster()
+    try:
+        load = Load(c)
+        time.sleep(0.5)
+        # out of both backends (the example's stats socket is at level admin), then a stop
+        # with SIGTERM, which drains
+        c.lb.command("set server warrant_ready/node1 state maint; set server warrant_alive/node1 state maint")
+        deadline = time.time() + 5
+        while not c.lb.status("warrant_ready")["node1"].startswith("MAINT"):
+            assert time.time() < deadline, c.lb.status("warrant_ready")
+            time.sleep(0.02)
+        assert c.nodes[0].stop() == 0, c.nodes[0].logs()
+        time.sleep(0.5)
+        c.nodes[0] = restart(c.env, c.nodes[0], c.lb.base)
+        sent = int(c.lb.stat("warrant_ready", "stot")["node1"])
+        c.lb.command("set server warrant_ready/node1 state ready; set server warrant_alive/node1 state ready")
+        c.lb.wait_status("warrant_ready", lambda s: s == "UP", timeout=10)
+        time.sleep(0.5)
+        results = load.stop()
+        assert len(results) >= 50, len(results)
+        assert all(s == 200 for _, s in results), [s for _, s in results if s != 200]
+        # and the restarted node serves again
+        assert int(c.lb.stat("warrant_ready", "stot")["node1"]) > sent
+    finally:
         c.close()
