@@ -9,7 +9,10 @@
 # the CPU per request of the warrant process and of every postgres process (from
 # /proc/PID/stat before and after each run). Last, a short run at c1 with
 # log_min_duration_statement=0 counts the statements (round trips) per request on
-# PostgreSQL and the time the server spent in them. Every answer is checked
+# PostgreSQL and the time the server spent in them; and issuance through one node, then
+# two at once, samples how often the cluster-wide writer lock is held and waited for
+# (pg_locks, pg_stat_activity), which bounds what any number of nodes can write. Every
+# answer is checked
 # (bench/common.lua). Results go to bench/out/pg/results.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +33,10 @@ basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 PGDIR=$(mktemp -d /tmp/warrant-bench-pg.XXXXXX)
 chmod 755 "$PGDIR" # the cluster may run as another user (scripts/pg.sh)
 SERVER=
-stop() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; SERVER=; }
+stop() {
+	for s in $SERVER; do kill "$s" 2>/dev/null && wait "$s" 2>/dev/null; done
+	SERVER=
+}
 cleanup() {
 	stop || true
 	scripts/pg.sh stop "$PGDIR/data" || true
@@ -66,11 +72,12 @@ provision() { # engine
 	basic "$(field client_id <<<"$r")" "$(field client_secret <<<"$r")" >"$dir/rs.txt"
 }
 
-start() { # engine
-	./warrant serve --db "$(db_of "$1")" --listen 127.0.0.1:$PORT --issuer "$BASE" --log-level warn \
+start() { # engine [port]
+	local port=${2:-$PORT}
+	./warrant serve --db "$(db_of "$1")" --listen 127.0.0.1:$port --issuer "$BASE" --log-level warn \
 		>>"$OUT/$1/serve.log" 2>&1 &
-	SERVER=$!
-	for _ in $(seq 200); do curl -sf "$BASE/readyz" >/dev/null && return; sleep 0.05; done
+	SERVER="$SERVER $!"
+	for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.05; done
 	echo "server on $1 did not become ready" >&2
 	exit 1
 }
@@ -122,10 +129,10 @@ run() { # engine point run
 	fi
 	local w0 p0 w1 p1 b0 b1 out
 	b0=$(batches)
-	w0=$(ticks "$SERVER")
+	w0=$(ticks $SERVER)
 	p0=$(pg_ticks)
 	out=$(wrk_run "$e" "$s" "$CONC" "$SECS")
-	w1=$(ticks "$SERVER")
+	w1=$(ticks $SERVER)
 	p1=$(pg_ticks)
 	b1=$(batches)
 	stop
@@ -149,7 +156,8 @@ run() { # engine point run
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 col() { awk -F'\t' -v e="$1" -v s="$2" -v c="$3" '$1 == e && $2 == s {print $c}' "$RESULTS"; }
 
-echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -r);" \
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -r)," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg) before the run;" \
 	"PostgreSQL $PG_VERSION on this machine (pg.sh: fsync on, synchronous_commit on)"
 provision sqlite
 provision pg
@@ -208,4 +216,43 @@ for s in token introspect revoke; do
 done
 psql_q "ALTER SYSTEM RESET log_min_duration_statement" >/dev/null
 psql_q "SELECT pg_reload_conf()" >/dev/null
+
+echo "== the cluster-wide writer lock: issuance at c$CONC through one node, then through two at once"
+# samples every 5 ms, from one session: is the lock held, does a writer wait for it
+SAMPLES=$((SECS * 120))
+LOCK_SQL="DO \$\$ DECLARE held int := 0; waited int := 0; BEGIN
+	FOR i IN 1..$SAMPLES LOOP
+		PERFORM pg_stat_clear_snapshot();
+		IF EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted) THEN held := held + 1; END IF;
+		IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event = 'advisory') THEN waited := waited + 1; END IF;
+		PERFORM pg_sleep(0.005);
+	END LOOP;
+	RAISE NOTICE 'lock % % %', held, waited, $SAMPLES; END \$\$"
+for nodes in 1 2; do
+	ports=$PORT
+	[ "$nodes" = 2 ] && ports="$PORT $((PORT + 1))"
+	for p in $ports; do start pg "$p"; done
+	outs=()
+	loads=()
+	for p in $ports; do
+		o=$OUT/lock-$nodes-$p.txt
+		outs+=("$o")
+		BASE=http://127.0.0.1:$p wrk_run pg token "$CONC" "$SECS" >"$o" &
+		loads+=($!)
+	done
+	sleep 1
+	lock=$(psql "$PG_URL" -qAtX -c "$LOCK_SQL" 2>&1 | awk '/lock/ {print $(NF - 2), $(NF - 1), $NF}')
+	wait "${loads[@]}"
+	stop
+	total=0
+	for o in "${outs[@]}"; do
+		[ "$(awk -F'wrong: ' '/checked answers/ {print $2}' "$o")" = 0 ] || { echo "wrong answers:" >&2; cat "$o" >&2; exit 1; }
+		total=$(awk -v t="$total" '/^Requests\/sec/ {printf "%.0f", t + $2}' "$o")
+	done
+	read -r held waited n <<<"$lock"
+	printf '  %d node(s): %6s tokens/s in all; writer lock held in %3.0f%% of samples, a writer waiting in %3.0f%%\n' \
+		"$nodes" "$total" "$(awk -v a="$held" -v n="$n" 'BEGIN {print 100 * a / n}')" \
+		"$(awk -v a="$waited" -v n="$n" 'BEGIN {print 100 * a / n}')"
+	printf 'pg\tlock-%dnodes\t-\t%s\t-\t-\t-\t-\t%s\t%s\n' "$nodes" "$total" "$held/$n" "$waited/$n" >>"$RESULTS"
+done
 echo "results: $RESULTS"
