@@ -34,7 +34,8 @@ PGDIR=$(mktemp -d /tmp/warrant-bench-pg.XXXXXX)
 chmod 755 "$PGDIR" # the cluster may run as another user (scripts/pg.sh)
 SERVER=
 stop() {
-	for s in $SERVER; do kill "$s" 2>/dev/null && wait "$s" 2>/dev/null; done
+	local pid
+	for pid in $SERVER; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
 	SERVER=
 }
 cleanup() {
@@ -87,9 +88,9 @@ ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null 
 pg_ticks() {
 	local pm
 	pm=$(head -1 "$PGDIR/data/postmaster.pid")
-	for s in /proc/[0-9]*/stat; do
-		awk -v pm="$pm" '{pid = $1; sub(/.*\) /, ""); if (pid == pm || $2 == pm) print $12 + $13}' "$s" 2>/dev/null
-	done | awk '{s += $1} END {print s + 0}'
+	# one awk over every process's stat (a process gone meanwhile is skipped)
+	awk -v pm="$pm" '{pid = $1; sub(/.*\) /, ""); if (pid == pm || $2 == pm) t += $12 + $13}
+		END {print t + 0}' /proc/[0-9]*/stat 2>/dev/null
 }
 HZ=$(getconf CLK_TCK)
 # the writer's commits and jobs so far (/metrics, open on loopback): "batches jobs"
