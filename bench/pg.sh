@@ -13,8 +13,10 @@
 # two at once, samples how often the cluster-wide writer lock is held and waited for
 # (pg_locks, pg_stat_activity), which bounds what any number of nodes can write. Every
 # answer is checked
-# (bench/common.lua). Results go to bench/out/pg/results.tsv.
+# (bench/common.lua). Results go to bench/out/pg/results.tsv and lock.tsv.
 set -euo pipefail
+trap 'echo "bench/pg.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
+trap 'echo "bench/pg.sh: stopped by a signal" >&2; exit 1' INT TERM HUP
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 make -s -j2 warrant
@@ -95,7 +97,7 @@ pg_ticks() {
 HZ=$(getconf CLK_TCK)
 # the writer's commits and jobs so far (/metrics, open on loopback): "batches jobs"
 batches() {
-	curl -sf "$BASE/metrics" | awk '$1 == "warrant_audit_writer_batches_total" {b = $2}
+	{ curl -sf "$BASE/metrics" || true; } | awk '$1 == "warrant_audit_writer_batches_total" {b = $2}
 		$1 == "warrant_audit_writer_jobs_total" {j = $2} END {print b + 0, j + 0}'
 }
 
@@ -148,7 +150,7 @@ run() { # engine point run
 	pus=$(awk -v a="$p0" -v b="$p1" -v n="$n" -v hz="$HZ" -v e="$e" \
 		'BEGIN {if (e == "pg") printf "%.1f", (b - a) * 1e6 / hz / n; else print "-"}')
 	local per
-	per=$(awk -v a="$b0" -v b="$b1" 'BEGIN {split(a, x); split(b, y); printf "%.1f", (y[2] - x[2]) / (y[1] - x[1])}')
+	per=$(awk -v a="$b0" -v b="$b1" 'BEGIN {split(a, x); split(b, y); if (y[1] > x[1]) printf "%.1f", (y[2] - x[2]) / (y[1] - x[1]); else print "-"}')
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$e" "$s" "$3" "$rps" "$p99" "$wus" "$pus" "$per" >>"$RESULTS"
 	printf '  %-10s run %d %-6s %10s req/s  p99 %-8s %5s rows a commit  CPU per request: warrant %s us, postgres %s us\n' \
 		"$s" "$3" "$e" "$rps" "$p99" "$per" "$wus" "$pus"
@@ -229,6 +231,7 @@ LOCK_SQL="DO \$\$ DECLARE held int := 0; waited int := 0; BEGIN
 		PERFORM pg_sleep(0.005);
 	END LOOP;
 	RAISE NOTICE 'lock % % %', held, waited, $SAMPLES; END \$\$"
+printf 'nodes\ttokens/s\tsamples_held\tsamples_waiting\tsamples\n' >"$OUT/lock.tsv"
 for nodes in 1 2; do
 	ports=$PORT
 	[ "$nodes" = 2 ] && ports="$PORT $((PORT + 1))"
@@ -254,6 +257,6 @@ for nodes in 1 2; do
 	printf '  %d node(s): %6s tokens/s in all; writer lock held in %3.0f%% of samples, a writer waiting in %3.0f%%\n' \
 		"$nodes" "$total" "$(awk -v a="$held" -v n="$n" 'BEGIN {print 100 * a / n}')" \
 		"$(awk -v a="$waited" -v n="$n" 'BEGIN {print 100 * a / n}')"
-	printf 'pg\tlock-%dnodes\t-\t%s\t-\t-\t-\t-\t%s\t%s\n' "$nodes" "$total" "$held/$n" "$waited/$n" >>"$RESULTS"
+	printf '%d\t%s\t%s\t%s\t%s\n' "$nodes" "$total" "$held" "$waited" "$n" >>"$OUT/lock.tsv"
 done
 echo "results: $RESULTS"
