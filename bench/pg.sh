@@ -221,8 +221,9 @@ psql_q "ALTER SYSTEM RESET log_min_duration_statement" >/dev/null
 psql_q "SELECT pg_reload_conf()" >/dev/null
 
 echo "== the cluster-wide writer lock: issuance at c$CONC through one node, then through two at once"
-# samples every 5 ms, from one session: is the lock held, does a writer wait for it
-SAMPLES=$((SECS * 120))
+# samples every 5 ms or so, from one session, from the load's first second to before its
+# end: is the lock held, does a writer wait for it
+SAMPLES=$((SECS > 2 ? (SECS - 2) * 150 : 100))
 LOCK_SQL="DO \$\$ DECLARE held int := 0; waited int := 0; BEGIN
 	FOR i IN 1..$SAMPLES LOOP
 		PERFORM pg_stat_clear_snapshot();
