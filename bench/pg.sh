@@ -150,7 +150,8 @@ run() { # engine point run
 	pus=$(awk -v a="$p0" -v b="$p1" -v n="$n" -v hz="$HZ" -v e="$e" \
 		'BEGIN {if (e == "pg") printf "%.1f", (b - a) * 1e6 / hz / n; else print "-"}')
 	local per
-	per=$(awk -v a="$b0" -v b="$b1" 'BEGIN {split(a, x); split(b, y); if (y[1] > x[1]) printf "%.1f", (y[2] - x[2]) / (y[1] - x[1]); else print "-"}')
+	per=$(awk -v a="$b0" -v b="$b1" 'BEGIN {split(a, x); split(b, y)
+		if (y[1] > x[1]) printf "%.1f", (y[2] - x[2]) / (y[1] - x[1]); else print "-"}')
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$e" "$s" "$3" "$rps" "$p99" "$wus" "$pus" "$per" >>"$RESULTS"
 	printf '  %-10s run %d %-6s %10s req/s  p99 %-8s %5s rows a commit  CPU per request: warrant %s us, postgres %s us\n' \
 		"$s" "$3" "$e" "$rps" "$p99" "$per" "$wus" "$pus"
@@ -251,7 +252,11 @@ for nodes in 1 2; do
 	stop
 	total=0
 	for o in "${outs[@]}"; do
-		[ "$(awk -F'wrong: ' '/checked answers/ {print $2}' "$o")" = 0 ] || { echo "wrong answers:" >&2; cat "$o" >&2; exit 1; }
+		if [ "$(awk -F'wrong: ' '/checked answers/ {print $2}' "$o")" != 0 ]; then
+			echo "wrong answers:" >&2
+			cat "$o" >&2
+			exit 1
+		fi
 		total=$(awk -v t="$total" '/^Requests\/sec/ {printf "%.0f", t + $2}' "$o")
 	done
 	read -r held waited n <<<"$lock"

@@ -134,7 +134,8 @@ class Balancer:
             c.close()
 
     def post_form(self, path, fields, basic):
-        h = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": harness.basic_header(*basic)}
+        h = {"Content-Type": "application/x-www-form-urlencoded",
+             "Authorization": harness.basic_header(*basic)}
         st, hd, b = self.request("POST", path, urllib.parse.urlencode(fields), h)
         try:
             return st, hd, json.loads(b) if b else None
@@ -298,7 +299,8 @@ def test_the_balancer_is_the_issuer_and_tokens_verify_against_its_jwks():
         for _ in range(9):
             t = c.token()
             kid = jwt.get_unverified_header(t)["kid"]
-            claims = jwt.decode(t, by_kid[kid].key, algorithms=["ES256"], audience=c.lb.base, issuer=c.lb.base)
+            claims = jwt.decode(t, by_kid[kid].key, algorithms=["ES256"], audience=c.lb.base,
+                                issuer=c.lb.base)
             assert claims["client_id"] == c.sc["id"]
         # /metrics stays off the public door
         st, _, _ = c.lb.request("GET", "/metrics")
@@ -340,7 +342,8 @@ def test_a_node_killed_is_taken_out_and_requests_keep_succeeding():
         # connection to the balancer closed without an answer (HAProxy's safe reuse of
         # kept-alive node connections) or, rarely, the balancer's 502; nothing else
         failed = [s for s in before if s != 200]
-        assert len(failed) <= CLIENTS and all(s in (0, 502) for s in failed), "while the node was dying: %s" % before
+        assert len(failed) <= CLIENTS and all(s in (0, 502) for s in failed), \
+            "while the node was dying: %s" % before
     finally:
         c.close()
 
