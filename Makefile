@@ -24,7 +24,7 @@ BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man/man1
 DOCDIR  := $(DESTDIR)$(PREFIX)/share/doc/warrant
 
-.PHONY: all test unit e2e run clean lint format bench bench-writer deps asan fuzz fuzz-build install uninstall
+.PHONY: all test unit e2e run clean lint format bench bench-pg bench-writer deps asan fuzz fuzz-build install uninstall
 
 all: warrant
 
@@ -72,8 +72,15 @@ run:
 deps:
 	@scripts/deps.sh
 
+# SQLite (bench/run.sh), then one node on SQLite beside one on PostgreSQL (bench/pg.sh;
+# BENCH_PG=0 leaves it out)
 bench:
 	@bench/run.sh
+	@[ "$${BENCH_PG:-1}" = 0 ] || bench/pg.sh
+
+# one node on SQLite beside one on a throwaway local PostgreSQL (see docs/performance.md)
+bench-pg:
+	@bench/pg.sh
 
 # the writer's cost per audit row at several batch sizes (see docs/performance.md)
 bench-writer: $(OBJ_LIB)
