@@ -247,7 +247,8 @@ static int serve_show_config(struct cli *c, const struct server_opts *o, const s
 		db = getenv("WARRANT_DB");
 	printf("# effective configuration (flags > WARRANT_* environment > --config file > defaults)\n");
 #define SHOW(key, fmt, ...) printf("%-16s = " fmt "   # %s\n", key, __VA_ARGS__, config_source(&c->a, key))
-	SHOW("db", "%s", db && *db ? db : "./warrant.db");
+	char shown[PATH_MAX];
+	SHOW("db", "%s", db_target_shown(db && *db ? db : "./warrant.db", shown, sizeof shown));
 	SHOW("key-file", "%s", cli_key_file(c) ? cli_key_file(c) : "");
 	SHOW("listen", "%s", o->listen);
 	SHOW("issuer", "%s", w->issuer);

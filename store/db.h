@@ -21,9 +21,8 @@
 
 #define DB_STMT_CACHE 96
 #define DB_BUSY_TIMEOUT_MS 5000
-/* PostgreSQL: seconds to wait for a connection, and for a statement stuck on a lock */
+/* PostgreSQL: seconds to wait for a connection */
 #define DB_PG_CONNECT_TIMEOUT_S 3
-#define DB_PG_STATEMENT_TIMEOUT_MS 4000
 
 enum db_mode {
 	DB_EXISTING = 0, /* the database must exist and be initialised */
