@@ -29,6 +29,8 @@ BASE=http://127.0.0.1:$PORT
 export BENCH_DIR=$PWD/bench BENCH_THREADS=2
 OUT=$PWD/bench/out/pg
 rm -rf "$OUT" && mkdir -p "$OUT"
+# PostgreSQL keeps private keys and the pepper under a key-encryption key (`init` makes it)
+export WARRANT_KEY_FILE=${WARRANT_KEY_FILE:-$OUT/key-encryption-key}
 field() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 

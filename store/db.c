@@ -78,16 +78,19 @@ int db_begin(struct db *db)
 {
 	db->tx_head = -1;
 	db->tx_noted = 0;
-	return db_exec(db, db_sql(db, "BEGIN IMMEDIATE", "BEGIN; SELECT pg_advisory_xact_lock(7316253407)"));
+	if (db->engine == DB_PG)
+		return pg_begin(db);
+	return db_exec(db, "BEGIN IMMEDIATE");
 }
 int db_begin_read(struct db *db) { return db_exec(db, db_sql(db, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")); }
 int db_commit(struct db *db)
 {
 	/* the followers on other nodes are woken at once, not at their next poll; the channel's
 	 * lock is taken only by commits that changed live state */
-	if (db->engine == DB_PG && db->tx_noted && db_exec(db, "NOTIFY " DB_CHANGES_CHANNEL) < 0)
-		return -1;
+	int notify = db->tx_noted;
 	db->tx_noted = 0;
+	if (db->engine == DB_PG)
+		return pg_commit(db, notify);
 	return db_exec(db, "COMMIT");
 }
 int db_in_tx(struct db *db) { return db->engine == DB_PG ? pg_in_tx(db->pg) : !sqlite3_get_autocommit(db->h); }
@@ -213,6 +216,7 @@ struct db *db_open(const char *target, enum db_mode mode, char *err, size_t errl
 		if (migrate(db, err, errlen) < 0)
 			goto fail;
 	}
+	db->schema_ready = 1;
 	return db;
 fail:
 	db_close(db);

@@ -47,6 +47,7 @@ struct db {
 	int64_t changes;    /* rows changed by the last statement (PostgreSQL) */
 	int64_t tx_head;    /* the change log's head in this write transaction; -1 unknown */
 	int tx_noted;       /* a change was noted in this transaction: wake the followers */
+	int schema_ready;   /* migrated: every table is there */
 	int nstmt;
 	struct {
 		const char *sql; /* compared by address: pass string literals */

@@ -37,6 +37,8 @@ int pg_col_null(struct pg_stmt *ps, int i);
 #define PG_BIND_BLOB 2
 
 int pg_leader(struct db *db);
+int pg_begin(struct db *db);
+int pg_commit(struct db *db, int notify);
 int pg_defer(struct db *db, struct pg_stmt *ps);
 int pg_listen(struct db *db);
 int pg_wait_changes(struct db *db, int timeout_ms);

@@ -20,6 +20,8 @@
 /* INSERT statements with rows waiting at once, and rows per multi-row INSERT */
 #define PG_DEFER_STMTS 8
 #define PG_DEFER_ROWS 64
+/* the longest COMMIT string with the waiting rows as literals (pg_commit) */
+#define PG_COMMIT_SQL_MAX (64u << 20)
 
 /* Every session: quiet, UTC, and bounded when a peer goes silent. A transaction left idle
  * (its node died or lost the network mid-way) is ended by the server within seconds, and
@@ -239,6 +241,119 @@ static int flush_stmt(struct db *db, struct pg_stmt *ps)
 	free(lens);
 	free(fmts);
 	drop_rows(ps);
+	return rc;
+}
+
+/* Appends param q as an SQL literal: NULL, a quoted text (PQescapeLiteral: libpq's own,
+ * aware of the connection's encoding) or a bytea in hex. -1 out of memory. */
+static int put_literal(PGconn *c, const struct pg_param *q, struct buf *b)
+{
+	if (!q->v)
+		return buf_puts(b, "NULL");
+	if (q->fmt) {
+		static const char hex[] = "0123456789abcdef";
+		buf_puts(b, "'\\x");
+		for (int i = 0; i < q->len; i++) {
+			unsigned char ch = (unsigned char)q->v[i];
+			char two[2] = {hex[ch >> 4], hex[ch & 15]};
+			buf_put(b, two, 2);
+		}
+		return buf_puts(b, "'");
+	}
+	char *lit = PQescapeLiteral(c, q->v, (size_t)q->len);
+	if (!lit)
+		return -1;
+	int rc = buf_puts(b, lit);
+	PQfreemem(lit);
+	return rc;
+}
+
+/* Appends the waiting rows of ps as one multi-row INSERT with literal values, and forgets
+ * them. -1 when the statement has no VALUES group or memory ran out. */
+static int put_rows(PGconn *c, struct pg_stmt *ps, struct buf *b)
+{
+	const char *v = strstr(ps->sql, " VALUES (");
+	const char *open = v ? v + 8 : NULL, *close = open ? strchr(open, ')') : NULL;
+	int rc = close ? 0 : -1;
+	if (close) {
+		buf_put(b, ps->sql, (size_t)(open - ps->sql));
+		for (int r = 0; r < ps->nrows_waiting && rc == 0; r++) {
+			if (r)
+				buf_puts(b, ",");
+			for (const char *s = open; s <= close && rc == 0; s++) {
+				if (*s != '$') {
+					buf_put(b, s, 1);
+					continue;
+				}
+				int k = (int)strtol(s + 1, (char **)&s, 10);
+				s--;
+				rc = k >= 1 && k <= ps->nparams ? put_literal(c, &ps->rows[r * ps->nparams + k - 1], b)
+								: -1;
+			}
+		}
+		buf_puts(b, close + 1);
+		buf_puts(b, ";");
+	}
+	drop_rows(ps);
+	return rc < 0 || b->failed ? -1 : 0;
+}
+
+int pg_commit(struct db *db, int notify)
+{
+	struct pg_conn *pc = db->pg;
+	if (!pg_in_tx(pc))
+		return pg_exec(db, "COMMIT"); /* answered with a warning; nothing to write */
+	/* the waiting rows, the wake-up and the COMMIT in one round trip: the rows' values as
+	 * escaped literals, since a query of several statements takes no parameters */
+	struct buf b;
+	buf_init(&b, PG_COMMIT_SQL_MAX);
+	int rc = 0;
+	for (int i = 0; i < pc->nwaiting && rc == 0; i++)
+		if (pc->waiting[i]->nrows_waiting)
+			rc = put_rows(pc->c, pc->waiting[i], &b);
+	discard(pc);
+	if (notify)
+		buf_puts(&b, "NOTIFY " DB_CHANGES_CHANNEL ";");
+	buf_puts(&b, "COMMIT");
+	if (rc < 0 || b.failed) {
+		buf_free(&b);
+		set_err(pc, "out of memory");
+		return -1;
+	}
+	PGresult *r = PQexec(pc->c, b.p);
+	buf_free(&b);
+	rc = check(db, r);
+	/* a failed statement ends the string early; a COMMIT of a failed transaction is
+	 * answered ROLLBACK, with success */
+	if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		set_err(pc, "the transaction failed and was rolled back");
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int pg_begin(struct db *db)
+{
+	struct pg_conn *pc = db->pg;
+	int autocommit = !pg_in_tx(pc);
+	if (autocommit && ensure(pc) < 0)
+		return -1;
+	/* the writer lock, and the change log's head as this transaction sees it (the issuing
+	 * jobs ask for it: changes_head_in_tx), in one round trip */
+	const char *sql = db->schema_ready
+				  ? "BEGIN; SELECT pg_advisory_xact_lock(7316253407); SELECT v FROM change_counter"
+				  : "BEGIN; SELECT pg_advisory_xact_lock(7316253407)"; /* migrating */
+	PGresult *r = PQexec(pc->c, sql);
+	int rc = check(db, r);
+	if (rc < 0 && autocommit && PQstatus(pc->c) != CONNECTION_OK && ensure(pc) == 0) {
+		PQclear(r); /* lost connection: begin on a new one */
+		r = PQexec(pc->c, sql);
+		rc = check(db, r);
+	}
+	if (rc == 0 && db->schema_ready && PQntuples(r) == 1)
+		db->tx_head = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
 	return rc;
 }
 
