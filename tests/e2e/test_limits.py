@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.parse
 
+import harness
 from harness import SANITIZED, Env, basic_header
 
 # ASan keeps freed memory in quarantine: a sanitizer build's server gets a small quarantine
@@ -100,7 +101,9 @@ def test_token_flood_with_made_up_workspaces_keeps_memory_bounded():
                                            "workspace": "ws_" + secrets.token_hex(20)})
         n, counts = flood(srv.port, auth, body, 5.0)
         after = rss_kib(srv.pid)
-        assert n >= 5000, "the flood was too slow to mean anything: %d requests" % n
+        # each refusal of a known agent is an audit row: on PostgreSQL a write across loopback
+        least = 2500 if harness.PG else 5000
+        assert n >= least, "the flood was too slow to mean anything: %d requests" % n
         # a workspace that does not exist gives nothing: invalid_scope, nothing else
         assert set(counts) == {(400, "invalid_scope")}, counts
         assert after - before <= GROWTH_BOUND_KIB, \

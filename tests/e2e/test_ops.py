@@ -396,7 +396,13 @@ def test_a_server_started_from_a_config_file_uses_it():
         assert claims["iss"] == "http://127.0.0.1:%d" % port, claims  # issuer follows the listen address
         st, _, body = get(port, "/.well-known/oauth-authorization-server")
         assert json.loads(body)["issuer"] == "http://127.0.0.1:%d" % port
-        listening = [json.loads(l) for l in srv.logs().splitlines() if '"listening"' in l]
+        # the log is written out by the housekeeping thread, every 250 ms
+        deadline = time.time() + 3
+        while True:
+            listening = [json.loads(l) for l in srv.logs().splitlines() if '"listening"' in l]
+            if listening or time.time() > deadline:
+                break
+            time.sleep(0.05)
         assert listening and listening[0]["threads"] == 1, srv.logs()
     finally:
         rc = srv.stop()
