@@ -54,6 +54,10 @@ trap 'exit 130' INT TERM
 pgport=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 if scripts/pg.sh start "$pgdir" "$pgport" >"$out/pg-start.log" 2>&1; then
 	t0=$SECONDS
+	# the unit tests' databases on PostgreSQL too (tests/unit/fixture.c)
+	WARRANT_TEST_PG="postgresql://warrant@127.0.0.1:$pgport/postgres" build/unit_tests 2>&1 |
+		sed 's/^unit:/unit (postgresql):/' | tee "$out/unit-pg.log"
+	add "$out/unit-pg.log"
 	WARRANT_TEST_PG="postgresql://warrant@127.0.0.1:$pgport/postgres" WARRANT_BIN="$PWD/warrant" \
 		WARRANT_TEST_TMP="$PWD/$out/tmp-pg" /usr/bin/python3 tests/e2e/run.py "$@" 2>&1 |
 		sed 's/^e2e:/e2e (postgresql):/' | tee "$out/e2e-pg.log"
