@@ -30,6 +30,7 @@ struct http_resp {
 	long retry_after;
 	const char *allow; /* for 405 */
 	const char *cache; /* a Cache-Control value for cacheable answers, e.g. JWKS */
+	char dpop_nonce[24]; /* DPoP-Nonce (RFC 9449 §8) when not empty */
 };
 
 struct http_req {
