@@ -448,8 +448,8 @@ int agent_dpop_job(struct db *db, void *arg)
 	if (audit_detail_fits(detail, "{\"agent_id\":\"%s\",\"dpop\":\"%s\"}", d->agent.id, v) < 0)
 		return -1;
 	int rc = 0;
-	audit_agent(db, EV_AGENT_DPOP_SET, d->actor ? d->actor : "system", &d->agent, d->client_addr,
-		    d->request_id, detail, &rc);
+	audit_agent(db, EV_AGENT_DPOP_SET, d->actor ? d->actor : "system", &d->agent, d->client_addr, d->request_id,
+		    detail, &rc);
 	if (rc < 0)
 		return -1;
 	/* every node drops its cached record within a second (token/live.c) */

@@ -15,8 +15,7 @@
 static const char *str_member(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
-	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v)
-											     : NULL;
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v) : NULL;
 }
 
 /* RFC 9449 §4.3 checks 4-8: the header's typ and key, and the signature. 0 or -1. */
@@ -63,8 +62,7 @@ static int nonce_ok(const char *got, const unsigned char *key, int64_t now_s)
 }
 
 /* RFC 9449 §4.3 checks 9-12: htm, htu, iat, jti and nonce. */
-static enum dpop_result check_claims(json_t *c, const struct dpop_expect *x, struct dpop_proof *out,
-				     const char **why)
+static enum dpop_result check_claims(json_t *c, const struct dpop_expect *x, struct dpop_proof *out, const char **why)
 {
 	const char *htm = str_member(c, "htm"), *htu = str_member(c, "htu"), *jti = str_member(c, "jti");
 	json_t *iat = json_object_get(c, "iat");
@@ -142,8 +140,7 @@ int dpop_claim(struct db *db, const struct dpop_proof *p)
 	return replay_claim(db, "dpop", id, p->iat + DPOP_REPLAY_S);
 }
 
-void dpop_nonce(const unsigned char key[DPOP_NONCE_KEY_LEN], int64_t now_s, int shift,
-		char out[DPOP_NONCE_LEN + 1])
+void dpop_nonce(const unsigned char key[DPOP_NONCE_KEY_LEN], int64_t now_s, int shift, char out[DPOP_NONCE_LEN + 1])
 {
 	char msg[48];
 	int64_t win = now_s / DPOP_NONCE_WINDOW_S + shift;

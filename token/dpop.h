@@ -12,13 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DPOP_PROOF_MAX 8192      /* bytes of a DPoP header: an RSA-4096 proof is about 2.5 KiB */
-#define DPOP_IAT_WINDOW_S 60     /* a proof's iat may be this far from now, either way */
-#define DPOP_JTI_MAX 128         /* bytes of a proof's jti */
-#define DPOP_REPLAY_S 300        /* a jti is remembered this long after the proof's iat */
-#define DPOP_NONCE_WINDOW_S 300  /* a server nonce changes this often (RFC 9449 §8) */
-#define DPOP_NONCE_KEY_LEN 32    /* bytes of the nonce key in the settings table */
-#define DPOP_NONCE_LEN 22        /* base64url of the 128-bit nonce */
+#define DPOP_PROOF_MAX 8192     /* bytes of a DPoP header: an RSA-4096 proof is about 2.5 KiB */
+#define DPOP_IAT_WINDOW_S 60    /* a proof's iat may be this far from now, either way */
+#define DPOP_JTI_MAX 128        /* bytes of a proof's jti */
+#define DPOP_REPLAY_S 300       /* a jti is remembered this long after the proof's iat */
+#define DPOP_NONCE_WINDOW_S 300 /* a server nonce changes this often (RFC 9449 §8) */
+#define DPOP_NONCE_KEY_LEN 32   /* bytes of the nonce key in the settings table */
+#define DPOP_NONCE_LEN 22       /* base64url of the 128-bit nonce */
 #define DPOP_NONCE_SETTING "dpop_nonce_key"
 
 /* The DPoP request header's name and the nonce answer's (RFC 9449 §4.1, §8). */
@@ -62,8 +62,7 @@ int dpop_claim(struct db *db, const struct dpop_proof *p);
 
 /* The nonce of the window now_s falls in, moved by shift windows (-1 the previous one),
  * under key: base64url of the first 128 bits of HMAC-SHA-256(key, "dpop-nonce:" window). */
-void dpop_nonce(const unsigned char key[DPOP_NONCE_KEY_LEN], int64_t now_s, int shift,
-		char out[DPOP_NONCE_LEN + 1]);
+void dpop_nonce(const unsigned char key[DPOP_NONCE_KEY_LEN], int64_t now_s, int shift, char out[DPOP_NONCE_LEN + 1]);
 
 /* `serve --dpop-nonce`: loads the nonce key from the settings table (sealed like other
  * secrets), creating it the first time in one write transaction, so every server sharing
