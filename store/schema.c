@@ -169,8 +169,8 @@ const char *const schema_sqlite[] = {
 	"  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
 	/* 8: DPoP (RFC 9449) required of an agent's token requests, or optional */
-	"ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
-	"  CHECK (dpop IN ('required', 'optional'));",
+	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
+	 " CHECK (dpop IN ('required', 'optional'));"),
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -325,8 +325,8 @@ const char *const schema_pg[] = {
 	"  PRIMARY KEY (kind, id));"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
 	/* 8 */
-	"ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
-	"  CHECK (dpop IN ('required', 'optional'));",
+	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
+	 " CHECK (dpop IN ('required', 'optional'));"),
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");
