@@ -121,8 +121,10 @@ enum hres h_token(struct http_req *r)
 			token_issue(r->w, t);
 		}
 	}
-	/* redeeming an approval or claiming a proof's jti writes more rows: a savepoint */
-	if (t->approval_id[0] || t->dpop_bound)
+	/* redeeming an approval writes two rows: that job needs its own savepoint (a DPoP
+	 * proof's jti needs none: token_issue_job claims it first, and a claim left by a job
+	 * that fails later only spends a proof the client would not send again) */
+	if (t->approval_id[0])
 		return http_defer(r, token_issue_job, t, token_finish);
 	return http_defer_single(r, token_issue_job, t, token_finish);
 }

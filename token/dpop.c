@@ -10,12 +10,82 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *str_member(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
 	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v) : NULL;
+}
+
+/* ---- keys already seen ----
+ * An agent signs many proofs with one key (a run's, a process's): building the key from
+ * its JWK (decoding, checking the point or modulus, the thumbprint) costs more than
+ * verifying a signature with it, so accepted keys are kept, by the SHA-256 of their JWK's
+ * canonical JSON, in a small direct-mapped table. Only keys jose_key_from_json() accepted
+ * go in, so a JWK with a private member (a different JSON text) never matches one. */
+struct key_slot {
+	unsigned char id[32]; /* SHA-256 of the JWK's JSON, sorted and compact */
+	struct jose_key key;  /* holds a reference of its own to key.pkey */
+};
+
+static struct key_slot key_cache[DPOP_KEY_CACHE];
+static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The JWK's cache id, or -1 when it cannot be serialized (then the cache is not used). */
+static int key_id(const json_t *jwk, unsigned char id[32])
+{
+	char *s = json_dumps(jwk, JSON_SORT_KEYS | JSON_COMPACT);
+	if (!s)
+		return -1;
+	size_t n = strlen(s);
+	int rc = EVP_Digest(s, n, id, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
+	OPENSSL_cleanse(s, n); /* a refused JWK may hold private members */
+	free(s);
+	return rc;
+}
+
+/* A copy of the cached key for id into *k (its own reference), 1; or 0. */
+static int key_cached(const unsigned char id[32], struct jose_key *k)
+{
+	struct key_slot *s = &key_cache[id[0] % DPOP_KEY_CACHE];
+	int hit = 0;
+	pthread_mutex_lock(&key_mu);
+	if (s->key.pkey && CRYPTO_memcmp(s->id, id, 32) == 0 && EVP_PKEY_up_ref(s->key.pkey) == 1) {
+		*k = s->key;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&key_mu);
+	return hit;
+}
+
+static void key_keep(const unsigned char id[32], const struct jose_key *k)
+{
+	if (EVP_PKEY_up_ref(k->pkey) != 1)
+		return;
+	struct key_slot *s = &key_cache[id[0] % DPOP_KEY_CACHE];
+	pthread_mutex_lock(&key_mu);
+	EVP_PKEY *old = s->key.pkey;
+	memcpy(s->id, id, 32);
+	s->key = *k;
+	pthread_mutex_unlock(&key_mu);
+	EVP_PKEY_free(old);
+}
+
+/* The proof's key: from the cache, or built from the JWK (private members refused). */
+static int proof_key(const json_t *jwk, struct jose_key *k, const char **why)
+{
+	unsigned char id[32];
+	int cacheable = key_id(jwk, id) == 0;
+	if (cacheable && key_cached(id, k))
+		return 0;
+	if (jose_key_from_json(jwk, k, why) < 0)
+		return -1;
+	if (cacheable)
+		key_keep(id, k);
+	return 0;
 }
 
 /* RFC 9449 §4.3 checks 4-8: the header's typ and key, and the signature. 0 or -1. */
@@ -32,7 +102,7 @@ static int check_header(const struct jose_jws *j, struct jose_key *k, const char
 		return -1;
 	}
 	/* a public key only: any private member is refused before the key is read */
-	if (jose_key_from_json(jwk, k, why) < 0)
+	if (proof_key(jwk, k, why) < 0)
 		return -1;
 	int v = jose_jws_verify(j, k); /* 0 too when alg does not fit the key's type */
 	if (v != 1) {

@@ -20,6 +20,7 @@
 #define DPOP_NONCE_KEY_LEN 32   /* bytes of the nonce key in the settings table */
 #define DPOP_NONCE_LEN 22       /* base64url of the 128-bit nonce */
 #define DPOP_NONCE_SETTING "dpop_nonce_key"
+#define DPOP_KEY_CACHE 256 /* proof keys kept after first use, so a key is decoded once */
 
 /* The DPoP request header's name and the nonce answer's (RFC 9449 §4.1, §8). */
 #define DPOP_HEADER "DPoP"

@@ -499,7 +499,9 @@ int token_issue_job(struct db *db, void *arg)
 		return audit_insert(db, &t->audit);
 	}
 	if (t->dpop_bound) {
-		/* RFC 9449 §11.1: a proof is good once, at whichever server it reaches first */
+		/* RFC 9449 §11.1: a proof is good once, at whichever server it reaches first. The
+		 * first write of this job: should a later one fail, the claim stays (no savepoint)
+		 * and only spends that proof */
 		int c = dpop_claim(db, &t->proof);
 		if (c < 0)
 			return -1;

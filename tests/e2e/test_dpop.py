@@ -32,8 +32,12 @@ EXAMPLE = os.path.join(ROOT, "docs", "examples", "dpop_resource_server.py")
 _state = {}
 
 
+PW = "correct horse battery staple"
+
+
 def _setup(env, st):
-    st["owner"] = env.owner()
+    st["email"] = "dpop-%d@example.com" % time.time_ns()
+    st["owner"] = env.owner(email=st["email"], password=PW)
     st["ws"] = env.workspace()
     env.member(st["ws"]["id"], st["owner"]["id"], "tickets:read refunds:issue")
     st["rs"] = env.cli("resource", "add", "dpop-api")
@@ -175,6 +179,8 @@ def test_bad_proofs_are_refused():
     a = new_agent()
     key, other = ec_key(), ec_key()
     u = htu()
+    # the key is known to the server (kept after a first use): it is still checked every time
+    assert token(srv, a, proof(key, u))[0] == 200
     now = int(time.time())
     pub_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -240,6 +246,23 @@ def test_a_replayed_proof_is_refused():
     refused(token(srv, new_agent(), p))
     rows = [r for r in s["env"].audit("--agent", a["client_id"]) if r["event"] == "token.refused"]
     assert rows[-1]["detail"]["reason"] == "dpop_replay", rows
+
+
+def test_concurrent_uses_of_one_proof_yield_one_token():
+    import threading
+    srv = ctx()["srv"]
+    a = new_agent()
+    p = proof(ec_key(), htu())
+    out = []
+
+    def go():
+        out.append(token(srv, a, p)[0])
+    ts = [threading.Thread(target=go) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(out) == [200] + [400] * 7, out
 
 
 def test_two_dpop_headers_are_refused():
@@ -309,6 +332,31 @@ def test_required_agents_need_a_proof_and_the_change_is_seen_at_once():
     assert ev and ev[-1]["detail"]["dpop"] == "required", ev
     p = env.run("agent", "set", b["client_id"], "--dpop", "sometimes")
     assert p.returncode != 0 and "--dpop" in p.stderr, p
+
+
+def test_owners_set_dpop_over_v1():
+    s = ctx()
+    env, srv = s["env"], s["srv"]
+    a = new_agent()
+    auth = {"Authorization": basic_header(s["email"], PW, form=False), "Content-Type": "application/json"}
+    path = "/v1/agents/%s/dpop" % a["client_id"]
+    st, _, b = srv.request("POST", path, json.dumps({"dpop": "required"}), auth)
+    assert st == 200 and json.loads(b)["dpop"] == "required", (st, b)
+    refused(token(srv, a))
+    assert token(srv, a, proof(ec_key(), htu()))[0] == 200
+    for bad in ({"dpop": "sometimes"}, {}, {"dpop": "optional", "x": 1}):
+        st, _, b = srv.request("POST", path, json.dumps(bad), auth)
+        assert st == 400, (bad, st, b)
+    st, _, b = srv.request("POST", path, json.dumps({"dpop": "optional"}), auth)
+    assert st == 200 and json.loads(b)["dpop"] == "optional", (st, b)
+    assert token(srv, a)[0] == 200
+    # another owner's agent is not found
+    other = env.owner(password=PW)
+    o_auth = dict(auth, Authorization=basic_header(other["email"], PW, form=False))
+    st, _, _ = srv.request("POST", path, json.dumps({"dpop": "required"}), o_auth)
+    assert st == 404, st
+    ev = [r for r in env.audit("--agent", a["client_id"]) if r["event"] == "agent.dpop_set"]
+    assert [r["detail"]["dpop"] for r in ev] == ["required", "optional"] and ev[0]["actor"] == s["owner"]["id"], ev
 
 
 # ---- nonces ----
