@@ -17,6 +17,7 @@
 #define EV_AGENT_SUSPENDED "agent.suspended"
 #define EV_AGENT_RESUMED "agent.resumed"
 #define EV_AGENT_RETIRED "agent.retired"
+#define EV_AGENT_DPOP_SET "agent.dpop_set"
 #define EV_OWNER_CREATED "owner.created"
 #define EV_OWNER_DEACTIVATED "owner.deactivated"
 #define EV_OWNER_LOGIN_FAILED "owner.login_failed"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: builds Warrant, provisions a database, starts `warrant serve` on loopback
 # and drives it with wrk (keep-alive) at concurrency 1, 16 and 64, BENCH_SECONDS (10) per
-# point: issuance (client_secret_basic), introspection of valid tokens, revocation of
-# distinct live tokens, and /healthz as the HTTP ceiling of the same server; plus issuance
-# without keep-alive, and the server's RSS after BENCH_MILLION (1000000) tokens at c64.
+# point: issuance (client_secret_basic), DPoP-bound issuance (the same with an ES256 proof
+# each, RFC 9449), introspection of valid tokens, revocation of distinct live tokens, and
+# /healthz as the HTTP ceiling of the same server; plus issuance without keep-alive, and the
+# server's RSS after BENCH_MILLION (1000000) tokens at c64.
 # Every answer is checked (wrong answers are counted and fail the run) and a sample of
 # tokens is verified against /jwks with an independent library (python3-jwt).
 set -euo pipefail
@@ -77,6 +78,19 @@ for c in 1 16 64; do
 	BENCH_TOKENS=$BENCH_OUT/introspect-tokens.txt point introspect "$c" introspect.lua
 done
 BENCH_AGENTS=$BENCH_OUT/agents.txt BENCH_CLOSE=1 point token-no-keepalive 16 token.lua
+
+echo "== DPoP-bound issuance (RFC 9449): the same requests with an ES256 proof, each used once"
+# proofs are signed just before each point (their iat must be within 60 s of the server's
+# clock when they arrive), so a point lasts at most 40 s; enough for the rate, plus room
+SECS_SAVED=$SECS
+[ "$SECS" -gt 40 ] && SECS=40
+DPOP_N=${BENCH_DPOP_PROOFS:-$((SECS * 12000))}
+for c in 1 16 64; do
+	/usr/bin/python3 bench/dpop_proofs.py "$DPOP_N" "$BASE/token" "$BENCH_OUT/proofs.txt"
+	BENCH_AGENTS=$BENCH_OUT/agents.txt BENCH_PROOFS=$BENCH_OUT/proofs.txt point token-dpop "$c" dpop.lua
+done
+rm -f "$BENCH_OUT/proofs.txt"
+SECS=$SECS_SAVED
 # revocation needs distinct live tokens of one agent: issue a pool (three points' worth,
 # since revocation runs at up to the issuance rate), then revoke it
 SECS_SAVED=$SECS
@@ -127,6 +141,11 @@ echo "== ratios to /healthz at the same concurrency"
 awk -F'\t' 'NR > 1 {rps[$1" "$2] = $3; if ($1 == "healthz") h[$2] = $3}
 	END {for (k in rps) {split(k, a, " "); if (a[1] != "healthz" && a[1] != "rss_mib" && h[a[2]] > 0)
 		printf "  %-22s c%-3s %5.1f%%\n", a[1], a[2], 100 * rps[k] / h[a[2]]}}' "$RESULTS" | sort
+echo "== DPoP-bound issuance against secret issuance at the same concurrency"
+awk -F'\t' 'NR > 1 && ($1 == "token" || $1 == "token-dpop") {rps[$1" "$2] = $3}
+	END {for (c = 1; c <= 64; c *= 4) if (rps["token "c] > 0)
+		printf "  c%-3s %5.1f%% (%s of %s req/s)\n", c, 100 * rps["token-dpop "c] / rps["token "c],
+			rps["token-dpop "c], rps["token "c]}' "$RESULTS"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "results: $RESULTS"
 [ "$WRONG" -eq 0 ] || { echo "wrong answers at $WRONG points"; exit 1; }

@@ -47,6 +47,7 @@ int cmd_member(struct cli *c);
 int cmd_agent_add(struct cli *c);
 int cmd_agent_list(struct cli *c);
 int cmd_agent_limit(struct cli *c);
+int cmd_agent_set(struct cli *c);
 int cmd_resource_add(struct cli *c);
 int cmd_resource_rotate(struct cli *c);
 int cmd_resource_state(struct cli *c);

@@ -200,6 +200,18 @@ static int opt_count(struct cli *c, const char *name, int64_t *v)
 	return 0;
 }
 
+/* --dpop required|optional into *required (left as it is when absent). 0, or a usage error. */
+static int opt_dpop(struct cli *c, int *required)
+{
+	const char *s = arg_opt(&c->a, "dpop");
+	if (!s)
+		return 0;
+	if (strcmp(s, "required") != 0 && strcmp(s, "optional") != 0)
+		return cli_usage("--dpop must be required or optional");
+	*required = strcmp(s, "required") == 0;
+	return 0;
+}
+
 int cmd_agent_add(struct cli *c)
 {
 	struct agent_new n;
@@ -213,7 +225,8 @@ int cmd_agent_add(struct cli *c)
 	if (!n.owner_id || !n.name || !n.verbs)
 		return cli_usage(
 			"usage: warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]");
-	if ((rc = opt_count(c, "per-minute", &n.per_minute)) || (rc = opt_count(c, "per-day", &n.per_day)))
+	if ((rc = opt_count(c, "per-minute", &n.per_minute)) || (rc = opt_count(c, "per-day", &n.per_day)) ||
+	    (rc = opt_dpop(c, &n.dpop_required)))
 		return rc;
 	char wsbuf[AGENT_WS_MAX * ID_MAX];
 	if (wsl) {
@@ -461,6 +474,34 @@ int cmd_agent_limit(struct cli *c)
 	} else {
 		printf("agent %s: %lld tokens per minute, %lld per day (0 = unlimited)\n", l.agent.id,
 		       (long long)l.agent.per_minute, (long long)l.agent.per_day);
+	}
+	return 0;
+}
+
+int cmd_agent_set(struct cli *c)
+{
+	struct agent_dpop d;
+	memset(&d, 0, sizeof d);
+	d.agent_id = word(c, 2);
+	d.required = -1;
+	int rc;
+	if (!d.agent_id || !arg_opt(&c->a, "dpop"))
+		return cli_usage("usage: warrant agent set AGT --dpop required|optional");
+	if ((rc = opt_dpop(c, &d.required)))
+		return rc;
+	if (cli_open(c, 0) < 0)
+		return 1;
+	if ((rc = cli_no_extra(c)))
+		return rc;
+	if ((rc = cli_job_result(c, db_tx(c->w.db, agent_dpop_job, &d), &d.err)))
+		return rc;
+	if (c->json) {
+		struct buf b;
+		buf_init(&b, 16384);
+		agent_json(c->w.db, &d.agent, &b);
+		print_obj(&b);
+	} else {
+		printf("agent %s: DPoP %s\n", d.agent.id, d.agent.dpop_required ? "required" : "optional");
 	}
 	return 0;
 }

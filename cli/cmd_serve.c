@@ -14,6 +14,7 @@
 #include "../http/http.h"
 #include "../keys/rotate.h"
 #include "../store/sealed.h"
+#include "../token/dpop.h"
 #include "../token/live.h"
 #include "../token/verify.h"
 #include "config.h"
@@ -138,6 +139,7 @@ struct serve_conf {
 	const char *log_file, *log_level;
 	enum log_level level;
 	int check;
+	int dpop_nonce; /* --dpop-nonce */
 };
 
 /* The numeric settings, each within its bounds. 0, or a usage error's exit code. */
@@ -208,6 +210,7 @@ static int serve_settings(struct cli *c, struct server_opts *o, struct serve_con
 		return cli_usage("--tls-cert and --tls-key go together");
 	o->insecure_http = arg_flag(&c->a, "insecure-http");
 	db_set_sync_full(arg_flag(&c->a, "sync-full"));
+	sc->dpop_nonce = arg_flag(&c->a, "dpop-nonce");
 	w->token_ttl = (int)sc->ttl;
 	w->leeway = (int)sc->leeway;
 	w->jwks_max_age = (int)sc->jwks_age;
@@ -266,6 +269,7 @@ static int serve_show_config(struct cli *c, const struct server_opts *o, const s
 	SHOW("tls-key", "%s", o->tls_key ? o->tls_key : "");
 	SHOW("insecure-http", "%s", o->insecure_http ? "true" : "false");
 	SHOW("sync-full", "%s", arg_flag(&c->a, "sync-full") ? "true" : "false");
+	SHOW("dpop-nonce", "%s", sc->dpop_nonce ? "true" : "false");
 	SHOW("metrics-token", "%s", o->metrics_token ? "********" : "");
 	SHOW("log-file", "%s", sc->log_file ? sc->log_file : "-");
 	SHOW("log-level", "%s", sc->log_level ? sc->log_level : "info");
@@ -320,6 +324,9 @@ static int serve_load(struct warrant *w, const struct serve_conf *sc)
 	if (tcache_init(TCACHE_DEFAULT_ENTRIES) < 0 || live_init(w->db) < 0)
 		return cli_fail("cannot load the live state");
 	live_enable_caches();
+	/* every server sharing the database derives the same nonces from one key */
+	if (sc->dpop_nonce && dpop_nonce_enable(w->db) < 0)
+		return cli_fail("cannot load the DPoP nonce key: %s", db_errmsg(w->db));
 	quota_enable();
 	char err[512];
 	w->writer = writer_start(w->db_path, (int)sc->wal_restart, err, sizeof err);

@@ -25,6 +25,7 @@ const struct config_key config_keys[] = {
 	{"tls-key", 0, 0, "PEM private key"},
 	{"insecure-http", 1, 0, "allow plain HTTP on a non-loopback address"},
 	{"sync-full", 1, 0, "fsync every commit (survives power loss)"},
+	{"dpop-nonce", 1, 0, "DPoP proofs must carry the server's nonce (RFC 9449 §8)"},
 	{"metrics-token", 0, 1, "bearer token for /metrics (else loopback only)"},
 	{"log-file", 0, 0, "request and event log (default stderr)"},
 	{"log-level", 0, 0, "debug, info, warn or error"},

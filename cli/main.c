@@ -41,9 +41,10 @@ static const struct command commands[] = {
 	{"member", "remove", cmd_member, "warrant member remove --workspace WS --owner USR"},
 	{"agent", "add", cmd_agent_add,
 	 "warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]\n"
-	 "                  [--per-minute N] [--per-day N]"},
+	 "                  [--per-minute N] [--per-day N] [--dpop required|optional]"},
 	{"agent", "list", cmd_agent_list, "warrant agent list [--owner USR]"},
 	{"agent", "limit", cmd_agent_limit, "warrant agent limit AGT [--per-minute N] [--per-day N]"},
+	{"agent", "set", cmd_agent_set, "warrant agent set AGT --dpop required|optional"},
 	{"agent", "rotate", cmd_agent_rotate, "warrant agent rotate AGT [--grace SECONDS]"},
 	{"credential", "revoke", cmd_credential_revoke, "warrant credential revoke CRED"},
 	{"agent", "suspend", cmd_agent_lifecycle, "warrant agent suspend AGT"},

@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const char SQL_AGENT[] = "SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
-				" a.tokens_before, a.per_minute, a.per_day, a.created_at"
+				" a.tokens_before, a.per_minute, a.per_day, a.created_at, a.dpop"
 				" FROM agents a JOIN owners o ON o.id = a.owner_id WHERE a.id = ?";
 
 static void agent_from_row(struct db_stmt *st, struct agent *a)
@@ -31,6 +31,8 @@ static void agent_from_row(struct db_stmt *st, struct agent *a)
 	a->per_minute = db_col_int64(st, 8);
 	a->per_day = db_col_int64(st, 9);
 	a->created_at = db_col_int64(st, 10);
+	const char *dp = db_col_text(st, 11);
+	a->dpop_required = dp && strcmp(dp, "required") == 0;
 }
 
 int agent_load(struct db *db, const char *id, struct agent *a)
@@ -148,9 +150,10 @@ int agent_create_job(struct db *db, void *arg)
 	snprintf(a->status, sizeof a->status, "active");
 	a->per_minute = n->per_minute;
 	a->per_day = n->per_day;
+	a->dpop_required = n->dpop_required;
 	a->created_at = now_ms();
 	st = db_prep(db, "INSERT INTO agents(id, org_id, owner_id, name, verbs, per_minute, per_day,"
-			 " created_at, changed_at) VALUES (?,?,?,?,?,?,?,?,?)");
+			 " created_at, changed_at, dpop) VALUES (?,?,?,?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, a->id);
@@ -162,6 +165,7 @@ int agent_create_job(struct db *db, void *arg)
 	db_bind_int64(st, 7, a->per_day);
 	db_bind_int64(st, 8, a->created_at);
 	db_bind_int64(st, 9, a->created_at);
+	db_bind_text(st, 10, a->dpop_required ? "required" : "optional");
 	if (db_step_done(st) < 0)
 		return -1;
 	for (int i = 0; i < n->nws; i++) {
@@ -198,6 +202,8 @@ int agent_create_job(struct db *db, void *arg)
 	buf_json_cstr(&d, a->name);
 	buf_puts(&d, ",\"verbs\":");
 	buf_json_cstr(&d, a->verbs);
+	if (a->dpop_required)
+		buf_puts(&d, ",\"dpop\":\"required\"");
 	buf_puts(&d, "}");
 	if (d.failed)
 		rc = -1; /* never a cut or empty detail */
@@ -250,14 +256,15 @@ void agent_json(struct db *db, const struct agent *a, struct buf *b)
 		}
 		db_reset(st);
 	}
-	buf_printf(b, "],\"per_minute\":%lld,\"per_day\":%lld,\"created_at\":\"%s\"}", (long long)a->per_minute,
-		   (long long)a->per_day, rfc3339(a->created_at, t));
+	buf_printf(b, "],\"per_minute\":%lld,\"per_day\":%lld,\"dpop\":\"%s\",\"created_at\":\"%s\"}",
+		   (long long)a->per_minute, (long long)a->per_day, a->dpop_required ? "required" : "optional",
+		   rfc3339(a->created_at, t));
 }
 
 long agent_list(struct db *db, const char *owner_id, void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
 	static const char sql[] = "SELECT a.id, a.org_id, a.owner_id, a.name, a.verbs, a.status, o.status,"
-				  " a.tokens_before, a.per_minute, a.per_day, a.created_at"
+				  " a.tokens_before, a.per_minute, a.per_day, a.created_at, a.dpop"
 				  " FROM agents a JOIN owners o ON o.id = a.owner_id"
 				  " WHERE CAST(?1 AS TEXT) IS NULL OR a.owner_id = ?1 ORDER BY a.created_at, a.id";
 	/* a second connection-level statement: agent_json() uses another one meanwhile */
@@ -415,4 +422,36 @@ int agent_limit_job(struct db *db, void *arg)
 	if (db_step_done(st) < 0)
 		return -1;
 	return change_note(db, CHANGE_AGENT, l->agent.id, "limits", now);
+}
+
+int agent_dpop_job(struct db *db, void *arg)
+{
+	struct agent_dpop *d = arg;
+	int f = agent_load_owned(db, d->agent_id, d->owner_scope, &d->agent, &d->err);
+	if (f <= 0)
+		return f < 0 ? -1 : 1;
+	int was = d->agent.dpop_required;
+	d->agent.dpop_required = d->required;
+	if (was == d->required)
+		return 0; /* nothing changes: nothing to note or audit */
+	struct db_stmt *st = db_prep(db, "UPDATE agents SET dpop = ?2, changed_at = ?3 WHERE id = ?1");
+	if (!st)
+		return -1;
+	int64_t now = now_ms();
+	const char *v = d->required ? "required" : "optional";
+	db_bind_text(st, 1, d->agent.id);
+	db_bind_text(st, 2, v);
+	db_bind_int64(st, 3, now);
+	if (db_step_done(st) < 0)
+		return -1;
+	char detail[160];
+	if (audit_detail_fits(detail, "{\"agent_id\":\"%s\",\"dpop\":\"%s\"}", d->agent.id, v) < 0)
+		return -1;
+	int rc = 0;
+	audit_agent(db, EV_AGENT_DPOP_SET, d->actor ? d->actor : "system", &d->agent, d->client_addr, d->request_id,
+		    detail, &rc);
+	if (rc < 0)
+		return -1;
+	/* every node drops its cached record within a second (token/live.c) */
+	return change_note(db, CHANGE_AGENT, d->agent.id, "dpop", now);
 }

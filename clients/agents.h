@@ -26,6 +26,7 @@ struct agent {
 	int64_t tokens_before;   /* ms: tokens issued earlier are dead */
 	int64_t per_minute, per_day;
 	int64_t created_at;
+	int dpop_required;    /* its token requests must carry a DPoP proof (RFC 9449) */
 	char cred_id[ID_MAX]; /* set by client_authenticate: the credential used */
 };
 
@@ -42,6 +43,7 @@ struct agent_new {
 	const char *workspaces[AGENT_WS_MAX];
 	int nws;
 	int64_t per_minute, per_day;
+	int dpop_required;
 	const char *actor; /* who asks: the owner or "system" (command line) */
 	const char *client_addr;
 	const char *request_id;
@@ -90,5 +92,19 @@ struct agent_limit {
 };
 /* Writer job: sets an agent's quotas (seen by servers within a second). 0, 1, -1. */
 int agent_limit_job(struct db *db, void *arg);
+
+struct agent_dpop {
+	const char *agent_id;
+	int required; /* 1 required, 0 optional */
+	const char *owner_scope;
+	const char *actor; /* NULL: "system" */
+	const char *client_addr, *request_id;
+	struct agent agent; /* after */
+	struct oerr err;
+};
+/* Writer job: makes DPoP required or optional for an agent's token requests; audited
+ * (agent.dpop_set) and noted in the change log, so every server sees it within a second.
+ * Setting what is already set writes nothing. 0, 1 refused (404), -1 error. */
+int agent_dpop_job(struct db *db, void *arg);
 
 #endif

@@ -55,6 +55,8 @@ int discovery_init(const struct warrant *w)
 		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\",\"cred_id\","
 		     "\"approved_by\",\"approval_id\"]");
 	buf_printf(&b, ",\"access_token_signing_alg_values_supported\":[\"%s\"]", algname);
+	/* RFC 9449 §5.1: the algorithms a DPoP proof may use (common/jose.h) */
+	buf_puts(&b, ",\"dpop_signing_alg_values_supported\":[\"ES256\",\"RS256\",\"PS256\",\"EdDSA\"]");
 	buf_puts(&b, "}");
 	if (b.failed)
 		return -1;

@@ -28,8 +28,9 @@ struct http_resp {
 	int bearer_challenge; /* WWW-Authenticate: Bearer realm="warrant" */
 	int close;            /* Connection: close */
 	long retry_after;
-	const char *allow; /* for 405 */
-	const char *cache; /* a Cache-Control value for cacheable answers, e.g. JWKS */
+	const char *allow;   /* for 405 */
+	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
+	char dpop_nonce[24]; /* DPoP-Nonce (RFC 9449 §8) when not empty */
 };
 
 struct http_req {

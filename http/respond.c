@@ -109,6 +109,8 @@ static void add_headers(struct MHD_Response *mr, const struct http_resp *p, cons
 	}
 	if (p->allow)
 		MHD_add_response_header(mr, "Allow", p->allow);
+	if (p->dpop_nonce[0])
+		MHD_add_response_header(mr, "DPoP-Nonce", p->dpop_nonce);
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
 	if (p->close)
 		MHD_add_response_header(mr, "Connection", "close");

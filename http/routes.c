@@ -4,12 +4,14 @@
 
 #include "../core/readiness.h"
 #include "../token/issue.h"
+#include "conn.h"
 #include "metrics.h"
 
 #include <openssl/crypto.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- POST /token (RFC 6749 §4.4) ---- */
 
@@ -51,19 +53,38 @@ static void token_finish(struct http_req *r, int rc)
 	}
 	if (t->err.code) {
 		resp_error(r, &t->err);
+		memcpy(r->resp.dpop_nonce, t->dpop_nonce, sizeof t->dpop_nonce); /* RFC 9449 §8 */
 		return;
 	}
 	struct buf b;
 	buf_init(&b, 32 * 1024);
 	buf_puts(&b, "{\"access_token\":\"");
 	buf_put(&b, t->jwt.p, t->jwt.len);
-	buf_printf(&b, "\",\"token_type\":\"Bearer\",\"expires_in\":%d,\"scope\":", t->expires_in);
+	/* RFC 9449 §5: a DPoP-bound token says so */
+	buf_printf(&b, "\",\"token_type\":\"%s\",\"expires_in\":%d,\"scope\":", t->dpop_bound ? "DPoP" : "Bearer",
+		   t->expires_in);
 	buf_json_cstr(&b, t->scope);
 	buf_puts(&b, ",\"run_id\":");
 	buf_json_cstr(&b, t->run_id);
 	buf_puts(&b, "}");
 	resp_json(r, 200, &b);
 	r->resp.no_store = 1;
+	memcpy(r->resp.dpop_nonce, t->dpop_nonce, sizeof t->dpop_nonce);
+}
+
+/* Counts the request's DPoP headers and keeps the first (RFC 9449 §4.3: exactly one). */
+static enum MHD_Result dpop_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				   const char *value, size_t value_size)
+{
+	(void)kind;
+	struct token_issue *t = cls;
+	if (key_size == sizeof DPOP_HEADER - 1 && strncasecmp(key, DPOP_HEADER, key_size) == 0) {
+		if (t->dpop_count++ == 0) {
+			t->dpop = value;
+			t->dpop_len = value_size;
+		}
+	}
+	return MHD_YES;
 }
 
 enum hres h_token(struct http_req *r)
@@ -78,6 +99,9 @@ enum hres h_token(struct http_req *r)
 	struct token_issue *t = &s->t;
 	t->client_addr = r->client_addr;
 	t->request_id = r->request_id;
+	struct conn *c = r->glue;
+	if (c && c->mc)
+		MHD_get_connection_values_n(c->mc, MHD_HEADER_KIND, dpop_header, t);
 	struct oerr e;
 	memset(&e, 0, sizeof e);
 	if (!req_is_form(r)) {
@@ -97,7 +121,9 @@ enum hres h_token(struct http_req *r)
 			token_issue(r->w, t);
 		}
 	}
-	/* redeeming an approval writes two rows: that job needs its own savepoint */
+	/* redeeming an approval writes two rows: that job needs its own savepoint (a DPoP
+	 * proof's jti needs none: token_issue_job claims it first, and a claim left by a job
+	 * that fails later only spends a proof the client would not send again) */
 	if (t->approval_id[0])
 		return http_defer(r, token_issue_job, t, token_finish);
 	return http_defer_single(r, token_issue_job, t, token_finish);

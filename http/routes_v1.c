@@ -211,6 +211,33 @@ static void lifecycle(struct v1_ctx *c, const struct agent *a, enum lifecycle_op
 	show_agent(c, &l.agent);
 }
 
+/* POST /v1/agents/{id}/dpop {"dpop":"required"|"optional"}: as `warrant agent set --dpop` */
+static void set_dpop(struct v1_ctx *c, const struct agent *a)
+{
+	if (json_body(c, 1) < 0)
+		return;
+	const char *v = json_string_value(json_object_get(c->body, "dpop"));
+	if (!v || (strcmp(v, "required") != 0 && strcmp(v, "optional") != 0) || json_object_size(c->body) != 1) {
+		resp_error_simple(c->r, 400, "invalid_request",
+				  "the body must be {\"dpop\":\"required\"|\"optional\"}");
+		return;
+	}
+	struct agent_dpop d;
+	memset(&d, 0, sizeof d);
+	d.agent_id = a->id;
+	d.required = strcmp(v, "required") == 0;
+	d.owner_scope = c->me.id;
+	d.actor = c->me.id;
+	d.client_addr = c->r->client_addr;
+	d.request_id = c->r->request_id;
+	int rc = warrant_write(c->r->w, agent_dpop_job, &d);
+	if (rc) {
+		write_result(c->r, rc, &d.err);
+		return;
+	}
+	show_agent(c, &d.agent);
+}
+
 static void revoke_credential(struct v1_ctx *c, const struct agent *a)
 {
 	struct credential_revocation r;
@@ -363,6 +390,11 @@ static void route(struct v1_ctx *c)
 		if (n == 4 && (!strcmp(s[3], "suspend") || !strcmp(s[3], "resume") || !strcmp(s[3], "retire"))) {
 			if (want(c, "POST"))
 				lifecycle(c, &a, s[3][0] == 's' ? LC_SUSPEND : s[3][2] == 's' ? LC_RESUME : LC_RETIRE);
+			return;
+		}
+		if (n == 4 && strcmp(s[3], "dpop") == 0) {
+			if (want(c, "POST"))
+				set_dpop(c, &a);
 			return;
 		}
 		if (n == 6 && strcmp(s[3], "credentials") == 0 && strcmp(s[5], "revoke") == 0) {

@@ -168,6 +168,9 @@ const char *const schema_sqlite[] = {
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL,"
 	"  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
+	/* 8: DPoP (RFC 9449) required of an agent's token requests, or optional */
+	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
+	 " CHECK (dpop IN ('required', 'optional'));"),
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -321,6 +324,9 @@ const char *const schema_pg[] = {
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp BIGINT NOT NULL,"
 	"  PRIMARY KEY (kind, id));"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
+	/* 8 */
+	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
+	 " CHECK (dpop IN ('required', 'optional'));"),
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");

@@ -108,6 +108,8 @@ static void record(struct token_issue *t, const char *event, const char *outcome
 			buf_puts(&d, ",\"credential_id\":");
 			buf_json_cstr(&d, t->agent.cred_id);
 		}
+		if (t->dpop_bound)
+			buf_printf(&d, ",\"cnf_jkt\":\"%s\"", t->proof.jkt);
 		if (t->approval_id[0])
 			buf_printf(&d, ",\"approval_id\":\"%s\",\"approved_by\":\"%s\"", t->approval_id,
 				   t->approved_by);
@@ -252,6 +254,7 @@ static int mint(struct warrant *w, struct token_issue *t, int64_t now)
 		.exp = now / 1000 + t->expires_in,
 		.approved_by = t->ciba ? t->approved_by : NULL,
 		.approval_id = t->ciba ? t->approval_id : NULL,
+		.cnf_jkt = t->dpop_bound ? t->proof.jkt : NULL,
 	};
 	for (int i = 0; i < t->naud; i++)
 		c.aud[i] = t->aud[i];
@@ -276,6 +279,52 @@ static int quota_and_mint(struct warrant *w, struct db *db, struct token_issue *
 	return mint(w, t, now);
 }
 
+/* RFC 9449 §4.3: the DPoP proof, checked once per request before the pipeline runs (a
+ * pure check: its jti is claimed when the outcome commits). Its refusal waits in
+ * t->dpop_err until the client is known, so the audit row names the agent. */
+static void dpop_precheck(struct warrant *w, struct token_issue *t)
+{
+	const unsigned char *key = dpop_nonce_key();
+	int64_t now_s = now_ms() / 1000;
+	if (key)
+		dpop_nonce(key, now_s, 0, t->dpop_nonce);
+	if (t->dpop_count == 0)
+		return;
+	if (t->dpop_count > 1) {
+		oerr_set(&t->dpop_err, 400, "invalid_dpop_proof", "exactly one DPoP header is allowed");
+		t->dpop_err.reason = "dpop_headers";
+		return;
+	}
+	char htu[ISSUER_MAX + 8];
+	snprintf(htu, sizeof htu, "%s/token", w->issuer);
+	struct dpop_expect x = {.htm = "POST", .htu = htu, .now_s = now_s, .nonce_key = key};
+	const char *why = NULL;
+	enum dpop_result r = dpop_check(t->dpop, t->dpop_len, &x, &t->proof, &why);
+	if (r == DPOP_OK) {
+		t->dpop_bound = 1;
+	} else if (r == DPOP_USE_NONCE) {
+		/* RFC 9449 §8: the client retries with the nonce in the DPoP-Nonce header */
+		oerr_set(&t->dpop_err, 400, "use_dpop_nonce", "the DPoP proof must carry the server's nonce");
+		t->dpop_err.reason = why;
+	} else {
+		oerr_set(&t->dpop_err, 400, "invalid_dpop_proof", "the DPoP proof is not acceptable");
+		t->dpop_err.reason = why;
+	}
+}
+
+/* The proof's verdict for the authenticated agent: its refusal, or none when the agent
+ * must use DPoP. */
+static int dpop_apply(struct token_issue *t)
+{
+	if (t->dpop_err.code) {
+		t->err = t->dpop_err;
+		return 1;
+	}
+	if (!t->dpop_bound && t->agent.dpop_required)
+		REFUSE(400, "invalid_dpop_proof", "dpop_required", "this client must send a DPoP proof");
+	return 0;
+}
+
 /* parse, authenticate, decide, quota, mint: 0 issued, 1 refused, -1 internal error. */
 static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 {
@@ -290,6 +339,8 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 		rc = client_authenticate(db, &t->cred, CLIENT_AGENT, &who, &t->err);
 		t->agent = who.agent;
 	}
+	if (rc == 0)
+		rc = dpop_apply(t);
 	if (rc == 0)
 		rc = parse_params(db, t);
 	if (rc == 0)
@@ -316,6 +367,7 @@ int token_issue(struct warrant *w, struct token_issue *t)
 	t->w = w;
 	buf_init(&t->jwt, 16 * 1024);
 	memset(&t->audit, 0, sizeof t->audit);
+	dpop_precheck(w, t);
 	/* every read of one issuance sees one snapshot, and we note how far the change log had
 	 * got in it: token_issue_job() decides again if access changed since */
 	int tx = 0, rc;
@@ -445,6 +497,20 @@ int token_issue_job(struct db *db, void *arg)
 		buf_free(&t->jwt);
 		record(t, EV_QUOTA_EXCEEDED, "refused");
 		return audit_insert(db, &t->audit);
+	}
+	if (t->dpop_bound) {
+		/* RFC 9449 §11.1: a proof is good once, at whichever server it reaches first. The
+		 * first write of this job: should a later one fail, the claim stays (no savepoint)
+		 * and only spends that proof */
+		int c = dpop_claim(db, &t->proof);
+		if (c < 0)
+			return -1;
+		if (c == 0) {
+			oerr_set(&t->err, 400, "invalid_dpop_proof", "that DPoP proof was used before");
+			t->err.reason = "dpop_replay";
+			refuse_now(t);
+			return audit_insert(db, &t->audit);
+		}
 	}
 	if (t->approval_id[0] && ciba_redeem(db, t->approval_id, t->agent.id, t->jti) != 0) {
 		/* single use: a second redemption loses */

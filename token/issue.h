@@ -13,6 +13,7 @@
 #include "../common/form.h"
 #include "../common/uri.h"
 #include "../core/warrant.h"
+#include "dpop.h"
 #include "mint.h"
 
 #define RUN_ID_MAX 64
@@ -23,6 +24,9 @@ struct token_issue {
 	const struct form *form;
 	const char *client_addr;
 	const char *request_id;
+	const char *dpop; /* the DPoP header's value (RFC 9449 §4.1), or NULL */
+	size_t dpop_len;
+	int dpop_count; /* DPoP headers in the request: more than one is refused */
 	/* out */
 	struct warrant *w;
 	int ciba;       /* the CIBA grant */
@@ -42,6 +46,10 @@ struct token_issue {
 	int64_t issued_ms;        /* iat of the minted token */
 	char approval_id[ID_MAX]; /* CIBA: the approval redeemed by this token */
 	char approved_by[ID_MAX];
+	int dpop_bound;                      /* a good proof came: the token is DPoP-bound */
+	struct dpop_proof proof;             /* its key thumbprint, jti and iat */
+	struct oerr dpop_err;                /* a proof's refusal, applied once the client is known */
+	char dpop_nonce[DPOP_NONCE_LEN + 1]; /* with serve --dpop-nonce: sent as DPoP-Nonce */
 };
 
 /* 1 when s is a valid run id: 1-64 of [A-Za-z0-9._:-]. */

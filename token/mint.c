@@ -84,6 +84,11 @@ int claims_json(const struct claims *c, struct buf *b)
 		str_claim(b, "approved_by", c->approved_by);
 	if (c->approval_id)
 		str_claim(b, "approval_id", c->approval_id);
+	if (c->cnf_jkt) { /* RFC 9449 §6.1 */
+		buf_puts(b, ",\"cnf\":{\"jkt\":");
+		buf_json_cstr(b, c->cnf_jkt);
+		buf_puts(b, "}");
+	}
 	return buf_puts(b, "}");
 }
 

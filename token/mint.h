@@ -18,6 +18,7 @@ struct claims {
 	const char *iss, *sub, *owner_id, *org_id, *ws, *run_id, *scope, *jti;
 	const char *cred_id;                   /* the credential that authenticated the mint */
 	const char *approved_by, *approval_id; /* optional (CIBA), NULL when absent */
+	const char *cnf_jkt;                   /* DPoP-bound (RFC 9449 §6): the proof key's thumbprint */
 	const char *aud[AUD_MAX];
 	int naud;
 	int64_t iat, exp; /* seconds */

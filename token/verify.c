@@ -192,7 +192,15 @@ static void render_active(const struct tok *t, json_t *pl, struct buf *body)
 	buf_printf(body, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)t->exp, (long long)t->iat,
 		   (long long)t->nbf);
 	json_kv(body, "jti", t->jti);
-	buf_puts(body, ",\"token_type\":\"Bearer\"");
+	/* RFC 9449 §6.2: a DPoP-bound token's cnf and token_type */
+	json_t *cnf = json_object_get(pl, "cnf");
+	const char *jkt = json_is_object(cnf) ? str_claim(cnf, "jkt") : NULL;
+	buf_printf(body, ",\"token_type\":\"%s\"", jkt ? "DPoP" : "Bearer");
+	if (jkt) {
+		buf_puts(body, ",\"cnf\":{\"jkt\":");
+		buf_json_cstr(body, jkt);
+		buf_puts(body, "}");
+	}
 	json_kv(body, "owner_id", t->owner_id);
 	json_kv(body, "org_id", t->org_id);
 	json_kv(body, "ws", t->ws);
