@@ -168,6 +168,11 @@ const char *const schema_sqlite[] = {
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL,"
 	"  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
+	/* 6: public-key credentials (private_key_jwt); a key credential's verifier is empty */
+	"ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret';"
+	"ALTER TABLE credentials ADD COLUMN jwk TEXT;"
+	"ALTER TABLE credentials ADD COLUMN kid TEXT;"
+	"ALTER TABLE credentials ADD COLUMN jkt TEXT;",
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -321,6 +326,11 @@ const char *const schema_pg[] = {
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp BIGINT NOT NULL,"
 	"  PRIMARY KEY (kind, id));"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
+	/* 6: public-key credentials (private_key_jwt); a key credential's verifier is empty */
+	"ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret';"
+	"ALTER TABLE credentials ADD COLUMN jwk TEXT;"
+	"ALTER TABLE credentials ADD COLUMN kid TEXT;"
+	"ALTER TABLE credentials ADD COLUMN jkt TEXT;",
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");

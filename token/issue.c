@@ -287,6 +287,8 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 	}
 	int rc = parse_grant(t);
 	if (rc == 0) {
+		t->cred.issuer = w->issuer; /* an assertion's audience (RFC 10070) */
+		t->cred.leeway = w->leeway;
 		rc = client_authenticate(db, &t->cred, CLIENT_AGENT, &who, &t->err);
 		t->agent = who.agent;
 	}
