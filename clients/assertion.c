@@ -262,23 +262,27 @@ int assertion_verify(struct db *db, const struct jose_jws *j, const char *client
 	struct assertion_claims cl;
 	const char *why = NULL;
 	memset(a, 0, sizeof *a);
-	if (assertion_check_claims(j, issuer, now_ms() / 1000, leeway, &cl, &why) < 0)
-		return refuse(e, why);
-	/* RFC 7521 §4.2: a client_id sent beside the assertion names the same client */
-	if (client_id && *client_id && strcmp(client_id, cl.iss) != 0)
-		return refuse(e, "client_id_mismatch");
 	struct key_auth *r = malloc(sizeof *r);
 	if (!r) {
 		oerr_set(e, 500, "server_error", "internal error");
 		return -1;
 	}
-	int rc = key_auth_get(db, cl.iss, r), which = -1;
-	if (rc > 0) {
+	/* the agent iss names, looked up first so that a refusal's audit row names it */
+	const json_t *iss = json_object_get(j->claims, "iss");
+	int rc = json_is_string(iss) && json_string_length(iss) < ID_MAX ? key_auth_get(db, json_string_value(iss), r)
+									 : 0;
+	int which = -1;
+	if (rc > 0)
 		*a = r->a;
-		rc = try_keys(db, j, r, &which, &why);
-	} else if (rc == 0) {
+	else if (rc == 0)
 		why = "unknown_client";
-	}
+	if (rc > 0 && assertion_check_claims(j, issuer, now_ms() / 1000, leeway, &cl, &why) < 0)
+		rc = 0;
+	/* RFC 7521 §4.2: a client_id sent beside the assertion names the same client */
+	if (rc > 0 && client_id && *client_id && strcmp(client_id, cl.iss) != 0)
+		rc = 0, why = "client_id_mismatch";
+	if (rc > 0)
+		rc = try_keys(db, j, r, &which, &why);
 	if (rc > 0 && !*claimed) {
 		/* RFC 7523 §3 (F): the jti once per agent until exp, on every node */
 		char id[ID_MAX + 1 + ASSERTION_JTI_MAX + 1];
