@@ -222,11 +222,12 @@ static const struct {
 	{"member", "Grants an owner verbs in a workspace; set and remove narrow every agent of theirs at once.\n"
 		   "  warrant member add --workspace ws_... --owner usr_... --verbs \"tickets:read tickets:note\"\n"
 		   "  warrant member remove --workspace ws_... --owner usr_..."},
-	{"agent", "Agents: add (the secret is shown once, or --jwk-file: a public key and no secret), list, limit,\n"
-		  "rotate, key add (a public key for private_key_jwt), suspend, resume, retire.\n"
-		  "  warrant agent add --owner usr_... --name triage --verbs \"tickets:read\" --per-minute 60 --json\n"
-		  "  warrant agent rotate agt_... --grace 900\n  warrant agent key add agt_... --jwk-file key.pub.jwk --grace 900\n"
-		  "  warrant agent suspend agt_..."},
+	{"agent",
+	 "Agents: add (the secret is shown once, or --jwk-file: a public key and no secret), list, limit,\n"
+	 "rotate, key add (a public key for private_key_jwt), suspend, resume, retire.\n"
+	 "  warrant agent add --owner usr_... --name triage --verbs \"tickets:read\" --per-minute 60 --json\n"
+	 "  warrant agent rotate agt_... --grace 900\n  warrant agent key add agt_... --jwk-file key.pub.jwk --grace 900\n"
+	 "  warrant agent suspend agt_..."},
 	{"credential", "Revokes one credential at once (a leaked secret); the tokens it minted die too.\n"
 		       "  warrant credential revoke cred_..."},
 	{"resource", "Resource servers (introspection callers): add (the secret is shown once), rotate the\n"

@@ -51,7 +51,7 @@ struct agent_new {
 	/* out */
 	struct agent agent;
 	char cred_id[ID_MAX];
-	char secret[SECRET_LEN + 1]; /* "" when created with a key */
+	char secret[SECRET_LEN + 1];                       /* "" when created with a key */
 	char kid[JOSE_KID_MAX + 1], jkt[JOSE_JKT_LEN + 1]; /* with a key: its kid and RFC 7638 thumbprint */
 	struct oerr err;
 };

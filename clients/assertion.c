@@ -38,10 +38,10 @@ static int numeric_date(const json_t *claims, const char *name, int64_t *out)
 	return -1;
 }
 
-#define REFUSE(r)             \
-	do {                  \
-		*why = (r);   \
-		return -1;    \
+#define REFUSE(r)           \
+	do {                \
+		*why = (r); \
+		return -1;  \
 	} while (0)
 
 int assertion_check_claims(const struct jose_jws *j, const char *issuer, int64_t now_s, int leeway,
@@ -216,8 +216,7 @@ static int refuse(struct oerr *e, const char *reason)
 }
 
 /* Tries the candidate keys; 1 verified (cred index in *which), 0 none, -1 error. */
-static int try_keys(struct db *db, const struct jose_jws *j, const struct key_auth *r, int *which,
-		    const char **reason)
+static int try_keys(struct db *db, const struct jose_jws *j, const struct key_auth *r, int *which, const char **reason)
 {
 	int64_t now = now_ms();
 	int tried = 0;

@@ -23,13 +23,13 @@ enum cred_kind { CRED_NONE = 0, CRED_SECRET, CRED_ASSERTION };
 
 struct client_cred {
 	enum auth_method method;
-	char id[BASIC_MAX_ID];         /* "" for an assertion without client_id */
+	char id[BASIC_MAX_ID]; /* "" for an assertion without client_id */
 	char secret[BASIC_MAX_SECRET];
-	slice assertion;               /* AUTH_ASSERTION: the JWS, pointing into the caller's form */
+	slice assertion; /* AUTH_ASSERTION: the JWS, pointing into the caller's form */
 	/* set by the endpoint before client_authenticate(): */
-	const char *issuer;            /* this server's issuer identifier, an assertion's audience */
-	int leeway;                    /* seconds of clock skew allowed for in assertion times */
-	int jti_claimed;               /* the assertion's jti was claimed by this request already */
+	const char *issuer; /* this server's issuer identifier, an assertion's audience */
+	int leeway;         /* seconds of clock skew allowed for in assertion times */
+	int jti_claimed;    /* the assertion's jti was claimed by this request already */
 };
 
 /* Reads the credentials from the Authorization header (hdr may be NULL) and the form.

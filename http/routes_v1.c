@@ -228,8 +228,7 @@ static void add_key(struct v1_ctx *c, const struct agent *a)
 	}
 	if (!json_is_object(jwk) ||
 	    (g && (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) > GRACE_MAX))) {
-		resp_error_simple(c->r, 400, "invalid_request",
-				  "want {\"jwk\": {...}, \"grace_seconds\": 0 to 86400}");
+		resp_error_simple(c->r, 400, "invalid_request", "want {\"jwk\": {...}, \"grace_seconds\": 0 to 86400}");
 		return;
 	}
 	char *text = json_dumps(jwk, JSON_COMPACT);
