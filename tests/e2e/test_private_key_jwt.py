@@ -15,13 +15,16 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
+import subprocess
 import time
 import urllib.parse
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from harness import CliError, basic_header, close_module_env, jwt_parts, module_env
+from harness import CliError, TlsServer, basic_header, close_module_env, jwt_parts, make_cert, module_env
 
 FORM = "application/x-www-form-urlencoded"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -244,10 +247,8 @@ def test_rotation_with_grace_keeps_the_old_key_until_the_grace_ends():
 
 def test_algorithm_confusions_are_refused():
     a, key = key_agent("rsa")
-    pub_pem = key.public_key().public_bytes(
-        encoding=__import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM,
-        format=__import__("cryptography.hazmat.primitives.serialization",
-                          fromlist=["PublicFormat"]).PublicFormat.SubjectPublicKeyInfo)
+    pub_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
     c = claims(a["id"])
     refused(raw_jws({"alg": "none"}, c))
     refused(raw_jws({"alg": "none", "typ": "JWT"}, claims(a["id"])))
@@ -503,3 +504,41 @@ def test_v1_creates_key_agents_and_adds_keys():
     st, b = v1("POST", "/v1/agents/%s/credentials/%s/revoke" % (made["id"], got["credential_id"]), {})
     assert st == 200, (st, b)
     refused(sign(new, claims(made["id"]), headers={"kid": "k2"}))
+
+
+# ---- real clients, unmodified ----
+
+def test_openid_client_and_oauth4webapi_private_key_jwt_get_tokens():
+    """openid-client's PrivateKeyJwt and oauth4webapi's, from tests/interop/clients (npm ci),
+    against Warrant over https (the libraries require it)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "node and npm are needed (Debian packages nodejs and npm)"
+    clients = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "clients"))
+    if not os.path.isdir(os.path.join(clients, "node_modules", "openid-client")):
+        p = subprocess.run([npm, "ci", "--prefer-offline", "--no-audit", "--no-fund"], cwd=clients,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
+    s = ctx()
+    env = s["env"]
+    cert, keyfile = make_cert(env.dir)
+    tls = TlsServer(env, cert, keyfile)
+    env.servers.append(tls)
+    # (an Ed25519 key is left out: these libraries name its algorithm "Ed25519", RFC 9864's
+    # fully-specified name, where SPEC accepts "EdDSA")
+    for kind in ("ec", "rsa"):
+        a, key = key_agent(kind)
+        kid = env.sql("SELECT kid FROM credentials WHERE id = ?", (a["credential_id"],))[0][0]
+        priv = private_jwk(key)
+        p = subprocess.run([node, os.path.join(clients, "private_key_jwt.mjs")], cwd=clients, capture_output=True,
+                           text=True, timeout=60,
+                           env=dict(os.environ, NODE_EXTRA_CA_CERTS=cert, WARRANT_ISSUER=tls.base,
+                                    WARRANT_CLIENT_ID=a["id"], WARRANT_PRIVATE_JWK=json.dumps(priv),
+                                    WARRANT_KID=kid, SCOPE="tickets:read"))
+        steps = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+        assert p.returncode == 0, (kind, steps, p.stderr)
+        assert [x["step"] for x in steps] == ["openid-client", "oauth4webapi/oidc", "oauth4webapi/oauth2"], steps
+        assert "private_key_jwt" in steps[0]["methods"]
+        for x in steps:
+            _, claims_ = jwt_parts(x["access_token"])
+            assert claims_["sub"] == a["id"] and claims_["cred_id"] == a["credential_id"], claims_
+            assert claims_["iss"] == tls.base and x["scope"] == "tickets:read", (claims_, x)
