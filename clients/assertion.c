@@ -4,6 +4,7 @@
 #include "../common/blobmap.h"
 #include "../common/timeutil.h"
 #include "../store/replay.h"
+#include "../store/writer.h"
 
 #include <math.h>
 #include <openssl/crypto.h>
@@ -208,6 +209,42 @@ static int key_auth_get(struct db *db, const char *agent_id, struct key_auth *r)
 	return f;
 }
 
+static struct writer *claim_writer;
+
+void assertion_use_writer(struct writer *w) { claim_writer = w; }
+
+struct claim {
+	const char *id;
+	int64_t exp;
+	int rc;
+};
+
+static int claim_job(struct db *db, void *arg)
+{
+	struct claim *c = arg;
+	c->rc = replay_claim(db, "assertion", c->id, c->exp);
+	return c->rc < 0 ? -1 : 0;
+}
+
+/* RFC 7523 §3 (F): 1 the first use of id, 0 a replay, -1 error. */
+static int claim(struct db *db, const char *id, int64_t exp)
+{
+	struct claim c = {.id = id, .exp = exp, .rc = -1};
+	if (!claim_writer)
+		return replay_claim(db, "assertion", id, exp);
+	return writer_call(claim_writer, claim_job, &c) < 0 ? -1 : c.rc;
+}
+
+int assertion_jti_claim(struct db *db, struct assertion_jti *jti)
+{
+	if (!jti->id[0] || jti->done)
+		return 1;
+	int c = replay_claim(db, "assertion", jti->id, jti->exp);
+	if (c > 0)
+		jti->done = 1;
+	return c;
+}
+
 static int refuse(struct oerr *e, const char *reason)
 {
 	oerr_set(e, 401, "invalid_client", "client authentication failed");
@@ -256,7 +293,7 @@ static int try_keys(struct db *db, const struct jose_jws *j, const struct key_au
 }
 
 int assertion_verify(struct db *db, const struct jose_jws *j, const char *client_id, const char *issuer, int leeway,
-		     int *claimed, struct agent *a, struct oerr *e)
+		     struct assertion_jti *jti, struct agent *a, struct oerr *e)
 {
 	struct assertion_claims cl;
 	const char *why = NULL;
@@ -282,13 +319,15 @@ int assertion_verify(struct db *db, const struct jose_jws *j, const char *client
 		rc = 0, why = "client_id_mismatch";
 	if (rc > 0)
 		rc = try_keys(db, j, r, &which, &why);
-	if (rc > 0 && !*claimed) {
+	if (rc > 0) {
+		snprintf(jti->id, sizeof jti->id, "%s:%s", cl.iss, cl.jti);
+		jti->exp = cl.exp;
+	}
+	if (rc > 0 && !jti->done && !(jti->defer && claim_writer)) {
 		/* RFC 7523 §3 (F): the jti once per agent until exp, on every node */
-		char id[ID_MAX + 1 + ASSERTION_JTI_MAX + 1];
-		snprintf(id, sizeof id, "%s:%s", cl.iss, cl.jti);
-		int c = replay_claim(db, "assertion", id, cl.exp);
+		int c = claim(db, jti->id, jti->exp);
 		if (c > 0)
-			*claimed = 1;
+			jti->done = 1;
 		else if (c == 0)
 			rc = 0, why = "replay";
 		else

@@ -155,7 +155,7 @@ static int verify_assertion(struct db *db, struct client_cred *c, enum client_ki
 	int rc;
 	if (json_is_string(iss) && strncmp(json_string_value(iss), "agt_", 4) == 0) {
 		/* private_key_jwt: the agent signed it with one of its keys (RFC 7523 §2.2) */
-		rc = assertion_verify(db, &j, c->id, c->issuer, c->leeway, &c->jti_claimed, &who->agent, e);
+		rc = assertion_verify(db, &j, c->id, c->issuer, c->leeway, &c->jti, &who->agent, e);
 	} else {
 		/* ---- federated identity: an issuer that is not an agent ----
 		 * Not accepted yet: a workload's token from a trusted issuer. */
@@ -230,4 +230,16 @@ int client_authenticate(struct db *db, struct client_cred *c, enum client_kind w
 		memset(&who->agent, 0, sizeof who->agent);
 	e->basic_challenge = c->method == AUTH_BASIC;
 	return 1;
+}
+
+int client_cred_claim(struct db *db, struct client_cred *c, struct oerr *e)
+{
+	if (c->method != AUTH_ASSERTION)
+		return 0;
+	int rc = assertion_jti_claim(db, &c->jti);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		assertion_refuse(e, "replay");
+	return rc == 0;
 }

@@ -12,6 +12,7 @@
 #include "../common/form.h"
 #include "../common/oerr.h"
 #include "agents.h"
+#include "assertion.h"
 #include "resource.h"
 
 enum auth_method { AUTH_NONE = 0, AUTH_BASIC, AUTH_POST, AUTH_ASSERTION };
@@ -27,9 +28,9 @@ struct client_cred {
 	char secret[BASIC_MAX_SECRET];
 	slice assertion; /* AUTH_ASSERTION: the JWS, pointing into the caller's form */
 	/* set by the endpoint before client_authenticate(): */
-	const char *issuer; /* this server's issuer identifier, an assertion's audience */
-	int leeway;         /* seconds of clock skew allowed for in assertion times */
-	int jti_claimed;    /* the assertion's jti was claimed by this request already */
+	const char *issuer;       /* this server's issuer identifier, an assertion's audience */
+	int leeway;               /* seconds of clock skew allowed for in assertion times */
+	struct assertion_jti jti; /* the assertion's jti; jti.defer: the writer job claims it */
 };
 
 /* Reads the credentials from the Authorization header (hdr may be NULL) and the form.
@@ -60,10 +61,17 @@ struct client_identity {
  *    Basic gets the challenge; e->reason says why, for the audit trail;
  *  - an agent's valid credentials at a resource-server endpoint: 403 access_denied;
  *    resource servers authenticate with secrets only (an assertion: 401);
- *  - an assertion's jti is claimed once: c->jti_claimed remembers it, so the same request
- *    may authenticate again (after catching up) without being taken for a replay;
+ *  - an assertion's jti is claimed once: c->jti remembers it, so the same request may
+ *    authenticate again (after catching up) without being taken for a replay; with
+ *    c->jti.defer the endpoint's writer job claims it (client_cred_claim);
  *  - who->agent names the agent when the id was an existing agent's, else is zeroed.
  * Returns 0, 1 refused (e set), -1 on a database error (e is a 500). */
 int client_authenticate(struct db *db, struct client_cred *c, enum client_kind want, struct client_identity *who,
 			struct oerr *e);
+
+/* In an endpoint's writer job, before it acts on the request: claims the jti of an accepted
+ * assertion whose claim was deferred (RFC 7523 §3: single use, on every node). 0 claimed or
+ * nothing to claim; 1 a replay, with 401 invalid_client (reason "replay") in *e; -1 on a
+ * database error. */
+int client_cred_claim(struct db *db, struct client_cred *c, struct oerr *e);
 #endif
