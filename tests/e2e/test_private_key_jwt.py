@@ -435,6 +435,15 @@ def test_revoke_and_bc_authorize_take_an_assertion():
     assert st == 200 and b["auth_req_id"], (st, b)
     refused(sign(new_key(), claims(a["id"])), path="/bc-authorize", scope="refunds:issue",
             binding_message="refund 8", workspace=s["ws"]["id"])
+    # one jti across endpoints: used at /token, replayed at /revoke and /bc-authorize
+    asr = sign(key, claims(a["id"]))
+    tok2 = token_ok(asr, scope="tickets:read")
+    refused(asr, path="/revoke", token=tok2)
+    assert introspect(tok2)["active"] is True
+    asr = sign(key, claims(a["id"]))
+    assert with_assertion(asr, path="/revoke", token="not-a-token")[0] == 200
+    refused(asr, path="/revoke", token="not-a-token")
+    refused(asr, path="/bc-authorize", scope="refunds:issue", binding_message="refund 9", workspace=s["ws"]["id"])
     # the audit row names the method
     rows = [r for r in s["env"].audit("--agent", a["id"]) if r["event"] == "token.issued"]
     assert rows and "private_key_jwt" in json.dumps(rows[-1]), rows[-1]
