@@ -243,6 +243,19 @@ def test_rotation_with_grace_keeps_the_old_key_until_the_grace_ends():
     token_ok(sign(third, claims(a["id"])))
 
 
+def test_secret_rotation_leaves_keys_alone_and_key_rotation_leaves_secrets_alone():
+    s = ctx()
+    a = s["env"].agent(s["owner"]["id"], "tickets:read", workspaces=[s["ws"]["id"]])
+    key = new_key()
+    s["env"].cli("agent", "key", "add", a["id"], "--jwk-file", write_jwk(public_jwk(key)))
+    r = s["env"].cli("agent", "rotate", a["id"], "--grace", "0")
+    token_ok(sign(key, claims(a["id"])))  # the key outlives a secret rotation with no grace
+    assert s["srv"].token(a["id"], r["client_secret"], workspace=s["ws"]["id"])[0] == 200
+    s["env"].cli("agent", "key", "add", a["id"], "--jwk-file", write_jwk(public_jwk(new_key())), "--grace", "0")
+    refused(sign(key, claims(a["id"])))  # the old key ended at once
+    assert s["srv"].token(a["id"], r["client_secret"], workspace=s["ws"]["id"])[0] == 200
+
+
 # ---- refusals: every rule ----
 
 def test_algorithm_confusions_are_refused():
