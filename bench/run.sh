@@ -37,11 +37,14 @@ done
 # stay in bench/out for bench/assertions.py
 : >"$BENCH_OUT/key-agents.txt"
 for i in 1 2 3 4 5 6 7 8; do
-	/usr/bin/python3 -c 'import sys, jwt
+	/usr/bin/python3 -c 'import base64, json, sys
 from cryptography.hazmat.primitives.asymmetric import ec
+b = lambda i: base64.urlsafe_b64encode(i.to_bytes(32, "big")).rstrip(b"=").decode()
 k = ec.generate_private_key(ec.SECP256R1())
-open(sys.argv[1], "w").write(jwt.algorithms.ECAlgorithm.to_jwk(k))
-open(sys.argv[2], "w").write(jwt.algorithms.ECAlgorithm.to_jwk(k.public_key()))' \
+n = k.public_key().public_numbers()
+pub = {"kty": "EC", "crv": "P-256", "x": b(n.x), "y": b(n.y)}  # RFC 7518 6.2.1.2: full length
+json.dump(dict(pub, d=b(k.private_numbers().private_value)), open(sys.argv[1], "w"))
+json.dump(pub, open(sys.argv[2], "w"))' \
 		"$BENCH_OUT/key-$i.jwk" "$BENCH_OUT/key-$i.pub.jwk"
 	K=$(W agent add --owner "$OWNER" --name "bench-key-$i" --verbs "tickets:read tickets:note" \
 		--jwk-file "$BENCH_OUT/key-$i.pub.jwk" --json)

@@ -61,10 +61,20 @@ def new_key(kind="ec"):
     return ed25519.Ed25519PrivateKey.generate()
 
 
+def ec_jwk(key, private=False):
+    """RFC 7518 §6.2.1.2: x and y (and d) are always 32 bytes for P-256; python3-jwt 2.6's
+    to_jwk drops leading zero bytes, which Warrant rightly refuses, so build it here."""
+    n = key.public_key().public_numbers()
+    d = {"kty": "EC", "crv": "P-256", "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
+    if private:
+        d["d"] = b64u(key.private_numbers().private_value.to_bytes(32, "big"))
+    return d
+
+
 def public_jwk(key, **extra):
     pub = key.public_key()
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        d = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(pub))
+        d = ec_jwk(key)
     elif isinstance(key, rsa.RSAPrivateKey):
         d = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(pub))
     else:
@@ -75,7 +85,7 @@ def public_jwk(key, **extra):
 
 def private_jwk(key):
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key))
+        return ec_jwk(key, private=True)
     return json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key))
 
 
