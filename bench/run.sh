@@ -3,8 +3,10 @@
 # and drives it with wrk (keep-alive) at concurrency 1, 16 and 64, BENCH_SECONDS (10) per
 # point: issuance (client_secret_basic), DPoP-bound issuance (the same with an ES256 proof
 # each, RFC 9449), introspection of valid tokens, revocation of distinct live tokens, and
-# /healthz as the HTTP ceiling of the same server; plus issuance without keep-alive, and the
-# server's RSS after BENCH_MILLION (1000000) tokens at c64.
+# /healthz as the HTTP ceiling of the same server; plus issuance with private_key_jwt (ES256
+# assertions pre-signed by python3-jwt, each jti used once) beside secret issuance at the
+# same concurrency, issuance without keep-alive, and the server's RSS after BENCH_MILLION
+# (1000000) tokens at c64.
 # Every answer is checked (wrong answers are counted and fail the run) and a sample of
 # tokens is verified against /jwks with an independent library (python3-jwt).
 set -euo pipefail
@@ -31,6 +33,23 @@ for i in 1 2 3 4 5 6 7 8; do
 	A=$(W agent add --owner "$OWNER" --name "bench-$i" --verbs "tickets:read tickets:note" --json)
 	basic "$(field client_id <<<"$A")" "$(field client_secret <<<"$A")" >>"$BENCH_OUT/agents.txt"
 	echo >>"$BENCH_OUT/agents.txt"
+done
+# agents with an EC P-256 public key and no secret (private_key_jwt); their private JWKs
+# stay in bench/out for bench/assertions.py
+: >"$BENCH_OUT/key-agents.txt"
+for i in 1 2 3 4 5 6 7 8; do
+	/usr/bin/python3 -c 'import base64, json, sys
+from cryptography.hazmat.primitives.asymmetric import ec
+b = lambda i: base64.urlsafe_b64encode(i.to_bytes(32, "big")).rstrip(b"=").decode()
+k = ec.generate_private_key(ec.SECP256R1())
+n = k.public_key().public_numbers()
+pub = {"kty": "EC", "crv": "P-256", "x": b(n.x), "y": b(n.y)}  # RFC 7518 6.2.1.2: full length
+json.dump(dict(pub, d=b(k.private_numbers().private_value)), open(sys.argv[1], "w"))
+json.dump(pub, open(sys.argv[2], "w"))' \
+		"$BENCH_OUT/key-$i.jwk" "$BENCH_OUT/key-$i.pub.jwk"
+	K=$(W agent add --owner "$OWNER" --name "bench-key-$i" --verbs "tickets:read tickets:note" \
+		--jwk-file "$BENCH_OUT/key-$i.pub.jwk" --json)
+	printf '%s\t%s\n' "$(field id <<<"$K")" "$BENCH_OUT/key-$i.jwk" >>"$BENCH_OUT/key-agents.txt"
 done
 A=$(W agent add --owner "$OWNER" --name revoker --verbs "tickets:read" --json)
 export BENCH_AGENT_AUTH=$(basic "$(field client_id <<<"$A")" "$(field client_secret <<<"$A")")
@@ -91,6 +110,18 @@ for c in 1 16 64; do
 done
 rm -f "$BENCH_OUT/proofs.txt"
 SECS=$SECS_SAVED
+echo "== private_key_jwt issuance beside secret issuance (ES256 assertions, each jti once)"
+# pre-signed per point, more than the point can send (a used-up file would replay: wrong
+# answers); iat now, exp now + 300, so each file is signed just before its point
+for c in 1 16 64; do
+	n=$(awk -v c="$c" '$1 == "token" && $2 == c {printf "%d", $3 * 1.5 * '"$SECS"' + 1000}' "$RESULTS")
+	threads=2
+	[ "$c" -lt 2 ] && threads=1
+	/usr/bin/python3 bench/assertions.py "$BENCH_OUT/key-agents.txt" "$BENCH_OUT/assertions" "$n" "$threads" "$BASE"
+	BENCH_ASSERTIONS=$BENCH_OUT/assertions point private-key-jwt "$c" assertion.lua
+	BENCH_AGENTS=$BENCH_OUT/agents.txt point token-same-run "$c" token.lua
+	rm -f "$BENCH_OUT"/assertions-*.txt
+done
 # revocation needs distinct live tokens of one agent: issue a pool (three points' worth,
 # since revocation runs at up to the issuance rate), then revoke it
 SECS_SAVED=$SECS
@@ -136,6 +167,10 @@ rss=$(awk '/VmRSS/ {print $2}' /proc/$SERVER/status)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)
 echo "  tokens issued: $(( $(issued) - start )); RSS at start $((rss0 / 1024)) MiB, now $((rss / 1024)) MiB, peak $((hwm / 1024)) MiB"
 printf 'rss_mib\t64\t%s\t-\t-\n' "$((hwm / 1024))" >>"$RESULTS"
+
+echo "== private_key_jwt issuance as a share of secret issuance, measured back to back"
+awk -F'\t' '$1 == "private-key-jwt" {p[$2] = $3} $1 == "token-same-run" {t[$2] = $3}
+	END {for (c in p) if (t[c] > 0) printf "  c%-3s %5.1f%%\n", c, 100 * p[c] / t[c]}' "$RESULTS" | sort -n -k1.4
 
 echo "== ratios to /healthz at the same concurrency"
 awk -F'\t' 'NR > 1 {rps[$1" "$2] = $3; if ($1 == "healthz") h[$2] = $3}

@@ -63,6 +63,9 @@ int cmd_approval_decide(struct cli *c);
 int cmd_keys_rotate(struct cli *c);
 int cmd_keys_retire(struct cli *c);
 int cmd_agent_rotate(struct cli *c);
+int cmd_agent_key(struct cli *c);
+/* Reads a JWK file into out (cap bytes, more is refused); 0, or the exit code (printed). */
+int cli_read_jwk(const char *path, char *out, size_t cap, size_t *n);
 int cmd_credential_revoke(struct cli *c);
 int cmd_agent_lifecycle(struct cli *c);
 int cmd_owner_deactivate(struct cli *c);

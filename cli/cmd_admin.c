@@ -224,10 +224,16 @@ int cmd_agent_add(struct cli *c)
 	int rc;
 	if (!n.owner_id || !n.name || !n.verbs)
 		return cli_usage(
-			"usage: warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]");
+			"usage: warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]"
+			" [--jwk-file F]");
 	if ((rc = opt_count(c, "per-minute", &n.per_minute)) || (rc = opt_count(c, "per-day", &n.per_day)) ||
 	    (rc = opt_dpop(c, &n.dpop_required)))
 		return rc;
+	const char *jwk_file = arg_opt(&c->a, "jwk-file");
+	static char jwk[JOSE_JWK_MAX + 1];
+	if (jwk_file && (rc = cli_read_jwk(jwk_file, jwk, sizeof jwk, &n.jwk_len)))
+		return rc;
+	n.jwk = jwk_file ? jwk : NULL;
 	char wsbuf[AGENT_WS_MAX * ID_MAX];
 	if (wsl) {
 		if (strlen(wsl) >= sizeof wsbuf)
@@ -248,6 +254,21 @@ int cmd_agent_add(struct cli *c)
 	struct buf b;
 	buf_init(&b, 16384);
 	agent_json(c->w.db, &n.agent, &b);
+	if (n.jwk) {
+		/* no secret exists: the agent signs assertions with its key */
+		if (c->json) {
+			b.len--;
+			buf_printf(&b, ",\"credential_id\":\"%s\",\"kid\":", n.cred_id);
+			buf_json_cstr(&b, n.kid);
+			buf_printf(&b, ",\"jkt\":\"%s\"}", n.jkt);
+			print_obj(&b);
+		} else {
+			buf_free(&b);
+			printf("agent %s created for owner %s\nclient_id: %s\nkey credential %s (kid %s), no secret\n",
+			       n.agent.name, n.agent.owner_id, n.agent.id, n.cred_id, n.kid);
+		}
+		return 0;
+	}
 	if (c->json) {
 		/* {"id",...} with the secret shown this once */
 		b.len--; /* drop the closing brace */

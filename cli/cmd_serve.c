@@ -6,6 +6,7 @@
 #include "../audit/summary.h"
 #include "../authz/model.h"
 #include "../authz/quota.h"
+#include "../clients/assertion.h"
 #include "../clients/secret.h"
 #include "../common/kek.h"
 #include "../common/log.h"
@@ -333,6 +334,7 @@ static int serve_load(struct warrant *w, const struct serve_conf *sc)
 	if (!w->writer)
 		return cli_fail("%s", err);
 	writer_set_hook(w->writer, after_commit);
+	assertion_use_writer(w->writer); /* jti claims join the writer's batches */
 	return 0;
 }
 

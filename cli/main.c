@@ -41,7 +41,8 @@ static const struct command commands[] = {
 	{"member", "remove", cmd_member, "warrant member remove --workspace WS --owner USR"},
 	{"agent", "add", cmd_agent_add,
 	 "warrant agent add --owner USR --name NAME --verbs \"res:act ...\" [--workspaces WS,...]\n"
-	 "                  [--per-minute N] [--per-day N] [--dpop required|optional]"},
+	 "                  [--per-minute N] [--per-day N] [--dpop required|optional] [--jwk-file F]"},
+	{"agent", "key", cmd_agent_key, "warrant agent key add AGT --jwk-file F [--grace SECONDS]"},
 	{"agent", "list", cmd_agent_list, "warrant agent list [--owner USR]"},
 	{"agent", "limit", cmd_agent_limit, "warrant agent limit AGT [--per-minute N] [--per-day N]"},
 	{"agent", "set", cmd_agent_set, "warrant agent set AGT --dpop required|optional"},
@@ -222,9 +223,12 @@ static const struct {
 	{"member", "Grants an owner verbs in a workspace; set and remove narrow every agent of theirs at once.\n"
 		   "  warrant member add --workspace ws_... --owner usr_... --verbs \"tickets:read tickets:note\"\n"
 		   "  warrant member remove --workspace ws_... --owner usr_..."},
-	{"agent", "Agents: add (the secret is shown once), list, limit, rotate, suspend, resume, retire.\n"
-		  "  warrant agent add --owner usr_... --name triage --verbs \"tickets:read\" --per-minute 60 --json\n"
-		  "  warrant agent rotate agt_... --grace 900\n  warrant agent suspend agt_..."},
+	{"agent",
+	 "Agents: add (the secret is shown once, or --jwk-file: a public key and no secret), list, limit,\n"
+	 "rotate, key add (a public key for private_key_jwt), suspend, resume, retire.\n"
+	 "  warrant agent add --owner usr_... --name triage --verbs \"tickets:read\" --per-minute 60 --json\n"
+	 "  warrant agent rotate agt_... --grace 900\n  warrant agent key add agt_... --jwk-file key.pub.jwk --grace 900\n"
+	 "  warrant agent suspend agt_..."},
 	{"credential", "Revokes one credential at once (a leaked secret); the tokens it minted die too.\n"
 		       "  warrant credential revoke cred_..."},
 	{"resource", "Resource servers (introspection callers): add (the secret is shown once), rotate the\n"

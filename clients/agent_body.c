@@ -24,9 +24,12 @@ int agent_body_parse(const char *body, size_t len, json_t **root, struct agent_n
 	json_object_foreach(*root, key, val)
 	{
 		if (strcmp(key, "name") && strcmp(key, "verbs") && strcmp(key, "workspaces") &&
-		    strcmp(key, "per_minute") && strcmp(key, "per_day"))
+		    strcmp(key, "per_minute") && strcmp(key, "per_day") && strcmp(key, "jwk"))
 			BAD("unknown member \"%.40s\"", key);
 	}
+	json_t *jwk = json_object_get(*root, "jwk");
+	if (jwk && !json_is_object(jwk))
+		BAD("jwk must be a JSON object: one public JWK");
 	if (!json_is_string(name) || !json_is_array(vs) || (wss && !json_is_array(wss)))
 		BAD("want {\"name\": string, \"verbs\": [string], \"workspaces\": [string]}");
 	size_t used = 0;

@@ -7,6 +7,8 @@
 #include "../common/buf.h"
 #include "../common/timeutil.h"
 #include "../store/changes.h"
+#include "assertion.h"
+#include "keycred.h"
 #include "secret.h"
 
 #include <openssl/crypto.h>
@@ -114,11 +116,34 @@ static int agent_name_ok(const char *name, struct oerr *e)
 	return 1;
 }
 
+/* The first credential: a new secret, or the key the request brought. 0, 1, -1. */
+static int first_credential(struct db *db, struct agent_new *n, const struct jose_key *k)
+{
+	if (!k->pkey)
+		return credential_create(db, n->agent.id, n->cred_id, n->secret) < 0 ? -1 : 0;
+	snprintf(n->kid, sizeof n->kid, "%s", k->kid);
+	snprintf(n->jkt, sizeof n->jkt, "%s", k->jkt);
+	return key_credential_insert(db, n->agent.id, k, n->cred_id, &n->err);
+}
+
+static int agent_create(struct db *db, struct agent_new *n, const struct jose_key *k);
+
 int agent_create_job(struct db *db, void *arg)
 {
 	struct agent_new *n = arg;
+	struct jose_key k;
+	memset(&k, 0, sizeof k);
+	memset(&n->agent, 0, sizeof n->agent);
+	if (n->jwk && key_credential_parse(n->jwk, n->jwk_len, &k, &n->err))
+		return 1;
+	int rc = agent_create(db, n, &k);
+	jose_key_clear(&k);
+	return rc;
+}
+
+static int agent_create(struct db *db, struct agent_new *n, const struct jose_key *k)
+{
 	struct agent *a = &n->agent;
-	memset(a, 0, sizeof *a);
 	slice bad;
 	if (!agent_name_ok(n->name, &n->err))
 		return 1;
@@ -191,9 +216,9 @@ int agent_create_job(struct db *db, void *arg)
 			}
 		}
 	}
-	if (credential_create(db, a->id, n->cred_id, n->secret) < 0)
-		return -1;
-	int rc = 0;
+	int rc = first_credential(db, n, k);
+	if (rc)
+		return rc;
 	struct buf d;
 	buf_init(&d, AUDIT_DETAIL_LIMIT);
 	buf_puts(&d, "{\"agent_id\":");
@@ -209,7 +234,8 @@ int agent_create_job(struct db *db, void *arg)
 		rc = -1; /* never a cut or empty detail */
 	audit_agent(db, EV_AGENT_CREATED, n->actor ? n->actor : "system", a, n->client_addr, n->request_id, d.p, &rc);
 	char cd[160];
-	if (audit_detail_fits(cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"}", a->id, n->cred_id) < 0)
+	if (audit_detail_fits(cd, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\"%s}", a->id, n->cred_id,
+			      k->pkey ? ",\"kind\":\"key\"" : "") < 0)
 		return -1;
 	audit_agent(db, EV_CREDENTIAL_CREATED, n->actor ? n->actor : "system", a, n->client_addr, n->request_id, cd,
 		    &rc);
@@ -308,10 +334,19 @@ void agent_cache_enable(void)
 {
 	if (!auth_cache.b)
 		blobmap_init(&auth_cache, 4096, 100000);
+	assertion_cache_enable();
 }
 
-void agent_cache_forget(const char *agent_id) { blobmap_del(&auth_cache, agent_id); }
-void agent_cache_clear(void) { blobmap_clear(&auth_cache); }
+void agent_cache_forget(const char *agent_id)
+{
+	blobmap_del(&auth_cache, agent_id);
+	assertion_cache_forget(agent_id); /* the agent's keys: a revoked one stops at once */
+}
+void agent_cache_clear(void)
+{
+	blobmap_clear(&auth_cache);
+	assertion_cache_clear();
+}
 
 /* 1 loaded, 0 no such agent, -1 error */
 static int auth_load(struct db *db, const char *id, struct agent_auth *r)

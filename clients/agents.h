@@ -5,6 +5,7 @@
  * for refusals. Returned secrets are shown once: callers wipe them after printing. */
 #ifndef WARRANT_AGENTS_H
 #define WARRANT_AGENTS_H
+#include "../common/jose.h"
 #include "../common/oerr.h"
 #include "../common/rand.h"
 #include "../common/verbs.h"
@@ -47,10 +48,13 @@ struct agent_new {
 	const char *actor; /* who asks: the owner or "system" (command line) */
 	const char *client_addr;
 	const char *request_id;
+	const char *jwk; /* a public JWK's JSON text: the first credential is that key, no secret */
+	size_t jwk_len;
 	/* out */
 	struct agent agent;
 	char cred_id[ID_MAX];
-	char secret[SECRET_LEN + 1];
+	char secret[SECRET_LEN + 1];                       /* "" when created with a key */
+	char kid[JOSE_KID_MAX + 1], jkt[JOSE_JKT_LEN + 1]; /* with a key: its kid and RFC 7638 thumbprint */
 	struct oerr err;
 };
 /* Writer job: validates, creates the agent and its first credential, audits both. Returns

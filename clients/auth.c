@@ -2,7 +2,9 @@
  * see auth.h. */
 #include "auth.h"
 
+#include "../common/jose.h"
 #include "../store/changes.h"
+#include "assertion.h"
 
 #include <openssl/crypto.h>
 #include <string.h>
@@ -18,6 +20,43 @@ static int copy_param(slice v, char *out, size_t cap)
 	return 0;
 }
 
+/* RFC 7521 §4.2: client_assertion_type and client_assertion, alone (no Basic, no secret). */
+static int assertion_parse(int has_hdr, int has_id, slice id, int has_secret, const struct form *f,
+			   struct client_cred *c, struct oerr *e)
+{
+	slice type = {0};
+	int has_type = form_get1(f, "client_assertion_type", &type);
+	int has_assertion = form_get1(f, "client_assertion", &c->assertion);
+	if (has_type < 0 || has_assertion < 0) {
+		oerr_set(e, 400, "invalid_request", "parameter %s given more than once",
+			 has_type < 0 ? "client_assertion_type" : "client_assertion");
+		return 1;
+	}
+	if (!has_type && !has_assertion)
+		return 0;
+	e->reason = "bad_assertion_request";
+	if (has_hdr || has_secret) {
+		oerr_set(e, 400, "invalid_request", "use one client authentication method, not two");
+		return 1;
+	}
+	if (!has_type || !has_assertion || !c->assertion.n) {
+		oerr_set(e, 400, "invalid_request", "client_assertion and client_assertion_type go together");
+		return 1;
+	}
+	if (!slice_eq(type, ASSERTION_TYPE)) {
+		oerr_set(e, 400, "invalid_request", "unsupported client_assertion_type");
+		return 1;
+	}
+	if (has_id && copy_param(id, c->id, sizeof c->id) < 0) {
+		oerr_set(e, 401, "invalid_client", "client authentication failed");
+		e->reason = "overlong_credentials";
+		return 1;
+	}
+	e->reason = NULL;
+	c->method = AUTH_ASSERTION;
+	return 0;
+}
+
 int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, struct client_cred *c, struct oerr *e)
 {
 	memset(c, 0, sizeof *c);
@@ -29,6 +68,11 @@ int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, str
 		oerr_set(e, 400, "invalid_request", "parameter %s given more than once",
 			 has_id < 0 ? "client_id" : "client_secret");
 		return 1;
+	}
+	if (assertion_parse(hdr != NULL, has_id, id, has_secret, f, c, e) != 0 || c->method == AUTH_ASSERTION) {
+		if (e->status)
+			memset(c, 0, sizeof *c);
+		return e->status ? 1 : 0;
 	}
 	int basic = hdr ? basic_parse(hdr, hdr_len, 1, c->id, c->secret) : 1;
 	if (basic == 0) {
@@ -72,6 +116,7 @@ enum cred_kind client_cred_kind(const struct client_cred *c)
 	switch (c->method) {
 	case AUTH_BASIC:
 	case AUTH_POST: return CRED_SECRET;
+	case AUTH_ASSERTION: return CRED_ASSERTION;
 	case AUTH_NONE: break;
 	}
 	return CRED_NONE;
@@ -79,11 +124,50 @@ enum cred_kind client_cred_kind(const struct client_cred *c)
 
 const char *client_auth_method_name(const struct client_cred *c)
 {
-	return c->method == AUTH_BASIC ? "client_secret_basic" : c->method == AUTH_POST ? "client_secret_post" : "none";
+	switch (c->method) {
+	case AUTH_BASIC: return "client_secret_basic";
+	case AUTH_POST: return "client_secret_post";
+	case AUTH_ASSERTION: return "private_key_jwt";
+	case AUTH_NONE: break;
+	}
+	return "none";
+}
+
+static int assertion_refuse(struct oerr *e, const char *reason)
+{
+	oerr_set(e, 401, "invalid_client", "client authentication failed");
+	e->reason = reason;
+	return 1;
+}
+
+/* A client assertion (RFC 7521 §4.2): parsed here once, then checked by the path its
+ * issuer calls for. Resource servers authenticate with secrets only. */
+static int verify_assertion(struct db *db, struct client_cred *c, enum client_kind want, struct client_identity *who,
+			    struct oerr *e)
+{
+	struct jose_jws j;
+	const char *why = NULL;
+	if (want == CLIENT_RESOURCE)
+		return assertion_refuse(e, "assertion_not_accepted");
+	if (jose_jws_parse(c->assertion.p, c->assertion.n, &j, &why) < 0)
+		return assertion_refuse(e, why ? why : "malformed_assertion");
+	const json_t *iss = json_object_get(j.claims, "iss");
+	int rc;
+	if (json_is_string(iss) && strncmp(json_string_value(iss), "agt_", 4) == 0) {
+		/* private_key_jwt: the agent signed it with one of its keys (RFC 7523 §2.2) */
+		rc = assertion_verify(db, &j, c->id, c->issuer, c->leeway, &c->jti, &who->agent, e);
+	} else {
+		/* ---- federated identity: an issuer that is not an agent ----
+		 * Not accepted yet: a workload's token from a trusted issuer. */
+		rc = assertion_refuse(e, "unknown_issuer");
+		/* ---- end of the federated branch ---- */
+	}
+	jose_jws_clear(&j);
+	return rc;
 }
 
 /* One look at the credentials, as the state this process has seen so far stands. */
-static int verify_once(struct db *db, const struct client_cred *c, enum client_kind want, struct client_identity *who,
+static int verify_once(struct db *db, struct client_cred *c, enum client_kind want, struct client_identity *who,
 		       struct oerr *e)
 {
 	memset(who, 0, sizeof *who);
@@ -93,6 +177,7 @@ static int verify_once(struct db *db, const struct client_cred *c, enum client_k
 		if (want == CLIENT_RESOURCE)
 			return resource_secret_verify(db, c->id, c->secret, who->rs_id, who->rs_audience, e);
 		return agent_secret_verify(db, c->id, c->secret, &who->agent, e);
+	case CRED_ASSERTION: return verify_assertion(db, c, want, who, e);
 	case CRED_NONE: break;
 	}
 	oerr_set(e, 401, "invalid_client", "client authentication required");
@@ -118,7 +203,7 @@ static int agent_at_resource_endpoint(struct db *db, const struct client_cred *c
 	return 1;
 }
 
-int client_authenticate(struct db *db, const struct client_cred *c, enum client_kind want, struct client_identity *who,
+int client_authenticate(struct db *db, struct client_cred *c, enum client_kind want, struct client_identity *who,
 			struct oerr *e)
 {
 	if (client_cred_kind(c) == CRED_NONE) {
@@ -145,4 +230,16 @@ int client_authenticate(struct db *db, const struct client_cred *c, enum client_
 		memset(&who->agent, 0, sizeof who->agent);
 	e->basic_challenge = c->method == AUTH_BASIC;
 	return 1;
+}
+
+int client_cred_claim(struct db *db, struct client_cred *c, struct oerr *e)
+{
+	if (c->method != AUTH_ASSERTION)
+		return 0;
+	int rc = assertion_jti_claim(db, &c->jti);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		assertion_refuse(e, "replay");
+	return rc == 0;
 }

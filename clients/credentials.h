@@ -1,7 +1,8 @@
 /* credentials.h - rotating and revoking an agent's credentials.
  *
  * Rotation creates a new secret that works at once; the previous one keeps working for
- * the grace window, then fails with invalid_client. At most two are live: a rotation
+ * the grace window, then fails with invalid_client. Key credentials (keycred.h) are not
+ * touched: they rotate with `agent key add --grace`. At most two secrets are live: a rotation
  * during a grace window ends the older grace at once. Revocation (compromise) ends a
  * credential now and makes every token it minted inactive. */
 #ifndef WARRANT_CREDENTIALS_H

@@ -5,6 +5,9 @@
 
 static char *discovery_doc;
 
+#define AGENT_AUTH_METHODS "[\"client_secret_basic\",\"client_secret_post\",\"private_key_jwt\"]"
+#define ASSERTION_ALGS "[\"ES256\",\"RS256\",\"PS256\",\"EdDSA\"]" /* common/jose.h accepts these */
+
 /* What the document says beyond the endpoints, and why. Warrant runs no browser flows and
  * issues no ID tokens, yet widespread clients validate the OIDC and RFC 8414 fields as if
  * it did; every field below is either true or the nearest true statement they accept:
@@ -38,13 +41,18 @@ int discovery_init(const struct warrant *w)
 	/* SPEC POST /introspect: a resource server authenticates either way */
 	buf_puts(&b, ",\"introspection_endpoint_auth_methods_supported\":"
 		     "[\"client_secret_basic\",\"client_secret_post\"]");
-	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":"
-		     "[\"client_secret_basic\",\"client_secret_post\"]");
+	/* agents authenticate with a secret or a key (private_key_jwt, RFC 7523 §2.2) wherever
+	 * they authenticate: token, revocation, backchannel (RFC 8414 §2 names the pairs) */
+	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":" AGENT_AUTH_METHODS);
+	buf_puts(&b, ",\"revocation_endpoint_auth_signing_alg_values_supported\":" ASSERTION_ALGS);
 	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\",\"urn:openid:params:grant-type:ciba\"]");
 	buf_printf(&b, ",\"backchannel_authentication_endpoint\":\"%s/bc-authorize\"", iss);
 	buf_puts(&b, ",\"backchannel_token_delivery_modes_supported\":[\"poll\"]");
 	buf_puts(&b, ",\"backchannel_user_code_parameter_supported\":false");
-	buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
+	buf_puts(&b, ",\"backchannel_authentication_endpoint_auth_methods_supported\":" AGENT_AUTH_METHODS);
+	buf_puts(&b, ",\"backchannel_authentication_endpoint_auth_signing_alg_values_supported\":" ASSERTION_ALGS);
+	buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":" AGENT_AUTH_METHODS);
+	buf_puts(&b, ",\"token_endpoint_auth_signing_alg_values_supported\":" ASSERTION_ALGS);
 	buf_puts(&b, ",\"response_types_supported\":[\"none\"]");
 	buf_puts(&b, ",\"response_modes_supported\":[]");
 	buf_puts(&b, ",\"subject_types_supported\":[\"public\"]");

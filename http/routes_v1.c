@@ -9,6 +9,7 @@
 #include "../clients/agent_body.h"
 #include "../clients/agents.h"
 #include "../clients/credentials.h"
+#include "../clients/keycred.h"
 #include "../clients/lifecycle.h"
 #include "../common/basic.h"
 #include "../common/timeutil.h"
@@ -117,7 +118,17 @@ static void create_agent(struct v1_ctx *c)
 	n.actor = c->me.id;
 	n.request_id = c->r->request_id;
 	n.client_addr = c->r->client_addr;
+	char *jwk = json_object_get(c->body, "jwk") ? json_dumps(json_object_get(c->body, "jwk"), JSON_COMPACT) : NULL;
+	n.jwk = jwk;
+	n.jwk_len = jwk ? strlen(jwk) : 0;
+	if (json_object_get(c->body, "jwk") && !jwk) {
+		resp_error_simple(c->r, 500, "server_error", "out of memory");
+		return;
+	}
 	int rc = warrant_write(c->r->w, agent_create_job, &n);
+	if (jwk)
+		OPENSSL_cleanse(jwk, strlen(jwk)); /* a refused JWK may have held private members */
+	free(jwk);
 	if (rc) {
 		write_result(c->r, rc, &n.err);
 		return;
@@ -125,7 +136,12 @@ static void create_agent(struct v1_ctx *c)
 	struct buf b;
 	buf_init(&b, 64 * 1024);
 	agent_json(warrant_reader(c->r->w), &n.agent, &b);
-	if (!b.failed) {
+	if (!b.failed && n.jwk) {
+		b.len--; /* the key credential; there is no secret */
+		buf_printf(&b, ",\"credential_id\":\"%s\",\"kid\":", n.cred_id);
+		buf_json_cstr(&b, n.kid);
+		buf_printf(&b, ",\"jkt\":\"%s\"}", n.jkt);
+	} else if (!b.failed) {
 		b.len--; /* the secret, shown this once */
 		buf_printf(&b, ",\"client_secret\":\"%s\",\"credential_id\":\"%s\"}", n.secret, n.cred_id);
 	}
@@ -191,6 +207,56 @@ static void rotate(struct v1_ctx *c, const struct agent *a)
 	OPENSSL_cleanse(r.secret, sizeof r.secret);
 	resp_json(c->r, 200, &b);
 	c->r->resp.no_store = 1;
+}
+
+/* POST /v1/agents/{id}/keys {"jwk":{...},"grace_seconds":900}: a public-key credential */
+static void add_key(struct v1_ctx *c, const struct agent *a)
+{
+	if (json_body(c, 1) < 0)
+		return;
+	struct key_credential_add r;
+	memset(&r, 0, sizeof r);
+	json_t *g = json_object_get(c->body, "grace_seconds"), *jwk = json_object_get(c->body, "jwk");
+	const char *key;
+	json_t *val;
+	json_object_foreach(c->body, key, val)
+	{
+		if (strcmp(key, "jwk") != 0 && strcmp(key, "grace_seconds") != 0) {
+			resp_error_simple(c->r, 400, "invalid_request", "want {\"jwk\": {...}, \"grace_seconds\": n}");
+			return;
+		}
+	}
+	if (!json_is_object(jwk) ||
+	    (g && (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) > GRACE_MAX))) {
+		resp_error_simple(c->r, 400, "invalid_request", "want {\"jwk\": {...}, \"grace_seconds\": 0 to 86400}");
+		return;
+	}
+	char *text = json_dumps(jwk, JSON_COMPACT);
+	if (!text) {
+		resp_error_simple(c->r, 500, "server_error", "out of memory");
+		return;
+	}
+	r.agent_id = a->id;
+	r.jwk = text;
+	r.jwk_len = strlen(text);
+	r.grace = g ? json_integer_value(g) : -1;
+	r.owner_scope = c->me.id;
+	r.actor = c->me.id;
+	r.client_addr = c->r->client_addr;
+	r.request_id = c->r->request_id;
+	int rc = warrant_write(c->r->w, key_credential_add_job, &r);
+	OPENSSL_cleanse(text, strlen(text)); /* a refused JWK may have held private members */
+	free(text);
+	if (rc) {
+		write_result(c->r, rc, &r.err);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 1024);
+	buf_printf(&b, "{\"credential_id\":\"%s\",\"agent_id\":\"%s\",\"kid\":", r.cred_id, a->id);
+	buf_json_cstr(&b, r.kid);
+	buf_printf(&b, ",\"jkt\":\"%s\"}", r.jkt);
+	resp_json(c->r, 201, &b);
 }
 
 static void lifecycle(struct v1_ctx *c, const struct agent *a, enum lifecycle_op op)
@@ -385,6 +451,11 @@ static void route(struct v1_ctx *c)
 		if (n == 4 && strcmp(s[3], "rotate") == 0) {
 			if (want(c, "POST"))
 				rotate(c, &a);
+			return;
+		}
+		if (n == 4 && strcmp(s[3], "keys") == 0) {
+			if (want(c, "POST"))
+				add_key(c, &a);
 			return;
 		}
 		if (n == 4 && (!strcmp(s[3], "suspend") || !strcmp(s[3], "resume") || !strcmp(s[3], "retire"))) {

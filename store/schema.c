@@ -168,6 +168,11 @@ const char *const schema_sqlite[] = {
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL,"
 	"  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
+	/* 6: public-key credentials (private_key_jwt); a key credential's verifier is empty */
+	"ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret';"
+	"ALTER TABLE credentials ADD COLUMN jwk TEXT;"
+	"ALTER TABLE credentials ADD COLUMN kid TEXT;"
+	"ALTER TABLE credentials ADD COLUMN jkt TEXT;",
 	/* 8: DPoP (RFC 9449) required of an agent's token requests, or optional */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
@@ -324,6 +329,11 @@ const char *const schema_pg[] = {
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp BIGINT NOT NULL,"
 	"  PRIMARY KEY (kind, id));"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
+	/* 6: public-key credentials (private_key_jwt); a key credential's verifier is empty */
+	"ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret';"
+	"ALTER TABLE credentials ADD COLUMN jwk TEXT;"
+	"ALTER TABLE credentials ADD COLUMN kid TEXT;"
+	"ALTER TABLE credentials ADD COLUMN jkt TEXT;",
 	/* 8 */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),

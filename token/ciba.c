@@ -129,6 +129,8 @@ int bc_authorize_prepare(struct warrant *w, struct bc_request *b)
 		b->err.reason = "storage";
 	} else {
 		int64_t seen = changes_seen();
+		b->cred.issuer = w->issuer; /* an assertion's audience (RFC 10070) */
+		b->cred.leeway = w->leeway;
 		rc = bc_decide(db, b);
 		if (rc > 0 && b->agent.id[0] && b->err.status != 401 && changes_catch_up(db, seen) > 0) {
 			/* refused on state another process has changed meanwhile: look again */

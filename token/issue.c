@@ -336,6 +336,9 @@ static int issue(struct warrant *w, struct db *db, struct token_issue *t)
 	}
 	int rc = parse_grant(t);
 	if (rc == 0) {
+		t->cred.issuer = w->issuer; /* an assertion's audience (RFC 10070) */
+		t->cred.leeway = w->leeway;
+		t->cred.jti.defer = 1; /* claimed in token_issue_job(), with the token's own rows */
 		rc = client_authenticate(db, &t->cred, CLIENT_AGENT, &who, &t->err);
 		t->agent = who.agent;
 	}
@@ -472,6 +475,13 @@ int token_issue_job(struct db *db, void *arg)
 	struct token_issue *t = arg;
 	if (t->err.code)
 		return audit_insert(db, &t->audit);
+	int claimed = client_cred_claim(db, &t->cred, &t->err); /* an assertion's jti, once (RFC 7523 §3) */
+	if (claimed < 0)
+		return -1;
+	if (claimed > 0) {
+		refuse_now(t);
+		return audit_insert(db, &t->audit);
+	}
 	int changed = t->seen_seq >= 0 ? changed_since(db, t) : 0;
 	if (changed < 0)
 		return -1;

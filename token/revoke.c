@@ -219,6 +219,8 @@ int token_revoke_prepare(struct warrant *w, struct token_revocation *r)
 		revoke_record(r, NULL, "error", "storage", NULL);
 		return -1;
 	}
+	r->cred.issuer = w->issuer; /* an assertion's audience (RFC 10070) */
+	r->cred.leeway = w->leeway;
 	int rc = client_authenticate(db, &r->cred, CLIENT_AGENT, &who, &r->err);
 	const struct agent *a = &who.agent;
 	if (rc != 0) {
