@@ -3,11 +3,16 @@
 #include "auth.h"
 
 #include "../store/changes.h"
+#include "federation.h"
 
 #include <openssl/crypto.h>
 #include <string.h>
 
-void client_cred_wipe(struct client_cred *c) { OPENSSL_cleanse(c->secret, sizeof c->secret); }
+void client_cred_wipe(struct client_cred *c)
+{
+	OPENSSL_cleanse(c->secret, sizeof c->secret);
+	OPENSSL_cleanse(c->assertion, sizeof c->assertion);
+}
 
 static int copy_param(slice v, char *out, size_t cap)
 {
@@ -18,6 +23,35 @@ static int copy_param(slice v, char *out, size_t cap)
 	return 0;
 }
 
+/* RFC 7521 §4.2 with RFC 7523 §2.2: client_assertion and client_assertion_type, alone (no
+ * Basic, no client_secret); client_id optional here (the federated path requires it). */
+static int assertion_parse(struct client_cred *c, struct oerr *e, int other_method, const slice *id, slice as, slice at,
+			   int has_as, int has_at)
+{
+	if (has_as < 0 || has_at < 0) {
+		oerr_set(e, 400, "invalid_request", "parameter %s given more than once",
+			 has_as < 0 ? "client_assertion" : "client_assertion_type");
+		return 1;
+	}
+	if (other_method) {
+		oerr_set(e, 400, "invalid_request", "use one client authentication method, not two");
+		return 1;
+	}
+	if (!has_as || !has_at || !slice_eq(at, ASSERTION_TYPE_JWT)) {
+		oerr_set(e, 400, "invalid_request", "client_assertion_type must be %s with a client_assertion",
+			 ASSERTION_TYPE_JWT);
+		return 1;
+	}
+	if ((id && copy_param(*id, c->id, sizeof c->id) < 0) || copy_param(as, c->assertion, sizeof c->assertion) < 0) {
+		oerr_set(e, 401, "invalid_client", "client authentication failed");
+		e->reason = "overlong_credentials";
+		client_cred_wipe(c);
+		return 1;
+	}
+	c->method = AUTH_ASSERTION;
+	return 0;
+}
+
 int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, struct client_cred *c, struct oerr *e)
 {
 	memset(c, 0, sizeof *c);
@@ -25,6 +59,8 @@ int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, str
 	slice id = {0}, secret = {0};
 	int has_id = form_get1(f, "client_id", &id);
 	int has_secret = form_get1(f, "client_secret", &secret);
+	slice as = {0}, at = {0};
+	int has_as = form_get1(f, "client_assertion", &as), has_at = form_get1(f, "client_assertion_type", &at);
 	if (has_id < 0 || has_secret < 0) {
 		oerr_set(e, 400, "invalid_request", "parameter %s given more than once",
 			 has_id < 0 ? "client_id" : "client_secret");
@@ -33,7 +69,7 @@ int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, str
 	int basic = hdr ? basic_parse(hdr, hdr_len, 1, c->id, c->secret) : 1;
 	if (basic == 0) {
 		c->method = AUTH_BASIC;
-		if (has_secret) {
+		if (has_secret || has_as || has_at) {
 			oerr_set(e, 400, "invalid_request", "use one client authentication method, not two");
 			goto fail;
 		}
@@ -49,6 +85,8 @@ int client_cred_parse(const char *hdr, size_t hdr_len, const struct form *f, str
 		e->reason = "malformed_basic";
 		return 1;
 	}
+	if (has_as || has_at) /* RFC 7521 §4.2 */
+		return assertion_parse(c, e, hdr != NULL || has_secret, has_id ? &id : NULL, as, at, has_as, has_at);
 	if (!has_id || !has_secret) {
 		oerr_set(e, 401, "invalid_client", "client authentication required");
 		e->basic_challenge = hdr == NULL; /* RFC 6749 §5.2: invite Basic when none was tried */
@@ -72,6 +110,7 @@ enum cred_kind client_cred_kind(const struct client_cred *c)
 	switch (c->method) {
 	case AUTH_BASIC:
 	case AUTH_POST: return CRED_SECRET;
+	case AUTH_ASSERTION: return CRED_ASSERTION;
 	case AUTH_NONE: break;
 	}
 	return CRED_NONE;
@@ -79,7 +118,38 @@ enum cred_kind client_cred_kind(const struct client_cred *c)
 
 const char *client_auth_method_name(const struct client_cred *c)
 {
-	return c->method == AUTH_BASIC ? "client_secret_basic" : c->method == AUTH_POST ? "client_secret_post" : "none";
+	return c->method == AUTH_BASIC       ? "client_secret_basic"
+	       : c->method == AUTH_POST      ? "client_secret_post"
+	       : c->method == AUTH_ASSERTION ? "client_assertion"
+					     : "none";
+}
+
+/* A client assertion: an external JWT (its iss not an agent id) goes to the federated
+ * path; resource servers authenticate with secrets only. */
+static int assertion_verify(struct db *db, const struct client_cred *c, enum client_kind want,
+			    struct client_identity *who, struct oerr *e)
+{
+	struct jose_jws jws;
+	const char *why = NULL;
+	if (want == CLIENT_RESOURCE || jose_jws_parse(c->assertion, strlen(c->assertion), &jws, &why) < 0) {
+		oerr_set(e, 401, "invalid_client", "client authentication failed");
+		e->reason = want == CLIENT_RESOURCE ? "assertion_not_accepted" : "malformed_assertion";
+		/* the refusal names the agent that client_id names, as for a wrong secret */
+		if (want == CLIENT_AGENT && strncmp(c->id, "agt_", 4) == 0 && agent_load(db, c->id, &who->agent) != 1)
+			memset(&who->agent, 0, sizeof who->agent);
+		return 1;
+	}
+	const char *iss = json_string_value(json_object_get(jws.claims, "iss"));
+	int rc;
+	if (iss && strncmp(iss, "agt_", 4) == 0) {
+		oerr_set(e, 401, "invalid_client", "client authentication failed");
+		e->reason = "unsupported_assertion";
+		rc = 1;
+	} else {
+		rc = federated_verify(db, &jws, c->id, &who->agent, e);
+	}
+	jose_jws_clear(&jws);
+	return rc;
 }
 
 /* One look at the credentials, as the state this process has seen so far stands. */
@@ -93,6 +163,7 @@ static int verify_once(struct db *db, const struct client_cred *c, enum client_k
 		if (want == CLIENT_RESOURCE)
 			return resource_secret_verify(db, c->id, c->secret, who->rs_id, who->rs_audience, e);
 		return agent_secret_verify(db, c->id, c->secret, &who->agent, e);
+	case CRED_ASSERTION: return assertion_verify(db, c, want, who, e);
 	case CRED_NONE: break;
 	}
 	oerr_set(e, 401, "invalid_client", "client authentication required");

@@ -9,20 +9,25 @@
 #define WARRANT_CLIENT_AUTH_H
 #include "../common/basic.h"
 #include "../common/form.h"
+#include "../common/jose.h"
 #include "../common/oerr.h"
 #include "agents.h"
 #include "resource.h"
 
-enum auth_method { AUTH_NONE = 0, AUTH_BASIC, AUTH_POST };
+enum auth_method { AUTH_NONE = 0, AUTH_BASIC, AUTH_POST, AUTH_ASSERTION };
+
+/* RFC 7523 §2.2: the client_assertion_type of a JWT client assertion */
+#define ASSERTION_TYPE_JWT "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 /* The kinds of credential; each request's method implies one. Secrets are the only kind a
  * request can carry today; keys (private_key_jwt) and federated identities plug in here. */
-enum cred_kind { CRED_NONE = 0, CRED_SECRET };
+enum cred_kind { CRED_NONE = 0, CRED_SECRET, CRED_ASSERTION };
 
 struct client_cred {
 	enum auth_method method;
 	char id[BASIC_MAX_ID];
 	char secret[BASIC_MAX_SECRET];
+	char assertion[JOSE_JWS_MAX + 1]; /* AUTH_ASSERTION: the client_assertion (RFC 7521 §4.2) */
 };
 
 /* Reads the credentials from the Authorization header (hdr may be NULL) and the form.

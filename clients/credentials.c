@@ -43,9 +43,9 @@ int credential_rotate_job(struct db *db, void *arg)
 		return 1;
 	}
 	int64_t now = now_ms(), until = now + r->grace * 1000;
-	/* the newest live credential gets the grace; any older one ends now */
+	/* the newest live secret gets the grace; any older one ends now (other kinds stay) */
 	struct db_stmt *st =
-		db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND revoked_at IS NULL"
+		db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND kind = 'secret' AND revoked_at IS NULL"
 			    " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC LIMIT 1");
 	if (!st)
 		return -1;
@@ -57,7 +57,7 @@ int credential_rotate_job(struct db *db, void *arg)
 	db_reset(st);
 	st = db_prep(db, "UPDATE credentials SET expires_at = CASE WHEN id = ?2 THEN"
 			 " CASE WHEN expires_at < ?3 THEN expires_at ELSE ?3 END"
-			 " ELSE ?4 END WHERE agent_id = ?1 AND revoked_at IS NULL"
+			 " ELSE ?4 END WHERE agent_id = ?1 AND kind = 'secret' AND revoked_at IS NULL"
 			 " AND (expires_at IS NULL OR expires_at > ?4)");
 	if (!st)
 		return -1;
