@@ -9,11 +9,13 @@
 #include "../store/replay.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
-static char own_issuer[TRUST_URL_MAX];
+static _Atomic(const char *) own_issuer; /* the server's; it outlives every request */
 
-void federation_set_issuer(const char *issuer) { snprintf(own_issuer, sizeof own_issuer, "%s", issuer ? issuer : ""); }
+void federation_set_issuer(const char *issuer) { atomic_store(&own_issuer, issuer); }
 
 /* 1..max-1 bytes, none a control character (they would reach terminals and logs) */
 static int text_ok(const char *s, size_t max)
@@ -60,13 +62,15 @@ static int source_ok(struct trust_new *t)
 			return 1;
 		}
 		FILE *f = fopen(t->jwks_file, "rb");
-		static char text[KEYSET_BODY_MAX + 1];
-		size_t got = f ? fread(text, 1, sizeof text, f) : 0;
+		char *text = malloc(KEYSET_BODY_MAX + 1);
+		size_t got = f && text ? fread(text, 1, KEYSET_BODY_MAX + 1, f) : 0;
 		if (f)
 			fclose(f);
 		struct jose_keyset ks;
 		const char *pwhy = "unreadable";
-		if (!f || got > KEYSET_BODY_MAX || jose_keyset_parse(text, got, &ks, &pwhy) < 0) {
+		int rc = f && text && got <= KEYSET_BODY_MAX ? jose_keyset_parse(text, got, &ks, &pwhy) : -1;
+		free(text);
+		if (rc < 0) {
 			oerr_set(&t->err, 400, "invalid_request", "--jwks-file is not a readable JWK Set (%s)",
 				 got > KEYSET_BODY_MAX ? "over 1 MiB" : pwhy);
 			return 1;
@@ -85,8 +89,10 @@ int trust_add_job(struct db *db, void *arg)
 		return 1;
 	}
 	if (!text_ok(t->issuer, TRUST_URL_MAX) || (t->audience && !text_ok(t->audience, TRUST_URL_MAX))) {
-		oerr_set(&t->err, 400, "invalid_request", "--issuer and --audience are 1-%d bytes without control"
-			 " characters", TRUST_URL_MAX - 1);
+		oerr_set(&t->err, 400, "invalid_request",
+			 "--issuer and --audience are 1-%d bytes without control"
+			 " characters",
+			 TRUST_URL_MAX - 1);
 		return 1;
 	}
 	if (t->max_lifetime == 0)
@@ -156,8 +162,8 @@ static int end_credentials(struct db *db, const char *trust_id, const char *acto
 		char d[200];
 		struct audit_keys k = {.actor = actor, .agent_id = agent, .owner_id = db_col_text(q, 2)};
 		if (change_note(db, CHANGE_CRED, cred, agent, now) < 0 ||
-		    audit_detail_fits(d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"trust_id\":\"%s\"}", agent, cred,
-				      trust_id) < 0 ||
+		    audit_detail_fits(d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"trust_id\":\"%s\"}", agent,
+				      cred, trust_id) < 0 ||
 		    audit_write(db, EV_CREDENTIAL_REVOKED, &k, d) < 0)
 			rc = -1;
 		(*count)++;
@@ -212,9 +218,10 @@ int trust_remove_job(struct db *db, void *arg)
 long trust_list(struct db *db, void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
 	struct db_stmt *st = db_prep_new(
-		db, "SELECT t.id, t.name, t.issuer, t.jwks_uri, t.jwks_file, t.discovery, t.audience, t.max_lifetime,"
-		    " t.created_at, (SELECT count(*) FROM credentials c WHERE c.trust_id = t.id AND c.revoked_at IS NULL)"
-		    " FROM trusts t ORDER BY t.created_at, t.id");
+		db,
+		"SELECT t.id, t.name, t.issuer, t.jwks_uri, t.jwks_file, t.discovery, t.audience, t.max_lifetime,"
+		" t.created_at, (SELECT count(*) FROM credentials c WHERE c.trust_id = t.id AND c.revoked_at IS NULL)"
+		" FROM trusts t ORDER BY t.created_at, t.id");
 	if (!st)
 		return -1;
 	long n = 0;
@@ -244,7 +251,8 @@ long trust_list(struct db *db, void (*emit)(void *arg, const char *json, size_t 
 		else
 			buf_json_cstr(&b, db_col_text(st, 6));
 		buf_printf(&b, ",\"max_lifetime\":%lld,\"created_at\":\"%s\",\"credentials\":%lld}",
-			   (long long)db_col_int64(st, 7), rfc3339(db_col_int64(st, 8), t), (long long)db_col_int64(st, 9));
+			   (long long)db_col_int64(st, 7), rfc3339(db_col_int64(st, 8), t),
+			   (long long)db_col_int64(st, 9));
 		if (!b.failed)
 			emit(arg, b.p, b.len);
 		n++;
@@ -317,13 +325,14 @@ int federated_credential_job(struct db *db, void *arg)
 		return -1;
 	struct buf d;
 	buf_init(&d, AUDIT_DETAIL_LIMIT);
-	buf_printf(&d, "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"kind\":\"federated\",\"trust_id\":\"%s\","
-		       "\"subject\":",
+	buf_printf(&d,
+		   "{\"agent_id\":\"%s\",\"credential_id\":\"%s\",\"kind\":\"federated\",\"trust_id\":\"%s\","
+		   "\"subject\":",
 		   f->agent.id, f->cred_id, f->trust_id);
 	buf_json_cstr(&d, f->subject);
 	buf_puts(&d, "}");
-	struct audit_keys k = {.actor = f->actor ? f->actor : "system", .agent_id = f->agent.id,
-			       .owner_id = f->agent.owner_id};
+	struct audit_keys k = {
+		.actor = f->actor ? f->actor : "system", .agent_id = f->agent.id, .owner_id = f->agent.owner_id};
 	rc = d.failed ? -1 : audit_write(db, EV_CREDENTIAL_CREATED, &k, d.p);
 	buf_free(&d);
 	return rc;
@@ -446,8 +455,8 @@ static int audience_ok(const json_t *aud, const char *want)
 static const char *claims_refusal(const json_t *claims, const struct candidate *c, int64_t now)
 {
 	int64_t exp = 0, iat = 0, nbf = 0;
-	const char *aud = c->audience[0] ? c->audience : own_issuer;
-	if (!aud[0])
+	const char *aud = c->audience[0] ? c->audience : atomic_load(&own_issuer);
+	if (!aud || !aud[0])
 		return "no_audience";
 	if (!audience_ok(json_object_get(claims, "aud"), aud))
 		return "wrong_audience";
@@ -499,7 +508,8 @@ int federated_verify(struct db *db, const struct jose_jws *jws, const char *clie
 		return refuse(e, "no_client_id"); /* the agent must name itself */
 	if (!iss || !*iss || strlen(iss) >= TRUST_URL_MAX)
 		return refuse(e, "no_issuer");
-	int found = strncmp(client_id, "agt_", 4) == 0 && strlen(client_id) < ID_MAX ? agent_load(db, client_id, out) : 0;
+	int found =
+		strncmp(client_id, "agt_", 4) == 0 && strlen(client_id) < ID_MAX ? agent_load(db, client_id, out) : 0;
 	if (found < 0)
 		goto fail;
 	if (found == 0) {

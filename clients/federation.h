@@ -19,8 +19,9 @@
 #define FEDERATED_SKEW_S 60         /* s: iat and nbf may be this far in the future (clock skew) */
 #define FEDERATED_CANDIDATES_MAX 8  /* live federated credentials of one agent for one issuer looked at */
 
-/* The server's own issuer: the audience of trusts added without --audience. Set once at
- * start, before requests (NULL or "": such trusts refuse every assertion). */
+/* The server's own issuer: the audience of trusts added without --audience. The caller
+ * keeps the string for the life of the process (NULL or "": such trusts refuse every
+ * assertion, reason no_audience). */
 void federation_set_issuer(const char *issuer);
 
 struct trust_new {

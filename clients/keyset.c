@@ -242,12 +242,12 @@ static int http_get(const char *url, int64_t deadline_ms, struct body *b, const 
 	curl_easy_cleanup(h);
 	if (rc == CURLE_OK && status == 200 && b->len > 0)
 		return 0;
-	*why = b->over || rc == CURLE_FILESIZE_EXCEEDED			  ? "keyset_too_large"
-	       : rc == CURLE_OPERATION_TIMEDOUT				  ? "fetch_timeout"
+	*why = b->over || rc == CURLE_FILESIZE_EXCEEDED                          ? "keyset_too_large"
+	       : rc == CURLE_OPERATION_TIMEDOUT                                  ? "fetch_timeout"
 	       : rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ? "fetch_unreachable"
-	       : rc != CURLE_OK					  ? "fetch_failed"
-	       : status >= 300 && status < 400				  ? "fetch_redirected"
-									  : "fetch_bad_status";
+	       : rc != CURLE_OK                                                  ? "fetch_failed"
+	       : status >= 300 && status < 400                                   ? "fetch_redirected"
+										 : "fetch_bad_status";
 	free(b->p);
 	b->p = NULL;
 	return -1;
@@ -392,7 +392,8 @@ static void *fetch_main(void *arg)
 	const char *why = NULL;
 	int rc = fetch_set(s, &ks, &max_age, &why);
 	if (rc < 0)
-		log_event(LOG_WARN, "trust key set not fetched", ",\"trust_id\":\"%s\",\"why\":\"%s\"", s->trust_id, why);
+		log_event(LOG_WARN, "trust key set not fetched", ",\"trust_id\":\"%s\",\"why\":\"%s\"", s->trust_id,
+			  why);
 	pthread_mutex_lock(&mu);
 	struct entry *e = find(s->trust_id);
 	if (e) {
