@@ -19,8 +19,9 @@ enum auth_method { AUTH_NONE = 0, AUTH_BASIC, AUTH_POST, AUTH_ASSERTION };
 /* RFC 7523 §2.2: the client_assertion_type of a JWT client assertion */
 #define ASSERTION_TYPE_JWT "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-/* The kinds of credential; each request's method implies one. Secrets are the only kind a
- * request can carry today; keys (private_key_jwt) and federated identities plug in here. */
+/* The kinds of credential; each request's method implies one. A client assertion (RFC 7521
+ * §4.2) is an external JWT (a federated identity, clients/federation.h) or, its iss an
+ * agent id, a key credential's (private_key_jwt). */
 enum cred_kind { CRED_NONE = 0, CRED_SECRET, CRED_ASSERTION };
 
 struct client_cred {
