@@ -69,4 +69,8 @@ int cli_read_jwk(const char *path, char *out, size_t cap, size_t *n);
 int cmd_credential_revoke(struct cli *c);
 int cmd_agent_lifecycle(struct cli *c);
 int cmd_owner_deactivate(struct cli *c);
+int cmd_trust_add(struct cli *c);
+int cmd_trust_list(struct cli *c);
+int cmd_trust_remove(struct cli *c);
+int cmd_agent_federate(struct cli *c);
 #endif

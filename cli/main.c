@@ -47,7 +47,13 @@ static const struct command commands[] = {
 	{"agent", "limit", cmd_agent_limit, "warrant agent limit AGT [--per-minute N] [--per-day N]"},
 	{"agent", "set", cmd_agent_set, "warrant agent set AGT --dpop required|optional"},
 	{"agent", "rotate", cmd_agent_rotate, "warrant agent rotate AGT [--grace SECONDS]"},
+	{"agent", "federate", cmd_agent_federate, "warrant agent federate AGT --trust NAME --subject SUB"},
 	{"credential", "revoke", cmd_credential_revoke, "warrant credential revoke CRED"},
+	{"trust", "add", cmd_trust_add,
+	 "warrant trust add NAME --issuer URL (--jwks-uri URL | --jwks-file F | --discovery)\n"
+	 "                  [--audience A] [--max-lifetime SECONDS]"},
+	{"trust", "list", cmd_trust_list, "warrant trust list"},
+	{"trust", "remove", cmd_trust_remove, "warrant trust remove NAME"},
 	{"agent", "suspend", cmd_agent_lifecycle, "warrant agent suspend AGT"},
 	{"agent", "resume", cmd_agent_lifecycle, "warrant agent resume AGT"},
 	{"agent", "retire", cmd_agent_lifecycle, "warrant agent retire AGT"},
@@ -225,10 +231,20 @@ static const struct {
 		   "  warrant member remove --workspace ws_... --owner usr_..."},
 	{"agent",
 	 "Agents: add (the secret is shown once, or --jwk-file: a public key and no secret), list, limit,\n"
-	 "rotate, key add (a public key for private_key_jwt), suspend, resume, retire.\n"
+	 "rotate, key add (a public key for private_key_jwt), federate (a trust's subject stands in for a\n"
+	 "secret), suspend, resume, retire.\n"
 	 "  warrant agent add --owner usr_... --name triage --verbs \"tickets:read\" --per-minute 60 --json\n"
 	 "  warrant agent rotate agt_... --grace 900\n  warrant agent key add agt_... --jwk-file key.pub.jwk --grace 900\n"
 	 "  warrant agent suspend agt_..."},
+	{"trust",
+	 "Trusts: external issuers (a Kubernetes cluster, a SPIFFE trust domain, a CI system) whose\n"
+	 "signed tokens stand in for an agent's credential (docs/federation.md). The audience defaults\n"
+	 "to each server's --issuer. Removing a trust revokes the credentials bound to it.\n"
+	 "  warrant trust add k8s --issuer https://kubernetes.default.svc --jwks-file /etc/warrant/k8s-jwks.json\n"
+	 "  warrant trust add gha --issuer https://token.actions.githubusercontent.com --discovery"
+	 " --audience warrant\n"
+	 "  warrant agent federate agt_... --trust k8s --subject system:serviceaccount:payments:refund-bot\n"
+	 "  warrant trust list --json\n  warrant trust remove k8s"},
 	{"credential", "Revokes one credential at once (a leaked secret); the tokens it minted die too.\n"
 		       "  warrant credential revoke cred_..."},
 	{"resource", "Resource servers (introspection callers): add (the secret is shown once), rotate the\n"

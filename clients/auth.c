@@ -5,6 +5,7 @@
 #include "../common/jose.h"
 #include "../store/changes.h"
 #include "assertion.h"
+#include "federation.h"
 
 #include <openssl/crypto.h>
 #include <string.h>
@@ -127,7 +128,7 @@ const char *client_auth_method_name(const struct client_cred *c)
 	switch (c->method) {
 	case AUTH_BASIC: return "client_secret_basic";
 	case AUTH_POST: return "client_secret_post";
-	case AUTH_ASSERTION: return "private_key_jwt";
+	case AUTH_ASSERTION: return c->federated ? "client_assertion" : "private_key_jwt";
 	case AUTH_NONE: break;
 	}
 	return "none";
@@ -149,18 +150,21 @@ static int verify_assertion(struct db *db, struct client_cred *c, enum client_ki
 	const char *why = NULL;
 	if (want == CLIENT_RESOURCE)
 		return assertion_refuse(e, "assertion_not_accepted");
-	if (jose_jws_parse(c->assertion.p, c->assertion.n, &j, &why) < 0)
-		return assertion_refuse(e, why ? why : "malformed_assertion");
+	if (jose_jws_parse(c->assertion.p, c->assertion.n, &j, &why) < 0) {
+		/* the refusal names the agent client_id names, as for a wrong secret */
+		if (strncmp(c->id, "agt_", 4) == 0 && agent_load(db, c->id, &who->agent) != 1)
+			memset(&who->agent, 0, sizeof who->agent);
+		return assertion_refuse(e, why ? why : "malformed");
+	}
 	const json_t *iss = json_object_get(j.claims, "iss");
 	int rc;
 	if (json_is_string(iss) && strncmp(json_string_value(iss), "agt_", 4) == 0) {
 		/* private_key_jwt: the agent signed it with one of its keys (RFC 7523 §2.2) */
 		rc = assertion_verify(db, &j, c->id, c->issuer, c->leeway, &c->jti, &who->agent, e);
 	} else {
-		/* ---- federated identity: an issuer that is not an agent ----
-		 * Not accepted yet: a workload's token from a trusted issuer. */
-		rc = assertion_refuse(e, "unknown_issuer");
-		/* ---- end of the federated branch ---- */
+		/* a workload's token from a trusted issuer (clients/federation.c) */
+		c->federated = 1;
+		rc = federated_verify(db, &j, c->id, &who->agent, e);
 	}
 	jose_jws_clear(&j);
 	return rc;

@@ -10,6 +10,7 @@
 #define WARRANT_CLIENT_AUTH_H
 #include "../common/basic.h"
 #include "../common/form.h"
+#include "../common/jose.h"
 #include "../common/oerr.h"
 #include "agents.h"
 #include "assertion.h"
@@ -31,6 +32,7 @@ struct client_cred {
 	const char *issuer;       /* this server's issuer identifier, an assertion's audience */
 	int leeway;               /* seconds of clock skew allowed for in assertion times */
 	struct assertion_jti jti; /* the assertion's jti; jti.defer: the writer job claims it */
+	int federated;            /* the assertion was an external JWT (clients/federation.c) */
 };
 
 /* Reads the credentials from the Authorization header (hdr may be NULL) and the form.

@@ -43,7 +43,8 @@ int credential_rotate_job(struct db *db, void *arg)
 		return 1;
 	}
 	int64_t now = now_ms(), until = now + r->grace * 1000;
-	/* the newest live secret gets the grace; any older one ends now (keys are rotated apart) */
+	/* the newest live secret gets the grace; any older one ends now (keys and federated
+	 * credentials are not secrets: they stay) */
 	struct db_stmt *st =
 		db_prep(db, "SELECT id FROM credentials WHERE agent_id = ? AND kind = 'secret' AND revoked_at IS NULL"
 			    " AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC LIMIT 1");

@@ -7,6 +7,7 @@
 #include "../authz/quota.h"
 #include "../clients/credentials.h"
 #include "../clients/expiry.h"
+#include "../clients/federation.h"
 #include "../common/log.h"
 #include "../common/timeutil.h"
 #include "../keys/rotate.h"
@@ -138,6 +139,7 @@ static void *housekeeping_main(void *arg)
 		int64_t t = now_ms();
 		audit_summary_flush(w->writer, t, 0); /* the summaries of minutes that have ended */
 		if (t - last_sched >= HOUSEKEEPING_SCHEDULE_MS) {
+			keyset_refresh(hdb); /* every node: trusts' key sets, fetched ahead on their own threads */
 			atomic_store(&leading, db_leader(hdb) == 1);
 			if (atomic_load(&leading))
 				schedules(w, t);
@@ -195,6 +197,7 @@ int housekeeping_start(struct warrant *w, void (*tick)(void))
 		return -1;
 	stopping = 0;
 	tick_fn = tick;
+	federation_set_issuer(w->issuer); /* the audience of trusts added without one */
 	if (pthread_create(&thread, NULL, housekeeping_main, w) != 0) {
 		db_close(hdb);
 		hdb = NULL;
@@ -216,6 +219,7 @@ void housekeeping_stop(void)
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
 	pthread_join(thread, NULL);
+	keyset_stop();
 	db_close(hdb);
 	hdb = NULL;
 	if (atomic_exchange(&listener_running, 0)) {

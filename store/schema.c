@@ -173,6 +173,23 @@ const char *const schema_sqlite[] = {
 	"ALTER TABLE credentials ADD COLUMN jwk TEXT;"
 	"ALTER TABLE credentials ADD COLUMN kid TEXT;"
 	"ALTER TABLE credentials ADD COLUMN jkt TEXT;",
+	/* 7: trusts, external token issuers (clients/federation.c); a 'federated' credential
+	 * binds an agent to a trust's subject. audience NULL: the server's own issuer; key set
+	 * from jwks_uri, jwks_file or (discovery 1) the issuer's openid-configuration */
+	"CREATE TABLE trusts ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  issuer TEXT NOT NULL,"
+	"  jwks_uri TEXT,"
+	"  jwks_file TEXT,"
+	"  discovery INTEGER NOT NULL DEFAULT 0 CHECK (discovery IN (0,1)),"
+	"  audience TEXT,"
+	"  max_lifetime INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE INDEX trusts_issuer ON trusts(issuer);"
+	"ALTER TABLE credentials ADD COLUMN trust_id TEXT;"
+	"ALTER TABLE credentials ADD COLUMN subject TEXT;"
+	"CREATE INDEX credentials_trust ON credentials(trust_id) WHERE trust_id IS NOT NULL;",
 	/* 8: DPoP (RFC 9449) required of an agent's token requests, or optional */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
@@ -329,11 +346,26 @@ const char *const schema_pg[] = {
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, exp BIGINT NOT NULL,"
 	"  PRIMARY KEY (kind, id));"
 	"CREATE INDEX used_ids_exp ON used_ids(exp);",
-	/* 6: public-key credentials (private_key_jwt); a key credential's verifier is empty */
+	/* 6 */
 	"ALTER TABLE credentials ADD COLUMN kind TEXT NOT NULL DEFAULT 'secret';"
 	"ALTER TABLE credentials ADD COLUMN jwk TEXT;"
 	"ALTER TABLE credentials ADD COLUMN kid TEXT;"
 	"ALTER TABLE credentials ADD COLUMN jkt TEXT;",
+	/* 7 */
+	"CREATE TABLE trusts ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  issuer TEXT NOT NULL,"
+	"  jwks_uri TEXT,"
+	"  jwks_file TEXT,"
+	"  discovery INTEGER NOT NULL DEFAULT 0 CHECK (discovery IN (0,1)),"
+	"  audience TEXT,"
+	"  max_lifetime BIGINT NOT NULL,"
+	"  created_at BIGINT NOT NULL);"
+	"CREATE INDEX trusts_issuer ON trusts(issuer);"
+	"ALTER TABLE credentials ADD COLUMN trust_id TEXT;"
+	"ALTER TABLE credentials ADD COLUMN subject TEXT;"
+	"CREATE INDEX credentials_trust ON credentials(trust_id) WHERE trust_id IS NOT NULL;",
 	/* 8 */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
