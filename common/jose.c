@@ -35,6 +35,10 @@ enum jose_alg jose_alg_parse(const char *s)
 	for (enum jose_alg a = JOSE_ES256; a <= JOSE_EDDSA; a++)
 		if (strcmp(s, jose_alg_name(a)) == 0)
 			return a;
+	/* RFC 9864 §2.2: "Ed25519", the fully specified name that replaces "EdDSA" for these
+	 * keys (what current JOSE libraries such as jose and oauth4webapi sign with) */
+	if (strcmp(s, "Ed25519") == 0)
+		return JOSE_EDDSA;
 	return JOSE_ALG_NONE;
 }
 

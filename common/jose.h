@@ -41,8 +41,8 @@ struct jose_key {
 
 /* "ES256", "RS256", "PS256", "EdDSA"; "none" for JOSE_ALG_NONE. Static strings. */
 const char *jose_alg_name(enum jose_alg a);
-/* The algorithm named s (exact, case-sensitive), or JOSE_ALG_NONE for NULL, "none" and every
- * name not accepted (HS256, ES384, ...). */
+/* The algorithm named s (exact, case-sensitive; "Ed25519", RFC 9864's name, is EdDSA), or
+ * JOSE_ALG_NONE for NULL, "none" and every name not accepted (HS256, ES384, ...). */
 enum jose_alg jose_alg_parse(const char *s);
 /* 1 when a may be used with k: ES256 only with P-256, RS256/PS256 only with RSA, EdDSA only
  * with Ed25519, and only a when the JWK names an "alg" of its own; else 0 (also for NONE). */

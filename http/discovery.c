@@ -6,7 +6,8 @@
 static char *discovery_doc;
 
 #define AGENT_AUTH_METHODS "[\"client_secret_basic\",\"client_secret_post\",\"private_key_jwt\"]"
-#define ASSERTION_ALGS "[\"ES256\",\"RS256\",\"PS256\",\"EdDSA\"]" /* common/jose.h accepts these */
+/* what common/jose.h accepts ("Ed25519": RFC 9864's name for EdDSA with Ed25519) */
+#define ASSERTION_ALGS "[\"ES256\",\"RS256\",\"PS256\",\"EdDSA\",\"Ed25519\"]"
 
 /* What the document says beyond the endpoints, and why. Warrant runs no browser flows and
  * issues no ID tokens, yet widespread clients validate the OIDC and RFC 8414 fields as if
@@ -64,7 +65,7 @@ int discovery_init(const struct warrant *w)
 		     "\"approved_by\",\"approval_id\"]");
 	buf_printf(&b, ",\"access_token_signing_alg_values_supported\":[\"%s\"]", algname);
 	/* RFC 9449 §5.1: the algorithms a DPoP proof may use (common/jose.h) */
-	buf_puts(&b, ",\"dpop_signing_alg_values_supported\":[\"ES256\",\"RS256\",\"PS256\",\"EdDSA\"]");
+	buf_puts(&b, ",\"dpop_signing_alg_values_supported\":" ASSERTION_ALGS);
 	buf_puts(&b, "}");
 	if (b.failed)
 		return -1;

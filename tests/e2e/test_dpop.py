@@ -158,7 +158,7 @@ def test_without_a_proof_the_token_stays_a_bearer_token():
 
 def test_discovery_lists_the_proof_algorithms():
     st, _, d = ctx()["srv"].get_json("/.well-known/oauth-authorization-server")
-    assert st == 200 and d["dpop_signing_alg_values_supported"] == ["ES256", "RS256", "PS256", "EdDSA"], d
+    assert st == 200 and d["dpop_signing_alg_values_supported"] == ["ES256", "RS256", "PS256", "EdDSA", "Ed25519"], d
 
 
 def test_issuance_is_audited_with_the_thumbprint():

@@ -192,6 +192,16 @@ def test_each_key_type_gets_a_token_naming_the_key_credential():
             assert introspect(tok)["active"] is True
 
 
+def test_ed25519_by_its_fully_specified_name():
+    # RFC 9864: "Ed25519" names EdDSA with Ed25519, and is what jose and oauth4webapi sign with
+    a, key = key_agent("okp")
+    h = b64u(json.dumps({"alg": "Ed25519", "typ": "JWT"}).encode())
+    p = b64u(json.dumps(claims(a["id"])).encode())
+    tok = "%s.%s.%s" % (h, p, b64u(key.sign(("%s.%s" % (h, p)).encode())))  # cryptography's Ed25519
+    _, p = jwt_parts(token_ok(tok))
+    assert p["sub"] == a["id"] and p["cred_id"] == a["credential_id"], p
+
+
 def test_agent_key_add_defaults_the_kid_to_the_thumbprint_and_refuses_private_keys():
     s = ctx()
     a = s["env"].agent(s["owner"]["id"], "tickets:read", workspaces=[s["ws"]["id"]])
@@ -481,7 +491,7 @@ def test_discovery_lists_the_method_and_algorithms_everywhere():
     for m in ("token_endpoint_auth_signing_alg_values_supported",
               "revocation_endpoint_auth_signing_alg_values_supported",
               "backchannel_authentication_endpoint_auth_signing_alg_values_supported"):
-        assert d[m] == ["ES256", "RS256", "PS256", "EdDSA"], (m, d[m])
+        assert d[m] == ["ES256", "RS256", "PS256", "EdDSA", "Ed25519"], (m, d[m])
     assert "private_key_jwt" not in d["introspection_endpoint_auth_methods_supported"]
     st, _, o = ctx()["srv"].get_json("/.well-known/openid-configuration")
     assert o["token_endpoint_auth_methods_supported"] == d["token_endpoint_auth_methods_supported"]

@@ -147,6 +147,8 @@ TEST(jose_alg_names)
 	CHECK(jose_alg_parse(NULL) == JOSE_ALG_NONE);
 	CHECK_STR(jose_alg_name(JOSE_ALG_NONE), "none");
 	CHECK_STR(jose_alg_name(JOSE_EDDSA), "EdDSA");
+	CHECK(jose_alg_parse("Ed25519") == JOSE_EDDSA); /* RFC 9864 */
+	CHECK(jose_alg_parse("ed25519") == JOSE_ALG_NONE && jose_alg_parse("Ed448") == JOSE_ALG_NONE);
 }
 
 TEST(jose_alg_fits_key_types)
