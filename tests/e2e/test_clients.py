@@ -5,7 +5,10 @@ oauth4webapi, authlib, express-oauth2-jwt-bearer and the MCP TypeScript SDK):
 * the official MCP TypeScript SDK: a small MCP server (the SDK's server side, streamable
   HTTP) that checks Warrant's tokens at /introspect and points clients at Warrant with RFC
   9728 metadata; the SDK's client with ClientCredentialsProvider discovers Warrant, gets a
-  token, calls the tool, and fails once its agent is suspended;
+  token, calls the tool, and fails once its agent is suspended; the same client with
+  PrivateKeyJwtProvider (an agent with an EC key and no secret: a fresh assertion per token,
+  audited as private_key_jwt with the key's credential, a lifetime beyond 300 s refused) and
+  with StaticPrivateKeyJwtProvider (one assertion, whose second use Warrant refuses);
 * Auth0's express-oauth2-jwt-bearer, given only the issuer URL: a Warrant token is accepted,
   a tampered one refused;
 * authlib's RFC 8414 validation (python3-authlib);
@@ -33,6 +36,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness import Env, TlsServer, close_module_env, free_port, jwt_parts, make_cert, module_env
 
@@ -46,6 +50,7 @@ APACHE = "/usr/sbin/apache2"
 MOD_AUTH_OPENIDC = "/usr/lib/apache2/modules/mod_auth_openidc.so"
 ORDERS = "https://orders.example.com"
 FORM = "application/x-www-form-urlencoded"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 WELL_KNOWN = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
 
 _state = {}
@@ -406,6 +411,176 @@ def test_mcp_sdk_client_credentials_against_an_mcp_server_that_introspects():
     # inactive twice: the token revoked with --agent, then the one the suspension killed
     assert [x["active"] for x in checks].count(False) == 2, checks
     assert all(x["sub"] == a["client_id"] for x in checks if x["active"]), checks
+
+
+def ec_jwk(key, private=False):
+    """RFC 7518 §6.2.1.2: P-256 x, y and d are always 32 bytes (python3-jwt 2.6's to_jwk
+    drops leading zero bytes, which Warrant rightly refuses), so the JWK is built here."""
+    n = key.public_key().public_numbers()
+    d = {"kty": "EC", "crv": "P-256", "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
+    if private:
+        d["d"] = b64u(key.private_numbers().private_value.to_bytes(32, "big"))
+    return d
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def key_agent(name):
+    """An agent created with the public half of a fresh EC P-256 key and no secret."""
+    s = ctx()
+    env = s["env"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = os.path.join(env.dir, "%s-%d.jwk" % (name, time.time_ns()))
+    with open(path, "w") as f:
+        json.dump(ec_jwk(key), f)
+    a = env.agent(s["sc"]["owner"]["id"], "tickets:read", name=name, jwk_file=path)
+    assert "client_secret" not in a and a["credential_id"].startswith("cred_"), a
+    return a, key
+
+
+def issued_rows(agent_id):
+    rows = ctx()["env"].audit("--agent", agent_id)
+    return [r for r in rows if r["event"] == "token.issued"], [r for r in rows if r.get("outcome") == "refused"]
+
+
+def mcp_session(agent, **client_env):
+    """The MCP server (checking tokens at /introspect) and the SDK's client with the given
+    provider settings; returns (server, client)."""
+    s = ctx()
+    rs = s["rs_mcp"]
+    server = serving("mcp_server.mjs", WARRANT_ISSUER=s["srv"].base, RS_CLIENT_ID=rs["client_id"],
+                     RS_CLIENT_SECRET=rs["client_secret"], MCP_PORT=str(s["mcp_port"]), MCP_SCOPE="tickets:read")
+    try:
+        client = node("mcp_client.mjs", stdin=True, MCP_URL=s["mcp_url"], WARRANT_ISSUER=s["srv"].base,
+                      WARRANT_CLIENT_ID=agent["client_id"], MCP_SCOPE="tickets:read", **client_env)
+    except BaseException:
+        stop(server)
+        raise
+    return server, client
+
+
+def call_again(client):
+    client.stdin.write("again\n")
+    client.stdin.flush()
+    return read_step(client)
+
+
+def assert_called_as(got, agent):
+    s = ctx()
+    assert got["step"] == "called", got
+    r = got["result"]
+    assert r["sub"] == agent["client_id"] and r["owner_id"] == s["sc"]["owner"]["id"], r
+    assert r["aud"] == [s["mcp_url"]] and r["scope"] == "tickets:read" and r["run_id"].startswith("run_"), r
+    return r
+
+
+def test_mcp_sdk_private_key_jwt_provider_gets_tokens_with_a_key():
+    s = ctx()
+    env = s["env"]
+    a, key = key_agent("mcp-key-agent")
+    server, client = mcp_session(a, MCP_AUTH="private_key_jwt", WARRANT_ALG="ES256",
+                                 WARRANT_PRIVATE_JWK=json.dumps(ec_jwk(key, private=True)))
+    try:
+        first = read_step(client)
+        assert first == {"step": "connected", "tools": ["whoami"]}, first
+        got = read_step(client)
+        r = assert_called_as(got, a)
+        assert got["token_requests"] == [200], got
+        # what the SDK signed: the issuer of the metadata it discovered as aud (RFC 10070),
+        # iss = sub = the agent, a 300 s lifetime, no kid (Warrant tries each live key)
+        (sent,) = got["assertions"]
+        assert sent["header"] == {"alg": "ES256", "typ": "JWT"}, sent
+        c = sent["claims"]
+        assert c["iss"] == c["sub"] == a["client_id"] and c["aud"] == s["srv"].base, c
+        assert c["exp"] - c["iat"] == 300 and c["jti"], c
+        # the token died: the SDK signs a fresh assertion (a new jti) for the next one
+        probe = token_with_key(a, key)
+        env.cli("revoke", "--agent", a["client_id"])
+        wait_inactive(s["rs_mcp"], probe)
+        renewed = call_again(client)
+        assert assert_called_as(renewed, a)["run_id"] != r["run_id"], renewed
+        assert renewed["token_requests"] == [200, 200], renewed
+        jtis = [x["claims"]["jti"] for x in renewed["assertions"]]
+        assert len(jtis) == 2 and jtis[0] != jtis[1], renewed["assertions"]
+    finally:
+        stop(client)
+        stop(server)
+    # each token the SDK got is audited as minted by the key credential
+    issued, refused = issued_rows(a["client_id"])
+    assert len(issued) == 3 and not refused, (issued, refused)
+    for row in issued:
+        assert row["detail"]["auth_method"] == "private_key_jwt", row
+        assert row["detail"]["credential_id"] == a["credential_id"], row
+
+
+def test_mcp_sdk_private_key_jwt_provider_with_a_lifetime_beyond_300_s_is_refused():
+    # jwtLifetimeSeconds is the provider's one claim option; Warrant takes an assertion that
+    # lives at most 300 s (SPEC), so 600 is refused and the audit row says why
+    a, key = key_agent("mcp-long-agent")
+    server, client = mcp_session(a, MCP_AUTH="private_key_jwt", WARRANT_JWT_LIFETIME="600",
+                                 WARRANT_PRIVATE_JWK=json.dumps(ec_jwk(key, private=True)))
+    try:
+        dead = read_step(client)
+        assert dead["step"] == "error" and dead["name"] == "InvalidClientError", dead
+        assert dead["token_requests"] and set(dead["token_requests"]) == {401}, dead
+        c = dead["assertions"][0]["claims"]
+        assert c["exp"] - c["iat"] == 600 and c["aud"] == ctx()["srv"].base, c
+        assert client.wait(10) == 1
+    finally:
+        stop(client)
+        stop(server)
+    issued, refused = issued_rows(a["client_id"])
+    assert not issued and refused, (issued, refused)
+    assert all(r["detail"]["reason"] == "exp_too_far" and r["detail"]["auth_method"] == "private_key_jwt"
+               for r in refused), refused
+
+
+def token_with_key(agent, key):
+    """A token for the agent through its key, signed here with python3-jwt."""
+    s = ctx()
+    now = int(time.time())
+    asr = jwt.encode({"iss": agent["client_id"], "sub": agent["client_id"], "aud": s["srv"].base, "iat": now,
+                      "exp": now + 60, "jti": "probe-%d" % time.time_ns()}, key, algorithm="ES256")
+    st, _, b = s["srv"].post_form("/token", {"grant_type": "client_credentials", "resource": s["mcp_url"],
+                                             "client_assertion_type": ASSERTION_TYPE, "client_assertion": asr})
+    assert st == 200, (st, b)
+    return b["access_token"]
+
+
+def test_mcp_sdk_static_private_key_jwt_provider_and_the_single_use_jti():
+    s = ctx()
+    env = s["env"]
+    a, key = key_agent("mcp-static-agent")
+    now = int(time.time())
+    asr = jwt.encode({"iss": a["client_id"], "sub": a["client_id"], "aud": s["srv"].base, "iat": now,
+                      "exp": now + 240, "jti": "static-%d" % time.time_ns()}, key, algorithm="ES256",
+                     headers={"kid": a["kid"]})
+    server, client = mcp_session(a, MCP_AUTH="static_private_key_jwt", WARRANT_CLIENT_ASSERTION=asr)
+    try:
+        assert read_step(client)["step"] == "connected"
+        got = read_step(client)
+        assert_called_as(got, a)
+        assert got["token_requests"] == [200], got
+        # the provider sends the same assertion for every token request: once the token dies,
+        # Warrant refuses the second use of its jti (RFC 7523 §3 item 7)
+        probe = token_with_key(a, key)
+        env.cli("revoke", "--agent", a["client_id"])
+        wait_inactive(s["rs_mcp"], probe)
+        dead = call_again(client)
+        assert dead["step"] == "error", dead
+        assert dead["token_requests"][0] == 200 and dead["token_requests"][1:], dead
+        assert set(dead["token_requests"][1:]) == {401}, dead
+        assert client.wait(10) == 1
+    finally:
+        stop(client)
+        stop(server)
+    issued, refused = issued_rows(a["client_id"])
+    assert len(issued) == 2, issued
+    assert all(r["detail"]["auth_method"] == "private_key_jwt" and
+               r["detail"]["credential_id"] == a["credential_id"] for r in issued), issued
+    assert refused and all(r["detail"]["reason"] == "replay" for r in refused), refused
 
 
 # ---- Apache httpd with mod_auth_openidc ----
