@@ -636,8 +636,7 @@ fail:
 	return -1;
 }
 
-/* RFC 7518 §3.4: the 64-byte R||S as the DER ECDSA-Sig-Value OpenSSL verifies. */
-static int raw_to_der(const unsigned char raw[64], unsigned char *der, size_t cap)
+int jose_es256_raw_to_der(const unsigned char raw[64], unsigned char *der, size_t cap)
 {
 	ECDSA_SIG *sig = ECDSA_SIG_new();
 	BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
@@ -670,7 +669,7 @@ int jose_jws_verify(const struct jose_jws *j, const struct jose_key *k)
 		return 0;
 	}
 	if (j->alg == JOSE_ES256) {
-		int dl = raw_to_der(j->sig, der, sizeof der);
+		int dl = jose_es256_raw_to_der(j->sig, der, sizeof der);
 		if (dl < 0)
 			return -1;
 		sig = der;

@@ -87,6 +87,9 @@ int jose_jws_parse(const char *s, size_t n, struct jose_jws *j, const char **why
  * bytes r||s (RFC 7518 §3.4), RSA ones exactly the modulus's length, EdDSA ones 64 bytes;
  * PS256 is RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 7518 §3.5). */
 int jose_jws_verify(const struct jose_jws *j, const struct jose_key *k);
+/* RFC 7518 §3.4: a 64-byte ES256 signature R||S as the DER ECDSA-Sig-Value OpenSSL
+ * verifies, into der (cap bytes). Its length, or -1 (out of memory, cap too small). */
+int jose_es256_raw_to_der(const unsigned char raw[64], unsigned char *der, size_t cap);
 /* Frees what j owns and zeroes it; safe on a zeroed or cleared one. */
 void jose_jws_clear(struct jose_jws *j);
 

@@ -2,6 +2,7 @@
 #include "keys.h"
 
 #include "../common/codec.h"
+#include "../common/jose.h"
 #include "../common/kek.h"
 #include "../common/timeutil.h"
 
@@ -365,25 +366,6 @@ static void s_make_low(unsigned char s[32])
 	}
 }
 
-static int raw_to_der(const unsigned char *raw, unsigned char *der, size_t cap)
-{
-	ECDSA_SIG *sig = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
-	int len = -1;
-	if (!sig || !r || !s || !ECDSA_SIG_set0(sig, r, s)) {
-		BN_free(r);
-		BN_free(s);
-		goto done;
-	}
-	if (i2d_ECDSA_SIG(sig, NULL) > (int)cap)
-		goto done;
-	unsigned char *p = der;
-	len = i2d_ECDSA_SIG(sig, &p);
-done:
-	ECDSA_SIG_free(sig);
-	return len;
-}
-
 int keyring_current(struct keyring *kr, char kid[KID_MAX], enum key_alg *alg)
 {
 	pthread_rwlock_rdlock(&kr->lock);
@@ -461,7 +443,7 @@ int keyring_verify(struct keyring *kr, const char *kid, enum key_alg alg, const 
 			/* our own tokens only: a high s is the second string of a low-s token */
 			if (siglen != 64 || s_is_high(sig + 32))
 				break;
-			int dl = raw_to_der(sig, der, sizeof der);
+			int dl = jose_es256_raw_to_der(sig, der, sizeof der);
 			if (dl < 0)
 				break;
 			s = der;
