@@ -10,7 +10,9 @@ LIBS    := -lmicrohttpd -lsqlite3 -lpq -lcrypto -lssl -largon2 -ljansson -lcurl
 SRC_LIB := $(wildcard common/*.c store/*.c keys/*.c token/*.c clients/*.c authz/*.c audit/*.c core/*.c sched/*.c http/*.c)
 SRC_CLI := $(wildcard cli/*.c)
 BUILD   ?= build
-OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o)
+# the owners' console's static files, embedded into the binary (http/console_assets.h)
+CONSOLE_ASSETS := $(wildcard console/*.html console/*.js console/*.css console/*.svg)
+OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o) $(BUILD)/console_assets.o
 OBJ_CLI := $(SRC_CLI:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
@@ -37,6 +39,13 @@ $(BUILD)/warrant: $(OBJ_LIB) $(OBJ_CLI)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/console_assets.c: $(CONSOLE_ASSETS) scripts/embed-assets.py
+	@mkdir -p $(dir $@)
+	python3 scripts/embed-assets.py $@ $(CONSOLE_ASSETS)
+
+$(BUILD)/console_assets.o: $(BUILD)/console_assets.c http/console_assets.h
+	$(CC) $(CFLAGS) $(WFLAGS) -I. -c -o $@ $<
 
 $(BUILD)/unit_tests: $(OBJ_LIB) $(UNIT_SRC)
 	$(CC) $(CFLAGS) $(WFLAGS) $(LDFLAGS) -o $@ $(UNIT_SRC) $(OBJ_LIB) $(LIBS)

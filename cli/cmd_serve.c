@@ -5,6 +5,7 @@
 #include "../audit/events.h"
 #include "../audit/summary.h"
 #include "../authz/model.h"
+#include "../authz/oidc_login.h"
 #include "../authz/quota.h"
 #include "../clients/assertion.h"
 #include "../clients/secret.h"
@@ -225,6 +226,10 @@ static int serve_settings(struct cli *c, struct server_opts *o, struct serve_con
 		return cli_usage("--log-level must be debug, info, warn or error");
 	if (o->tls_cert && (access(o->tls_cert, R_OK) != 0 || access(o->tls_key, R_OK) != 0))
 		return cli_usage("cannot read --tls-cert or --tls-key");
+	const char *oi = arg_opt(&c->a, "owner-oidc-issuer"), *oc = arg_opt(&c->a, "owner-oidc-client-id"),
+		   *os = arg_opt(&c->a, "owner-oidc-client-secret-file");
+	if ((oi || oc || os) && oidc_login_configure(oi, oc, os, cerr, sizeof cerr) < 0)
+		return cli_usage("%s", cerr);
 	arg_opt(&c->a, "db");
 	cli_key_file(c); /* read when the database opens */
 	if ((rc = cli_no_extra(c)))
@@ -272,6 +277,7 @@ static int serve_show_config(struct cli *c, const struct server_opts *o, const s
 	SHOW("sync-full", "%s", arg_flag(&c->a, "sync-full") ? "true" : "false");
 	SHOW("dpop-nonce", "%s", sc->dpop_nonce ? "true" : "false");
 	SHOW("metrics-token", "%s", o->metrics_token ? "********" : "");
+	SHOW("owner-oidc-issuer", "%s", arg_opt(&c->a, "owner-oidc-issuer") ? arg_opt(&c->a, "owner-oidc-issuer") : "");
 	SHOW("log-file", "%s", sc->log_file ? sc->log_file : "-");
 	SHOW("log-level", "%s", sc->log_level ? sc->log_level : "info");
 	SHOW("audit-retention", "%d", w->audit_retention);

@@ -31,6 +31,7 @@ struct http_resp {
 	const char *allow;   /* for 405 */
 	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
 	char dpop_nonce[24]; /* DPoP-Nonce (RFC 9449 §8) when not empty */
+	char *headers;       /* more header lines, "Name: value\n" each; malloc'd, owned (resp_header) */
 };
 
 struct http_req {
@@ -72,6 +73,11 @@ enum hres http_defer_single(struct http_req *r, wjob_fn fn, void *arg, void (*fi
 enum hres http_offload(struct http_req *r, void (*work)(struct http_req *r));
 /* A query parameter of the request URL, or NULL. */
 const char *req_query(const struct http_req *r, const char *name);
+/* A request header (the first of that name), or NULL; valid for the request. */
+const char *req_header(const struct http_req *r, const char *name);
+/* Adds a header line to r's response (after its body is set: resp_json and friends start a
+ * new response). Name and value must hold no CR or LF. 0, or -1 out of memory. */
+int resp_header(struct http_req *r, const char *name, const char *value);
 
 /* Response helpers: each replaces r->resp. b is consumed. */
 void resp_json(struct http_req *r, int status, struct buf *b);
@@ -98,6 +104,7 @@ enum hres h_metrics(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);
+enum hres h_console(struct http_req *r);
 /* The bearer token /metrics asks for (NULL: loopback clients only). */
 void metrics_set_token(const char *t);
 /* Builds the discovery document once at start. */

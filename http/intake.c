@@ -29,6 +29,7 @@ static const struct route routes[] = {
 	{"/readyz", "GET", h_readyz, 0},
 	{"/metrics", "GET", h_metrics, 0},
 	{"/v1/", NULL, h_v1, 1},
+	{"/console", NULL, h_console, 1},
 };
 
 static const struct route *find_route(const char *url, const char *method, const char **allow)
@@ -54,6 +55,12 @@ const char *req_query(const struct http_req *r, const char *name)
 		if (strcmp(r->query[i].name, name) == 0)
 			return r->query[i].value;
 	return NULL;
+}
+
+const char *req_header(const struct http_req *r, const char *name)
+{
+	const struct conn *c = r->glue;
+	return MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, name);
 }
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)

@@ -12,6 +12,7 @@
 static void resp_clear(struct http_resp *p)
 {
 	free(p->body);
+	free(p->headers);
 	memset(p, 0, sizeof *p);
 }
 
@@ -79,6 +80,19 @@ void resp_error_simple(struct http_req *r, int status, const char *code, const c
 
 void resp_free(struct http_resp *p) { resp_clear(p); }
 
+int resp_header(struct http_req *r, const char *name, const char *value)
+{
+	size_t have = r->resp.headers ? strlen(r->resp.headers) : 0, add = strlen(name) + strlen(value) + 3;
+	if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return -1;
+	char *h = realloc(r->resp.headers, have + add + 1);
+	if (!h)
+		return -1;
+	snprintf(h + have, add + 1, "%s: %s\n", name, value);
+	r->resp.headers = h;
+	return 0;
+}
+
 int req_is_form(const struct http_req *r)
 {
 	static const char ct[] = "application/x-www-form-urlencoded";
@@ -112,6 +126,14 @@ static void add_headers(struct MHD_Response *mr, const struct http_resp *p, cons
 	if (p->dpop_nonce[0])
 		MHD_add_response_header(mr, "DPoP-Nonce", p->dpop_nonce);
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	for (char *line = p->headers, *nl; line && *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		char *colon = strchr(line, ':');
+		if (!nl || !colon || colon > nl)
+			break;
+		*colon = *nl = '\0';
+		MHD_add_response_header(mr, line, colon + 2);
+	}
 	if (p->close)
 		MHD_add_response_header(mr, "Connection", "close");
 	MHD_add_response_header(mr, "X-Request-Id", request_id);

@@ -193,6 +193,16 @@ const char *const schema_sqlite[] = {
 	/* 8: DPoP (RFC 9449) required of an agent's token requests, or optional */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
+	/* owners' console sessions (authz/session.c), keyed by the SHA-256 of the cookie's
+	 * token, and OpenID Connect sign-ins in progress, keyed by that of the browser's
+	 * sign-in cookie; times in ms */
+	("CREATE TABLE console_sessions ("
+	 "  id TEXT PRIMARY KEY, owner_id TEXT NOT NULL REFERENCES owners(id), method TEXT NOT NULL,"
+	 "  created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+	 "CREATE INDEX console_sessions_owner ON console_sessions(owner_id);"
+	 "CREATE TABLE console_logins ("
+	 "  id TEXT PRIMARY KEY, state TEXT NOT NULL, nonce TEXT NOT NULL, verifier TEXT NOT NULL,"
+	 "  expires_at INTEGER NOT NULL);"),
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -369,6 +379,14 @@ const char *const schema_pg[] = {
 	/* 8 */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
+	/* owners' console sessions */
+	("CREATE TABLE console_sessions ("
+	 "  id TEXT PRIMARY KEY, owner_id TEXT NOT NULL REFERENCES owners(id), method TEXT NOT NULL,"
+	 "  created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL, expires_at BIGINT NOT NULL);"
+	 "CREATE INDEX console_sessions_owner ON console_sessions(owner_id);"
+	 "CREATE TABLE console_logins ("
+	 "  id TEXT PRIMARY KEY, state TEXT NOT NULL, nonce TEXT NOT NULL, verifier TEXT NOT NULL,"
+	 "  expires_at BIGINT NOT NULL);"),
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");
