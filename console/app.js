@@ -272,7 +272,7 @@
           api("POST", "approvals/" + encodeURIComponent(p.auth_req_id) + "/" + what, {}).then(function () { li.remove(); say("Request " + (what === "approve" ? "approved" : "denied") + "."); updateBadge(list.children.length); }).catch(fail(err));
         }; };
         var li = h("li", { class: "card approval" + (first ? "" : " new"), "data-id": p.auth_req_id },
-          h("h2", null, a ? avatar(a) : null, " ", a ? a.name : p.agent_id),
+          h("h2", null, a ? avatar(a) : null, a ? a.name : p.agent_id),
           p.binding_message ? h("blockquote", { text: p.binding_message }) : null,
           h("dl", { class: "facts" }, h("dt", { text: "Scope" }), h("dd", null, chips(p.scope.split(" "), "scope")),
             h("dt", { text: "Run" }), h("dd", null, h("code", { text: p.run_id })),
@@ -311,8 +311,9 @@
     return out;
   }
   function chart(id, title, days, agents, value) {
-    var W = 640, H = 220, L = 36, B = 26, T = 10, max = 1;
+    var W = 640, H = 220, L = 36, B = 26, T = 10, max = 0;
     agents.forEach(function (a, i) { days.forEach(function (d) { max = Math.max(max, value(a, d)); }); });
+    max = Math.max(2, max + (max % 2)); /* even, so the middle line is a whole number */
     var ns = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(ns, "svg");
     var el = function (tag, attrs, text) { var e = document.createElementNS(ns, tag); for (var k in attrs) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = text; return e; };
@@ -325,7 +326,7 @@
     [0, 0.5, 1].forEach(function (f) {
       var y = T + ph - f * ph;
       svg.appendChild(el("line", { x1: L, x2: W, y1: y, y2: y, stroke: "#c9d2e0" }));
-      svg.appendChild(el("text", { x: L - 4, y: y + 4, "text-anchor": "end" }, String(Math.round(f * max))));
+      svg.appendChild(el("text", { x: L - 4, y: y + 4, "text-anchor": "end" }, String(f * max)));
     });
     days.forEach(function (d, di) {
       var x0 = L + di * gw + 4;
@@ -373,14 +374,16 @@
         sel("f-since", "Since", "since", [["24h", "Last 24 hours"], ["7d", "Last 7 days"], ["30d", "Last 30 days"]], since),
         h("div", null, h("button", { type: "submit", text: "Apply" })));
       var exportUrl = "/console/api/events?" + new URLSearchParams({ since: since, agent: agent, event: event, format: "jsonl" }).toString();
-      var rows = evs.events.map(function (e) {
+      var rows = evs.events.slice().reverse().map(function (e) {
         var a = agentsById[e.actor] || agentsById[e.agent_id];
         return h("tr", null, h("td", null, h("time", { datetime: e.time, text: e.time.replace("T", " ").replace("Z", "") })), h("td", { text: e.event }),
-          h("td", { text: a ? a.name : e.actor }), h("td", null, h("code", { text: e.run_id || "" })), h("td", { text: e.outcome }));
+          h("td", { text: a ? a.name : e.actor === me.owner_id ? "you" : e.actor }), h("td", null, h("code", { text: e.run_id || "" })), h("td", { text: e.outcome }));
       });
       show([h("h1", { text: "Activity" }), err, filters,
         h("h2", { text: "Tokens per agent per day" }), chart("tokens-chart", "Tokens issued per agent per day", days, shown, function (a, d) { return get(a, d, ["token.issued"]); }),
-        h("h2", { text: "Actions per agent per day" }), chart("actions-chart", "Actions allowed and denied per agent per day", days, shown, function (a, d) { return get(a, d, ["action.allowed", "action.denied"]); }),
+        h("h2", { text: "Actions per agent per day" }),
+        act.counts.some(function (c) { return c.event.indexOf("action.") === 0; }) ? null : h("p", { class: "muted chart-note", text: "No action decisions recorded for your agents in this period." }),
+        chart("actions-chart", "Actions allowed and denied per agent per day", days, shown, function (a, d) { return get(a, d, ["action.allowed", "action.denied"]); }),
         legend,
         h("details", null, h("summary", { text: "The numbers as a table" }), h("div", { class: "table-wrap" }, table)),
         h("h2", { text: "Events" }),
