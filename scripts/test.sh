@@ -40,6 +40,10 @@ add "$out/unit.log"
 echo "== end-to-end tests"
 WARRANT_BIN="$PWD/warrant" /usr/bin/python3 tests/e2e/run.py "$@" 2>&1 | tee "$out/e2e.log"
 add "$out/e2e.log"
+# The owners' console in a real browser (chromium), once, on SQLite.
+echo "== owners' console in a browser"
+WARRANT_BIN="$PWD/warrant" tests/console/run.sh 2>&1 | tee "$out/console.log"
+add "$out/console.log"
 # The same suite on PostgreSQL: a throwaway cluster (initdb, pg_ctl as a non-root user) in a
 # temporary folder on a free loopback port, stopped by its pid however the run ends. The
 # tests of several nodes on one database run here (they skip on SQLite).
