@@ -36,8 +36,12 @@ static struct {
 	char authz[TRUST_URL_MAX], token[TRUST_URL_MAX], jwks[TRUST_URL_MAX];
 	int64_t fetched_ms; /* 0: none */
 	struct jose_keyset keys;
-	int64_t keys_ms; /* when the keys were last fetched; 0 never */
+	int64_t keys_ms;   /* when the keys were last fetched; 0 never */
+	int64_t failed_ms; /* when discovery last failed; 0 when it did not */
+	const char *why;   /* why it failed (static) */
 } prov;
+
+static int discover_fetch(const char **why);
 
 int oidc_login_enabled(void) { return cfg.enabled; }
 
@@ -201,6 +205,20 @@ static int discover(const char **why)
 {
 	if (prov.fetched_ms && now_ms() - prov.fetched_ms < (int64_t)OIDC_DISCOVERY_TTL_S * 1000)
 		return 0;
+	/* a provider that just failed is not asked again at once: clicks on the sign-in button
+	 * must not hold the worker threads for a timeout each */
+	if (prov.failed_ms && now_ms() - prov.failed_ms < OIDC_RETRY_MIN_MS) {
+		*why = prov.why;
+		return -1;
+	}
+	int rc = discover_fetch(why);
+	prov.failed_ms = rc < 0 ? now_ms() : 0;
+	prov.why = rc < 0 ? *why : NULL;
+	return rc;
+}
+
+static int discover_fetch(const char **why)
+{
 	char url[TRUST_URL_MAX + 64];
 	size_t il = strlen(cfg.issuer);
 	while (il > 0 && cfg.issuer[il - 1] == '/')

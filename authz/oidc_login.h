@@ -14,8 +14,8 @@
  * The provider's discovery document and key set are fetched with libcurl on the worker
  * thread of the request that needs them (OIDC_FETCH_TIMEOUT_MS each, https:// or loopback
  * http://, no redirects, OIDC_BODY_MAX bytes), and cached: discovery for
- * OIDC_DISCOVERY_TTL_S, keys until a token names a kid they lack (fetched again at most once
- * every OIDC_JWKS_REFETCH_MIN_MS). */
+ * OIDC_DISCOVERY_TTL_S (after a failure, not fetched again for OIDC_RETRY_MIN_MS), keys until a token names a kid they
+ * lack (fetched again at most once every OIDC_JWKS_REFETCH_MIN_MS). */
 #ifndef WARRANT_OIDC_LOGIN_H
 #define WARRANT_OIDC_LOGIN_H
 #include "../common/oerr.h"
@@ -26,8 +26,9 @@
 #define OIDC_BODY_MAX (1 << 20)
 #define OIDC_DISCOVERY_TTL_S 3600
 #define OIDC_JWKS_REFETCH_MIN_MS 30000
-#define OIDC_LOGIN_TTL_S 600 /* seconds a sign-in may take at the provider */
-#define OIDC_LEEWAY_S 60     /* clock skew allowed for the ID token's exp and iat */
+#define OIDC_RETRY_MIN_MS 10000 /* after a failed discovery, sign-ins are refused this long */
+#define OIDC_LOGIN_TTL_S 600    /* seconds a sign-in may take at the provider */
+#define OIDC_LEEWAY_S 60        /* clock skew allowed for the ID token's exp and iat */
 #define OIDC_URL_MAX 4096
 #define OIDC_COOKIE_LEN 43  /* base64url of 256 random bits */
 #define OIDC_PARAM_MAX 2048 /* bytes of a code or state from the callback */

@@ -8,6 +8,7 @@ owner's agent 404, and on PostgreSQL a session shared by two nodes.
 One database and one server serve the module (the throttle test fails one owner's
 sign-in five times: well under the per-address limit)."""
 import json
+import os
 import time
 
 import harness
@@ -226,5 +227,52 @@ def test_a_session_holds_on_every_node_and_ends_on_every_node():
         st, _, _ = b.request("POST", "/console/api/signout", "{}", {"Cookie": cookie, "X-CSRF-Token": csrf})
         assert st == 200
         assert session(a, cookie)[0] == 401
+    finally:
+        env.close()
+
+
+def test_over_tls_a_host_prefixed_secure_cookie_and_oidc_refusals():
+    """https: the __Host- cookie (Secure, Path=/); an unreachable provider answers 503 at
+    once and keeps answering so without waiting again; a callback without this browser's
+    sign-in cookie is refused and audited; half an OpenID Connect configuration, or an
+    unreadable client secret file, stops serve at start."""
+    env = Env()
+    try:
+        o = owner(env)
+        secret = os.path.join(env.dir, "oidc-secret")
+        with open(secret, "w") as f:
+            f.write("s3cret\n")
+        p = env.run("serve", "--listen", "127.0.0.1:%d" % harness.free_port(), "--owner-oidc-issuer",
+                    "http://127.0.0.1:9")
+        assert p.returncode != 0 and "go together" in p.stderr, p.stderr
+        p = env.run("serve", "--listen", "127.0.0.1:%d" % harness.free_port(), "--owner-oidc-issuer",
+                    "http://127.0.0.1:9", "--owner-oidc-client-id", "c", "--owner-oidc-client-secret-file",
+                    os.path.join(env.dir, "missing"))
+        assert p.returncode != 0 and "cannot read" in p.stderr, p.stderr
+        cert, key = harness.make_cert(env.dir)
+        srv = harness.TlsServer(env, cert, key, "--owner-oidc-issuer", "http://127.0.0.1:%d" % harness.free_port(),
+                                "--owner-oidc-client-id", "warrant-console", "--owner-oidc-client-secret-file", secret)
+        env.servers.append(srv)
+        st, hd, body = srv.request("POST", "/console/api/signin", json.dumps({"email": o["email"], "password": PASSWORD}),
+                                   {"Content-Type": "application/json", "Origin": srv.base})
+        assert st == 200, body
+        sc = hd["set-cookie"]
+        assert sc.startswith("__Host-warrant_console=") and "Path=/;" in sc and "; Secure" in sc, sc
+        assert "HttpOnly" in sc and "SameSite=Strict" in sc, sc
+        token = cookie_of(hd).split("=", 1)[1]
+        assert srv.request("GET", "/console/api/session", headers={"Cookie": cookie_of(hd)})[0] == 200
+        # the unprefixed name is not this server's cookie over https
+        assert srv.request("GET", "/console/api/session", headers={"Cookie": "warrant_console=" + token})[0] == 401
+        assert json.loads(srv.request("GET", "/console/api/config")[2]) == {"oidc": True}
+        for _ in range(2):
+            t0 = time.time()
+            st, _, body = srv.request("GET", "/console/oidc/start")
+            assert st == 503 and b"cannot be reached" in body, (st, body)
+        assert time.time() - t0 < 1, "the second start did not wait for the provider again"
+        st, hd, body = srv.request("GET", "/console/oidc/callback?code=abc&state=xyz")
+        assert st == 403 and hd["content-type"].startswith("text/html") and "set-cookie" in hd
+        assert "__Host-warrant_console" not in hd["set-cookie"], hd
+        rows = [e for e in env.audit() if e["event"] == "owner.login_failed" and e["detail"].get("method") == "oidc"]
+        assert rows and rows[-1]["detail"]["reason"] == "no_login_cookie", rows
     finally:
         env.close()
