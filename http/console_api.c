@@ -53,7 +53,7 @@ static int int_member(struct console_ctx *c, const char *name, int64_t min, int6
 	if (!j)
 		return 0;
 	if (!json_is_integer(j) || json_integer_value(j) < min || json_integer_value(j) > max) {
-		console_error(c->r, 400, "invalid_request", "grace_seconds must be a whole number of seconds");
+		console_error(c->r, 400, "invalid_request", "grace_seconds must be a whole number of seconds, 0 or more");
 		return -1;
 	}
 	*v = json_integer_value(j);
@@ -233,7 +233,7 @@ static void rotate(struct console_ctx *c, const struct agent *a)
 	struct credential_rotation r;
 	memset(&r, 0, sizeof r);
 	r.grace = GRACE_DEFAULT;
-	if (json_body(c) < 0 || int_member(c, "grace_seconds", INT32_MIN, INT32_MAX, &r.grace) < 0)
+	if (json_body(c) < 0 || int_member(c, "grace_seconds", 0, INT32_MAX, &r.grace) < 0)
 		return;
 	r.agent_id = a->id;
 	r.owner_scope = c->s.owner_id;
@@ -264,7 +264,7 @@ static void add_key(struct console_ctx *c, const struct agent *a)
 	struct key_credential_add r;
 	memset(&r, 0, sizeof r);
 	r.grace = -1;
-	if (json_body(c) < 0 || int_member(c, "grace_seconds", INT32_MIN, INT32_MAX, &r.grace) < 0)
+	if (json_body(c) < 0 || int_member(c, "grace_seconds", 0, INT32_MAX, &r.grace) < 0)
 		return;
 	json_t *jwk = json_object_get(c->body, "jwk");
 	char *text = json_is_object(jwk) ? json_dumps(jwk, JSON_COMPACT) : NULL;
