@@ -53,7 +53,8 @@ static int int_member(struct console_ctx *c, const char *name, int64_t min, int6
 	if (!j)
 		return 0;
 	if (!json_is_integer(j) || json_integer_value(j) < min || json_integer_value(j) > max) {
-		console_error(c->r, 400, "invalid_request", "grace_seconds must be a whole number of seconds, 0 or more");
+		console_error(c->r, 400, "invalid_request",
+			      "grace_seconds must be a whole number of seconds, 0 or more");
 		return -1;
 	}
 	*v = json_integer_value(j);

@@ -4,7 +4,8 @@
 // end with plain HTTP calls beside the browser: a killed run's token is inactive at
 // /introspect, a rotated secret works at /token, a removed key's assertions are refused.
 // Prints one line per test and "console: N passed, N failed".
-// Usage: node tests/console/run.mjs [--screenshots] [FILTER...]
+// Usage: node tests/console/run.mjs [--screenshots] [FILTER...] (the tests build on each other:
+// a filter that leaves out the sign-in test leaves the later ones signed out)
 //   --screenshots also writes docs/console-*.png (the pages at desktop width, Agents at phone width)
 import { execFileSync, spawn } from "node:child_process";
 import crypto from "node:crypto";
