@@ -31,6 +31,7 @@ struct http_resp {
 	const char *allow;   /* for 405 */
 	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
 	char dpop_nonce[24]; /* DPoP-Nonce (RFC 9449 §8) when not empty */
+	char *extra;         /* more header lines, "Name: value\n" each; malloc'd, owned (resp_header) */
 };
 
 struct http_req {
@@ -83,6 +84,9 @@ void resp_json_str(struct http_req *r, int status, const char *json);
  * temporarily_unavailable. */
 void resp_error(struct http_req *r, const struct oerr *e);
 void resp_error_simple(struct http_req *r, int status, const char *code, const char *desc);
+/* Adds a header to the response set so far (name and value from the server, never raw
+ * client bytes with line breaks: those are refused). 0, or -1 out of memory or refused. */
+int resp_header(struct http_req *r, const char *name, const char *value);
 /* Content-Type is application/x-www-form-urlencoded (parameters allowed). */
 int req_is_form(const struct http_req *r);
 
@@ -98,6 +102,10 @@ enum hres h_metrics(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);
+enum hres h_access_evaluation(struct http_req *r);
+enum hres h_access_evaluations(struct http_req *r);
+enum hres h_authzen_configuration(struct http_req *r);
+enum hres h_check(struct http_req *r);
 /* The bearer token /metrics asks for (NULL: loopback clients only). */
 void metrics_set_token(const char *t);
 /* Builds the discovery document once at start. */

@@ -12,6 +12,7 @@
 static void resp_clear(struct http_resp *p)
 {
 	free(p->body);
+	free(p->extra);
 	memset(p, 0, sizeof *p);
 }
 
@@ -79,6 +80,32 @@ void resp_error_simple(struct http_req *r, int status, const char *code, const c
 
 void resp_free(struct http_resp *p) { resp_clear(p); }
 
+int resp_header(struct http_req *r, const char *name, const char *value)
+{
+	if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return -1;
+	size_t old = r->resp.extra ? strlen(r->resp.extra) : 0, add = strlen(name) + strlen(value) + 3;
+	char *p = realloc(r->resp.extra, old + add + 1);
+	if (!p)
+		return -1;
+	snprintf(p + old, add + 1, "%s: %s\n", name, value);
+	r->resp.extra = p;
+	return 0;
+}
+
+/* The lines of resp_header, each added to mr. */
+static void add_extra(struct MHD_Response *mr, char *extra)
+{
+	for (char *line = extra; line && *line;) {
+		char *nl = strchr(line, '\n'), *colon = strchr(line, ':');
+		if (!nl || !colon || colon > nl)
+			break;
+		*nl = *colon = '\0';
+		MHD_add_response_header(mr, line, colon + 2);
+		line = nl + 1;
+	}
+}
+
 int req_is_form(const struct http_req *r)
 {
 	static const char ct[] = "application/x-www-form-urlencoded";
@@ -88,7 +115,7 @@ int req_is_form(const struct http_req *r)
 	return next == '\0' || next == ';' || next == ' ';
 }
 
-static void add_headers(struct MHD_Response *mr, const struct http_resp *p, const char *request_id)
+static void add_headers(struct MHD_Response *mr, struct http_resp *p, const char *request_id)
 {
 	if (p->ctype)
 		MHD_add_response_header(mr, "Content-Type", p->ctype);
@@ -115,6 +142,7 @@ static void add_headers(struct MHD_Response *mr, const struct http_resp *p, cons
 	if (p->close)
 		MHD_add_response_header(mr, "Connection", "close");
 	MHD_add_response_header(mr, "X-Request-Id", request_id);
+	add_extra(mr, p->extra);
 }
 
 enum MHD_Result respond_queue(struct conn *c)
