@@ -4,7 +4,9 @@
  * X-Warrant-Resource-Authorization; the decision is token/evaluate.c's. */
 #include "conn.h"
 
+#include "../common/timeutil.h"
 #include "../common/verbs.h"
+#include "../token/dpop.h"
 #include "../token/evaluate.h"
 #include "metrics.h"
 
@@ -26,6 +28,7 @@ struct check_state {
 	struct audit_event audit;
 	char action[EVAL_FIELD_MAX + 1];
 	char rtype[EVAL_FIELD_MAX + 1], rid[EVAL_FIELD_MAX + 1];
+	struct dpop_proof proof; /* an accepted proof: its jti is claimed before the answer */
 };
 
 static void check_free(void *p)
@@ -94,32 +97,94 @@ static void check_finish(struct http_req *r, int rc)
 		resp_header(r, "X-Warrant-Scope", e->scope);
 		return;
 	}
-	if (strcmp(e->reason, EVAL_NO_TOKEN) == 0)
+	if (strcmp(e->reason, EVAL_NO_TOKEN) == 0) {
 		challenge(r, 401, NULL, NULL, NULL);
+	} else if (strcmp(e->reason, EVAL_DPOP_PROOF) == 0) {
+		/* RFC 9449 §7.1 */
+		resp_error_simple(r, 401, "invalid_dpop_proof", "the DPoP proof is not acceptable");
+		resp_header(r, "WWW-Authenticate", "DPoP realm=\"warrant\", error=\"invalid_dpop_proof\", "
+						   "algs=\"ES256 RS256 PS256 EdDSA\"");
+	}
 	else if (strcmp(e->reason, EVAL_SCOPE) == 0)
 		challenge(r, 403, "insufficient_scope", "the token does not hold the action", s->action);
 	else
 		challenge(r, 401, "invalid_token", "the token is not active for this resource server", NULL);
 }
 
-/* The agent's token from Authorization: "Bearer <token>" (RFC 6750 §2.1). A token bound to
- * a DPoP key is refused here (its proof is not checked at /check: EVAL_DPOP). */
-static void read_token(struct http_req *r, struct evaluation *e)
+static enum MHD_Result count_dpop(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, DPOP_HEADER) == 0)
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
+/* The URL the gateway was asked for, from its X-Forwarded-Proto, -Host and -Uri, without
+ * the query (RFC 9449 §4.3: htu has none). 0, or -1 when the gateway did not say. */
+static int forwarded_url(const struct http_req *r, char *out, size_t cap)
+{
+	const char *proto = header(r, "X-Forwarded-Proto", NULL), *host = header(r, "X-Forwarded-Host", NULL);
+	const char *uri = header(r, "X-Forwarded-Uri", NULL);
+	if (!proto || !host || !uri || uri[0] != '/')
+		return -1;
+	size_t path = strcspn(uri, "?#");
+	int n = snprintf(out, cap, "%s://%s%.*s", proto, host, (int)path, uri);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* The agent's token from Authorization: "Bearer <token>" (RFC 6750 §2.1), or "DPoP <token>"
+ * with exactly one DPoP proof for the request the gateway received (RFC 9449 §7.1: its
+ * method and URL come in X-Forwarded-Method, -Proto, -Host and -Uri). */
+static void read_token(struct http_req *r, struct check_state *s)
+{
+	struct evaluation *e = &s->ev;
 	const char *a = r->authorization;
 	size_t n = r->authorization_len;
-	e->dpop_jkt = ""; /* no proof checked: a DPoP-bound token is refused */
+	int dpop = 0;
+	e->dpop_jkt = ""; /* the key binding is checked here */
 	if (a && n > 7 && strncasecmp(a, "Bearer ", 7) == 0) {
 		e->token = a + 7;
 		e->token_len = n - 7;
 	} else if (a && n > 5 && strncasecmp(a, "DPoP ", 5) == 0) {
 		e->token = a + 5;
 		e->token_len = n - 5;
+		dpop = 1;
 	}
 	while (e->token && e->token_len && *e->token == ' ') {
 		e->token++;
 		e->token_len--;
 	}
+	if (!dpop)
+		return;
+	const struct conn *c = r->glue;
+	int count = 0;
+	MHD_get_connection_values(c->mc, MHD_HEADER_KIND, count_dpop, &count);
+	size_t pn = 0;
+	const char *proof = count == 1 ? header(r, DPOP_HEADER, &pn) : NULL;
+	const char *htm = header(r, "X-Forwarded-Method", NULL);
+	char htu[2048];
+	const char *why = NULL;
+	evaluation_dpop(e, proof, pn, htm, forwarded_url(r, htu, sizeof htu) == 0 ? htu : NULL, now_ms() / 1000,
+			&s->proof, &why);
+}
+
+/* Writer job: claims an accepted DPoP proof's jti (single use on every node, RFC 9449
+ * §11.1), refusing a replay, then writes the decision's row. */
+static int check_job(struct db *db, void *arg)
+{
+	struct check_state *s = arg;
+	if (s->ev.decision && s->ev.dpop && s->proof.jti[0]) {
+		int c = dpop_claim(db, &s->proof);
+		if (c < 0)
+			return -1;
+		if (c == 0) {
+			s->ev.decision = 0;
+			s->ev.reason = EVAL_DPOP_PROOF;
+			evaluation_event(&s->rc, &s->ev, 0, &s->audit);
+		}
+	}
+	return audit_insert(db, &s->audit);
 }
 
 /* X-Warrant-Action and X-Warrant-Resource (type/id). 0, or -1 with a 400 set. */
@@ -180,10 +245,12 @@ enum hres h_check(struct http_req *r)
 	snprintf(r->agent_id, sizeof r->agent_id, "%s", s->rc.who.rs_id);
 	if (read_action(r, s) < 0)
 		return H_DONE;
-	read_token(r, &s->ev);
+	read_token(r, s);
 	if (token_evaluate(r->w, &s->rc, &s->ev, &s->audit) < 0) {
 		resp_error_simple(r, 503, "temporarily_unavailable", "storage unavailable");
 		return H_DONE;
 	}
+	if (s->ev.dpop && s->ev.decision)
+		return http_defer(r, check_job, s, check_finish);
 	return http_defer_single(r, audit_job, &s->audit, check_finish);
 }

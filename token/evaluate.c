@@ -3,9 +3,12 @@
 
 #include "../audit/events.h"
 #include "../common/buf.h"
+#include "../common/codec.h"
+#include "dpop.h"
 #include "introspect.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 int rs_caller_authenticate(struct warrant *w, struct client_cred *cred, struct rs_caller *rc, struct oerr *err,
@@ -45,7 +48,7 @@ int rs_caller_authenticate(struct warrant *w, struct client_cred *cred, struct r
  * its owner, and the DPoP key binding. Read from the token's RFC 7662 answer, rendered once
  * at verification, so they are exactly what /introspect tells. 0, or -1 when it is not
  * the JSON it must be. */
-static int token_claims(const struct tok *t, struct evaluation *e, char act_sub[ID_MAX], char act_owner[ID_MAX])
+static int token_claims(const struct tok *t, struct evaluation *e)
 {
 	json_t *o = json_loadb(t->active_json, t->active_len, 0, NULL);
 	if (!o)
@@ -55,8 +58,8 @@ static int token_claims(const struct tok *t, struct evaluation *e, char act_sub[
 	json_t *act = json_object_get(o, "act");
 	const char *as = json_is_object(act) ? json_string_value(json_object_get(act, "sub")) : NULL;
 	const char *ao = json_is_object(act) ? json_string_value(json_object_get(act, "owner_id")) : NULL;
-	snprintf(act_sub, ID_MAX, "%s", as ? as : "");
-	snprintf(act_owner, ID_MAX, "%s", ao ? ao : "");
+	snprintf(e->act_sub, sizeof e->act_sub, "%s", as ? as : "");
+	snprintf(e->act_owner, sizeof e->act_owner, "%s", ao ? ao : "");
 	json_t *cnf = json_object_get(o, "cnf");
 	const char *jkt = json_is_object(cnf) ? json_string_value(json_object_get(cnf, "jkt")) : NULL;
 	snprintf(e->jkt, sizeof e->jkt, "%s", jkt ? jkt : "");
@@ -66,8 +69,7 @@ static int token_claims(const struct tok *t, struct evaluation *e, char act_sub[
 
 /* The decision's rules in order; the first that fails names the reason. Returns 1 allowed,
  * 0 denied (e->reason), -1 on a database error. */
-static int decide(struct warrant *w, const struct rs_caller *rc, struct evaluation *e, char act_sub[ID_MAX],
-		  char act_owner[ID_MAX])
+static int decide(struct warrant *w, const struct rs_caller *rc, struct evaluation *e)
 {
 	const char *why = NULL;
 	if (!e->token || e->token_len == 0) {
@@ -81,17 +83,22 @@ static int decide(struct warrant *w, const struct rs_caller *rc, struct evaluati
 		e->reason = why && strcmp(why, "other_audience") == 0 ? EVAL_AUDIENCE : EVAL_INACTIVE;
 		return 0;
 	}
-	if (token_claims(e->tok, e, act_sub, act_owner) < 0)
+	if (token_claims(e->tok, e) < 0)
 		return -1;
 	/* SPEC: the subject is the token's sub, or the acting agent of an exchanged token */
 	if (e->subject_id && strcmp(e->subject_id, e->tok->sub) != 0 &&
-	    !(act_sub[0] && strcmp(e->subject_id, act_sub) == 0)) {
+	    !(e->act_sub[0] && strcmp(e->subject_id, e->act_sub) == 0)) {
 		e->reason = EVAL_SUBJECT;
 		return 0;
 	}
-	/* RFC 9449 §7.1: a DPoP-bound token is no bearer token */
-	if (e->jkt[0] && e->dpop_jkt && (!e->dpop || strcmp(e->dpop_jkt, e->jkt) != 0)) {
+	/* RFC 9449 §7.1: a DPoP-bound token is no bearer token, and its proof is made with
+	 * the key it is bound to */
+	if (e->dpop_jkt && !e->dpop && e->jkt[0]) {
 		e->reason = EVAL_DPOP;
+		return 0;
+	}
+	if (e->dpop_jkt && e->dpop && (!e->jkt[0] || strcmp(e->dpop_jkt, e->jkt) != 0)) {
+		e->reason = EVAL_DPOP_PROOF;
 		return 0;
 	}
 	if (e->action && !verbset_has(e->scope, slice_of(e->action))) {
@@ -138,34 +145,77 @@ static void eval_detail(const struct rs_caller *rc, const struct evaluation *e, 
 	audit_detail_take(ev, &d);
 }
 
-int token_evaluate(struct warrant *w, const struct rs_caller *rc, struct evaluation *e, struct audit_event *ev)
+void evaluation_event(const struct rs_caller *rc, const struct evaluation *e, int error, struct audit_event *ev)
 {
-	char act_sub[ID_MAX] = "", act_owner[ID_MAX] = "";
-	e->decision = 0;
-	e->reason = NULL;
-	e->tok = NULL;
-	e->scope[0] = e->jkt[0] = '\0';
-	int r = decide(w, rc, e, act_sub, act_owner);
-	e->decision = r == 1;
 	const struct tok *t = e->tok;
+	const char *act = e->act_sub[0] ? e->act_sub : NULL;
 	/* dual keys: the acting agent (the actor of an exchanged token) and its owner */
 	struct audit_keys k = {.actor = rc->who.rs_id, .client_addr = rc->client_addr, .request_id = rc->request_id};
 	if (t) {
-		k.actor = k.agent_id = act_sub[0] ? act_sub : t->sub;
-		k.owner_id = act_sub[0] && act_owner[0] ? act_owner : t->owner_id;
+		k.actor = k.agent_id = act ? act : t->sub;
+		k.owner_id = act && e->act_owner[0] ? e->act_owner : t->owner_id;
 		k.run_id = t->run_id;
 		k.ws = t->ws;
 		k.jti = t->jti;
 	}
 	const char *event = !e->action ? EV_TOKEN_INTROSPECTED : e->decision ? EV_ACTION_ALLOWED : EV_ACTION_DENIED;
-	const char *outcome = r < 0		 ? "error"
-			      : !e->action	 ? (e->decision ? "active" : "inactive")
-			      : e->decision	 ? "allowed"
-						 : "denied";
+	const char *outcome = error ? "error" : !e->action ? (e->decision ? "active" : "inactive")
+				  : e->decision ? "allowed" : "denied";
 	audit_event_clear(ev);
 	audit_event_init(ev, event, outcome, &k);
-	eval_detail(rc, e, t && act_sub[0] ? t->sub : NULL, ev);
+	eval_detail(rc, e, t && act ? t->sub : NULL, ev);
+}
+
+int token_evaluate(struct warrant *w, const struct rs_caller *rc, struct evaluation *e, struct audit_event *ev)
+{
+	e->decision = 0;
+	e->reason = NULL;
+	e->tok = NULL;
+	e->scope[0] = e->jkt[0] = e->act_sub[0] = e->act_owner[0] = '\0';
+	int r = decide(w, rc, e);
+	e->decision = r == 1;
+	evaluation_event(rc, e, r < 0, ev);
 	return r < 0 ? -1 : 0;
+}
+
+/* RFC 9449 §4.2: ath is base64url(SHA-256(the access token)). 1 when proof's ath is that. */
+static int ath_matches(const char *proof, size_t n, const char *token, size_t token_len)
+{
+	unsigned char h[32];
+	unsigned int hn = 0;
+	char want[64];
+	if (!EVP_Digest(token, token_len, h, &hn, EVP_sha256(), NULL) || hn != sizeof h)
+		return 0;
+	b64url_encode(h, sizeof h, want);
+	struct jose_jws j;
+	const char *why;
+	if (jose_jws_parse(proof, n, &j, &why) < 0)
+		return 0;
+	const char *ath = json_string_value(json_object_get(j.claims, "ath"));
+	int ok = ath && strcmp(ath, want) == 0;
+	jose_jws_clear(&j);
+	return ok;
+}
+
+void evaluation_dpop(struct evaluation *e, const char *proof, size_t n, const char *htm, const char *htu,
+		     int64_t now_s, struct dpop_proof *out, const char **why)
+{
+	e->dpop = 1;
+	e->dpop_jkt = "";
+	memset(out, 0, sizeof *out);
+	if (!proof || !htm || !htu || !e->token) {
+		*why = "dpop_missing";
+		return;
+	}
+	struct dpop_expect x = {.htm = htm, .htu = htu, .now_s = now_s, .nonce_key = NULL};
+	if (dpop_check(proof, n, &x, out, why) != DPOP_OK)
+		return;
+	if (!ath_matches(proof, n, e->token, e->token_len)) {
+		*why = "ath";
+		memset(out, 0, sizeof *out);
+		return;
+	}
+	e->dpop_jkt = out->jkt;
 }
 
 void evaluation_free(struct evaluation *e)

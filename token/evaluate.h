@@ -23,7 +23,8 @@
 #define EVAL_AUDIENCE "audience"
 #define EVAL_SUBJECT "subject_mismatch"
 #define EVAL_SCOPE "action_not_in_scope"
-#define EVAL_DPOP "dpop_required"
+#define EVAL_DPOP "dpop_required"    /* a DPoP-bound token presented as a bearer token */
+#define EVAL_DPOP_PROOF "dpop_proof" /* the DPoP scheme without a good proof for the token's key */
 
 /* The calling resource server, authenticated once per request. */
 struct rs_caller {
@@ -46,7 +47,10 @@ struct evaluation {
 	const char *resource_type, *resource_id;
 	const char *token; /* the agent's access token, token_len bytes; NULL: none */
 	size_t token_len;
-	int dpop; /* the token came with the DPoP scheme and a proof already checked for dpop_jkt */
+	/* key binding (RFC 9449 §7.1), only where the request itself is seen (/check): dpop_jkt
+	 * NULL leaves it to the resource server (AuthZEN); else dpop says the DPoP scheme was used
+	 * and dpop_jkt is the thumbprint of its proof's key ("" when the proof was not good). */
+	int dpop;
 	const char *dpop_jkt;
 	/* out */
 	int decision;
@@ -54,6 +58,7 @@ struct evaluation {
 	struct tok *tok;    /* referenced when the token verified (evaluation_free releases it) */
 	char scope[VERBSET_MAX];
 	char jkt[96]; /* the token's cnf.jkt, "" when it is a bearer token */
+	char act_sub[ID_MAX], act_owner[ID_MAX]; /* an exchanged token's actor and its owner, else "" */
 };
 
 /* Decides e for caller rc and fills ev with its action.allowed/action.denied event (or,
@@ -61,6 +66,17 @@ struct evaluation {
  * active"). Returns 0 decided, -1 on a database error (ev then an "error" row). */
 int token_evaluate(struct warrant *w, const struct rs_caller *rc, struct evaluation *e, struct audit_event *ev);
 void evaluation_free(struct evaluation *e);
+/* (Re)builds ev from e as decided: after a later refusal (a replayed DPoP proof) too. */
+void evaluation_event(const struct rs_caller *rc, const struct evaluation *e, int error, struct audit_event *ev);
+
+struct dpop_proof;
+/* RFC 9449 §4.3 at a resource server: checks a DPoP proof of n bytes for a request of method
+ * htm to URL htu (no query) carrying e->token: signature, typ, iat window, htm, htu (through
+ * token/dpop.c's dpop_check) and ath, the hash of the token (§4.2). Sets e->dpop and
+ * e->dpop_jkt (out->jkt, or "" when the proof is not good; *why says why). The jti is not
+ * claimed here: the caller's writer job claims it (dpop_claim) before the answer. */
+void evaluation_dpop(struct evaluation *e, const char *proof, size_t n, const char *htm, const char *htu,
+		     int64_t now_s, struct dpop_proof *out, const char **why);
 
 /* A writer job inserting the n events of an array (struct audit_batch): one commit for a
  * whole /access/v1/evaluations request. */
