@@ -134,8 +134,8 @@ static int row_runs(struct activity *a, struct db_stmt *st)
 	return 0;
 }
 
-#define FILTER                                                                                                  \
-	" time >= ?1 AND agent_id IS NOT NULL AND (CAST(?2 AS TEXT) IS NULL OR owner_id = ?2)"                 \
+#define FILTER                                                                                 \
+	" time >= ?1 AND agent_id IS NOT NULL AND (CAST(?2 AS TEXT) IS NULL OR owner_id = ?2)" \
 	" AND (CAST(?3 AS TEXT) IS NULL OR agent_id = ?3)"
 
 int activity_read(struct db *db, const struct activity_query *q, struct activity *out)
@@ -145,18 +145,18 @@ int activity_read(struct db *db, const struct activity_query *q, struct activity
 			     " AND event IN ('" EV_TOKEN_ISSUED "','" EV_APPROVAL_REQUESTED "','" EV_APPROVAL_APPROVED
 			     "','" EV_APPROVAL_DENIED "') AND outcome = 'ok' GROUP BY agent_id, event";
 	/* the verb is the detail's "action" (token/evaluate.c writes it) */
-	const char *actions = db_sql(
-		db,
-		"SELECT agent_id, MAX(owner_id), event, json_extract(detail, '$.action') AS verb, COUNT(*)"
-		" FROM audit_events WHERE" FILTER " AND event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED
-		"') AND json_valid(detail) GROUP BY agent_id, event, verb",
-		"SELECT agent_id, MAX(owner_id), event, CAST(detail AS jsonb) ->> 'action' AS verb, COUNT(*)"
-		" FROM audit_events WHERE" FILTER " AND event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED
-		"') GROUP BY agent_id, event, verb");
-	const char *runs = "SELECT agent_id, COUNT(DISTINCT run_id) FROM audit_events WHERE" FILTER
-			   " AND run_id IS NOT NULL AND run_id <> '' AND ((event = '" EV_TOKEN_ISSUED
-			   "' AND outcome = 'ok') OR event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED
-			   "')) GROUP BY agent_id";
+	const char *actions =
+		db_sql(db,
+		       "SELECT agent_id, MAX(owner_id), event, json_extract(detail, '$.action') AS verb, COUNT(*)"
+		       " FROM audit_events WHERE" FILTER " AND event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED
+		       "') AND json_valid(detail) GROUP BY agent_id, event, verb",
+		       "SELECT agent_id, MAX(owner_id), event, CAST(detail AS jsonb) ->> 'action' AS verb, COUNT(*)"
+		       " FROM audit_events WHERE" FILTER " AND event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED
+		       "') GROUP BY agent_id, event, verb");
+	const char *runs =
+		"SELECT agent_id, COUNT(DISTINCT run_id) FROM audit_events WHERE" FILTER
+		" AND run_id IS NOT NULL AND run_id <> '' AND ((event = '" EV_TOKEN_ISSUED
+		"' AND outcome = 'ok') OR event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED "')) GROUP BY agent_id";
 	if (each_row(db, counts, q, row_counts, out) < 0 || each_row(db, actions, q, row_actions, out) < 0 ||
 	    each_row(db, runs, q, row_runs, out) < 0) {
 		activity_free(out);

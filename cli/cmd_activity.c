@@ -10,12 +10,11 @@
 static void print_text(const struct activity_agent *g)
 {
 	printf("%s (owner %s)\n", g->agent_id, g->owner_id[0] ? g->owner_id : "-");
-	printf("  tokens %ld, runs %ld, actions allowed %ld, denied %ld\n", g->tokens, g->runs, g->allowed,
-	       g->denied);
+	printf("  tokens %ld, runs %ld, actions allowed %ld, denied %ld\n", g->tokens, g->runs, g->allowed, g->denied);
 	for (size_t i = 0; i < g->nverbs; i++)
 		printf("  %-32s allowed %ld, denied %ld\n", g->verbs[i].verb, g->verbs[i].allowed, g->verbs[i].denied);
-	printf("  approvals requested %ld, approved %ld, denied %ld\n", g->approvals_requested,
-	       g->approvals_approved, g->approvals_denied);
+	printf("  approvals requested %ld, approved %ld, denied %ld\n", g->approvals_requested, g->approvals_approved,
+	       g->approvals_denied);
 }
 
 int cmd_activity(struct cli *c)

@@ -17,12 +17,14 @@ struct authzen_state {
 	struct form empty;
 	struct rs_caller rc;
 	struct oerr err;
-	int refused;   /* the caller was refused: answer err once its row is committed */
-	int single;    /* answer {"decision":...} rather than {"evaluations":[...]} */
-	json_t *body;  /* the request, kept while evaluations point into it */
-	size_t n;      /* evaluations made */
+	int refused;  /* the caller was refused: answer err once its row is committed */
+	int single;   /* answer {"decision":...} rather than {"evaluations":[...]} */
+	json_t *body; /* the request, kept while evaluations point into it */
+	size_t n;     /* evaluations made */
+	size_t cap;   /* evaluations allocated (ev, events) */
 	struct evaluation *ev;
 	struct audit_event *events;
+	struct audit_event refusal; /* the caller's refusal */
 	struct audit_batch batch;
 };
 
@@ -31,8 +33,9 @@ static void authzen_free(void *p)
 	struct authzen_state *s = p;
 	for (size_t i = 0; s->ev && i < s->n; i++)
 		evaluation_free(&s->ev[i]);
-	for (size_t i = 0; s->events && i < EVAL_BATCH_MAX; i++)
+	for (size_t i = 0; s->events && i < s->cap; i++)
 		audit_event_clear(&s->events[i]);
+	audit_event_clear(&s->refusal);
 	free(s->ev);
 	free(s->events);
 	json_decref(s->body);
@@ -121,8 +124,9 @@ static int parse_semantic(json_t *body, enum semantic *sem, struct oerr *e)
 	else if (s && strcmp(s, "permit_on_first_permit") == 0)
 		*sem = PERMIT_ON_FIRST_PERMIT;
 	else {
-		oerr_set(e, 400, "invalid_request",
-			 "options.evaluations_semantic must be execute_all, deny_on_first_deny or permit_on_first_permit");
+		oerr_set(
+			e, 400, "invalid_request",
+			"options.evaluations_semantic must be execute_all, deny_on_first_deny or permit_on_first_permit");
 		return -1;
 	}
 	return 0;
@@ -176,13 +180,7 @@ static int authzen_begin(struct http_req *r, struct authzen_state *s)
 	s->rc.client_addr = r->client_addr;
 	s->rc.request_id = r->request_id;
 	s->rc.via = "evaluation";
-	s->events = calloc(EVAL_BATCH_MAX, sizeof *s->events);
-	s->ev = calloc(EVAL_BATCH_MAX, sizeof *s->ev);
-	if (!s->events || !s->ev) {
-		resp_error_simple(r, 500, "server_error", "out of memory");
-		return 1;
-	}
-	if (rs_caller_authenticate(r->w, &s->cred, &s->rc, &s->err, &s->events[0]) != 0) {
+	if (rs_caller_authenticate(r->w, &s->cred, &s->rc, &s->err, &s->refusal) != 0) {
 		s->refused = 1;
 		return 2;
 	}
@@ -193,6 +191,19 @@ static int authzen_begin(struct http_req *r, struct authzen_state *s)
 		resp_error_simple(r, 400, "invalid_request", "the body must be a JSON object");
 		return 1;
 	}
+	return 0;
+}
+
+/* Room for n evaluations and their events. 0, or -1 with a 500 set. */
+static int reserve(struct http_req *r, struct authzen_state *s, size_t n)
+{
+	s->events = calloc(n, sizeof *s->events);
+	s->ev = calloc(n, sizeof *s->ev);
+	if (!s->events || !s->ev) {
+		resp_error_simple(r, 500, "server_error", "out of memory");
+		return -1;
+	}
+	s->cap = n;
 	return 0;
 }
 
@@ -216,7 +227,7 @@ static int run(struct http_req *r, struct authzen_state *s, size_t n, enum seman
 static enum hres commit(struct http_req *r, struct authzen_state *s)
 {
 	if (s->refused)
-		return http_defer_single(r, audit_job, &s->events[0], authzen_finish);
+		return http_defer_single(r, audit_job, &s->refusal, authzen_finish);
 	s->batch.ev = s->events;
 	s->batch.n = s->n;
 	if (s->n == 1)
@@ -249,6 +260,8 @@ enum hres h_access_evaluation(struct http_req *r)
 		return commit(r, s);
 	struct oerr e;
 	memset(&e, 0, sizeof e);
+	if (reserve(r, s, 1) < 0)
+		return H_DONE;
 	if (parse_one(s->body, NULL, &s->ev[0], &e) < 0) {
 		resp_error(r, &e);
 		return H_DONE;
@@ -290,6 +303,8 @@ enum hres h_access_evaluations(struct http_req *r)
 		return H_DONE;
 	}
 	s->single = n == 0;
+	if (reserve(r, s, n ? n : 1) < 0)
+		return H_DONE;
 	for (size_t i = 0; i < (n ? n : 1); i++) {
 		json_t *item = n ? json_array_get(items, i) : s->body;
 		if (!json_is_object(item)) {

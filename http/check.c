@@ -102,10 +102,10 @@ static void check_finish(struct http_req *r, int rc)
 	} else if (strcmp(e->reason, EVAL_DPOP_PROOF) == 0) {
 		/* RFC 9449 §7.1 */
 		resp_error_simple(r, 401, "invalid_dpop_proof", "the DPoP proof is not acceptable");
-		resp_header(r, "WWW-Authenticate", "DPoP realm=\"warrant\", error=\"invalid_dpop_proof\", "
-						   "algs=\"ES256 RS256 PS256 EdDSA\"");
-	}
-	else if (strcmp(e->reason, EVAL_SCOPE) == 0)
+		resp_header(r, "WWW-Authenticate",
+			    "DPoP realm=\"warrant\", error=\"invalid_dpop_proof\", "
+			    "algs=\"ES256 RS256 PS256 EdDSA\"");
+	} else if (strcmp(e->reason, EVAL_SCOPE) == 0)
 		challenge(r, 403, "insufficient_scope", "the token does not hold the action", s->action);
 	else
 		challenge(r, 401, "invalid_token", "the token is not active for this resource server", NULL);
@@ -194,7 +194,8 @@ static int read_action(struct http_req *r, struct check_state *s)
 	const char *v = header(r, CHECK_ACTION_HEADER, &n);
 	if (v && n) {
 		if (n > VERB_MAX_LEN || !verb_valid((slice){v, n})) {
-			resp_error_simple(r, 400, "invalid_request", CHECK_ACTION_HEADER " must be a verb, resource:action");
+			resp_error_simple(r, 400, "invalid_request",
+					  CHECK_ACTION_HEADER " must be a verb, resource:action");
 			return -1;
 		}
 		memcpy(s->action, v, n);

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 int rs_caller_authenticate(struct warrant *w, struct client_cred *cred, struct rs_caller *rc, struct oerr *err,
@@ -48,7 +50,7 @@ int rs_caller_authenticate(struct warrant *w, struct client_cred *cred, struct r
  * its owner, and the DPoP key binding. Read from the token's RFC 7662 answer, rendered once
  * at verification, so they are exactly what /introspect tells. 0, or -1 when it is not
  * the JSON it must be. */
-static int token_claims(const struct tok *t, struct evaluation *e)
+static int parse_claims(const struct tok *t, struct evaluation *e)
 {
 	json_t *o = json_loadb(t->active_json, t->active_len, 0, NULL);
 	if (!o)
@@ -64,6 +66,50 @@ static int token_claims(const struct tok *t, struct evaluation *e)
 	const char *jkt = json_is_object(cnf) ? json_string_value(json_object_get(cnf, "jkt")) : NULL;
 	snprintf(e->jkt, sizeof e->jkt, "%s", jkt ? jkt : "");
 	json_decref(o);
+	return 0;
+}
+
+/* Those claims, kept per token (by the SHA-256 of its string, like the verified-token
+ * cache: what a token says never changes) in a direct-mapped table allocated on first use,
+ * so a token evaluated again is not parsed again. A scope longer than the slot holds is
+ * parsed every time. */
+struct claims_slot {
+	unsigned char hash[32];
+	int used;
+	char scope[EVAL_CLAIMS_SCOPE_MAX];
+	char act_sub[ID_MAX], act_owner[ID_MAX], jkt[96];
+};
+static struct claims_slot *claims_table;
+static pthread_mutex_t claims_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int token_claims(const struct tok *t, struct evaluation *e)
+{
+	size_t i = ((size_t)t->hash[0] << 8 | t->hash[1]) % EVAL_CLAIMS_CACHE;
+	pthread_mutex_lock(&claims_mu);
+	if (!claims_table)
+		claims_table = calloc(EVAL_CLAIMS_CACHE, sizeof *claims_table);
+	struct claims_slot *c = claims_table ? &claims_table[i] : NULL;
+	if (c && c->used && memcmp(c->hash, t->hash, sizeof c->hash) == 0) {
+		memcpy(e->scope, c->scope, sizeof c->scope);
+		memcpy(e->act_sub, c->act_sub, sizeof c->act_sub);
+		memcpy(e->act_owner, c->act_owner, sizeof c->act_owner);
+		memcpy(e->jkt, c->jkt, sizeof c->jkt);
+		pthread_mutex_unlock(&claims_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&claims_mu);
+	if (parse_claims(t, e) < 0)
+		return -1;
+	if (!c || strlen(e->scope) >= sizeof c->scope)
+		return 0;
+	pthread_mutex_lock(&claims_mu);
+	memcpy(c->hash, t->hash, sizeof c->hash);
+	memcpy(c->scope, e->scope, sizeof c->scope);
+	memcpy(c->act_sub, e->act_sub, sizeof c->act_sub);
+	memcpy(c->act_owner, e->act_owner, sizeof c->act_owner);
+	memcpy(c->jkt, e->jkt, sizeof c->jkt);
+	c->used = 1;
+	pthread_mutex_unlock(&claims_mu);
 	return 0;
 }
 
@@ -116,8 +162,10 @@ static void eval_detail(const struct rs_caller *rc, const struct evaluation *e, 
 	buf_init(&d, AUDIT_DETAIL_LIMIT);
 	buf_puts(&d, "{\"resource_server\":");
 	buf_json_cstr(&d, rc->who.rs_id);
-	buf_puts(&d, ",\"via\":");
-	buf_json_cstr(&d, rc->via);
+	if (strcmp(rc->via, "evaluation") != 0) { /* an AuthZEN evaluation unless it says */
+		buf_puts(&d, ",\"via\":");
+		buf_json_cstr(&d, rc->via);
+	}
 	if (e->action) {
 		buf_puts(&d, ",\"action\":");
 		buf_json_cstr(&d, e->action);
@@ -129,7 +177,8 @@ static void eval_detail(const struct rs_caller *rc, const struct evaluation *e, 
 		buf_json_cstr(&d, e->resource_id ? e->resource_id : "");
 		buf_puts(&d, "}");
 	}
-	if (e->subject_id) {
+	/* the subject named, when it is not the acting agent the row is keyed to */
+	if (e->subject_id && !(e->tok && !e->reason)) {
 		buf_puts(&d, ",\"subject\":");
 		buf_json_cstr(&d, e->subject_id);
 	}
@@ -159,8 +208,10 @@ void evaluation_event(const struct rs_caller *rc, const struct evaluation *e, in
 		k.jti = t->jti;
 	}
 	const char *event = !e->action ? EV_TOKEN_INTROSPECTED : e->decision ? EV_ACTION_ALLOWED : EV_ACTION_DENIED;
-	const char *outcome = error ? "error" : !e->action ? (e->decision ? "active" : "inactive")
-				  : e->decision ? "allowed" : "denied";
+	const char *outcome = error         ? "error"
+			      : !e->action  ? (e->decision ? "active" : "inactive")
+			      : e->decision ? "allowed"
+					    : "denied";
 	audit_event_clear(ev);
 	audit_event_init(ev, event, outcome, &k);
 	eval_detail(rc, e, t && act ? t->sub : NULL, ev);
@@ -197,8 +248,8 @@ static int ath_matches(const char *proof, size_t n, const char *token, size_t to
 	return ok;
 }
 
-void evaluation_dpop(struct evaluation *e, const char *proof, size_t n, const char *htm, const char *htu,
-		     int64_t now_s, struct dpop_proof *out, const char **why)
+void evaluation_dpop(struct evaluation *e, const char *proof, size_t n, const char *htm, const char *htu, int64_t now_s,
+		     struct dpop_proof *out, const char **why)
 {
 	e->dpop = 1;
 	e->dpop_jkt = "";

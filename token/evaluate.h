@@ -14,8 +14,10 @@
 #include "../core/warrant.h"
 #include "verify.h"
 
-#define EVAL_BATCH_MAX 64   /* evaluations in one /access/v1/evaluations request; more is 400 */
-#define EVAL_FIELD_MAX 256  /* bytes of a subject id or type, action name, resource type or id */
+#define EVAL_BATCH_MAX 64         /* evaluations in one /access/v1/evaluations request; more is 400 */
+#define EVAL_FIELD_MAX 256        /* bytes of a subject id or type, action name, resource type or id */
+#define EVAL_CLAIMS_CACHE 8192    /* tokens whose scope and actor are kept parsed (about 4 MB) */
+#define EVAL_CLAIMS_SCOPE_MAX 256 /* bytes of a scope kept there; longer ones are parsed each time */
 
 /* The reasons a decision is false (SPEC "Access decisions"), as sent and audited. */
 #define EVAL_NO_TOKEN "token_missing"
@@ -57,7 +59,7 @@ struct evaluation {
 	const char *reason; /* static; NULL when allowed */
 	struct tok *tok;    /* referenced when the token verified (evaluation_free releases it) */
 	char scope[VERBSET_MAX];
-	char jkt[96]; /* the token's cnf.jkt, "" when it is a bearer token */
+	char jkt[96];                            /* the token's cnf.jkt, "" when it is a bearer token */
 	char act_sub[ID_MAX], act_owner[ID_MAX]; /* an exchanged token's actor and its owner, else "" */
 };
 
@@ -75,8 +77,8 @@ struct dpop_proof;
  * token/dpop.c's dpop_check) and ath, the hash of the token (§4.2). Sets e->dpop and
  * e->dpop_jkt (out->jkt, or "" when the proof is not good; *why says why). The jti is not
  * claimed here: the caller's writer job claims it (dpop_claim) before the answer. */
-void evaluation_dpop(struct evaluation *e, const char *proof, size_t n, const char *htm, const char *htu,
-		     int64_t now_s, struct dpop_proof *out, const char **why);
+void evaluation_dpop(struct evaluation *e, const char *proof, size_t n, const char *htm, const char *htu, int64_t now_s,
+		     struct dpop_proof *out, const char **why);
 
 /* A writer job inserting the n events of an array (struct audit_batch): one commit for a
  * whole /access/v1/evaluations request. */
