@@ -337,7 +337,9 @@ def through(gw, label):
     t = tok["access_token"]
     auth = {"Authorization": "Bearer " + t}
     # let through, with who is calling; a header the client forged is replaced
-    st, h, b = gw.request("GET", "/tickets/1", dict(auth, **{"X-Warrant-Agent": "agt_forged"}))
+    st, h, b = gw.request("GET", "/tickets/1", dict(auth, **{"X-Warrant-Agent": "agt_forged",
+                                                             "X-Warrant-Action": "refunds:issue",
+                                                             "X-Warrant-Resource": "ticket/forged"}))
     assert st == 200, (label, st, b)
     got = json.loads(b)
     assert got["path"] == "/tickets/1" and got["method"] == "GET", got
@@ -345,6 +347,9 @@ def through(gw, label):
     assert hd["x-warrant-agent"] == a["id"] and hd["x-warrant-owner"] == a["owner"]["id"], hd
     assert hd["x-warrant-run"] == "via-" + label and hd["x-warrant-scope"] == "tickets:read", hd
     assert "x-warrant-resource-authorization" not in hd, hd
+    # the client's X-Warrant-Action and X-Warrant-Resource never reach /check
+    mine = [r for r in ctx()["env"].audit("--agent", a["id"]) if r["event"] == "action.allowed"]
+    assert len(mine) == 1 and "resource" not in mine[0]["detail"], mine
     # writing needs tickets:note, which the token does not hold: 403 with the challenge
     st, h, _ = gw.request("POST", "/tickets/1/notes", auth)
     assert st == 403 and 'error="insufficient_scope"' in h.get("www-authenticate", ""), (label, st, h)
