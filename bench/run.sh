@@ -2,8 +2,8 @@
 # `make bench`: builds Warrant, provisions a database, starts `warrant serve` on loopback
 # and drives it with wrk (keep-alive) at concurrency 1, 16 and 64, BENCH_SECONDS (10) per
 # point: issuance (client_secret_basic), DPoP-bound issuance (the same with an ES256 proof
-# each, RFC 9449), introspection of valid tokens, revocation of distinct live tokens, and
-# /healthz as the HTTP ceiling of the same server; plus issuance with private_key_jwt (ES256
+# each, RFC 9449), introspection of valid tokens and AuthZEN evaluations of the same tokens,
+# revocation of distinct live tokens, and /healthz as the HTTP ceiling of the same server; plus issuance with private_key_jwt (ES256
 # assertions pre-signed by python3-jwt, each jti used once) beside secret issuance at the
 # same concurrency, issuance without keep-alive, and the server's RSS after BENCH_MILLION
 # (1000000) tokens at c64.
@@ -91,10 +91,18 @@ echo "== issuance (keep-alive), introspection, revocation, /healthz: ${SECS}s a 
 BENCH_AGENTS=$BENCH_OUT/agents.txt BENCH_KEEP_TOKENS=1 point pool-introspect 4 token.lua
 cat "$BENCH_OUT"/tokens-*.txt | head -n 5000 >"$BENCH_OUT/introspect-tokens.txt" || true
 rm -f "$BENCH_OUT"/tokens-*.txt
+# the same tokens as AuthZEN evaluations: subject the token's sub, action a verb it holds
+/usr/bin/python3 -c 'import base64, json, sys
+for t in sys.stdin.read().split():
+    sub = json.loads(base64.urlsafe_b64decode(t.split(".")[1] + "=="))["sub"]
+    print(json.dumps({"subject": {"type": "agent", "id": sub}, "action": {"name": "tickets:read"},
+                      "resource": {"type": "ticket", "id": "T-1"}, "context": {"access_token": t}}))' \
+	<"$BENCH_OUT/introspect-tokens.txt" >"$BENCH_OUT/evaluation-bodies.txt"
 for c in 1 16 64; do
 	point healthz "$c" healthz.lua
 	BENCH_AGENTS=$BENCH_OUT/agents.txt point token "$c" token.lua
 	BENCH_TOKENS=$BENCH_OUT/introspect-tokens.txt point introspect "$c" introspect.lua
+	BENCH_BODIES=$BENCH_OUT/evaluation-bodies.txt point evaluation "$c" evaluation.lua
 done
 BENCH_AGENTS=$BENCH_OUT/agents.txt BENCH_CLOSE=1 point token-no-keepalive 16 token.lua
 

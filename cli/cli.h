@@ -53,6 +53,7 @@ int cmd_resource_rotate(struct cli *c);
 int cmd_resource_state(struct cli *c);
 int cmd_keys_list(struct cli *c);
 int cmd_audit(struct cli *c);
+int cmd_activity(struct cli *c);
 int cmd_revoke(struct cli *c);
 int cmd_backup(struct cli *c);
 int cmd_restore(struct cli *c);

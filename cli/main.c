@@ -71,6 +71,7 @@ static const struct command commands[] = {
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
 	 "              [--until ISO8601] [--limit N]"},
+	{"activity", NULL, cmd_activity, "warrant activity [--owner USR] [--agent AGT] [--since 7d|ISO8601] [--json]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -271,6 +272,8 @@ static const struct {
 		    " --key-file /etc/warrant/kek"},
 	{"audit", "Audit events as JSON lines, oldest first.\n"
 		  "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json"},
+	{"activity", "What each agent did: tokens issued, actions allowed and denied by verb, runs, approvals.\n"
+		     "  warrant activity --owner usr_... --since 7d\n  warrant activity --agent agt_... --json"},
 };
 
 static int help_for(const char *w1)

@@ -89,6 +89,9 @@ void resp_json_str(struct http_req *r, int status, const char *json);
  * temporarily_unavailable. */
 void resp_error(struct http_req *r, const struct oerr *e);
 void resp_error_simple(struct http_req *r, int status, const char *code, const char *desc);
+/* Adds a header to the response set so far (name and value from the server, never raw
+ * client bytes with line breaks: those are refused). 0, or -1 out of memory or refused. */
+int resp_header(struct http_req *r, const char *name, const char *value);
 /* Content-Type is application/x-www-form-urlencoded (parameters allowed). */
 int req_is_form(const struct http_req *r);
 
@@ -105,6 +108,10 @@ enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);
 enum hres h_console(struct http_req *r);
+enum hres h_access_evaluation(struct http_req *r);
+enum hres h_access_evaluations(struct http_req *r);
+enum hres h_authzen_configuration(struct http_req *r);
+enum hres h_check(struct http_req *r);
 /* The bearer token /metrics asks for (NULL: loopback clients only). */
 void metrics_set_token(const char *t);
 /* Builds the discovery document once at start. */

@@ -102,7 +102,7 @@ int req_is_form(const struct http_req *r)
 	return next == '\0' || next == ';' || next == ' ';
 }
 
-static void add_headers(struct MHD_Response *mr, const struct http_resp *p, const char *request_id)
+static void add_headers(struct MHD_Response *mr, struct http_resp *p, const char *request_id)
 {
 	if (p->ctype)
 		MHD_add_response_header(mr, "Content-Type", p->ctype);

@@ -52,6 +52,33 @@ static void audit_fill(struct introspection *q, const char *rs, const struct tok
 	}
 }
 
+/* RFC 7662 §2.2: what "active" means for one resource server; see introspect.h. */
+int token_active_for(struct warrant *w, const char *audience, const char *token, size_t n, struct tok **out,
+		     const char **why)
+{
+	*out = NULL;
+	struct tok *t = tok_lookup(w, token, n, why);
+	if (!t)
+		return 0;
+	*out = t;
+	/* a resource server registered with an audience sees only tokens meant for it */
+	if (audience && audience[0]) {
+		int mine = 0;
+		for (int i = 0; i < t->naud; i++)
+			mine |= strcmp(t->aud[i], audience) == 0;
+		if (!mine) {
+			*why = "other_audience";
+			return 0;
+		}
+	}
+	int rc = live_check(w, t, why);
+	if (rc < 0) {
+		tok_release(t);
+		*out = NULL;
+	}
+	return rc;
+}
+
 int token_introspect(struct warrant *w, struct introspection *q)
 {
 	struct client_identity who;
@@ -87,25 +114,9 @@ int token_introspect(struct warrant *w, struct introspection *q)
 		return 1;
 	}
 	const char *why = NULL;
-	struct tok *t = tok_lookup(w, token.p, token.n, &why);
-	if (!t) {
-		audit_fill(q, rs, NULL, "inactive", why);
-		return 0;
-	}
-	/* a resource server registered with an audience sees only tokens meant for it */
-	if (audience[0]) {
-		int mine = 0;
-		for (int i = 0; i < t->naud; i++)
-			mine |= strcmp(t->aud[i], audience) == 0;
-		if (!mine) {
-			audit_fill(q, rs, t, "inactive", "other_audience");
-			tok_release(t);
-			return 0;
-		}
-	}
-	rc = live_check(w, t, &why);
+	struct tok *t = NULL;
+	rc = token_active_for(w, audience, token.p, token.n, &t, &why);
 	if (rc < 0) {
-		tok_release(t);
 		oerr_set(&q->err, 503, "temporarily_unavailable", "storage unavailable");
 		audit_fill(q, rs, NULL, "error", "storage");
 		return -1;

@@ -32,4 +32,12 @@ void introspection_free(struct introspection *q);
  * Returns a referenced tok or NULL (*why). Shared by introspection and revocation. */
 struct tok *tok_lookup(struct warrant *w, const char *token, size_t n, const char **why);
 
+/* Whether token is active for a resource server whose audience is audience ("" or NULL: a
+ * trusted gateway that sees every token): verified, meant for it, and live (live_check).
+ * The one rule behind /introspect, /access/v1/evaluation and /check. Returns 1 active, 0
+ * inactive (*why: "malformed", "other_audience", a live_check reason...), -1 on a database
+ * error. *out is a referenced tok whenever the token verified (release it), else NULL. */
+int token_active_for(struct warrant *w, const char *audience, const char *token, size_t n, struct tok **out,
+		     const char **why);
+
 #endif
