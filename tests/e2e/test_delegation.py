@@ -343,6 +343,18 @@ def test_run_kill_switch_kills_the_whole_tree():
     assert st == 400 and body["error"] == "invalid_request"
 
 
+def test_revoke_endpoint_takes_an_exchanged_token_from_its_actor_only():
+    """RFC 7009 §2.1: the token was issued to the actor (client_id), not to the subject."""
+    x = chain()
+    srv = ctx()["srv"]
+    st, _, _ = srv.post_form("/revoke", {"token": x["t2"]}, basic=(x["a"]["client_id"], x["a"]["client_secret"]))
+    assert st == 200 and active(x["t2"])  # not A's token
+    st, _, _ = srv.post_form("/revoke", {"token": x["t2"]}, basic=(x["b"]["client_id"], x["b"]["client_secret"]))
+    assert st == 200 and not active(x["t2"]) and active(x["t1"])
+    rows = [r for r in ctx()["env"].audit("--agent", x["b"]["id"]) if r["event"] == "token.revoked"]
+    assert rows and rows[-1]["owner_id"] == x["ub"]["id"] and rows[-1]["jti"] == verify(x["t2"])["jti"]
+
+
 def test_actors_owner_kills_the_run_of_its_agent_over_v1():
     """/v1/runs/{R}/revoke by B's owner: B's exchanged tokens of run R die, A's do not."""
     ua, ub = owner(), owner(password=PW)
