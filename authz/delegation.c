@@ -123,8 +123,7 @@ int delegation_get(struct db *db, const char *agent, const char *delegate, int *
 	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
-long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, const char *json, size_t n),
-		     void *arg)
+long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
 	struct db_stmt *st = db_prep_new(db, "SELECT delegate_id, max_depth, created_at FROM delegations"
 					     " WHERE agent_id = ? ORDER BY created_at, delegate_id");

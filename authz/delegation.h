@@ -44,6 +44,5 @@ int delegation_get(struct db *db, const char *agent, const char *delegate, int *
 
 /* Calls emit with one JSON object {"agent","max_depth","created_at"} per delegate of agent,
  * oldest first. The count, or -1. */
-long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, const char *json, size_t n),
-		     void *arg);
+long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, const char *json, size_t n), void *arg);
 #endif

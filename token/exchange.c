@@ -12,11 +12,11 @@
 #include <string.h>
 
 /* RFC 8693 §2.2.2: every refusal of the exchange is invalid_request, with a reason */
-#define REFUSE(reason_, ...)                                             \
-	do {                                                             \
+#define REFUSE(reason_, ...)                                            \
+	do {                                                            \
 		oerr_set(&t->err, 400, "invalid_request", __VA_ARGS__); \
-		t->err.reason = reason_;                                 \
-		return 1;                                                \
+		t->err.reason = reason_;                                \
+		return 1;                                               \
 	} while (0)
 
 /* RFC 8693 §2.1: the parameters of this grant, before the subject token is looked at. */
@@ -140,8 +140,7 @@ int exchange_parse(struct warrant *w, struct db *db, struct token_issue *t)
 	if ((rc = check_delegations(w, t, s)) != 0)
 		return rc;
 	slice bad;
-	if (verbset_parse(slice_of(s->scope), t->x.bound, &bad) < 0 || build_act(t, s) < 0 ||
-	    build_chain(w, t, s) < 0)
+	if (verbset_parse(slice_of(s->scope), t->x.bound, &bad) < 0 || build_act(t, s) < 0 || build_chain(w, t, s) < 0)
 		return -1;
 	t->x.exp_s = s->exp;
 	return 0;

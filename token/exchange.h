@@ -22,14 +22,14 @@
 #define EXCHANGE_CHAIN_MAX (DELEGATION_DEPTH_MAX * (40 + 64 + 2) + 1)
 
 struct exchange {
-	struct tok *subject; /* the verified subject token (referenced; exchange_free) */
-	int depth;           /* the new token's act levels */
-	int64_t exp_s;       /* the subject's exp: the new token's is not later */
+	struct tok *subject;     /* the verified subject token (referenced; exchange_free) */
+	int depth;               /* the new token's act levels */
+	int64_t exp_s;           /* the subject's exp: the new token's is not later */
 	char bound[VERBSET_MAX]; /* the subject's scope: the decision's bound */
 	char act_json[EXCHANGE_ACT_MAX];
 	char chain[EXCHANGE_CHAIN_MAX];
 	char delegator[ID_MAX], delegator_owner[ID_MAX]; /* the subject's client (who delegates) */
-	struct audit_event more[2]; /* token.exchanged keyed to the other owners concerned */
+	struct audit_event more[2];                      /* token.exchanged keyed to the other owners concerned */
 	int nmore;
 };
 
