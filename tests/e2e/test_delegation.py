@@ -279,7 +279,8 @@ def test_every_cascade_is_seen_within_one_second():
     srv = ctx()["srv"]
     cases = {}
     for name in ("revoke_subject", "run", "run_any_agent", "suspend_a", "retire_a", "revoke_agent_a", "owner_a",
-                 "cred_a", "undelegate", "suspend_b", "revoke_agent_b", "owner_b", "cred_b", "run_b"):
+                 "cred_a", "narrow_a", "undelegate", "suspend_b", "revoke_agent_b", "owner_b", "cred_b", "run_b",
+                 "narrow_b"):
         cases[name] = chain()
     for x in cases.values():
         assert active(x["t1"]) and active(x["t2"])
@@ -296,6 +297,8 @@ def test_every_cascade_is_seen_within_one_second():
         "revoke_agent_a": lambda x: env.cli("revoke", "--agent", x["a"]["id"]),
         "owner_a": lambda x: env.cli("owner", "deactivate", x["ua"]["id"]),
         "cred_a": lambda x: env.cli("credential", "revoke", verify(x["t1"])["cred_id"]),
+        "narrow_a": lambda x: env.member(ctx()["ws"]["id"], x["ua"]["id"], N, op="set"),
+        "narrow_b": lambda x: env.member(ctx()["ws"]["id"], x["ub"]["id"], N, op="set"),
         "undelegate": lambda x: delegate(x["a"], x["b"], op="undelegate"),
         "suspend_b": lambda x: env.cli("agent", "suspend", x["b"]["id"]),
         "revoke_agent_b": lambda x: env.cli("revoke", "--agent", x["b"]["id"]),
@@ -311,7 +314,7 @@ def test_every_cascade_is_seen_within_one_second():
         except AssertionError as e:
             raise AssertionError("%s: %s" % (name, e))
     # the actor's own switches leave the subject token alone
-    for name in ("undelegate", "suspend_b", "revoke_agent_b", "owner_b", "cred_b", "run_b"):
+    for name in ("undelegate", "suspend_b", "revoke_agent_b", "owner_b", "cred_b", "run_b", "narrow_b"):
         assert active(cases[name]["t1"]), name
     # a delegation given again does not bring back tokens exchanged under the old one
     x = cases["undelegate"]
