@@ -275,6 +275,8 @@ static struct tok *tok_finish(struct tok *t, char *p, size_t cap, const struct b
 	if (small)
 		t = small;
 	t->cost = small ? sizeof *t + used : sizeof *t + cap;
+	if (t->depth)
+		t->cost += sizeof(struct tok_chain); /* resolved on first use, held as long */
 	for (int i = 0; i < t->naud; i++)
 		t->aud[i] = t->blob + offs[i];
 	t->scope = t->blob + scope_off;

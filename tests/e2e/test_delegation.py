@@ -417,6 +417,38 @@ def test_dpop_proof_binds_the_exchanged_token():
     assert r["token_type"] == "DPoP" and r["cnf"] == c["cnf"] and r["act"] == c["act"]
 
 
+def test_actor_authenticates_with_a_public_key_and_revoking_that_key_ends_the_token():
+    """private_key_jwt (RFC 7523): the actor has no secret at all."""
+    import base64
+    import os
+    env, srv = ctx()["env"], ctx()["srv"]
+    ua, ub = owner(), owner()
+    a = agent(ua)
+    key = ec.generate_private_key(ec.SECP256R1())
+    n = key.public_key().public_numbers()
+
+    def b64(i):
+        return base64.urlsafe_b64encode(i.to_bytes(32, "big")).rstrip(b"=").decode()
+    path = os.path.join(env.dir, "b-%d.jwk" % time.time_ns())
+    with open(path, "w") as f:
+        json.dump({"kty": "EC", "crv": "P-256", "x": b64(n.x), "y": b64(n.y)}, f)
+    b = env.cli("agent", "add", "--owner", ub["id"], "--name", "keyed", "--verbs", R + " " + N, "--jwk-file", path)
+    assert "client_secret" not in b
+    delegate(a, b)
+    now = int(time.time())
+    asr = jwt.encode({"iss": b["id"], "sub": b["id"], "aud": srv.base, "iat": now, "exp": now + 60,
+                      "jti": "x-%d" % time.time_ns()}, key, algorithm="ES256")
+    st, _, body = srv.post_form("/token", {
+        "grant_type": GRANT, "subject_token": token(a), "subject_token_type": AT,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": asr})
+    assert st == 200, body
+    c = verify(body["access_token"])
+    assert c["client_id"] == b["id"] and c["cred_id"] == b["credential_id"] and c["act"]["sub"] == b["id"]
+    env.cli("credential", "revoke", b["credential_id"])
+    inactive_within([body["access_token"]], time.time())
+
+
 def test_exchange_racing_a_revocation_of_its_subject():
     """Exchanges of A's token hammer /token while A revokes that token. No exchanged token
     stays active once the revocation is done (plus the one second), and every exchange
@@ -487,6 +519,22 @@ def test_a_node_sees_what_another_issued_and_undelegation():
                                        "Authorization": basic_header(gw["client_id"], gw["client_secret"])})
             return json.loads(raw).get("act")
         assert act_at(n2) == {"sub": b["id"], "owner_id": ub["id"]}
+        # a revocation of the subject at one node ends the exchanged token at the other
+        st, _, body = n1.token(a["client_id"], a["client_secret"], workspace=ws["id"])
+        s1 = body["access_token"]
+        st, _, body = exchange(b, s1, srv=n2)
+        assert st == 200, body
+        s2 = body["access_token"]
+        st, _, _ = n1.post_form("/revoke", {"token": s1}, basic=(a["client_id"], a["client_secret"]))
+        t = time.time()
+        while True:
+            st, _, raw = n2.request("POST", "/introspect", urllib.parse.urlencode({"token": s2}),
+                                    {"Content-Type": FORM,
+                                     "Authorization": basic_header(gw["client_id"], gw["client_secret"])})
+            if json.loads(raw) == INACTIVE:
+                break
+            assert time.time() - t < WINDOW
+            time.sleep(0.05)
         env.cli("agent", "undelegate", a["id"], "--to", b["id"])
         t = time.time()
         while act_at(n2) is not None or act_at(n1) is not None:
