@@ -208,10 +208,10 @@ int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
 {
 	/* its own statement: fn writes on this connection while the rows are read */
 	struct db_stmt *st = NULL;
-	if (!(st = db_prep_new(db,
-			       "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
-			       " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1 AND e.event = 'token.issued'"
-			       " AND (CAST(?2 AS TEXT) IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id")))
+	if (!(st = db_prep_new(db, "SELECT DISTINCT e.agent_id, a.owner_id FROM audit_events e"
+				   " JOIN agents a ON a.id = e.agent_id WHERE e.run_id = ?1"
+				   " AND e.event IN ('token.issued', 'token.exchanged')"
+				   " AND (CAST(?2 AS TEXT) IS NULL OR a.owner_id = ?2) ORDER BY e.agent_id")))
 		return -1;
 	db_bind_text(st, 1, run);
 	db_bind_text(st, 2, owner_scope);

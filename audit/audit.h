@@ -88,8 +88,8 @@ struct audit_prune {
 int audit_prune_job(struct db *db, void *arg);
 
 /* Calls fn for each agent (and its owner) that was issued a token of run, limited to
- * owner_scope's agents when not NULL: the token.issued rows' own columns, through the
- * trail's run index (kept as long as the trail, longer than the ledger). Returns 0, fn's
+ * owner_scope's agents when not NULL: the token.issued and token.exchanged rows' own
+ * columns, through the trail's run index (kept as long as the trail, longer than the ledger). Returns 0, fn's
  * non-zero value, or -1. fn may write on db. */
 int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
 			int (*fn)(void *arg, const char *agent, const char *owner), void *arg);

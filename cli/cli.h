@@ -74,4 +74,5 @@ int cmd_trust_add(struct cli *c);
 int cmd_trust_list(struct cli *c);
 int cmd_trust_remove(struct cli *c);
 int cmd_agent_federate(struct cli *c);
+int cmd_agent_delegate(struct cli *c);
 #endif

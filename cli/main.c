@@ -48,6 +48,8 @@ static const struct command commands[] = {
 	{"agent", "set", cmd_agent_set, "warrant agent set AGT --dpop required|optional"},
 	{"agent", "rotate", cmd_agent_rotate, "warrant agent rotate AGT [--grace SECONDS]"},
 	{"agent", "federate", cmd_agent_federate, "warrant agent federate AGT --trust NAME --subject SUB"},
+	{"agent", "delegate", cmd_agent_delegate, "warrant agent delegate AGT --to AGT2 [--max-depth N]"},
+	{"agent", "undelegate", cmd_agent_delegate, "warrant agent undelegate AGT --to AGT2"},
 	{"credential", "revoke", cmd_credential_revoke, "warrant credential revoke CRED"},
 	{"trust", "add", cmd_trust_add,
 	 "warrant trust add NAME --issuer URL (--jwks-uri URL | --jwks-file F | --discovery)\n"

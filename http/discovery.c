@@ -1,6 +1,8 @@
 /* discovery.c - the RFC 8414 / OIDC Discovery 1.0 metadata document, built once at start. */
 #include "http.h"
 
+#include "../token/exchange.h"
+
 /* ---- discovery (RFC 8414, OIDC Discovery 1.0) ---- */
 
 static char *discovery_doc;
@@ -46,7 +48,8 @@ int discovery_init(const struct warrant *w)
 	 * they authenticate: token, revocation, backchannel (RFC 8414 §2 names the pairs) */
 	buf_puts(&b, ",\"revocation_endpoint_auth_methods_supported\":" AGENT_AUTH_METHODS);
 	buf_puts(&b, ",\"revocation_endpoint_auth_signing_alg_values_supported\":" ASSERTION_ALGS);
-	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\",\"urn:openid:params:grant-type:ciba\"]");
+	buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\",\"urn:openid:params:grant-type:ciba\","
+		     "\"" TOKEN_EXCHANGE_GRANT "\"]");
 	buf_printf(&b, ",\"backchannel_authentication_endpoint\":\"%s/bc-authorize\"", iss);
 	buf_puts(&b, ",\"backchannel_token_delivery_modes_supported\":[\"poll\"]");
 	buf_puts(&b, ",\"backchannel_user_code_parameter_supported\":false");

@@ -66,6 +66,8 @@ static void token_finish(struct http_req *r, int rc)
 	buf_json_cstr(&b, t->scope);
 	buf_puts(&b, ",\"run_id\":");
 	buf_json_cstr(&b, t->run_id);
+	if (t->exchange) /* RFC 8693 §2.2.1 */
+		buf_puts(&b, ",\"issued_token_type\":\"" TOKEN_TYPE_ACCESS "\"");
 	buf_puts(&b, "}");
 	resp_json(r, 200, &b);
 	r->resp.no_store = 1;

@@ -5,6 +5,7 @@
 #include "http.h"
 
 #include "../audit/audit.h"
+#include "../authz/delegation.h"
 #include "../authz/login.h"
 #include "../clients/agent_body.h"
 #include "../clients/agents.h"
@@ -426,6 +427,66 @@ static void decide(struct v1_ctx *c, int approve)
 	resp_json(c->r, 200, &b);
 }
 
+/* /v1/agents/{id}/delegates: GET lists, POST {"agent","max_depth"} grants, DELETE
+ * .../delegates/{agt} withdraws (RFC 8693 token exchange; SPEC "Delegation") */
+static void delegates(struct v1_ctx *c, const struct agent *a, const char *other)
+{
+	const char *m = c->r->method;
+	if (!other && strcmp(m, "GET") == 0) {
+		struct buf b;
+		buf_init(&b, 1 << 20);
+		buf_puts(&b, "[");
+		if (delegation_list(warrant_reader(c->r->w), a->id, emit_array, &b) < 0) {
+			buf_free(&b);
+			resp_error_simple(c->r, 503, "temporarily_unavailable", "storage unavailable");
+			return;
+		}
+		buf_puts(&b, "]");
+		resp_json(c->r, 200, &b);
+		return;
+	}
+	if (other ? strcmp(m, "DELETE") != 0 : strcmp(m, "POST") != 0) {
+		method_not_allowed(c->r, other ? "DELETE" : "GET, POST");
+		return;
+	}
+	struct delegation_change d;
+	memset(&d, 0, sizeof d);
+	d.agent_id = a->id;
+	d.delegate_id = other;
+	d.max_depth = DELEGATION_DEPTH_DEFAULT;
+	if (!other) {
+		if (json_body(c, 1) < 0)
+			return;
+		json_t *ag = json_object_get(c->body, "agent"), *md = json_object_get(c->body, "max_depth");
+		if (!json_is_string(ag) || (md && !json_is_integer(md)) || json_object_size(c->body) != 1u + !!md) {
+			resp_error_simple(c->r, 400, "invalid_request",
+					  "want {\"agent\": \"agt_...\", \"max_depth\": 1 to 5}");
+			return;
+		}
+		d.delegate_id = json_string_value(ag);
+		if (md)
+			d.max_depth = json_integer_value(md) > DELEGATION_DEPTH_MAX ? 0 : (int)json_integer_value(md);
+	}
+	d.owner_scope = c->me.id;
+	d.actor = c->me.id;
+	d.client_addr = c->r->client_addr;
+	d.request_id = c->r->request_id;
+	int rc = warrant_write(c->r->w, other ? delegation_remove_job : delegation_add_job, &d);
+	if (rc) {
+		write_result(c->r, rc, &d.err);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, 1024);
+	char t[32];
+	buf_printf(&b, "{\"agent_id\":\"%s\",\"delegate_id\":\"%s\",\"max_depth\":%d", a->id, d.delegate.id,
+		   d.max_depth);
+	if (!other)
+		buf_printf(&b, ",\"created_at\":\"%s\"", rfc3339(d.created_at, t));
+	buf_puts(&b, other ? ",\"removed\":true}" : "}");
+	resp_json(c->r, other || d.replaced ? 200 : 201, &b);
+}
+
 static void route(struct v1_ctx *c)
 {
 	const char **s = c->seg;
@@ -461,6 +522,10 @@ static void route(struct v1_ctx *c)
 		if (n == 4 && (!strcmp(s[3], "suspend") || !strcmp(s[3], "resume") || !strcmp(s[3], "retire"))) {
 			if (want(c, "POST"))
 				lifecycle(c, &a, s[3][0] == 's' ? LC_SUSPEND : s[3][2] == 's' ? LC_RESUME : LC_RETIRE);
+			return;
+		}
+		if ((n == 4 || n == 5) && strcmp(s[3], "delegates") == 0) {
+			delegates(c, &a, n == 5 ? s[4] : NULL);
 			return;
 		}
 		if (n == 4 && strcmp(s[3], "dpop") == 0) {

@@ -25,6 +25,7 @@
  * was disabled or enabled; n = 1 when b is, after the change, the audience of an active
  * resource server (this one or another), 0 when of none */
 #define CHANGE_RESOURCE_STATE "resource~"
+#define CHANGE_DELEGATION "deleg" /* a = the delegating agent, b = its delegate: added, changed or removed */
 
 /* Records a change inside the caller's transaction. 0 or -1. */
 int change_note(struct db *db, const char *kind, const char *a, const char *b, int64_t n);

@@ -193,7 +193,7 @@ const char *const schema_sqlite[] = {
 	/* 8: DPoP (RFC 9449) required of an agent's token requests, or optional */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
-	/* owners' console sessions (authz/session.c), keyed by the SHA-256 of the cookie's
+	/* 9: owners' console sessions (authz/session.c), keyed by the SHA-256 of the cookie's
 	 * token, and OpenID Connect sign-ins in progress, keyed by that of the browser's
 	 * sign-in cookie; times in ms */
 	("CREATE TABLE console_sessions ("
@@ -203,6 +203,21 @@ const char *const schema_sqlite[] = {
 	 "CREATE TABLE console_logins ("
 	 "  id TEXT PRIMARY KEY, state TEXT NOT NULL, nonce TEXT NOT NULL, verifier TEXT NOT NULL,"
 	 "  expires_at INTEGER NOT NULL);"),
+	/* 10: delegation between agents (authz/delegation.c): who may act for whom; and, for
+	 * each exchanged token, the tokens above it in its chain (token/exchange.c) */
+	"CREATE TABLE delegations ("
+	"  agent_id TEXT NOT NULL,"    /* the delegating agent (A) */
+	"  delegate_id TEXT NOT NULL," /* the agent that may act for it (B) */
+	"  max_depth INTEGER NOT NULL CHECK (max_depth BETWEEN 1 AND 5),"
+	"  created_at INTEGER NOT NULL," /* ms: tokens exchanged earlier are not covered */
+	"  created_by TEXT NOT NULL,"
+	"  PRIMARY KEY (agent_id, delegate_id));"
+	"CREATE INDEX delegations_delegate ON delegations(delegate_id);"
+	"CREATE TABLE exchanges ("
+	"  jti TEXT PRIMARY KEY,"  /* the exchanged token */
+	"  chain TEXT NOT NULL,"   /* the tokens above it, root first: "jti/cred_id jti/cred_id" */
+	"  exp INTEGER NOT NULL);" /* s */
+	"CREATE INDEX exchanges_exp ON exchanges(exp);",
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -379,7 +394,7 @@ const char *const schema_pg[] = {
 	/* 8 */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
-	/* owners' console sessions */
+	/* 9 */
 	("CREATE TABLE console_sessions ("
 	 "  id TEXT PRIMARY KEY, owner_id TEXT NOT NULL REFERENCES owners(id), method TEXT NOT NULL,"
 	 "  created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL, expires_at BIGINT NOT NULL);"
@@ -387,6 +402,20 @@ const char *const schema_pg[] = {
 	 "CREATE TABLE console_logins ("
 	 "  id TEXT PRIMARY KEY, state TEXT NOT NULL, nonce TEXT NOT NULL, verifier TEXT NOT NULL,"
 	 "  expires_at BIGINT NOT NULL);"),
+	/* 10 */
+	"CREATE TABLE delegations ("
+	"  agent_id TEXT NOT NULL,"
+	"  delegate_id TEXT NOT NULL,"
+	"  max_depth INTEGER NOT NULL CHECK (max_depth BETWEEN 1 AND 5),"
+	"  created_at BIGINT NOT NULL,"
+	"  created_by TEXT NOT NULL,"
+	"  PRIMARY KEY (agent_id, delegate_id));"
+	"CREATE INDEX delegations_delegate ON delegations(delegate_id);"
+	"CREATE TABLE exchanges ("
+	"  jti TEXT PRIMARY KEY,"
+	"  chain TEXT NOT NULL,"
+	"  exp BIGINT NOT NULL);"
+	"CREATE INDEX exchanges_exp ON exchanges(exp);",
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");

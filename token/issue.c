@@ -89,6 +89,8 @@ static void record(struct token_issue *t, const char *event, const char *outcome
 	int issued = strcmp(outcome, "ok") == 0;
 	if (issued)
 		k.jti = t->jti;
+	if (issued && t->exchange)
+		event = EV_TOKEN_EXCHANGED; /* keyed to the actor and its owner */
 	audit_event_clear(&t->audit);
 	audit_event_init(&t->audit, event, outcome, &k);
 	struct buf d;
@@ -113,6 +115,12 @@ static void record(struct token_issue *t, const char *event, const char *outcome
 		if (t->approval_id[0])
 			buf_printf(&d, ",\"approval_id\":\"%s\",\"approved_by\":\"%s\"", t->approval_id,
 				   t->approved_by);
+		if (t->exchange && t->x.subject)
+			buf_printf(&d,
+				   ",\"subject_jti\":\"%s\",\"subject_agent\":\"%s\",\"subject_owner\":\"%s\","
+				   "\"principal\":\"%s\",\"principal_owner\":\"%s\",\"depth\":%d",
+				   t->x.subject->jti, t->x.delegator, t->x.delegator_owner, t->x.subject->sub,
+				   t->x.subject->owner_id, t->x.depth);
 	} else {
 		buf_puts(&d, "\"reason\":");
 		buf_json_cstr(&d, t->err.reason ? t->err.reason : t->err.code);
@@ -123,6 +131,8 @@ static void record(struct token_issue *t, const char *event, const char *outcome
 	audit_detail_take(&t->audit, &d);
 	if (!issued && !t->agent.id[0]) /* no known agent: counted in a row a minute */
 		audit_event_summarize(&t->audit, t->err.reason, t->err.code);
+	if (t->exchange)
+		exchange_audit(t); /* the rows for the other owners, or none when refused */
 }
 
 static void refuse_now(struct token_issue *t)
@@ -145,9 +155,10 @@ static int parse_grant(struct token_issue *t)
 	if (form_get1(t->form, "grant_type", &gt) == 0)
 		REFUSE(400, "invalid_request", "missing_grant_type", "grant_type is required");
 	t->ciba = slice_eq(gt, CIBA_GRANT);
-	if (!slice_eq(gt, "client_credentials") && !t->ciba)
+	t->exchange = slice_eq(gt, TOKEN_EXCHANGE_GRANT);
+	if (!slice_eq(gt, "client_credentials") && !t->ciba && !t->exchange)
 		REFUSE(400, "unsupported_grant_type", "unsupported_grant_type",
-		       "grant_type must be client_credentials or " CIBA_GRANT);
+		       "grant_type must be client_credentials, " CIBA_GRANT " or " TOKEN_EXCHANGE_GRANT);
 	return 0;
 }
 
@@ -160,6 +171,8 @@ static int parse_params(struct db *db, struct token_issue *t)
 			REFUSE(400, "invalid_request", "missing_auth_req_id", "auth_req_id is required");
 		return ciba_lookup(db, t, id);
 	}
+	if (t->exchange)
+		return exchange_parse(t->w, db, t);
 	if (form_get1(t->form, "run_id", &run) == 1) {
 		if (!run_id_valid(run))
 			REFUSE(400, "invalid_request", "bad_run_id",
@@ -222,6 +235,12 @@ static int decide(struct db *db, struct token_issue *t, int fresh)
 		q.purpose = ACCESS_CIBA_REDEEM;
 		q.workspace = slice_of(t->ws);
 		q.scope = slice_of(t->scope);
+	} else if (t->exchange) {
+		/* RFC 8693: requested ∩ the subject's scope ∩ the actor's effective verbs there */
+		q.purpose = ACCESS_ISSUE;
+		q.workspace = slice_of(t->ws);
+		q.bound = t->x.bound;
+		form_get1(t->form, "scope", &q.scope);
 	} else {
 		q.purpose = ACCESS_ISSUE;
 		form_get1(t->form, "workspace", &q.workspace);
@@ -231,6 +250,8 @@ static int decide(struct db *db, struct token_issue *t, int fresh)
 	memcpy(t->ws, d.ws, sizeof t->ws); /* a refusal names the workspace too, once chosen */
 	if (rc != 0) {
 		t->err = d.err;
+		if (rc > 0 && t->exchange && t->err.status == 400)
+			t->err.code = "invalid_request"; /* RFC 8693 §2.2.2 */
 		return rc;
 	}
 	memcpy(t->scope, d.scope, sizeof t->scope);
@@ -256,6 +277,14 @@ static int mint(struct warrant *w, struct token_issue *t, int64_t now)
 		.approval_id = t->ciba ? t->approval_id : NULL,
 		.cnf_jkt = t->dpop_bound ? t->proof.jkt : NULL,
 	};
+	if (t->exchange) {
+		/* RFC 8693 §4.1: the subject's authority, the actor in act */
+		c.sub = t->x.subject->sub;
+		c.owner_id = t->x.subject->owner_id;
+		c.org_id = t->x.subject->org_id;
+		c.client_id = t->agent.id;
+		c.act_json = t->x.act_json;
+	}
 	for (int i = 0; i < t->naud; i++)
 		c.aud[i] = t->aud[i];
 	buf_free(&t->jwt);
@@ -276,6 +305,8 @@ static int quota_and_mint(struct warrant *w, struct db *db, struct token_issue *
 		return internal(t);
 	t->issued_ms = now;
 	t->expires_in = t->ciba && w->token_ttl > CIBA_TOKEN_TTL_MAX ? CIBA_TOKEN_TTL_MAX : w->token_ttl;
+	if (t->exchange && t->x.exp_s - now / 1000 < t->expires_in)
+		t->expires_in = (int)(t->x.exp_s - now / 1000); /* never after the subject's exp */
 	return mint(w, t, now);
 }
 
@@ -457,8 +488,8 @@ static int decide_again(struct db *db, struct token_issue *t)
 		return internal(t);
 	if (!live)
 		REFUSE(401, "invalid_client", "credential_revoked", "client authentication failed");
-	if (!t->ciba) {
-		/* what the client asked for, decided anew */
+	if (!t->ciba && !t->exchange) {
+		/* what the client asked for, decided anew (an exchange's workspace is the subject's) */
 		t->ws[0] = '\0';
 		t->scope[0] = '\0';
 	}
@@ -543,9 +574,10 @@ int token_issue_job(struct db *db, void *arg)
 		.aud_json = aud,
 		.iat_ms = t->issued_ms,
 		.exp_s = t->issued_ms / 1000 + t->expires_in,
+		.parent_jti = t->exchange ? t->x.subject->jti : NULL,
 	};
 	int rc = ledger_insert(db, &e);
-	if (rc == 0 && audit_insert(db, &t->audit) < 0) {
+	if (rc == 0 && (audit_insert(db, &t->audit) < 0 || (t->exchange && exchange_record(db, t) < 0))) {
 		/* no savepoint in this job: take the ledger row back rather than leave half a record */
 		ledger_forget(db, t->jti, t->issued_ms);
 		rc = -1;
@@ -575,4 +607,5 @@ void token_issue_free(struct token_issue *t)
 	buf_free(&t->jwt);
 	client_cred_wipe(&t->cred);
 	audit_event_clear(&t->audit);
+	exchange_free(&t->x);
 }

@@ -1,7 +1,7 @@
 /* issue.h - /token: from a parsed request to a signed token or an RFC 6749 §5.2 refusal,
  * with the audit event and the ledger row that record it. One pipeline for every grant
- * (client_credentials, RFC 6749 §4.4; the CIBA grant): parse, authenticate, decide (authz/
- * decision.h), quota, mint, record.
+ * (client_credentials, RFC 6749 §4.4; the CIBA grant; token exchange, RFC 8693): parse,
+ * authenticate, decide (authz/decision.h), quota, mint, record.
  *
  * The caller must commit the outcome (token_issue_job) before it answers: nothing is
  * handed out that the audit trail and the ledger do not hold. */
@@ -14,6 +14,7 @@
 #include "../common/uri.h"
 #include "../core/warrant.h"
 #include "dpop.h"
+#include "exchange.h"
 #include "mint.h"
 
 #define RUN_ID_MAX 64
@@ -29,7 +30,9 @@ struct token_issue {
 	int dpop_count; /* DPoP headers in the request: more than one is refused */
 	/* out */
 	struct warrant *w;
-	int ciba;       /* the CIBA grant */
+	int ciba;     /* the CIBA grant */
+	int exchange; /* the token-exchange grant (RFC 8693) */
+	struct exchange x;
 	struct buf jwt; /* the access token; wiped by token_issue_free() */
 	char ws[ID_MAX];
 	char scope[VERBSET_MAX];

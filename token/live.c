@@ -1,11 +1,13 @@
 /* live.c - in-memory live state, kept exact by applying state_changes; see live.h. */
 #include "live.h"
 
+#include "../authz/delegation.h"
 #include "../authz/effective.h"
 #include "../authz/runs.h"
 #include "../clients/agents.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
+#include "exchange.h"
 #include "introspect.h"
 
 #include <pthread.h>
@@ -16,6 +18,7 @@
 enum { ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_RETIRED = 2, ST_DEACTIVATED = 3 };
 
 static struct strmap jtis, creds, agents, owners, audiences;
+static struct strmap edges; /* "A B" -> the delegation A -> B (flag: max_depth, 0 none; n1: created ms) */
 static int ready;
 static pthread_mutex_t poll_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -53,6 +56,13 @@ static void apply(const char *kind, const char *a, const char *b, int64_t n)
 		else
 			agent_cache_clear(); /* the owner's status lives in every agent record */
 		effective_cache_clear();     /* grants and workspace limits */
+	} else if (strcmp(kind, CHANGE_DELEGATION) == 0 && b) {
+		char key[2 * ID_MAX + 2];
+		snprintf(key, sizeof key, "%s %s", a, b);
+		pthread_mutex_lock(&load_mu);
+		atomic_fetch_add(&generation, 1);
+		strmap_del(&edges, key); /* read again on next use */
+		pthread_mutex_unlock(&load_mu);
 	} else if (strcmp(kind, CHANGE_RESOURCE) == 0) {
 		strmap_put(&audiences, a, &v);
 	} else if (strcmp(kind, CHANGE_RESOURCE_STATE) == 0) {
@@ -92,7 +102,8 @@ int live_poll(struct db *db)
 int live_init(struct db *db)
 {
 	if (strmap_init(&jtis, 4096) < 0 || run_cache_enable() < 0 || strmap_init(&creds, 64) < 0 ||
-	    strmap_init(&audiences, 64) < 0 || strmap_init(&agents, 1024) < 0 || strmap_init(&owners, 256) < 0)
+	    strmap_init(&audiences, 64) < 0 || strmap_init(&agents, 1024) < 0 || strmap_init(&owners, 256) < 0 ||
+	    strmap_init(&edges, 64) < 0)
 		return -1;
 	int64_t now = now_ms();
 	int rc = -1;
@@ -183,10 +194,134 @@ static int load_entry(struct db *db, int is_agent, const char *id, struct strmap
 	return 0;
 }
 
+/* The client agent of one token of a chain (the agent itself for a plain token): the run
+ * kill switch, its status and kill time against the token's issue time, its owner. */
+static int agent_live(struct warrant *w, const char *agent, const char *owner, const char *run, int64_t issued_ms,
+		      const char **why)
+{
+	struct strmap_val v;
+	if (run_cache_has(agent, run)) {
+		*why = "run_revoked";
+		return 0;
+	}
+	if (!strmap_get(&agents, agent, &v)) {
+		struct db *db = warrant_reader(w);
+		if (!db || load_entry(db, 1, agent, &v) < 0)
+			return -1;
+	}
+	if (v.flag != ST_ACTIVE) {
+		*why = v.flag == ST_SUSPENDED ? "agent_suspended" : "agent_retired";
+		return 0;
+	}
+	if (issued_ms <= v.n1) { /* the kill's own millisecond too: a token that committed just before it */
+		*why = "agent_tokens_revoked";
+		return 0;
+	}
+	if (strcmp(v.s, owner) != 0) {
+		*why = "owner_mismatch";
+		return 0;
+	}
+	if (!strmap_get(&owners, owner, &v)) {
+		struct db *db = warrant_reader(w);
+		if (!db || load_entry(db, 0, owner, &v) < 0)
+			return -1;
+	}
+	if (v.flag != ST_ACTIVE) {
+		*why = "owner_deactivated";
+		return 0;
+	}
+	return 1;
+}
+
+/* The delegation a -> b from the cache, else the database (kept unless a change to it was
+ * applied meanwhile). 1 found, 0 none, -1 error. */
+static int edge_get(struct warrant *w, const char *a, const char *b, int *max_depth, int64_t *created_ms)
+{
+	char key[2 * ID_MAX + 2];
+	struct strmap_val v;
+	snprintf(key, sizeof key, "%s %s", a, b);
+	if (!strmap_get(&edges, key, &v)) {
+		struct db *db = warrant_reader(w);
+		long g0 = atomic_load(&generation);
+		memset(&v, 0, sizeof v);
+		int depth = 0;
+		int f = db ? delegation_get(db, a, b, &depth, &v.n1) : -1;
+		if (f < 0)
+			return -1;
+		v.flag = f ? depth : 0;
+		pthread_mutex_lock(&load_mu);
+		if (atomic_load(&generation) == g0)
+			strmap_put(&edges, key, &v);
+		pthread_mutex_unlock(&load_mu);
+	}
+	*max_depth = v.flag;
+	*created_ms = v.n1;
+	return v.flag > 0;
+}
+
+int live_delegations_hold(struct warrant *w, const char *const *clients, const int64_t *issued_ms, int n, int depth,
+			  const char **why)
+{
+	for (int k = 1; k < n; k++) {
+		int max_depth;
+		int64_t created;
+		int f = edge_get(w, clients[k - 1], clients[k], &max_depth, &created);
+		if (f < 0)
+			return -1;
+		/* a token exchanged before the delegation (re)appeared is not covered by it */
+		if (!f || issued_ms[k] < created) {
+			*why = "no_delegation";
+			return 0;
+		}
+		if (depth > max_depth) {
+			*why = "delegation_depth";
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* An exchanged token is active only while every token above it is (SPEC "Delegation"):
+ * each one's jti and credential, each client's kill switches, and every delegation of the
+ * chain. At most DELEGATION_DEPTH_MAX levels, all from memory once the chain is known. */
+static int chain_live(struct warrant *w, const struct tok *t, const char **why)
+{
+	int rc;
+	const struct tok_chain *c = exchange_chain(w, t, &rc);
+	if (!c || c->n != t->depth) {
+		*why = "chain_unknown";
+		return c ? 0 : rc;
+	}
+	const char *clients[DELEGATION_DEPTH_MAX + 1], *owner_of[DELEGATION_DEPTH_MAX + 1];
+	int64_t issued[DELEGATION_DEPTH_MAX + 1];
+	int d = t->depth;
+	clients[0] = t->sub;
+	owner_of[0] = t->owner_id;
+	for (int k = 1; k <= d; k++) {
+		clients[k] = t->act_sub[d - k];
+		owner_of[k] = t->act_owner[d - k];
+	}
+	for (int k = 0; k < d; k++) {
+		issued[k] = c->node[k].issued_ms;
+		if (strmap_get(&jtis, c->node[k].jti, NULL)) {
+			*why = "upstream_revoked";
+			return 0;
+		}
+		if (c->node[k].cred_id[0] && strmap_get(&creds, c->node[k].cred_id, NULL)) {
+			*why = "upstream_credential_revoked";
+			return 0;
+		}
+	}
+	issued[d] = t->issued_ms;
+	for (int k = 0; k <= d; k++)
+		if ((rc = agent_live(w, clients[k], owner_of[k], t->run_id, issued[k], why)) != 1)
+			return rc;
+	return live_delegations_hold(w, clients, issued, d + 1, d, why);
+}
+
 int live_check(struct warrant *w, const struct tok *t, const char **why)
 {
 	int64_t now = now_ms() / 1000;
-	struct strmap_val v;
 	/* RFC 7662: no leeway on exp; nbf may run ahead of us by the leeway */
 	if (now >= t->exp) {
 		*why = "expired";
@@ -200,41 +335,14 @@ int live_check(struct warrant *w, const struct tok *t, const char **why)
 		*why = "revoked";
 		return 0;
 	}
-	if (run_cache_has(t->sub, t->run_id)) {
-		*why = "run_revoked";
-		return 0;
-	}
 	if (t->cred_id[0] && strmap_get(&creds, t->cred_id, NULL)) {
 		*why = "credential_revoked";
 		return 0;
 	}
-	if (!strmap_get(&agents, t->sub, &v)) {
-		struct db *db = warrant_reader(w);
-		if (!db || load_entry(db, 1, t->sub, &v) < 0)
-			return -1;
-	}
-	if (v.flag != ST_ACTIVE) {
-		*why = v.flag == ST_SUSPENDED ? "agent_suspended" : "agent_retired";
-		return 0;
-	}
-	if (t->issued_ms <= v.n1) { /* the kill's own millisecond too: a token that committed just before it */
-		*why = "agent_tokens_revoked";
-		return 0;
-	}
-	if (strcmp(v.s, t->owner_id) != 0) {
-		*why = "owner_mismatch";
-		return 0;
-	}
-	if (!strmap_get(&owners, t->owner_id, &v)) {
-		struct db *db = warrant_reader(w);
-		if (!db || load_entry(db, 0, t->owner_id, &v) < 0)
-			return -1;
-	}
-	if (v.flag != ST_ACTIVE) {
-		*why = "owner_deactivated";
-		return 0;
-	}
-	return 1;
+	int rc = agent_live(w, t->sub, t->owner_id, t->run_id, t->issued_ms, why);
+	if (rc != 1 || t->depth == 0) /* a plain token: nothing more */
+		return rc;
+	return chain_live(w, t, why);
 }
 
 static int expired(const struct strmap_val *v, void *arg) { return v->n1 < *(int64_t *)arg; }
@@ -282,4 +390,5 @@ void live_free(void)
 	strmap_free(&agents);
 	strmap_free(&owners);
 	strmap_free(&audiences);
+	strmap_free(&edges);
 }

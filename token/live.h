@@ -18,8 +18,17 @@ int live_init(struct db *db);
 /* Applies changes committed since the last call; returns how many, or -1. Serialised. */
 int live_poll(struct db *db);
 /* 1 active, 0 inactive (*why set), -1 database error. Checks time (no leeway on exp),
- * the jti, the run, the credential, the agent (status, kill time) and the owner. */
+ * the jti, the run, the credential, the agent (status, kill time) and the owner; for an
+ * exchanged token (RFC 8693), the same of every token above it and every delegation of its
+ * chain (a plain token pays one comparison for that). */
 int live_check(struct warrant *w, const struct tok *t, const char **why);
+/* The delegations of a chain: clients[0] (the principal) delegated to clients[1], which
+ * delegated to clients[2], and so on to clients[n-1]; each must exist, allow depth act
+ * levels, and be older than issued_ms[k], when clients[k] got its token by it. 1 they all
+ * hold, 0 not (*why "no_delegation" or "delegation_depth"), -1 database error. From the
+ * server's cache, which the change log keeps exact. */
+int live_delegations_hold(struct warrant *w, const char *const *clients, const int64_t *issued_ms, int n, int depth,
+			  const char **why);
 /* Forgets revocations of tokens that have expired; returns how many. */
 size_t live_prune(int64_t now_s, int leeway);
 /* The last change applied: token issuance records it to detect changes that commit

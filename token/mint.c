@@ -72,7 +72,7 @@ int claims_json(const struct claims *c, struct buf *b)
 	buf_printf(b, ",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", (long long)c->exp, (long long)c->iat,
 		   (long long)c->iat);
 	str_claim(b, "jti", c->jti);
-	str_claim(b, "client_id", c->sub);
+	str_claim(b, "client_id", c->client_id ? c->client_id : c->sub);
 	str_claim(b, "scope", c->scope);
 	str_claim(b, "owner_id", c->owner_id);
 	str_claim(b, "org_id", c->org_id);
@@ -84,6 +84,10 @@ int claims_json(const struct claims *c, struct buf *b)
 		str_claim(b, "approved_by", c->approved_by);
 	if (c->approval_id)
 		str_claim(b, "approval_id", c->approval_id);
+	if (c->act_json) { /* RFC 8693 §4.1: built by token/exchange.c from verified claims */
+		buf_puts(b, ",\"act\":");
+		buf_puts(b, c->act_json);
+	}
 	if (c->cnf_jkt) { /* RFC 9449 §6.1 */
 		buf_puts(b, ",\"cnf\":{\"jkt\":");
 		buf_json_cstr(b, c->cnf_jkt);

@@ -19,6 +19,8 @@ struct claims {
 	const char *cred_id;                   /* the credential that authenticated the mint */
 	const char *approved_by, *approval_id; /* optional (CIBA), NULL when absent */
 	const char *cnf_jkt;                   /* DPoP-bound (RFC 9449 §6): the proof key's thumbprint */
+	const char *client_id;                 /* token exchange: the actor; NULL: sub */
+	const char *act_json;                  /* token exchange (RFC 8693 §4.1): the act object, or NULL */
 	const char *aud[AUD_MAX];
 	int naud;
 	int64_t iat, exp; /* seconds */
@@ -31,7 +33,7 @@ int run_id_new(int64_t ms, char out[64]);
 /* Issue time in ms embedded in a jti, or -1 when it is not one of ours. */
 int64_t jti_time(const char *jti);
 
-/* Appends the payload JSON of c to out (RFC 9068 §2.2; client_id = sub). */
+/* Appends the payload JSON of c to out (RFC 9068 §2.2; client_id = sub unless set). */
 int claims_json(const struct claims *c, struct buf *out);
 /* Signs c with the current key into out: header {"alg","kid","typ":"at+jwt"}. 0 or -1. */
 int token_mint(struct keyring *kr, const struct claims *c, struct buf *out);

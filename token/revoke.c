@@ -190,7 +190,7 @@ static void revoke_plan(struct token_revocation *r, const struct agent *a, const
 {
 	snprintf(r->jti, sizeof r->jti, "%s", t->jti);
 	snprintf(r->agent_id, sizeof r->agent_id, "%s", a->id);
-	snprintf(r->owner_id, sizeof r->owner_id, "%s", t->owner_id);
+	snprintf(r->owner_id, sizeof r->owner_id, "%s", a->owner_id); /* the token's holder's */
 	snprintf(r->run_id, sizeof r->run_id, "%s", t->run_id);
 	snprintf(r->ws, sizeof r->ws, "%s", t->ws);
 	r->revoke = 1;
@@ -245,7 +245,7 @@ int token_revoke_prepare(struct warrant *w, struct token_revocation *r)
 	/* RFC 7009 §2.2: unknown, invalid or someone else's token: 200 all the same */
 	if (!t)
 		revoke_record(r, a, "ignored", why, NULL);
-	else if (strcmp(t->sub, a->id) != 0)
+	else if (strcmp(t->depth ? t->act_sub[0] : t->sub, a->id) != 0) /* an exchanged token is its actor's */
 		revoke_record(r, a, "ignored", "not_the_callers_token", t->jti);
 	else if (now_ms() / 1000 >= t->exp)
 		revoke_record(r, a, "ignored", "expired", t->jti);

@@ -149,6 +149,36 @@ static int copy_aud(struct tok *t, json_t *aud, char **p)
 	return 0;
 }
 
+/* RFC 8693 §4.1: the act claim of an exchanged token, nested once per hop, the current
+ * actor outermost. Each level is {"sub","owner_id"[,"act"]}; the actors' ids are copied
+ * into t->blob from *p on (the scope too). Absent: depth 0. At most DELEGATION_DEPTH_MAX
+ * levels. */
+static int copy_act(struct tok *t, json_t *pl, const char *client_id, char **p)
+{
+	t->depth = 0;
+	const char *scope = str_claim(pl, "scope"); /* checked by copy_claims */
+	memcpy(*p, scope, strlen(scope) + 1);
+	t->scope = *p;
+	*p += strlen(scope) + 1;
+	json_t *act = json_object_get(pl, "act");
+	for (; act; act = json_object_get(act, "act")) {
+		const char *sub = str_claim(act, "sub"), *owner = str_claim(act, "owner_id");
+		if (!json_is_object(act) || t->depth == DELEGATION_DEPTH_MAX || !sub || !owner ||
+		    strlen(sub) >= sizeof t->sub || strlen(owner) >= sizeof t->owner_id)
+			return -1;
+		const char *v[2] = {sub, owner};
+		for (int i = 0; i < 2; i++) {
+			size_t l = strlen(v[i]);
+			memcpy(*p, v[i], l + 1);
+			(i ? t->act_owner : t->act_sub)[t->depth] = *p;
+			*p += l + 1;
+		}
+		t->depth++;
+	}
+	/* the client is the current actor */
+	return t->depth && strcmp(t->act_sub[0], client_id) != 0 ? -1 : 0;
+}
+
 /* The claims every token of ours carries, into t. */
 static int copy_claims(struct tok *t, json_t *pl)
 {
@@ -205,6 +235,15 @@ static void render_active(const struct tok *t, json_t *pl, struct buf *body)
 	json_kv(body, "org_id", t->org_id);
 	json_kv(body, "ws", t->ws);
 	json_kv(body, "run_id", t->run_id);
+	json_t *act = json_object_get(pl, "act");
+	char *act_text = act ? json_dumps(act, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (act_text) { /* RFC 8693 §4.1, nested as in the token */
+		buf_puts(body, ",\"act\":");
+		buf_puts(body, act_text);
+		free(act_text);
+	} else if (act) {
+		body->failed = 1;
+	}
 	const char *ab = str_claim(pl, "approved_by"), *ai = str_claim(pl, "approval_id");
 	if (ab)
 		json_kv(body, "approved_by", ab);
@@ -224,16 +263,27 @@ static struct tok *tok_finish(struct tok *t, char *p, size_t cap, const struct b
 	memcpy(p, body->p, body->len + 1);
 	t->active_len = body->len;
 	size_t used = (size_t)(p - t->blob) + body->len + 1;
-	size_t offs[AUD_MAX];
+	size_t offs[AUD_MAX], act_offs[2][DELEGATION_DEPTH_MAX], scope_off = (size_t)(t->scope - t->blob);
 	for (int i = 0; i < t->naud; i++)
 		offs[i] = (size_t)(t->aud[i] - t->blob);
+	for (int i = 0; i < t->depth; i++) {
+		act_offs[0][i] = (size_t)(t->act_sub[i] - t->blob);
+		act_offs[1][i] = (size_t)(t->act_owner[i] - t->blob);
+	}
 	size_t json_off = (size_t)(p - t->blob);
 	struct tok *small = realloc(t, sizeof *t + used);
 	if (small)
 		t = small;
 	t->cost = small ? sizeof *t + used : sizeof *t + cap;
+	if (t->depth)
+		t->cost += sizeof(struct tok_chain); /* resolved on first use, held as long */
 	for (int i = 0; i < t->naud; i++)
 		t->aud[i] = t->blob + offs[i];
+	t->scope = t->blob + scope_off;
+	for (int i = 0; i < t->depth; i++) {
+		t->act_sub[i] = t->blob + act_offs[0][i];
+		t->act_owner[i] = t->blob + act_offs[1][i];
+	}
 	t->active_json = t->blob + json_off;
 	return t;
 }
@@ -264,7 +314,8 @@ struct tok *tok_verify(struct keyring *kr, const char *issuer, const char *token
 	atomic_init(&t->refs, 1);
 	memcpy(t->kid, j.kid, strlen(j.kid) + 1);
 	char *p = t->blob;
-	if (copy_claims(t, pl) < 0 || copy_aud(t, json_object_get(pl, "aud"), &p) < 0) {
+	if (copy_claims(t, pl) < 0 || copy_aud(t, json_object_get(pl, "aud"), &p) < 0 ||
+	    copy_act(t, pl, str_claim(pl, "client_id"), &p) < 0) {
 		free(t);
 		t = NULL;
 		goto done;
@@ -286,8 +337,10 @@ done:
 
 void tok_release(struct tok *t)
 {
-	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+		free(atomic_load(&t->chain));
 		free(t);
+	}
 }
 
 /* ---- cache ---- */

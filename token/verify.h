@@ -6,6 +6,7 @@
  * time, never cached. */
 #ifndef WARRANT_VERIFY_H
 #define WARRANT_VERIFY_H
+#include "../authz/delegation.h"
 #include "../keys/keys.h"
 #include "mint.h"
 
@@ -19,6 +20,16 @@
 #define TCACHE_DEFAULT_ENTRIES 16384
 #define TCACHE_BYTES (32u << 20) /* what the cached toks may hold together */
 
+/* The tokens above an exchanged token in its chain, root first (token/exchange.c resolves
+ * it once per tok): each one's jti, the credential that minted it and its issue time. */
+struct tok_chain {
+	int n;
+	struct {
+		char jti[40], cred_id[64];
+		int64_t issued_ms;
+	} node[DELEGATION_DEPTH_MAX];
+};
+
 struct tok {
 	atomic_int refs;
 	unsigned char hash[32]; /* SHA-256 of the token string */
@@ -28,7 +39,13 @@ struct tok {
 	int64_t issued_ms;     /* from the jti; iat*1000 otherwise */
 	int naud;
 	const char *aud[AUD_MAX]; /* point into blob */
-	char *active_json;        /* the RFC 7662 active answer, rendered once (in blob) */
+	/* RFC 8693 §4.1: an exchanged token's actors, outermost (the client) first, and their
+	 * owners (in blob); depth 0 for a plain token */
+	int depth;
+	const char *scope; /* as in the token (in blob) */
+	const char *act_sub[DELEGATION_DEPTH_MAX], *act_owner[DELEGATION_DEPTH_MAX];
+	_Atomic(struct tok_chain *) chain; /* resolved on first use; freed with the tok */
+	char *active_json;                 /* the RFC 7662 active answer, rendered once (in blob) */
 	size_t active_len;
 	size_t cost; /* bytes of this allocation, for the cache's budget */
 	char blob[];

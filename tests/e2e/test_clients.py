@@ -225,7 +225,8 @@ def test_discovery_names_what_every_client_requires():
     # SPEC POST /introspect: both methods are advertised
     assert d["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"], d
     assert d["token_endpoint_auth_methods_supported"][:2] == ["client_secret_basic", "client_secret_post"], d
-    assert d["grant_types_supported"] == ["client_credentials", "urn:openid:params:grant-type:ciba"], d
+    assert d["grant_types_supported"] == ["client_credentials", "urn:openid:params:grant-type:ciba",
+                                          "urn:ietf:params:oauth:grant-type:token-exchange"], d
     tok = token(s["sc"]["agent"])
     assert jwt.get_unverified_header(tok)["alg"] in d["id_token_signing_alg_values_supported"]
 
