@@ -31,6 +31,7 @@ struct http_resp {
 	const char *allow;   /* for 405 */
 	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
 	char dpop_nonce[24]; /* DPoP-Nonce (RFC 9449 §8) when not empty */
+	char etag[48];       /* ETag when not empty */
 };
 
 struct http_req {
@@ -98,6 +99,7 @@ enum hres h_metrics(struct http_req *r);
 enum hres h_jwks(struct http_req *r);
 enum hres h_healthz(struct http_req *r);
 enum hres h_readyz(struct http_req *r);
+enum hres h_statuslist(struct http_req *r);
 /* The bearer token /metrics asks for (NULL: loopback clients only). */
 void metrics_set_token(const char *t);
 /* Builds the discovery document once at start. */

@@ -111,6 +111,8 @@ static void add_headers(struct MHD_Response *mr, const struct http_resp *p, cons
 		MHD_add_response_header(mr, "Allow", p->allow);
 	if (p->dpop_nonce[0])
 		MHD_add_response_header(mr, "DPoP-Nonce", p->dpop_nonce);
+	if (p->etag[0])
+		MHD_add_response_header(mr, "ETag", p->etag);
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
 	if (p->close)
 		MHD_add_response_header(mr, "Connection", "close");

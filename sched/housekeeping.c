@@ -16,6 +16,7 @@
 #include "../store/replay.h"
 #include "../token/live.h"
 #include "../token/prune.h"
+#include "../token/statuslist.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -135,6 +136,7 @@ static void *housekeeping_main(void *arg)
 			tick_fn();
 		log_flush();
 		live_poll(hdb); /* changes from other processes (the command line) */
+		statuslist_tick(w, hdb); /* rebuilt when live state changed, at most every 750 ms */
 		writer_checkpoint(w->writer, hdb);
 		int64_t t = now_ms();
 		audit_summary_flush(w->writer, t, 0); /* the summaries of minutes that have ended */
@@ -198,6 +200,11 @@ int housekeeping_start(struct warrant *w, void (*tick)(void))
 	stopping = 0;
 	tick_fn = tick;
 	federation_set_issuer(w->issuer); /* the audience of trusts added without one */
+	if (statuslist_start(w, hdb) < 0) {
+		db_close(hdb);
+		hdb = NULL;
+		return -1;
+	}
 	if (pthread_create(&thread, NULL, housekeeping_main, w) != 0) {
 		db_close(hdb);
 		hdb = NULL;
@@ -219,6 +226,7 @@ void housekeeping_stop(void)
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
 	pthread_join(thread, NULL);
+	statuslist_stop();
 	keyset_stop();
 	db_close(hdb);
 	hdb = NULL;

@@ -193,6 +193,16 @@ const char *const schema_sqlite[] = {
 	/* 8: DPoP (RFC 9449) required of an agent's token requests, or optional */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
+	/* Token Status Lists (token/statuslist.c): each list K is claimed by one server
+	 * process; it serves K until hold_until (s), by which every token holding an index in K
+	 * has expired plus leeway plus ttl. A token's list and index are kept in its ledger row. */
+	"CREATE TABLE status_lists ("
+	"  id INTEGER PRIMARY KEY,"
+	"  size INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL," /* ms */
+	"  hold_until INTEGER NOT NULL);"
+	"ALTER TABLE tokens ADD COLUMN status_list INTEGER;"
+	"ALTER TABLE tokens ADD COLUMN status_idx INTEGER;",
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -369,6 +379,14 @@ const char *const schema_pg[] = {
 	/* 8 */
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
+	/* Token Status Lists */
+	"CREATE TABLE status_lists ("
+	"  id BIGINT PRIMARY KEY,"
+	"  size BIGINT NOT NULL,"
+	"  created_at BIGINT NOT NULL,"
+	"  hold_until BIGINT NOT NULL);"
+	"ALTER TABLE tokens ADD COLUMN status_list BIGINT;"
+	"ALTER TABLE tokens ADD COLUMN status_idx BIGINT;",
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");

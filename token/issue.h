@@ -44,6 +44,8 @@ struct token_issue {
 	int64_t seen_seq;         /* the change log's end in the snapshot read */
 	int64_t quota_ms;         /* when a quota unit was reserved; 0 = none */
 	int64_t issued_ms;        /* iat of the minted token */
+	int64_t status_list;      /* its status list bit (token/statuslist.h); list 0: none */
+	int64_t status_idx;
 	char approval_id[ID_MAX]; /* CIBA: the approval redeemed by this token */
 	char approved_by[ID_MAX];
 	int dpop_bound;                      /* a good proof came: the token is DPoP-bound */
