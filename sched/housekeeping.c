@@ -136,7 +136,7 @@ static void *housekeeping_main(void *arg)
 			tick_fn();
 		log_flush();
 		live_poll(hdb); /* changes from other processes (the command line) */
-		statuslist_tick(w, hdb); /* rebuilt when live state changed, at most every 750 ms */
+		statuslist_tick(w, hdb); /* rebuilt when live state changed, at most every 700 ms */
 		writer_checkpoint(w->writer, hdb);
 		int64_t t = now_ms();
 		audit_summary_flush(w->writer, t, 0); /* the summaries of minutes that have ended */

@@ -32,7 +32,7 @@
 #define STATUSLIST_BITS (1u << 20)       /* indices per list: 128 KiB of bits, far less compressed */
 #define STATUSLIST_TTL 5                 /* seconds a verifier may cache a list (the `ttl` claim) */
 #define STATUSLIST_LIFETIME_S 300        /* exp - iat of a Status List Token */
-#define STATUSLIST_MIN_INTERVAL_MS 750   /* between rebuilds: a bit is set within about a second */
+#define STATUSLIST_MIN_INTERVAL_MS 700   /* between rebuilds: with the 250 ms tick, a bit is set within a second */
 #define STATUSLIST_SETTLE_MS 2000        /* the second look after a change */
 #define STATUSLIST_RESIGN_MS 60000       /* a list that did not change is signed again this often */
 #define STATUSLIST_HOLD_STEP_S (3 * 3600) /* hold_until moves ahead in steps this long */
