@@ -30,9 +30,9 @@ int ledger_insert(struct db *db, const struct ledger_entry *e)
 	if (db->engine == DB_PG) {
 		/* the key is (id, jti): no number to probe for, so the row can wait to be written
 		 * with the batch's others */
-		struct db_stmt *st =
-			db_prep(db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
-				    " iat, exp, parent_jti, status_list, status_idx) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+		struct db_stmt *st = db_prep(
+			db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
+			    " iat, exp, parent_jti, status_list, status_idx) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 		if (!st)
 			return -1;
 		db_bind_int64(st, 1, e->iat_ms << LEDGER_ID_BITS | (k0 & LEDGER_ID_MASK));

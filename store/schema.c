@@ -196,7 +196,7 @@ const char *const schema_sqlite[] = {
 	/* Token Status Lists (token/statuslist.c): each list K is claimed by one server
 	 * process; it serves K until hold_until (s), by which every token holding an index in K
 	 * has expired plus leeway plus ttl. A token's list and index are kept in its ledger row. */
-	"CREATE TABLE status_lists ("
+	"CREATE TABLE statuslists ("
 	"  id INTEGER PRIMARY KEY,"
 	"  size INTEGER NOT NULL,"
 	"  created_at INTEGER NOT NULL," /* ms */
@@ -380,7 +380,7 @@ const char *const schema_pg[] = {
 	("ALTER TABLE agents ADD COLUMN dpop TEXT NOT NULL DEFAULT 'optional'"
 	 " CHECK (dpop IN ('required', 'optional'));"),
 	/* Token Status Lists */
-	"CREATE TABLE status_lists ("
+	"CREATE TABLE statuslists ("
 	"  id BIGINT PRIMARY KEY,"
 	"  size BIGINT NOT NULL,"
 	"  created_at BIGINT NOT NULL,"

@@ -44,14 +44,14 @@ struct token_issue {
 	int64_t seen_seq;         /* the change log's end in the snapshot read */
 	int64_t quota_ms;         /* when a quota unit was reserved; 0 = none */
 	int64_t issued_ms;        /* iat of the minted token */
-	int64_t status_list;      /* its status list bit (token/statuslist.h); list 0: none */
-	int64_t status_idx;
 	char approval_id[ID_MAX]; /* CIBA: the approval redeemed by this token */
 	char approved_by[ID_MAX];
 	int dpop_bound;                      /* a good proof came: the token is DPoP-bound */
 	struct dpop_proof proof;             /* its key thumbprint, jti and iat */
 	struct oerr dpop_err;                /* a proof's refusal, applied once the client is known */
 	char dpop_nonce[DPOP_NONCE_LEN + 1]; /* with serve --dpop-nonce: sent as DPoP-Nonce */
+	/* the token's Token Status List bit (token/statuslist.h); list 0: none */
+	int64_t status_list, status_idx;
 };
 
 /* 1 when s is a valid run id: 1-64 of [A-Za-z0-9._:-]. */

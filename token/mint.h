@@ -22,8 +22,9 @@ struct claims {
 	const char *cnf_jkt;                   /* DPoP-bound (RFC 9449 §6): the proof key's thumbprint */
 	const char *aud[AUD_MAX];
 	int naud;
-	int64_t iat, exp;                /* seconds */
-	int64_t status_list, status_idx; /* the token's status list bit (token/statuslist.h); list 0: none */
+	int64_t iat, exp; /* seconds */
+	/* the token's Token Status List bit (token/statuslist.h); list 0: none */
+	int64_t status_list, status_idx;
 };
 
 int jti_new(int64_t ms, char out[JTI_MAX]);

@@ -51,7 +51,7 @@ struct claim {
 static int claim_job(struct db *db, void *arg)
 {
 	struct claim *c = arg;
-	struct db_stmt *st = db_prep(db, "SELECT coalesce(max(id), 0) + 1 FROM status_lists");
+	struct db_stmt *st = db_prep(db, "SELECT coalesce(max(id), 0) + 1 FROM statuslists");
 	if (!st)
 		return -1;
 	int rc = db_step(st);
@@ -59,7 +59,7 @@ static int claim_job(struct db *db, void *arg)
 	db_reset(st);
 	if (c->k <= 0)
 		return -1;
-	st = db_prep(db, "INSERT INTO status_lists(id, size, created_at, hold_until) VALUES (?,?,?,?)");
+	st = db_prep(db, "INSERT INTO statuslists(id, size, created_at, hold_until) VALUES (?,?,?,?)");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, c->k);
@@ -112,7 +112,7 @@ struct hold {
 static int hold_job(struct db *db, void *arg)
 {
 	struct hold *h = arg;
-	struct db_stmt *st = db_prep(db, "UPDATE status_lists SET hold_until = ?1 WHERE id = ?2 AND hold_until < ?1");
+	struct db_stmt *st = db_prep(db, "UPDATE statuslists SET hold_until = ?1 WHERE id = ?2 AND hold_until < ?1");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, h->until);
@@ -219,7 +219,7 @@ static int load_lists(struct db *db, int64_t now_s, struct slist **out, int *n)
 {
 	*out = NULL;
 	*n = 0;
-	struct db_stmt *st = db_prep(db, "SELECT id, size FROM status_lists WHERE hold_until > ? ORDER BY id");
+	struct db_stmt *st = db_prep(db, "SELECT id, size FROM statuslists WHERE hold_until > ? ORDER BY id");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, now_s);
@@ -353,7 +353,7 @@ static uint64_t signed_keygen; /* the keyring generation the published lists wer
 
 /* Rebuilds every list: bits from the ledger and live state, documents signed again where
  * the bits changed, the key changed, or they are due; then publishes them. 0, or -1 (the
- * published lists stay). Only the housekeeping thread (and the start) call it. */
+ * published lists stay). Only the lists' thread (and the start, before it) call it. */
 static int build(struct warrant *w, struct db *db, int64_t now)
 {
 	struct slist *l;
@@ -482,7 +482,7 @@ int statuslist_pending(struct warrant *w, int64_t k)
 	struct db *db = warrant_reader(w);
 	if (!db)
 		return -1;
-	struct db_stmt *st = db_prep(db, "SELECT 1 FROM status_lists WHERE id = ? AND hold_until > ?");
+	struct db_stmt *st = db_prep(db, "SELECT 1 FROM statuslists WHERE id = ? AND hold_until > ?");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, k);

@@ -3,7 +3,7 @@
  * zlib-compressed Status List Token, so a resource server that verifies tokens locally sees
  * revocations within ttl plus a second instead of at exp.
  *
- * Lists and indices. Each server process claims lists of its own (a row of status_lists,
+ * Lists and indices. Each server process claims lists of its own (a row of statuslists,
  * numbered in the writer lock, so K is unique in the cluster) and hands out their indices
  * from memory, in order: allocation is a counter under a mutex, and the index is written
  * with the token's ledger row (no extra statement). A list holds STATUSLIST_BITS indices;
@@ -29,20 +29,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATUSLIST_BITS (1u << 20)       /* indices per list: 128 KiB of bits, far less compressed */
-#define STATUSLIST_TTL 5                 /* seconds a verifier may cache a list (the `ttl` claim) */
-#define STATUSLIST_LIFETIME_S 300        /* exp - iat of a Status List Token */
-#define STATUSLIST_MIN_INTERVAL_MS 700   /* between rebuilds: with the 250 ms tick, a bit is set within a second */
-#define STATUSLIST_SETTLE_MS 2000        /* the second look after a change */
-#define STATUSLIST_RESIGN_MS 60000       /* a list that did not change is signed again this often */
+#define STATUSLIST_BITS (1u << 20)        /* indices per list: 128 KiB of bits, far less compressed */
+#define STATUSLIST_TTL 5                  /* seconds a verifier may cache a list (the `ttl` claim) */
+#define STATUSLIST_LIFETIME_S 300         /* exp - iat of a Status List Token */
+#define STATUSLIST_TICK_MS 100            /* how often the lists' thread looks whether a rebuild is due */
+#define STATUSLIST_MIN_INTERVAL_MS 600    /* between rebuilds: a change seen within 250 ms is listed within 1 s */
+#define STATUSLIST_SETTLE_MS 2000         /* the second look after a change */
+#define STATUSLIST_RESIGN_MS 60000        /* a list that did not change is signed again this often */
 #define STATUSLIST_HOLD_STEP_S (3 * 3600) /* hold_until moves ahead in steps this long */
-#define STATUSLIST_HOLD_MARGIN_S 600     /* ... whenever less than this is left beyond the need */
-#define STATUSLIST_MAX_LISTS 1024        /* lists one process serves */
-#define CHANGE_STATUSLIST "statuslist"   /* change log: a list was claimed (n = K) */
+#define STATUSLIST_HOLD_MARGIN_S 600      /* ... whenever less than this is left beyond the need */
+#define STATUSLIST_MAX_LISTS 1024         /* lists one process serves */
+#define CHANGE_STATUSLIST "statuslist"    /* change log: a list was claimed (n = K) */
 
 /* A list this process hands indices out of. */
 struct statuslist_own {
-	int64_t k;          /* 0: none */
+	int64_t k; /* 0: none */
 	uint32_t next, size;
 	int64_t hold_until; /* s */
 };
@@ -56,10 +57,11 @@ int statuslist_encode(const unsigned char *bits, size_t nbytes, struct buf *out)
 
 /* Server start: claims this process's first list and builds every list once. 0, or -1. */
 int statuslist_start(struct warrant *w, struct db *db);
-/* An index for a token being minted: *k = 0 (no status claim) when lists are not running
- * (the command line). 0, or -1 when no list could be claimed. Thread-safe. */
+/* An index for a token being minted: *k = 0 (no status claim) in a process without a writer
+ * (the command line mints nothing). 0, or -1 when no list could be claimed. Thread-safe. */
 int statuslist_alloc(struct warrant *w, int64_t *k, int64_t *idx);
-/* The housekeeping tick: keeps a spare list and hold_until ahead, rebuilds when due. */
+/* The lists' tick (a thread of sched/housekeeping.c, every STATUSLIST_TICK_MS, on its own
+ * connection db): keeps a spare list and hold_until ahead, rebuilds when due. */
 void statuslist_tick(struct warrant *w, struct db *db);
 
 /* The served document of list k. */

@@ -27,8 +27,8 @@ TEST(statuslist_encoding_decodes_back)
 	CHECK(bits && back && z);
 	if (!bits || !back || !z)
 		goto done;
-	bits[0] = 0x01;          /* index 0 */
-	bits[n - 1] = 0x80;      /* the last index */
+	bits[0] = 0x01;        /* index 0 */
+	bits[n - 1] = 0x80;    /* the last index */
 	bits[1000] |= 1u << 3; /* index 8003 */
 	struct buf b;
 	buf_init(&b, 1 << 20);
