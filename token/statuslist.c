@@ -266,8 +266,9 @@ static void tok_of_row(struct db_stmt *st, struct tok *t)
 }
 
 /* Sets the bit of every token holding an index in l: 1 when live_check() finds it inactive.
- * A token past its exp keeps the bit it had in old (or, when old did not hold it, the verdict
- * on it as if not expired). 0, or -1 on a database error. */
+ * A token past its exp is judged as if it were not (its status, not its time), and a 1 it
+ * had in old stays (live state forgets a revoked jti once its token is past exp plus
+ * leeway, and verifiers may still be looking within that leeway). 0, or -1 on an error. */
 static int fill_bits(struct warrant *w, struct db *db, int64_t now_s, struct slist *l, int n, struct slist *old,
 		     int nold, long *ntok)
 {
@@ -288,10 +289,8 @@ static int fill_bits(struct warrant *w, struct db *db, int64_t now_s, struct sli
 			continue;
 		tok_of_row(st, &t);
 		struct slist *o = t.exp <= now_s ? slist_find(old, nold, e->k) : NULL;
-		int inactive;
-		if (o && i < o->size) {
-			inactive = bit_get(o->bits, i);
-		} else {
+		int inactive = o && i < o->size ? bit_get(o->bits, i) : 0;
+		if (!inactive) {
 			const char *why = NULL;
 			if (t.exp <= now_s)
 				t.exp = now_s + 1; /* its status, not its time */
