@@ -187,7 +187,6 @@ static pthread_mutex_t pub_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct slist *pub; /* under pub_mu; replaced whole by each rebuild */
 static int npub;
 static int64_t max_known; /* the highest list number loaded */
-static atomic_long builds;
 static atomic_int wanted; /* a request found a list not loaded yet */
 
 static void slists_free(struct slist *l, int n)
@@ -214,7 +213,7 @@ static struct slist *slist_find(struct slist *l, int n, int64_t k)
 	return NULL;
 }
 
-/* The lists still held (hold_until ahead), in order, with zeroed bits. -1 on error. */
+/* The lists still held (hold_until ahead), in order, without bits yet. -1 on error. */
 static int load_lists(struct db *db, int64_t now_s, struct slist **out, int *n)
 {
 	*out = NULL;
@@ -232,9 +231,6 @@ static int load_lists(struct db *db, int64_t now_s, struct slist **out, int *n)
 		struct slist *e = &l[(*n)++];
 		e->k = db_col_int64(st, 0);
 		e->size = (uint32_t)size;
-		e->bits = calloc(1, e->size / 8);
-		if (!e->bits)
-			rc = -1;
 	}
 	if (rc == 0 && s != DB_DONE && s != DB_ROW)
 		rc = -1;
@@ -247,7 +243,13 @@ static int load_lists(struct db *db, int64_t now_s, struct slist **out, int *n)
 	return 0;
 }
 
-static int bit_get(const unsigned char *bits, int64_t i) { return bits[i / 8] >> (i % 8) & 1; }
+/* Bits of every list that has none set: a list costs memory only once a token in it is
+ * inactive (a process that restarts often leaves many empty lists held for hours). */
+static unsigned char *zeros;
+
+static const unsigned char *bits_of(const struct slist *e) { return e->bits ? e->bits : zeros; }
+
+static int bit_get(const struct slist *e, int64_t i) { return e->bits && (e->bits[i / 8] >> (i % 8) & 1); }
 
 /* The ledger row's token as live_check() sees a verified one (token/verify.h): the claims
  * it reads. A field live_check comes to read must be filled here too. */
@@ -289,7 +291,7 @@ static int fill_bits(struct warrant *w, struct db *db, int64_t now_s, struct sli
 			continue;
 		tok_of_row(st, &t);
 		struct slist *o = t.exp <= now_s ? slist_find(old, nold, e->k) : NULL;
-		int inactive = o && i < o->size ? bit_get(o->bits, i) : 0;
+		int inactive = o && i < o->size ? bit_get(o, i) : 0;
 		if (!inactive) {
 			const char *why = NULL;
 			if (t.exp <= now_s)
@@ -300,6 +302,10 @@ static int fill_bits(struct warrant *w, struct db *db, int64_t now_s, struct sli
 				break;
 			}
 			inactive = !live;
+		}
+		if (inactive && !e->bits && !(e->bits = calloc(1, e->size / 8))) {
+			rc = -1;
+			break;
 		}
 		if (inactive)
 			e->bits[i / 8] |= (unsigned char)(1u << (i % 8));
@@ -322,7 +328,7 @@ static int render(struct warrant *w, struct slist *e, int64_t now_ms_)
 	snprintf(uri, sizeof uri, "%s/statuslists/%lld", w->issuer, (long long)e->k);
 	int64_t iat = now_ms_ / 1000;
 	int rc = -1;
-	if (statuslist_encode(e->bits, e->size / 8, &lst) < 0 || buf_put(&lst, "", 1) < 0)
+	if (statuslist_encode(bits_of(e), e->size / 8, &lst) < 0 || buf_put(&lst, "", 1) < 0)
 		goto done;
 	buf_puts(&p, "{\"sub\":");
 	buf_json_cstr(&p, uri);
@@ -359,6 +365,8 @@ static int build(struct warrant *w, struct db *db, int64_t now)
 	int n;
 	long ntok = 0;
 	uint64_t keygen = keyring_generation(w->keys);
+	if (!zeros && !(zeros = calloc(1, STATUSLIST_BITS / 8)))
+		return -1;
 	if (load_lists(db, now / 1000, &l, &n) < 0)
 		return -1;
 	pthread_mutex_lock(&pub_mu);
@@ -372,7 +380,8 @@ static int build(struct warrant *w, struct db *db, int64_t now)
 	for (int i = 0; i < n; i++) {
 		struct slist *o = slist_find(old, nold, l[i].k);
 		if (o && o->jwt && o->size == l[i].size && keygen == signed_keygen &&
-		    now - o->signed_ms < STATUSLIST_RESIGN_MS && memcmp(o->bits, l[i].bits, l[i].size / 8) == 0) {
+		    now - o->signed_ms < STATUSLIST_RESIGN_MS &&
+		    memcmp(bits_of(o), bits_of(&l[i]), l[i].size / 8) == 0) {
 			l[i].jwt = malloc(o->len); /* unchanged: the same document and ETag */
 			if (!l[i].jwt) {
 				slists_free(l, n);
@@ -394,7 +403,6 @@ static int build(struct warrant *w, struct db *db, int64_t now)
 	pthread_mutex_unlock(&pub_mu);
 	signed_keygen = keygen;
 	slists_free(old, nold);
-	atomic_fetch_add(&builds, 1);
 	log_event(LOG_DEBUG, "status lists built", ",\"lists\":%d,\"tokens\":%ld,\"ms\":%lld", n, ntok,
 		  (long long)(now_ms() - now));
 	return 0;
@@ -493,8 +501,6 @@ int statuslist_pending(struct warrant *w, int64_t k)
 	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
-long statuslist_builds(void) { return atomic_load(&builds); }
-
 void statuslist_stop(void)
 {
 	running = 0;
@@ -504,6 +510,8 @@ void statuslist_stop(void)
 	npub = 0;
 	max_known = 0;
 	pthread_mutex_unlock(&pub_mu);
+	free(zeros);
+	zeros = NULL;
 	pthread_mutex_lock(&alloc_mu);
 	memset(&cur, 0, sizeof cur);
 	memset(&spare, 0, sizeof spare);

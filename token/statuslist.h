@@ -38,7 +38,7 @@
 #define STATUSLIST_RESIGN_MS 60000        /* a list that did not change is signed again this often */
 #define STATUSLIST_HOLD_STEP_S (3 * 3600) /* hold_until moves ahead in steps this long */
 #define STATUSLIST_HOLD_MARGIN_S 600      /* ... whenever less than this is left beyond the need */
-#define STATUSLIST_MAX_LISTS 1024         /* lists one process serves */
+#define STATUSLIST_MAX_LISTS 16384        /* lists one process serves (an empty one costs only its document) */
 #define CHANGE_STATUSLIST "statuslist"    /* change log: a list was claimed (n = K) */
 
 /* A list this process hands indices out of. */
@@ -76,7 +76,5 @@ int statuslist_get(int64_t k, struct statuslist_doc *d);
 /* For a list this process does not serve yet: 1 when it exists in the database (claimed a
  * moment ago elsewhere; a rebuild is asked for), 0 when not, -1 on a database error. */
 int statuslist_pending(struct warrant *w, int64_t k);
-/* Rebuilds so far (metrics, tests). */
-long statuslist_builds(void);
 void statuslist_stop(void);
 #endif
