@@ -11,6 +11,7 @@ node's list within a second.
 
 One database and one server serve the module (the three nodes have their own)."""
 import base64
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -47,7 +48,7 @@ def ctx():
 
 def teardown_module():
     close_module_env(_state)
-    close_module_env(_cluster)
+    close_module_env(_cluster, ("env", "restart_env"))
 
 
 # ---- helpers ----
@@ -295,6 +296,26 @@ def test_example_verifier_accepts_then_refuses_revoked():
         assert time.monotonic() < deadline, "the verifier still accepts a revoked token"
         time.sleep(0.1)
     assert "revoked" in p.stderr, p.stderr
+
+
+def test_concurrent_tokens_get_distinct_bits_and_a_restart_keeps_serving_old_lists():
+    env = Env()
+    _cluster["restart_env"] = env
+    srv = env.serve()
+    o, _ = scenario(env)
+    a = env.agent(o["id"], "tickets:read")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        toks = list(pool.map(lambda _: new_token(srv, a), range(64)))
+    refs = [status_ref(t) for t in toks]
+    assert len(set(refs)) == len(refs), "two tokens share a bit"
+    old, revoked = toks[0], toks[1]
+    env.cli("revoke", "--jti", jwt_parts(revoked)[1]["jti"])
+    wait_bits(srv, {"revoked": revoked}, time.monotonic())
+    srv.stop()
+    srv2 = env.serve("--issuer", srv.base)  # a new process, same issuer: a list of its own, the old one from the ledger
+    fresh = new_token(srv2, a)
+    assert status_ref(fresh)[0] != status_ref(old)[0]
+    assert bit(srv2, revoked) == 1 and bit(srv2, old) == 0 and bit(srv2, fresh) == 0
 
 
 # ---- several nodes on one PostgreSQL database ----
