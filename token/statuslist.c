@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #define DOC_MAX (1u << 20) /* bytes of a Status List Token: 2^20 bits compress to at most ~180 KB */
@@ -184,7 +185,9 @@ struct slist {
 };
 
 static pthread_mutex_t pub_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct slist *pub; /* under pub_mu; replaced whole by each rebuild */
+static pthread_cond_t pub_cv = PTHREAD_COND_INITIALIZER; /* the first lists are published */
+static int published;                                    /* under pub_mu */
+static struct slist *pub;                                /* under pub_mu; replaced whole by each rebuild */
 static int npub;
 static int64_t max_known; /* the highest list number loaded */
 static atomic_int wanted; /* a request found a list not loaded yet */
@@ -400,6 +403,8 @@ static int build(struct warrant *w, struct db *db, int64_t now)
 	pub = l;
 	npub = n;
 	max_known = n ? l[n - 1].k : 0;
+	published = 1;
+	pthread_cond_broadcast(&pub_cv);
 	pthread_mutex_unlock(&pub_mu);
 	signed_keygen = keygen;
 	slists_free(old, nold);
@@ -461,6 +466,14 @@ int statuslist_get(int64_t k, struct statuslist_doc *d)
 {
 	memset(d, 0, sizeof *d);
 	pthread_mutex_lock(&pub_mu);
+	if (!published) {
+		/* the server answers before its first build is done: wait for it, a moment */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += STATUSLIST_START_WAIT_MS / 1000;
+		while (!published && pthread_cond_timedwait(&pub_cv, &pub_mu, &ts) == 0)
+			;
+	}
 	struct slist *e = slist_find(pub, npub, k);
 	int rc = 0;
 	if (e && e->jwt) {
@@ -509,6 +522,7 @@ void statuslist_stop(void)
 	pub = NULL;
 	npub = 0;
 	max_known = 0;
+	published = 0;
 	pthread_mutex_unlock(&pub_mu);
 	free(zeros);
 	zeros = NULL;

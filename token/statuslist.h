@@ -39,6 +39,7 @@
 #define STATUSLIST_HOLD_STEP_S (3 * 3600) /* hold_until moves ahead in steps this long */
 #define STATUSLIST_HOLD_MARGIN_S 600      /* ... whenever less than this is left beyond the need */
 #define STATUSLIST_MAX_LISTS 16384        /* lists one process serves (an empty one costs only its document) */
+#define STATUSLIST_START_WAIT_MS 2000     /* a request at start waits this long for the first build */
 #define CHANGE_STATUSLIST "statuslist"    /* change log: a list was claimed (n = K) */
 
 /* A list this process hands indices out of. */
@@ -71,7 +72,8 @@ struct statuslist_doc {
 	char etag[48]; /* a strong ETag, quoted */
 	int ttl;
 };
-/* 1 found (d filled), 0 no such list, -1 out of memory. Reads memory only. */
+/* 1 found (d filled), 0 no such list, -1 out of memory. Reads memory only; only while the
+ * server starts, waits up to STATUSLIST_START_WAIT_MS for the first lists. */
 int statuslist_get(int64_t k, struct statuslist_doc *d);
 /* For a list this process does not serve yet: 1 when it exists in the database (claimed a
  * moment ago elsewhere; a rebuild is asked for), 0 when not, -1 on a database error. */

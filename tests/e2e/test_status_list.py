@@ -96,7 +96,7 @@ def decode_list(srv, uri, body):
 def bit(srv, token):
     uri, idx = status_ref(token)
     st, _, body = fetch_list(srv, uri)
-    assert st == 200, (st, body)
+    assert st == 200, (st, uri, body)
     bits = decode_list(srv, uri, body)
     return bits[idx // 8] >> (idx % 8) & 1
 
