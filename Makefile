@@ -5,7 +5,7 @@ CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2
 WFLAGS  := -std=c11 -D_GNU_SOURCE -I/usr/include/postgresql -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread \
            -fstack-protector-strong -fPIE
 LDFLAGS ?= -pthread -pie -Wl,-z,relro,-z,now
-LIBS    := -lmicrohttpd -lsqlite3 -lpq -lcrypto -lssl -largon2 -ljansson -lcurl
+LIBS    := -lmicrohttpd -lsqlite3 -lpq -lcrypto -lssl -largon2 -ljansson -lcurl -lz
 
 SRC_LIB := $(wildcard common/*.c store/*.c keys/*.c token/*.c clients/*.c authz/*.c audit/*.c core/*.c sched/*.c http/*.c)
 SRC_CLI := $(wildcard cli/*.c)

@@ -32,6 +32,7 @@ struct http_resp {
 	const char *cache;   /* a Cache-Control value for cacheable answers, e.g. JWKS */
 	char dpop_nonce[24]; /* DPoP-Nonce (RFC 9449 §8) when not empty */
 	char *headers;       /* more header lines, "Name: value\n" each; malloc'd, owned (resp_header) */
+	char etag[48];       /* ETag when not empty */
 };
 
 struct http_req {
@@ -112,6 +113,7 @@ enum hres h_access_evaluation(struct http_req *r);
 enum hres h_access_evaluations(struct http_req *r);
 enum hres h_authzen_configuration(struct http_req *r);
 enum hres h_check(struct http_req *r);
+enum hres h_statuslist(struct http_req *r);
 /* The bearer token /metrics asks for (NULL: loopback clients only). */
 void metrics_set_token(const char *t);
 /* Builds the discovery document once at start. */

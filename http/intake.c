@@ -29,6 +29,7 @@ static const struct route routes[] = {
 	{"/.well-known/oauth-authorization-server", "GET", h_discovery, 0},
 	{"/.well-known/openid-configuration", "GET", h_discovery, 0},
 	{"/jwks", "GET", h_jwks, 0},
+	{"/statuslists/", "GET", h_statuslist, 1},
 	{"/healthz", "GET", h_healthz, 0},
 	{"/readyz", "GET", h_readyz, 0},
 	{"/metrics", "GET", h_metrics, 0},

@@ -125,6 +125,8 @@ static void add_headers(struct MHD_Response *mr, struct http_resp *p, const char
 		MHD_add_response_header(mr, "Allow", p->allow);
 	if (p->dpop_nonce[0])
 		MHD_add_response_header(mr, "DPoP-Nonce", p->dpop_nonce);
+	if (p->etag[0])
+		MHD_add_response_header(mr, "ETag", p->etag);
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
 	for (char *line = p->headers, *nl; line && *line; line = nl + 1) {
 		nl = strchr(line, '\n');

@@ -16,6 +16,7 @@
 #include "../store/replay.h"
 #include "../token/live.h"
 #include "../token/prune.h"
+#include "../token/statuslist.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,6 +37,11 @@ static struct db *ldb;
 static atomic_int listener_running;
 static struct db *hdb;
 static void (*tick_fn)(void);
+/* the status lists' own thread: a rebuild reads every live token, and must not hold up the
+ * poll above */
+static pthread_t slthread;
+static struct db *sldb;
+static atomic_int sl_running;
 
 /* Key lifecycle: cheap reads first; writes go through the writer. */
 static void keys_schedule(struct warrant *w, int64_t now)
@@ -175,6 +181,37 @@ static void *listener_main(void *arg)
 	return NULL;
 }
 
+static void *statuslist_main(void *arg)
+{
+	struct warrant *w = arg;
+	db_claim(sldb);
+	while (atomic_load(&sl_running)) {
+		nanosleep(&(struct timespec){0, STATUSLIST_TICK_MS * 1000000L}, NULL);
+		statuslist_tick(w, sldb);
+	}
+	return NULL;
+}
+
+/* Claims this process's first list, builds every list once, then keeps them current on a
+ * thread of their own. 0, or -1. */
+static int statuslist_thread_start(struct warrant *w)
+{
+	char err[256];
+	sldb = db_open(w->db_path, DB_EXISTING, err, sizeof err);
+	if (!sldb || statuslist_start(w, sldb) < 0)
+		goto fail;
+	atomic_store(&sl_running, 1);
+	if (pthread_create(&slthread, NULL, statuslist_main, w) == 0)
+		return 0;
+	atomic_store(&sl_running, 0);
+fail:
+	log_event(LOG_ERROR, "status lists cannot start", ",\"error\":\"%s\"", sldb ? "database" : "open");
+	if (sldb)
+		db_close(sldb);
+	sldb = NULL;
+	return -1;
+}
+
 static void listener_start(struct warrant *w)
 {
 	char err[256];
@@ -198,6 +235,11 @@ int housekeeping_start(struct warrant *w, void (*tick)(void))
 	stopping = 0;
 	tick_fn = tick;
 	federation_set_issuer(w->issuer); /* the audience of trusts added without one */
+	if (statuslist_thread_start(w) < 0) {
+		db_close(hdb);
+		hdb = NULL;
+		return -1;
+	}
 	if (pthread_create(&thread, NULL, housekeeping_main, w) != 0) {
 		db_close(hdb);
 		hdb = NULL;
@@ -219,6 +261,12 @@ void housekeeping_stop(void)
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
 	pthread_join(thread, NULL);
+	if (atomic_exchange(&sl_running, 0)) {
+		pthread_join(slthread, NULL);
+		db_close(sldb);
+		sldb = NULL;
+	}
+	statuslist_stop();
 	keyset_stop();
 	db_close(hdb);
 	hdb = NULL;

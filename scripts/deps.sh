@@ -5,7 +5,7 @@ pkgs=(gcc make pkg-config clang-format libmicrohttpd-dev libsqlite3-dev libssl-d
       libjansson-dev libcurl4-openssl-dev curl python3 python3-jwt python3-cryptography python3-authlib sqlite3 clang
       libclang-rt-dev wrk openssl apache2-bin libapache2-mod-oauth2
       libapache2-mod-auth-openidc libpq-dev postgresql postgresql-client haproxy
-      chromium nodejs nginx caddy)
+      chromium nodejs nginx caddy zlib1g-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

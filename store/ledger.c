@@ -30,9 +30,9 @@ int ledger_insert(struct db *db, const struct ledger_entry *e)
 	if (db->engine == DB_PG) {
 		/* the key is (id, jti): no number to probe for, so the row can wait to be written
 		 * with the batch's others */
-		struct db_stmt *st =
-			db_prep(db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
-				    " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+		struct db_stmt *st = db_prep(
+			db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
+			    " iat, exp, parent_jti, status_list, status_idx) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 		if (!st)
 			return -1;
 		db_bind_int64(st, 1, e->iat_ms << LEDGER_ID_BITS | (k0 & LEDGER_ID_MASK));
@@ -41,7 +41,8 @@ int ledger_insert(struct db *db, const struct ledger_entry *e)
 	}
 	struct db_stmt *st =
 		db_prep(db, "INSERT INTO tokens(id, jti, agent_id, owner_id, cred_id, run_id, ws, scope, aud,"
-			    " iat, exp, parent_jti) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING");
+			    " iat, exp, parent_jti, status_list, status_idx) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+			    " ON CONFLICT (id) DO NOTHING");
 	if (!st)
 		return -1;
 	for (unsigned i = 0; i <= LEDGER_ID_MASK; i++) {
@@ -68,6 +69,13 @@ static void bind_row(struct db_stmt *st, const struct ledger_entry *e)
 	db_bind_int64(st, 10, e->iat_ms);
 	db_bind_int64(st, 11, e->exp_s);
 	db_bind_text(st, 12, e->parent_jti);
+	if (e->status_list > 0) {
+		db_bind_int64(st, 13, e->status_list);
+		db_bind_int64(st, 14, e->status_idx);
+	} else {
+		db_bind_null(st, 13);
+		db_bind_null(st, 14);
+	}
 }
 
 int ledger_forget(struct db *db, const char *jti, int64_t iat_ms)

@@ -23,6 +23,7 @@ struct ledger_entry {
 	const char *aud_json;   /* a JSON array of strings */
 	const char *parent_jti; /* NULL unless exchanged */
 	int64_t iat_ms, exp_s;
+	int64_t status_list, status_idx; /* its Token Status List bit (token/statuslist.h); list 0: none */
 };
 /* Records a token inside the caller's transaction. 0 or -1. */
 int ledger_insert(struct db *db, const struct ledger_entry *e);

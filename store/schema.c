@@ -218,6 +218,16 @@ const char *const schema_sqlite[] = {
 	"  chain TEXT NOT NULL,"   /* the tokens above it, root first: "jti/cred_id jti/cred_id" */
 	"  exp INTEGER NOT NULL);" /* s */
 	"CREATE INDEX exchanges_exp ON exchanges(exp);",
+	/* 11: Token Status Lists (token/statuslist.c): each list K is claimed by one server
+	 * process; it serves K until hold_until (s), by which every token holding an index in K
+	 * has expired plus leeway plus ttl. A token's list and index are kept in its ledger row. */
+	"CREATE TABLE statuslists ("
+	"  id INTEGER PRIMARY KEY,"
+	"  size INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL," /* ms */
+	"  hold_until INTEGER NOT NULL);"
+	"ALTER TABLE tokens ADD COLUMN status_list INTEGER;"
+	"ALTER TABLE tokens ADD COLUMN status_idx INTEGER;",
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -416,6 +426,14 @@ const char *const schema_pg[] = {
 	"  chain TEXT NOT NULL,"
 	"  exp BIGINT NOT NULL);"
 	"CREATE INDEX exchanges_exp ON exchanges(exp);",
+	/* 11 */
+	"CREATE TABLE statuslists ("
+	"  id BIGINT PRIMARY KEY,"
+	"  size BIGINT NOT NULL,"
+	"  created_at BIGINT NOT NULL,"
+	"  hold_until BIGINT NOT NULL);"
+	"ALTER TABLE tokens ADD COLUMN status_list BIGINT;"
+	"ALTER TABLE tokens ADD COLUMN status_idx BIGINT;",
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");

@@ -4,6 +4,7 @@
 #include "../audit/events.h"
 #include "../common/buf.h"
 #include "../common/timeutil.h"
+#include "../store/ledger.h"
 #include "introspect.h"
 #include "issue.h"
 #include "live.h"
@@ -240,6 +241,21 @@ static int parse_chain(const char *s, struct tok_chain *c)
 	return 0;
 }
 
+/* The chain of the exchanged token jti from its exchanges row into *c: 1, 0 none (or not
+ * well formed: never active), -1 on a database error. */
+static int chain_read(struct db *db, const char *jti, struct tok_chain *c)
+{
+	struct db_stmt *st = db ? db_prep(db, "SELECT chain FROM exchanges WHERE jti = ?") : NULL;
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, jti);
+	int s = db_step(st), found = 0;
+	if (s == DB_ROW)
+		found = db_col_text(st, 0) && parse_chain(db_col_text(st, 0), c) == 0;
+	db_reset(st);
+	return s == DB_ROW || s == DB_DONE ? found : -1;
+}
+
 const struct tok_chain *exchange_chain(struct warrant *w, const struct tok *t, int *rc)
 {
 	struct tok *mt = (struct tok *)t; /* the chain is a cache beside the immutable claims */
@@ -247,30 +263,66 @@ const struct tok_chain *exchange_chain(struct warrant *w, const struct tok *t, i
 	*rc = 0;
 	if (c)
 		return c;
-	struct db *db = warrant_reader(w);
-	struct db_stmt *st = db ? db_prep(db, "SELECT chain FROM exchanges WHERE jti = ?") : NULL;
-	if (!st) {
+	if (!(c = malloc(sizeof *c))) {
 		*rc = -1;
 		return NULL;
 	}
-	db_bind_text(st, 1, t->jti);
-	int s = db_step(st);
-	c = s == DB_ROW ? malloc(sizeof *c) : NULL;
-	if (s == DB_ROW && !c)
-		*rc = -1;
-	if (c && (!db_col_text(st, 0) || parse_chain(db_col_text(st, 0), c) < 0)) {
+	int f = chain_read(warrant_reader(w), t->jti, c);
+	if (f <= 0) {
 		free(c);
-		c = NULL; /* not ours: never active */
-	}
-	db_reset(st);
-	if (s != DB_ROW && s != DB_DONE)
-		*rc = -1;
-	if (!c)
+		*rc = f;
 		return NULL;
+	}
 	struct tok_chain *none = NULL;
 	if (!atomic_compare_exchange_strong(&mt->chain, &none, c)) {
 		free(c); /* another thread was first */
 		c = none;
 	}
 	return c;
+}
+
+/* s (shorter than ID_MAX) copied to *p, which moves past it; returns the copy. */
+static const char *blob_copy(char **p, const char *s)
+{
+	char *at = *p;
+	snprintf(at, ID_MAX, "%s", s);
+	*p += ID_MAX;
+	return at;
+}
+
+struct tok *exchange_tok_rebuild(struct db *db, const struct tok *row, int *rc)
+{
+	struct tok_chain *c = malloc(sizeof *c);
+	/* strings of the principal's owner and the actors, owners and agents */
+	struct tok *t = calloc(1, sizeof *t + 2 * (DELEGATION_DEPTH_MAX + 1) * ID_MAX);
+	*rc = c && t ? chain_read(db, row->jti, c) : -1;
+	if (*rc <= 0 || c->n < 1)
+		goto fail;
+	memcpy(t, row, sizeof *t);
+	atomic_init(&t->refs, 1);
+	atomic_init(&t->chain, NULL);
+	t->depth = c->n;
+	char *p = t->blob;
+	for (int k = 0; k < c->n; k++) {
+		struct ledger_row r;
+		if ((*rc = ledger_find(db, c->node[k].jti, c->node[k].issued_ms, &r)) <= 0)
+			goto fail;
+		if (k == 0) { /* the root: a plain token of the principal */
+			snprintf(t->sub, sizeof t->sub, "%s", r.agent_id);
+			snprintf(t->owner_id, sizeof t->owner_id, "%s", r.owner_id);
+			continue;
+		}
+		/* clients[k] of live_check's chain is act_sub[depth - k] */
+		t->act_sub[c->n - k] = blob_copy(&p, r.agent_id);
+		t->act_owner[c->n - k] = blob_copy(&p, r.owner_id);
+	}
+	/* the ledger keys an exchanged token to its client, the outermost actor */
+	t->act_sub[0] = blob_copy(&p, row->sub);
+	t->act_owner[0] = blob_copy(&p, row->owner_id);
+	atomic_store(&t->chain, c);
+	return t;
+fail:
+	free(c);
+	free(t);
+	return NULL;
 }

@@ -50,4 +50,10 @@ void exchange_free(struct exchange *x);
 /* The chain above t (t->depth > 0), resolved from the database once and kept with the tok.
  * Returns it, or NULL with *rc 0 (unknown: never active) or -1 (database error). */
 const struct tok_chain *exchange_chain(struct warrant *w, const struct tok *t, int *rc);
+/* The tok of an exchanged token rebuilt from its ledger row (for what has the row, not the
+ * token: the status lists): row's jti, client (sub), its owner, credential, run, times; the
+ * principal and actors come from the ledger rows of the tokens above it. A new tok (refs 1,
+ * chain resolved) or NULL with *rc 0 (its chain or a row of it is missing: never active)
+ * or -1 (database error). */
+struct tok *exchange_tok_rebuild(struct db *db, const struct tok *row, int *rc);
 #endif

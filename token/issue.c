@@ -9,6 +9,7 @@
 #include "../store/ledger.h"
 #include "ciba.h"
 #include "live.h"
+#include "statuslist.h"
 
 #include <string.h>
 
@@ -276,6 +277,8 @@ static int mint(struct warrant *w, struct token_issue *t, int64_t now)
 		.approved_by = t->ciba ? t->approved_by : NULL,
 		.approval_id = t->ciba ? t->approval_id : NULL,
 		.cnf_jkt = t->dpop_bound ? t->proof.jkt : NULL,
+		.status_list = t->status_list,
+		.status_idx = t->status_idx,
 	};
 	if (t->exchange) {
 		/* RFC 8693 §4.1: the subject's authority, the actor in act */
@@ -301,7 +304,8 @@ static int quota_and_mint(struct warrant *w, struct db *db, struct token_issue *
 		return q < 0 ? internal(t) : 2;
 	if (t->agent.per_minute || t->agent.per_day)
 		t->quota_ms = now; /* a unit was reserved */
-	if ((!t->run_id[0] && run_id_new(now, t->run_id) < 0) || jti_new(now, t->jti) < 0)
+	if ((!t->run_id[0] && run_id_new(now, t->run_id) < 0) || jti_new(now, t->jti) < 0 ||
+	    statuslist_alloc(w, &t->status_list, &t->status_idx) < 0)
 		return internal(t);
 	t->issued_ms = now;
 	t->expires_in = t->ciba && w->token_ttl > CIBA_TOKEN_TTL_MAX ? CIBA_TOKEN_TTL_MAX : w->token_ttl;
@@ -575,6 +579,8 @@ int token_issue_job(struct db *db, void *arg)
 		.iat_ms = t->issued_ms,
 		.exp_s = t->issued_ms / 1000 + t->expires_in,
 		.parent_jti = t->exchange ? t->x.subject->jti : NULL,
+		.status_list = t->status_list,
+		.status_idx = t->status_idx,
 	};
 	int rc = ledger_insert(db, &e);
 	if (rc == 0 && (audit_insert(db, &t->audit) < 0 || (t->exchange && exchange_record(db, t) < 0))) {

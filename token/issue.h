@@ -53,6 +53,8 @@ struct token_issue {
 	struct dpop_proof proof;             /* its key thumbprint, jti and iat */
 	struct oerr dpop_err;                /* a proof's refusal, applied once the client is known */
 	char dpop_nonce[DPOP_NONCE_LEN + 1]; /* with serve --dpop-nonce: sent as DPoP-Nonce */
+	/* the token's Token Status List bit (token/statuslist.h); list 0: none */
+	int64_t status_list, status_idx;
 };
 
 /* 1 when s is a valid run id: 1-64 of [A-Za-z0-9._:-]. */

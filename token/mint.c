@@ -4,6 +4,7 @@
 #include "../common/codec.h"
 #include "../common/rand.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* 48 bits of time in ms, big-endian, then ID_RANDOM_BYTES random bytes, into raw */
@@ -92,6 +93,13 @@ int claims_json(const struct claims *c, struct buf *b)
 		buf_puts(b, ",\"cnf\":{\"jkt\":");
 		buf_json_cstr(b, c->cnf_jkt);
 		buf_puts(b, "}");
+	}
+	if (c->status_list > 0) { /* draft-ietf-oauth-status-list §6.1: the Referenced Token's status claim */
+		char uri[ISSUER_URI_MAX];
+		snprintf(uri, sizeof uri, "%s/statuslists/%lld", c->iss, (long long)c->status_list);
+		buf_printf(b, ",\"status\":{\"status_list\":{\"idx\":%lld,\"uri\":", (long long)c->status_idx);
+		buf_json_cstr(b, uri);
+		buf_puts(b, "}}");
 	}
 	return buf_puts(b, "}");
 }

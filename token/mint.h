@@ -13,6 +13,7 @@
 #define JTI_MAX 25
 #define TIMED_ID_BYTES 18 /* jtis and server-minted run ids: 48 bits of time, 96 random */
 #define AUD_MAX 8
+#define ISSUER_URI_MAX 600 /* an issuer (ISSUER_MAX) and a path under it */
 
 struct claims {
 	const char *iss, *sub, *owner_id, *org_id, *ws, *run_id, *scope, *jti;
@@ -24,6 +25,8 @@ struct claims {
 	const char *aud[AUD_MAX];
 	int naud;
 	int64_t iat, exp; /* seconds */
+	/* the token's Token Status List bit (token/statuslist.h); list 0: none */
+	int64_t status_list, status_idx;
 };
 
 int jti_new(int64_t ms, char out[JTI_MAX]);
