@@ -2,6 +2,9 @@
 #include "cli.h"
 
 #include "../audit/audit.h"
+#include "../audit/chain.h"
+#include "../audit/checkpoint.h"
+#include "../audit/webhook.h"
 #include "../audit/events.h"
 #include "../audit/summary.h"
 #include "../authz/model.h"
@@ -14,6 +17,7 @@
 #include "../common/uri.h"
 #include "../http/http.h"
 #include "../keys/rotate.h"
+#include "../sched/housekeeping.h"
 #include "../store/sealed.h"
 #include "../token/dpop.h"
 #include "../token/live.h"
@@ -21,6 +25,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -134,9 +139,12 @@ static void after_commit(struct db *db) { live_poll(db); }
 
 static int store_timing(struct db *db, void *arg) { return key_timing_store(db, arg) ? -1 : 0; }
 
+static int attach_chain(struct db *db, void *chain) { return chain_attach(db, chain, 1); }
+
 /* What `serve` was told, beyond the server's own options. */
 struct serve_conf {
-	int64_t ttl, leeway, jwks_age, rotation, retention, wal_restart;
+	int64_t ttl, leeway, jwks_age, rotation, retention, wal_restart, checkpoint;
+	struct webhook_conf hook; /* hook.url NULL: no --audit-webhook */
 	const char *log_file, *log_level;
 	enum log_level level;
 	int check;
@@ -157,6 +165,7 @@ static int serve_numbers(struct cli *c, struct server_opts *o, struct serve_conf
 	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &sc->jwks_age)) ||
 	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &sc->rotation)) ||
 	    (rc = opt_uint(c, "audit-retention", 0, 36500, &sc->retention)) ||
+	    (rc = opt_uint(c, "audit-checkpoint-interval", 1, CHECKPOINT_INTERVAL_MAX, &sc->checkpoint)) ||
 	    (rc = opt_uint(c, "wal-restart", 1, WRITER_WAL_RESTART_MIB_MAX, &sc->wal_restart)))
 		return rc;
 	/* quotas and cascades read the last day of the trail: keep at least two */
@@ -194,6 +203,23 @@ static int serve_identity(struct cli *c, struct server_opts *o, struct warrant *
 	return 0;
 }
 
+/* --audit-webhook URL with --audit-webhook-secret-file F (read and checked here). */
+static int serve_webhook(struct cli *c, struct serve_conf *sc)
+{
+	const char *url = arg_opt(&c->a, "audit-webhook"), *secret = arg_opt(&c->a, "audit-webhook-secret-file");
+	if (!url && !secret)
+		return 0;
+	if (!url || !secret)
+		return cli_usage("--audit-webhook and --audit-webhook-secret-file go together");
+	if (!uri_like(url))
+		return cli_usage("--audit-webhook must be an http(s) URL without a fragment");
+	char err[512];
+	if (webhook_secret_load(secret, &sc->hook, err, sizeof err) < 0)
+		return cli_fail("%s", err);
+	sc->hook.url = url;
+	return 0;
+}
+
 /* Every setting of `serve` into o, w and sc, checked. 0, or the exit code of a refusal. */
 static int serve_settings(struct cli *c, struct server_opts *o, struct serve_conf *sc)
 {
@@ -203,7 +229,7 @@ static int serve_settings(struct cli *c, struct server_opts *o, struct serve_con
 	if (config_merge(&c->a, cerr, sizeof cerr) < 0)
 		return cli_usage("%s", cerr);
 	sc->check = arg_flag(&c->a, "check-config");
-	if ((rc = serve_numbers(c, o, sc)) || (rc = serve_identity(c, o, w)))
+	if ((rc = serve_numbers(c, o, sc)) || (rc = serve_identity(c, o, w)) || (rc = serve_webhook(c, sc)))
 		return rc;
 	o->tls_cert = arg_opt(&c->a, "tls-cert");
 	o->tls_key = arg_opt(&c->a, "tls-key");
@@ -276,6 +302,9 @@ static int serve_show_config(struct cli *c, const struct server_opts *o, const s
 	SHOW("log-level", "%s", sc->log_level ? sc->log_level : "info");
 	SHOW("audit-retention", "%d", w->audit_retention);
 	SHOW("wal-restart", "%d", (int)sc->wal_restart);
+	SHOW("audit-checkpoint-interval", "%d", (int)sc->checkpoint);
+	SHOW("audit-webhook", "%s", sc->hook.url ? sc->hook.url : "");
+	SHOW("audit-webhook-secret-file", "%s", sc->hook.url ? "********" : "");
 #undef SHOW
 	if (cli_open(c, 0) < 0)
 		return 1;
@@ -334,6 +363,12 @@ static int serve_load(struct warrant *w, const struct serve_conf *sc)
 	if (!w->writer)
 		return cli_fail("%s", err);
 	writer_set_hook(w->writer, after_commit);
+	/* the writer's rows go to this node's chain (audit/chain.h) */
+	char chain[CHAIN_ID_MAX];
+	chain_node_id(db_engine_of(w->db_path), chain);
+	checkpoint_configure(chain, (int)sc->checkpoint);
+	if (writer_call(w->writer, attach_chain, chain) != 0)
+		return cli_fail("cannot start the audit chain %s", chain);
 	assertion_use_writer(w->writer); /* jti claims join the writer's batches */
 	return 0;
 }
@@ -347,7 +382,8 @@ int cmd_serve(struct cli *c)
 				.jwks_age = JWKS_MAX_AGE_DEFAULT,
 				.rotation = KEY_ROTATION_DEFAULT,
 				.retention = AUDIT_RETENTION_DEFAULT_DAYS,
-				.wal_restart = WRITER_WAL_RESTART_MIB};
+				.wal_restart = WRITER_WAL_RESTART_MIB,
+				.checkpoint = CHECKPOINT_INTERVAL_DEFAULT};
 	struct warrant *w = &c->w;
 	int rc = serve_settings(c, &o, &sc);
 	if (rc)
@@ -365,12 +401,22 @@ int cmd_serve(struct cli *c)
 	/* from here on every thread reads through its own connection */
 	db_close(w->db);
 	w->db = NULL;
+	if (sc.hook.url) {
+		sc.hook.db_path = w->db_path;
+		sc.hook.writer = w->writer;
+		sc.hook.leading = housekeeping_leading;
+		if (webhook_start(&sc.hook) < 0)
+			return cli_fail("cannot start the audit webhook");
+		OPENSSL_cleanse(sc.hook.secret, sizeof sc.hook.secret);
+	}
 	rc = server_run(w, &o);
+	webhook_stop();
 	struct writer_stats ws;
 	writer_stats(w->writer, &ws); /* the requests' jobs, before the summaries' */
 	/* the listener has stopped: the current minute's summaries, before the writer stops */
 	if (audit_summary_flush(w->writer, now_ms(), 1) < 0)
 		log_event(LOG_ERROR, "audit summary lost", ",\"events\":%ld", audit_summary_pending());
+	housekeeping_checkpoint(w); /* the chain's last rows, signed */
 	writer_stop(w->writer); /* commits whatever is queued */
 	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld,\"wal_restarts\":%ld", ws.batches,
 		  ws.jobs, ws.wal_restarts);

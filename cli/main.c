@@ -68,9 +68,10 @@ static const struct command commands[] = {
 	{"backup", NULL, cmd_backup, "warrant backup --to FILE"},
 	{"restore", NULL, cmd_restore, "warrant restore --from FILE [--force]"},
 	{"migrate", NULL, cmd_migrate, "warrant migrate --to postgresql://... --key-file PATH"},
+	{"audit", "verify", cmd_audit_verify, "warrant audit verify [--file EXPORT.jsonl]"},
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
-	 "              [--until ISO8601] [--limit N]"},
+	 "              [--until ISO8601] [--limit N] | warrant audit --follow [--since 7d|ISO8601]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
