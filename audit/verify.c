@@ -219,10 +219,16 @@ static int chain_start(struct ver *v, struct vchain *c, int64_t seq)
 	if (seq == 1)
 		return 0;
 	const struct vcp *cp = cp_find(v, c->id, seq - 1);
-	if (!cp)
-		return problem(v, c->id, 1, "missing",
-			       "rows 1 to %lld are missing (its rows begin at seq %lld, after no checkpoint)",
+	if (!cp) {
+		/* rows gone after the checkpoint retention may have started from, or from seq 1 */
+		int64_t from = 1;
+		for (long i = 0; i < v->ncp; i++)
+			if (strcmp(v->cps[i].chain, c->id) == 0 && v->cps[i].seq < seq && v->cps[i].seq + 1 > from)
+				from = v->cps[i].seq + 1;
+		return problem(v, c->id, from, "missing",
+			       "rows %lld to %lld are missing (the chain's rows begin at seq %lld)", (long long)from,
 			       (long long)seq - 1, (long long)seq);
+	}
 	memcpy(c->prev, cp->hash, 32);
 	return 0;
 }

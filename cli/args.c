@@ -6,7 +6,7 @@
 
 /* options that take no value */
 static const char *const flags[] = {"json",  "org-visible", "password-stdin", "insecure-http", "help", "check-config",
-				    "force", "sync-full",   "dpop-nonce",     "discovery",     NULL};
+				    "force", "sync-full",   "dpop-nonce",     "discovery",     "follow",	NULL};
 
 static int is_flag(const char *n, size_t len)
 {
