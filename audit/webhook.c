@@ -197,16 +197,20 @@ static long batch_read(struct db *db, const char *chain, int64_t after, struct b
 	return rc == DB_ERROR || body->failed ? -1 : n;
 }
 
-/* Delivers what waits in chain; 1 something was delivered, 0 nothing waited, -1 failed. */
-static int deliver_chain(struct db *db, CURL *h, const char *chain, int64_t *waiting)
+/* Rows of chain not yet acknowledged: 0 or more, -1 on a database error; *acked gets the
+ * acknowledged seq. */
+static int64_t chain_waiting(struct db *db, const char *chain, int64_t *acked)
 {
-	int64_t acked = one_int(db, "SELECT seq FROM audit_webhook_cursor WHERE chain = ?1", chain);
+	*acked = one_int(db, "SELECT seq FROM audit_webhook_cursor WHERE chain = ?1", chain);
 	int64_t head = one_int(db, "SELECT coalesce(max(seq), 0) FROM audit_events WHERE chain = ?1", chain);
-	if (acked < 0 || head < 0)
+	if (*acked < 0 || head < 0)
 		return -1;
-	if (head <= acked)
-		return 0;
-	*waiting += head - acked;
+	return head > *acked ? head - *acked : 0;
+}
+
+/* Delivers the next batch of chain after acked; 1 delivered, -1 failed. */
+static int deliver_chain(struct db *db, CURL *h, const char *chain, int64_t acked)
+{
 	struct buf body;
 	buf_init(&body, WEBHOOK_BODY_MAX);
 	struct cursor_set c = {.seq = acked};
@@ -217,9 +221,10 @@ static int deliver_chain(struct db *db, CURL *h, const char *chain, int64_t *wai
 		rc = post(h, body.p, body.len);
 		if (rc == 0 && writer_call(conf.writer, cursor_job, &c) == 0) {
 			atomic_fetch_add(&delivered, n);
-			*waiting -= c.seq - acked;
+			atomic_fetch_sub(&lag, c.seq - acked);
 			rc = 1;
-		} else if (rc == 0) {
+		} else {
+			atomic_fetch_add(&failures, 1);
 			rc = -1;
 		}
 	}
@@ -227,29 +232,40 @@ static int deliver_chain(struct db *db, CURL *h, const char *chain, int64_t *wai
 	return rc;
 }
 
-/* One pass over every chain: 1 something was delivered, 0 all caught up, -1 a failure. */
+#define WEBHOOK_CHAINS_MAX 256 /* chains looked at per pass (a pass takes the first ones) */
+
+/* One pass over every chain: 1 something was delivered, 0 all caught up, -1 a failure. The
+ * lag gauge is set first, so it shows a delivery stuck in flight. */
 static int deliver_all(struct db *db, CURL *h)
 {
 	struct db_stmt *st = db_prep_new(db, "SELECT chain FROM audit_chains ORDER BY chain");
 	if (!st)
 		return -1;
-	char chains[64][CHAIN_ID_MAX];
+	static char chains[WEBHOOK_CHAINS_MAX][CHAIN_ID_MAX];
+	static int64_t acked[WEBHOOK_CHAINS_MAX], waiting[WEBHOOK_CHAINS_MAX];
 	int nch = 0, s;
-	while ((s = db_step(st)) == DB_ROW && nch < 64)
+	while ((s = db_step(st)) == DB_ROW && nch < WEBHOOK_CHAINS_MAX)
 		db_col_copy(st, 0, chains[nch++], CHAIN_ID_MAX);
 	db_finalize(st);
 	if (s == DB_ERROR)
 		return -1;
+	int64_t total = 0;
+	for (int i = 0; i < nch; i++) {
+		if ((waiting[i] = chain_waiting(db, chains[i], &acked[i])) < 0)
+			return -1;
+		total += waiting[i];
+	}
+	atomic_store(&lag, total);
 	int any = 0, failed = 0;
-	int64_t waiting = 0;
 	for (int i = 0; i < nch && !atomic_load(&stopping); i++) {
-		int rc = deliver_chain(db, h, chains[i], &waiting);
+		if (!waiting[i])
+			continue;
+		int rc = deliver_chain(db, h, chains[i], acked[i]);
 		if (rc < 0)
 			failed = 1;
 		else if (rc > 0)
 			any = 1;
 	}
-	atomic_store(&lag, waiting);
 	return failed ? -1 : any;
 }
 
@@ -272,7 +288,6 @@ static void *webhook_main(void *arg)
 		}
 		int rc = h ? deliver_all(db, h) : -1;
 		if (rc < 0) {
-			atomic_fetch_add(&failures, 1);
 			backoff = backoff ? backoff * 2 : WEBHOOK_BACKOFF_MIN_MS;
 			if (backoff > WEBHOOK_BACKOFF_MAX_MS)
 				backoff = WEBHOOK_BACKOFF_MAX_MS;
