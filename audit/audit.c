@@ -272,10 +272,11 @@ long audit_follow(struct db *db, int64_t *after, long limit, void (*emit)(void *
 int64_t audit_last_id(struct db *db, int64_t since_ms)
 {
 	/* the primary key's end, or the row before the first at or after since_ms */
-	struct db_stmt *st = since_ms == INT64_MAX
-				     ? db_prep(db, "SELECT coalesce(max(id), 0) FROM audit_events")
-				     : db_prep(db, "SELECT coalesce((SELECT id - 1 FROM audit_events WHERE time >= ?1"
-						   " ORDER BY time, id LIMIT 1), (SELECT max(id) FROM audit_events), 0)");
+	struct db_stmt *st =
+		since_ms == INT64_MAX
+			? db_prep(db, "SELECT coalesce(max(id), 0) FROM audit_events")
+			: db_prep(db, "SELECT coalesce((SELECT id - 1 FROM audit_events WHERE time >= ?1"
+				      " ORDER BY time, id LIMIT 1), (SELECT max(id) FROM audit_events), 0)");
 	if (!st)
 		return -1;
 	if (since_ms != INT64_MAX)

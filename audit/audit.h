@@ -101,7 +101,7 @@ struct audit_query {
 	long limit;           /* 0 = no limit */
 };
 /* The columns every export selects, in this order, for audit_row_json. */
-#define AUDIT_ROW_COLUMNS                                                                              \
+#define AUDIT_ROW_COLUMNS                                                                                    \
 	"time, event, actor, owner_id, run_id, ws, jti, client_addr, outcome, detail, request_id, agent_id," \
 	" chain, seq, hash"
 struct buf;

@@ -18,10 +18,10 @@ struct head {
 
 struct chain_state {
 	char id[CHAIN_ID_MAX];
-	int own;                      /* nobody else appends: the head stays known between transactions */
+	int own; /* nobody else appends: the head stays known between transactions */
 	struct head cur, at_begin, at_save;
-	struct buf canon;             /* canonical JSON of the row being linked */
-	struct buf detail;            /* its detail in canonical form */
+	struct buf canon;  /* canonical JSON of the row being linked */
+	struct buf detail; /* its detail in canonical form */
 };
 
 static EVP_MD *sha256_md;
@@ -49,10 +49,7 @@ void chain_hex(const unsigned char h[32], char out[CHAIN_HASH_HEX])
 	out[64] = 0;
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
+static int hexval(char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
 
 int chain_unhex(const char *hex, unsigned char h[32])
 {
@@ -153,7 +150,9 @@ static int string_decode(const char **p, const char *end, struct buf *raw)
 		char c = *s++;
 		unsigned cp;
 		switch (c) {
-		case '"': case '\\': case '/': buf_put(raw, &c, 1); break;
+		case '"':
+		case '\\':
+		case '/': buf_put(raw, &c, 1); break;
 		case 'b': buf_put(raw, "\b", 1); break;
 		case 'f': buf_put(raw, "\f", 1); break;
 		case 'n': buf_put(raw, "\n", 1); break;

@@ -10,7 +10,8 @@
 /* The newest seq of chain's rows and its hash; 0 when it has none. */
 static int rows_head(struct db *db, const char *chain, int64_t *seq, char hash[CHAIN_HASH_HEX])
 {
-	struct db_stmt *st = db_prep(db, "SELECT seq, hash FROM audit_events WHERE chain = ?1 ORDER BY seq DESC LIMIT 1");
+	struct db_stmt *st =
+		db_prep(db, "SELECT seq, hash FROM audit_events WHERE chain = ?1 ORDER BY seq DESC LIMIT 1");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, chain);

@@ -12,10 +12,10 @@
 
 int audit_prune_due(struct db *db, int64_t before_ms)
 {
-	struct db_stmt *st = db_prep(
-		db, "SELECT 1 WHERE EXISTS (SELECT 1 FROM audit_events WHERE chain IS NULL AND time < ?1)"
-		    " OR EXISTS (SELECT 1 FROM audit_checkpoints c WHERE c.iat * 1000 < ?2 AND EXISTS"
-		    " (SELECT 1 FROM audit_events e WHERE e.chain = c.chain AND e.seq <= c.seq))");
+	struct db_stmt *st =
+		db_prep(db, "SELECT 1 WHERE EXISTS (SELECT 1 FROM audit_events WHERE chain IS NULL AND time < ?1)"
+			    " OR EXISTS (SELECT 1 FROM audit_checkpoints c WHERE c.iat * 1000 < ?2 AND EXISTS"
+			    " (SELECT 1 FROM audit_events e WHERE e.chain = c.chain AND e.seq <= c.seq))");
 	if (!st)
 		return -1;
 	db_bind_int64(st, 1, before_ms);

@@ -128,7 +128,8 @@ static int cp_check(struct ver *v, struct vkeys *ks, const struct vcp *c, const 
 		rc = problem(v, c->chain, c->seq, "checkpoint", "checkpoint signature does not verify (key %s)", j.kid);
 	else if (!cchain || strcmp(cchain, c->chain) != 0 || !json_is_integer(cseq) ||
 		 json_integer_value(cseq) != c->seq || !chash || strcmp(chash, hash) != 0)
-		rc = problem(v, c->chain, c->seq, "checkpoint", "checkpoint claims differ from its stored chain, seq or hash");
+		rc = problem(v, c->chain, c->seq, "checkpoint",
+			     "checkpoint claims differ from its stored chain, seq or hash");
 	jose_jws_clear(&j);
 	return rc;
 }
@@ -352,10 +353,20 @@ static int rows_from_db(struct ver *v)
 		char chain[CHAIN_ID_MAX];
 		db_col_copy(st, 1, chain, sizeof chain);
 		struct chain_row r = {
-			.chain = chain, .seq = db_col_int64(st, 2), .time_ms = db_col_int64(st, 4),
-			.event = col(st, 5), .actor = col(st, 6), .agent_id = col(st, 7), .owner_id = col(st, 8),
-			.run_id = col(st, 9), .ws = col(st, 10), .jti = col(st, 11), .client_addr = col(st, 12),
-			.outcome = col(st, 13), .request_id = col(st, 14), .detail = col(st, 15),
+			.chain = chain,
+			.seq = db_col_int64(st, 2),
+			.time_ms = db_col_int64(st, 4),
+			.event = col(st, 5),
+			.actor = col(st, 6),
+			.agent_id = col(st, 7),
+			.owner_id = col(st, 8),
+			.run_id = col(st, 9),
+			.ws = col(st, 10),
+			.jti = col(st, 11),
+			.client_addr = col(st, 12),
+			.outcome = col(st, 13),
+			.request_id = col(st, 14),
+			.detail = col(st, 15),
 		};
 		char hash[CHAIN_HASH_HEX];
 		db_col_copy(st, 3, hash, sizeof hash);
@@ -394,11 +405,19 @@ static int line_row(struct ver *v, const char *line, size_t n, long lineno)
 	struct buf d;
 	buf_init(&d, CHAIN_ROW_MAX);
 	struct chain_row r = {
-		.chain = jstr(o, "chain"), .seq = json_integer_value(seq),
-		.time_ms = json_integer_value(json_object_get(o, "time_ms")), .event = jstr(o, "event"),
-		.actor = jstr(o, "actor"), .agent_id = jstr(o, "agent_id"), .owner_id = jstr(o, "owner_id"),
-		.run_id = jstr(o, "run_id"), .ws = jstr(o, "ws"), .jti = jstr(o, "jti"),
-		.client_addr = jstr(o, "client_addr"), .outcome = jstr(o, "outcome"), .request_id = jstr(o, "request_id"),
+		.chain = jstr(o, "chain"),
+		.seq = json_integer_value(seq),
+		.time_ms = json_integer_value(json_object_get(o, "time_ms")),
+		.event = jstr(o, "event"),
+		.actor = jstr(o, "actor"),
+		.agent_id = jstr(o, "agent_id"),
+		.owner_id = jstr(o, "owner_id"),
+		.run_id = jstr(o, "run_id"),
+		.ws = jstr(o, "ws"),
+		.jti = jstr(o, "jti"),
+		.client_addr = jstr(o, "client_addr"),
+		.outcome = jstr(o, "outcome"),
+		.request_id = jstr(o, "request_id"),
 	};
 	if (detail && chain_canon_json(detail, strlen(detail), &d) == 0)
 		r.detail = d.p;

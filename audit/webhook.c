@@ -147,10 +147,11 @@ struct cursor_set {
 static int cursor_job(struct db *db, void *arg)
 {
 	struct cursor_set *c = arg;
-	struct db_stmt *st = db_prep(db, "INSERT INTO audit_webhook_cursor(chain, seq, updated) VALUES (?1, ?2, ?3)"
-					 " ON CONFLICT (chain) DO UPDATE SET seq = CASE WHEN excluded.seq >"
-					 " audit_webhook_cursor.seq THEN excluded.seq ELSE audit_webhook_cursor.seq END,"
-					 " updated = excluded.updated");
+	struct db_stmt *st =
+		db_prep(db, "INSERT INTO audit_webhook_cursor(chain, seq, updated) VALUES (?1, ?2, ?3)"
+			    " ON CONFLICT (chain) DO UPDATE SET seq = CASE WHEN excluded.seq >"
+			    " audit_webhook_cursor.seq THEN excluded.seq ELSE audit_webhook_cursor.seq END,"
+			    " updated = excluded.updated");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, c->chain);

@@ -29,12 +29,12 @@
 #define WEBHOOK_SECRET_MAX 1024      /* bytes of the secret file */
 
 struct webhook_conf {
-	const char *url;                  /* http:// or https:// */
+	const char *url; /* http:// or https:// */
 	unsigned char secret[WEBHOOK_SECRET_MAX];
 	size_t secret_len;
-	const char *db_path;              /* the thread opens its own connection */
-	struct writer *writer;            /* cursor updates */
-	int (*leading)(void);             /* 1 while this process runs the scheduled work */
+	const char *db_path;   /* the thread opens its own connection */
+	struct writer *writer; /* cursor updates */
+	int (*leading)(void);  /* 1 while this process runs the scheduled work */
 };
 
 /* Reads the HMAC secret from path into c: a regular file, not open to group or others

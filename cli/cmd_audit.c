@@ -1,8 +1,8 @@
 /* cmd_audit.c - `warrant audit verify` and `warrant audit --follow`. */
-#include "cli.h"
 #include "../audit/audit.h"
 #include "../audit/verify.h"
 #include "../common/timeutil.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <signal.h>

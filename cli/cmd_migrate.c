@@ -20,11 +20,28 @@
  * A source table not listed here stops the migration: a table added to store/schema.c
  * must be added here too, never skipped in silence. */
 static const char *const tables[] = {
-	"settings",         "orgs",        "owners",           "workspaces",   "memberships",    "agents",
-	"agent_workspaces", "credentials", "resource_servers", "signing_keys", "revoked_tokens", "revoked_runs",
-	"state_changes",    "approvals",   "audit_events",     "tokens",       "quota_usage",    "used_ids",
+	"settings",
+	"orgs",
+	"owners",
+	"workspaces",
+	"memberships",
+	"agents",
+	"agent_workspaces",
+	"credentials",
+	"resource_servers",
+	"signing_keys",
+	"revoked_tokens",
+	"revoked_runs",
+	"state_changes",
+	"approvals",
+	"audit_events",
+	"tokens",
+	"quota_usage",
+	"used_ids",
 	"trusts",
-	"audit_chains",     "audit_checkpoints", "audit_webhook_cursor",
+	"audit_chains",
+	"audit_checkpoints",
+	"audit_webhook_cursor",
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 #define MIGRATE_MAX_COLS 32 /* PG_MAX_PARAMS: one parameter per column */

@@ -4,9 +4,9 @@
 #include "../audit/audit.h"
 #include "../audit/chain.h"
 #include "../audit/checkpoint.h"
-#include "../audit/webhook.h"
 #include "../audit/events.h"
 #include "../audit/summary.h"
+#include "../audit/webhook.h"
 #include "../authz/model.h"
 #include "../authz/quota.h"
 #include "../clients/assertion.h"
@@ -25,9 +25,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,7 +417,7 @@ int cmd_serve(struct cli *c)
 	if (audit_summary_flush(w->writer, now_ms(), 1) < 0)
 		log_event(LOG_ERROR, "audit summary lost", ",\"events\":%ld", audit_summary_pending());
 	housekeeping_checkpoint(w); /* the chain's last rows, signed */
-	writer_stop(w->writer); /* commits whatever is queued */
+	writer_stop(w->writer);     /* commits whatever is queued */
 	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld,\"wal_restarts\":%ld", ws.batches,
 		  ws.jobs, ws.wal_restarts);
 	log_close();

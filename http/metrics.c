@@ -226,9 +226,11 @@ static void audit_webhook(struct buf *b)
 	buf_puts(b, "# HELP warrant_audit_webhook_lag_rows Audit rows not yet acknowledged by the webhook receiver.\n"
 		    "# TYPE warrant_audit_webhook_lag_rows gauge\n");
 	buf_printf(b, "warrant_audit_webhook_lag_rows %lld\n", (long long)s.lag_rows);
-	buf_printf(b, "# TYPE warrant_audit_webhook_delivered_total counter\nwarrant_audit_webhook_delivered_total %lld\n",
+	buf_printf(b,
+		   "# TYPE warrant_audit_webhook_delivered_total counter\nwarrant_audit_webhook_delivered_total %lld\n",
 		   (long long)s.delivered);
-	buf_printf(b, "# TYPE warrant_audit_webhook_failures_total counter\nwarrant_audit_webhook_failures_total %lld\n",
+	buf_printf(b,
+		   "# TYPE warrant_audit_webhook_failures_total counter\nwarrant_audit_webhook_failures_total %lld\n",
 		   (long long)s.failures);
 }
 

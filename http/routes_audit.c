@@ -30,7 +30,8 @@ static int checkpoints_auth(struct http_req *r)
 	memset(&empty, 0, sizeof empty);
 	memset(&e, 0, sizeof e);
 	if (!r->authorization) {
-		resp_error_simple(r, 401, "invalid_client", "authenticate with HTTP Basic: a resource server or an owner");
+		resp_error_simple(r, 401, "invalid_client",
+				  "authenticate with HTTP Basic: a resource server or an owner");
 		r->resp.basic_challenge = 1;
 		return -1;
 	}
@@ -53,7 +54,8 @@ static int checkpoints_auth(struct http_req *r)
 	client_cred_wipe(&cred);
 	char email[BASIC_MAX_ID], pw[BASIC_MAX_SECRET];
 	if (basic_parse(r->authorization, r->authorization_len, 0, email, pw) != 0) {
-		resp_error_simple(r, 401, "invalid_client", "authenticate with HTTP Basic: a resource server or an owner");
+		resp_error_simple(r, 401, "invalid_client",
+				  "authenticate with HTTP Basic: a resource server or an owner");
 		r->resp.basic_challenge = 1;
 		return -1;
 	}
