@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]\n"
 	 "              [--leeway 60] [--jwks-max-age 300] [--key-rotation 86400] [--metrics-token T]\n"
 	 "              [--log-file PATH] [--log-level info] [--audit-retention DAYS] [--wal-restart 128]\n"
+	 "              [--audit-checkpoint-interval 60] [--audit-webhook URL --audit-webhook-secret-file F]\n"
 	 "              [--config FILE] [--check-config]"},
 	{"org", "add", cmd_org_add, "warrant org add NAME"},
 	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},
@@ -270,8 +271,13 @@ static const struct {
 		    "table before it commits. Stop the servers on the SQLite file first.\n"
 		    "  warrant migrate --db /var/lib/warrant/warrant.db --to postgresql://warrant@db/warrant"
 		    " --key-file /etc/warrant/kek"},
-	{"audit", "Audit events as JSON lines, oldest first.\n"
-		  "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json"},
+	{"audit",
+	 "Audit events as JSON lines, oldest first.\n"
+	 "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json\n"
+	 "Rows are hash-chained and signed; `audit verify` checks the database or an export\n"
+	 "(exit 1 names the first altered, missing or inserted row), `--follow` streams new rows.\n"
+	 "  warrant audit verify\n  warrant audit --json > trail.jsonl && warrant audit verify --file trail.jsonl\n"
+	 "  warrant audit --follow"},
 };
 
 static int help_for(const char *w1)
