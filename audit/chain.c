@@ -26,17 +26,27 @@ struct chain_state {
 
 static EVP_MD *sha256_md;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static void md_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+static pthread_key_t ctx_key;
+static void ctx_free(void *p) { EVP_MD_CTX_free(p); }
+
+static void md_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	pthread_key_create(&ctx_key, ctx_free);
+}
 
 void chain_hash(const unsigned char prev[32], const char *canon, size_t n, unsigned char out[32])
 {
 	pthread_once(&md_once, md_fetch);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	/* one digest context per thread, reused: the writer hashes every row */
+	EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);
+	if (!ctx && (ctx = EVP_MD_CTX_new()) != NULL)
+		pthread_setspecific(ctx_key, ctx);
 	unsigned int len = 32;
 	if (!ctx || EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, prev, 32) != 1 ||
 	    EVP_DigestUpdate(ctx, canon, n) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
 		memset(out, 0, 32); /* out of memory: a hash no verifier accepts, never a crash */
-	EVP_MD_CTX_free(ctx);
 }
 
 void chain_hex(const unsigned char h[32], char out[CHAIN_HASH_HEX])
@@ -64,33 +74,38 @@ int chain_unhex(const char *hex, unsigned char h[32])
 	return 0;
 }
 
-static void member(struct buf *b, const char *key, const char *v)
+/* ,"key": and the value; key is a literal (no printf per member: the writer runs this for
+ * every row). */
+#define MEMBER(b, key, v) member((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (v))
+static void member(struct buf *b, const char *prefix, size_t plen, const char *v)
 {
-	buf_printf(b, ",\"%s\":", key);
+	buf_put(b, prefix, plen);
 	if (v && *v)
 		buf_json_str(b, v, strlen(v));
 	else
-		buf_puts(b, "null");
+		buf_put(b, "null", 4);
 }
 
 int chain_canonical(const struct chain_row *r, struct buf *b)
 {
-	buf_puts(b, "{\"chain\":");
+	char num[64];
+	buf_put(b, "{\"chain\":", 9);
 	buf_json_str(b, r->chain, strlen(r->chain));
-	buf_printf(b, ",\"seq\":%lld,\"time_ms\":%lld", (long long)r->seq, (long long)r->time_ms);
-	member(b, "event", r->event);
-	member(b, "actor", r->actor);
-	member(b, "agent_id", r->agent_id);
-	member(b, "owner_id", r->owner_id);
-	member(b, "run_id", r->run_id);
-	member(b, "ws", r->ws);
-	member(b, "jti", r->jti);
-	member(b, "client_addr", r->client_addr);
-	member(b, "outcome", r->outcome);
-	member(b, "request_id", r->request_id);
-	buf_puts(b, ",\"detail\":");
+	int n = snprintf(num, sizeof num, ",\"seq\":%lld,\"time_ms\":%lld", (long long)r->seq, (long long)r->time_ms);
+	buf_put(b, num, (size_t)n);
+	MEMBER(b, "event", r->event);
+	MEMBER(b, "actor", r->actor);
+	MEMBER(b, "agent_id", r->agent_id);
+	MEMBER(b, "owner_id", r->owner_id);
+	MEMBER(b, "run_id", r->run_id);
+	MEMBER(b, "ws", r->ws);
+	MEMBER(b, "jti", r->jti);
+	MEMBER(b, "client_addr", r->client_addr);
+	MEMBER(b, "outcome", r->outcome);
+	MEMBER(b, "request_id", r->request_id);
+	buf_put(b, ",\"detail\":", 10);
 	buf_puts(b, r->detail && *r->detail ? r->detail : "{}");
-	return buf_puts(b, "}");
+	return buf_put(b, "}", 1);
 }
 
 /* Appends the UTF-8 of code point cp to b. */
@@ -185,8 +200,27 @@ static int string_decode(const char **p, const char *end, struct buf *raw)
 	return 0;
 }
 
+/* 1 when json is canonical as it stands: no whitespace outside strings, no escape, no byte
+ * that buf_json_str would write otherwise (control bytes, 0x7f, anything not ASCII: such
+ * text takes the slow path, which also replaces ill-formed UTF-8). Details Warrant writes
+ * almost always are, and then cost one scan. */
+static int canonical_already(const char *json, size_t n)
+{
+	int in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)json[i];
+		if (c == '\\' || c < 0x20 || c >= 0x7f || (!in_str && c == ' '))
+			return 0;
+		if (c == '"')
+			in_str = !in_str;
+	}
+	return !in_str;
+}
+
 int chain_canon_json(const char *json, size_t n, struct buf *out)
 {
+	if (canonical_already(json, n))
+		return buf_put(out, json, n) < 0 ? -1 : 0;
 	const char *s = json, *end = json + n;
 	struct buf raw;
 	buf_init(&raw, n + 1);

@@ -160,18 +160,6 @@ static int cursor_job(struct db *db, void *arg)
 	return db_step_done(st);
 }
 
-static int64_t one_int(struct db *db, const char *sql, const char *chain)
-{
-	struct db_stmt *st = db_prep(db, sql);
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, chain);
-	int rc = db_step(st);
-	int64_t v = rc == DB_ROW ? db_col_int64(st, 0) : rc == DB_DONE ? 0 : -1;
-	db_reset(st);
-	return v;
-}
-
 /* The next batch of chain after seq into body (a JSON array); its last seq in *last.
  * Rows in it, or -1. */
 static long batch_read(struct db *db, const char *chain, int64_t after, struct buf *body, int64_t *last)
@@ -198,17 +186,6 @@ static long batch_read(struct db *db, const char *chain, int64_t after, struct b
 	return rc == DB_ERROR || body->failed ? -1 : n;
 }
 
-/* Rows of chain not yet acknowledged: 0 or more, -1 on a database error; *acked gets the
- * acknowledged seq. */
-static int64_t chain_waiting(struct db *db, const char *chain, int64_t *acked)
-{
-	*acked = one_int(db, "SELECT seq FROM audit_webhook_cursor WHERE chain = ?1", chain);
-	int64_t head = one_int(db, "SELECT coalesce(max(seq), 0) FROM audit_events WHERE chain = ?1", chain);
-	if (*acked < 0 || head < 0)
-		return -1;
-	return head > *acked ? head - *acked : 0;
-}
-
 /* Delivers the next batch of chain after acked; 1 delivered, -1 failed. */
 static int deliver_chain(struct db *db, CURL *h, const char *chain, int64_t acked)
 {
@@ -233,40 +210,66 @@ static int deliver_chain(struct db *db, CURL *h, const char *chain, int64_t acke
 	return rc;
 }
 
-#define WEBHOOK_CHAINS_MAX 256 /* chains looked at per pass (a pass takes the first ones) */
+struct pending_chain {
+	char chain[CHAIN_ID_MAX];
+	int64_t acked;
+};
+
+/* The chains with rows not yet acknowledged, in one statement (each head is an index
+ * look-up); *total: those rows. The count, or -1 (*out to free either way). */
+static int chains_waiting(struct db *db, struct pending_chain **out, int64_t *total)
+{
+	struct db_stmt *st =
+		db_prep_new(db, "SELECT c.chain, coalesce(w.seq, 0), coalesce((SELECT max(e.seq)"
+				" FROM audit_events e WHERE e.chain = c.chain), 0)"
+				" FROM audit_chains c LEFT JOIN audit_webhook_cursor w ON w.chain = c.chain");
+	*out = NULL;
+	*total = 0;
+	if (!st)
+		return -1;
+	int n = 0, cap = 0, s;
+	while ((s = db_step(st)) == DB_ROW) {
+		int64_t acked = db_col_int64(st, 1), head = db_col_int64(st, 2);
+		if (head <= acked)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			struct pending_chain *p = realloc(*out, sizeof *p * (size_t)cap);
+			if (!p) {
+				s = DB_ERROR;
+				break;
+			}
+			*out = p;
+		}
+		db_col_copy(st, 0, (*out)[n].chain, CHAIN_ID_MAX);
+		(*out)[n++].acked = acked;
+		*total += head - acked;
+	}
+	db_finalize(st);
+	return s == DB_DONE ? n : -1;
+}
 
 /* One pass over every chain: 1 something was delivered, 0 all caught up, -1 a failure. The
  * lag gauge is set first, so it shows a delivery stuck in flight. */
 static int deliver_all(struct db *db, CURL *h)
 {
-	struct db_stmt *st = db_prep_new(db, "SELECT chain FROM audit_chains ORDER BY chain");
-	if (!st)
+	struct pending_chain *p;
+	int64_t total;
+	int n = chains_waiting(db, &p, &total);
+	if (n < 0) {
+		free(p);
 		return -1;
-	static char chains[WEBHOOK_CHAINS_MAX][CHAIN_ID_MAX];
-	static int64_t acked[WEBHOOK_CHAINS_MAX], waiting[WEBHOOK_CHAINS_MAX];
-	int nch = 0, s;
-	while ((s = db_step(st)) == DB_ROW && nch < WEBHOOK_CHAINS_MAX)
-		db_col_copy(st, 0, chains[nch++], CHAIN_ID_MAX);
-	db_finalize(st);
-	if (s == DB_ERROR)
-		return -1;
-	int64_t total = 0;
-	for (int i = 0; i < nch; i++) {
-		if ((waiting[i] = chain_waiting(db, chains[i], &acked[i])) < 0)
-			return -1;
-		total += waiting[i];
 	}
 	atomic_store(&lag, total);
 	int any = 0, failed = 0;
-	for (int i = 0; i < nch && !atomic_load(&stopping); i++) {
-		if (!waiting[i])
-			continue;
-		int rc = deliver_chain(db, h, chains[i], acked[i]);
+	for (int i = 0; i < n && !atomic_load(&stopping); i++) {
+		int rc = deliver_chain(db, h, p[i].chain, p[i].acked);
 		if (rc < 0)
 			failed = 1;
 		else if (rc > 0)
 			any = 1;
 	}
+	free(p);
 	return failed ? -1 : any;
 }
 
