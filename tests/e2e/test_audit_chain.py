@@ -8,8 +8,10 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import jwt
@@ -387,3 +389,37 @@ def test_g_nodes_on_postgresql_have_chains_of_their_own():
         n.stop()  # each signs its chain's last rows as it stops
     code, out = verify(env)
     assert code == 0 and "0 rows not yet under a checkpoint" in out, out
+
+
+def test_h_a_migrated_copy_stays_verifiable():
+    if not PG:
+        raise Skip("migrate needs PostgreSQL")
+    import harness
+    d = tempfile.mkdtemp(prefix="mig-", dir=harness.TMP_ROOT)
+    lite = os.path.join(d, "warrant.db")
+    env = {k: v for k, v in os.environ.items() if k != "WARRANT_KEY_FILE"}
+
+    def run(*args):
+        p = subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=60, env=env)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    name = "t_" + os.path.basename(d).replace("-", "_").lower()
+    try:
+        run("init", "--db", lite)
+        run("owner", "add", "--email", "m@example.com", "--db", lite)
+        port = harness.free_port()
+        srv = subprocess.Popen([BIN, "serve", "--db", lite, "--listen", "127.0.0.1:%d" % port,
+                                "--audit-checkpoint-interval", "1"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+        srv.send_signal(signal.SIGTERM)
+        assert srv.wait(10) == 0
+        kek = harness.new_key_file(os.path.join(d, "kek"))
+        url = harness.pg_database(name)
+        run("migrate", "--db", lite, "--to", url, "--key-file", kek)
+        out = run("audit", "verify", "--db", url, "--key-file", kek)
+        assert "audit verified" in out and " 0 checkpoints" not in out, out
+    finally:
+        harness.pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+        shutil.rmtree(d, ignore_errors=True)
