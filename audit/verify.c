@@ -164,7 +164,8 @@ static int checkpoints_load(struct ver *v)
 	}
 	if (s != DB_DONE)
 		goto done;
-	qsort(v->cps, (size_t)v->ncp, sizeof *v->cps, cp_cmp);
+	if (v->ncp)
+		qsort(v->cps, (size_t)v->ncp, sizeof *v->cps, cp_cmp);
 	v->r->checkpoints = v->ncp;
 	rc = 0;
 done:
