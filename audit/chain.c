@@ -24,6 +24,11 @@ struct chain_state {
 	struct buf detail; /* its detail in canonical form */
 };
 
+/* A server's chain, and the one connection that appends to it (its writer's). */
+static pthread_mutex_t serve_mu = PTHREAD_MUTEX_INITIALIZER;
+static char serve_chain[CHAIN_ID_MAX];
+static struct db *serve_db;
+
 static EVP_MD *sha256_md;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 
@@ -258,6 +263,10 @@ static void tx_follow(struct db *db, enum db_tx_event ev)
 	case DB_TX_ROLLBACK: cs->cur.known = 0; break; /* read again: cheap, and rare */
 	case DB_TX_COMMIT: break;
 	case DB_TX_CLOSE:
+		pthread_mutex_lock(&serve_mu);
+		if (serve_db == db)
+			serve_db = NULL;
+		pthread_mutex_unlock(&serve_mu);
 		buf_free(&cs->canon);
 		buf_free(&cs->detail);
 		free(cs);
@@ -354,10 +363,33 @@ static int head_known(struct db *db, struct chain_state *cs)
 	return 0;
 }
 
+void chain_serve(const char *id)
+{
+	pthread_mutex_lock(&serve_mu);
+	snprintf(serve_chain, sizeof serve_chain, "%s", id);
+	serve_db = NULL;
+	pthread_mutex_unlock(&serve_mu);
+}
+
+/* The chain a connection's first row goes to: the server's for the first connection of a
+ * server process that writes a row, the command line's for any other. */
+static int attach_default(struct db *db)
+{
+	pthread_mutex_lock(&serve_mu);
+	int own = serve_chain[0] && !serve_db;
+	if (own)
+		serve_db = db;
+	int rc = chain_attach(db, own ? serve_chain : CHAIN_CLI, own);
+	if (rc < 0 && own)
+		serve_db = NULL;
+	pthread_mutex_unlock(&serve_mu);
+	return rc;
+}
+
 int chain_link(struct db *db, struct chain_row *r, char hash_hex[CHAIN_HASH_HEX])
 {
 	DB_ASSERT_TX(db);
-	if (db->tx_hook != tx_follow && chain_attach(db, CHAIN_CLI, 0) < 0)
+	if (db->tx_hook != tx_follow && attach_default(db) < 0)
 		return -1;
 	struct chain_state *cs = db->tx_state;
 	if (head_known(db, cs) < 0)

@@ -48,6 +48,10 @@ struct chain_row {
  * alone (the server's writer), so its head is kept between transactions. Without a call,
  * rows go to CHAIN_CLI, its head read in each transaction. 0, or -1 out of memory. */
 int chain_attach(struct db *db, const char *id, int own);
+/* This process is a server whose chain is id: the first connection that writes an audit
+ * row (its writer; the server writes through nothing else) appends to it and keeps its
+ * head in memory; any other connection appends to CHAIN_CLI. Call before the writer starts. */
+void chain_serve(const char *id);
 /* A fresh node chain id for a server on PostgreSQL ("node_" and 96 random bits), or
  * CHAIN_SERVER on SQLite, into out. */
 void chain_node_id(enum db_engine engine, char out[CHAIN_ID_MAX]);

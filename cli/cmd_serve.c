@@ -139,8 +139,6 @@ static void after_commit(struct db *db) { live_poll(db); }
 
 static int store_timing(struct db *db, void *arg) { return key_timing_store(db, arg) ? -1 : 0; }
 
-static int attach_chain(struct db *db, void *chain) { return chain_attach(db, chain, 1); }
-
 /* What `serve` was told, beyond the server's own options. */
 struct serve_conf {
 	int64_t ttl, leeway, jwks_age, rotation, retention, wal_restart, checkpoint;
@@ -358,17 +356,16 @@ static int serve_load(struct warrant *w, const struct serve_conf *sc)
 	if (sc->dpop_nonce && dpop_nonce_enable(w->db) < 0)
 		return cli_fail("cannot load the DPoP nonce key: %s", db_errmsg(w->db));
 	quota_enable();
+	/* the writer's rows go to this node's chain (audit/chain.h) */
+	char chain[CHAIN_ID_MAX];
+	chain_node_id(db_engine_of(w->db_path), chain);
+	checkpoint_configure(chain, (int)sc->checkpoint);
+	chain_serve(chain);
 	char err[512];
 	w->writer = writer_start(w->db_path, (int)sc->wal_restart, err, sizeof err);
 	if (!w->writer)
 		return cli_fail("%s", err);
 	writer_set_hook(w->writer, after_commit);
-	/* the writer's rows go to this node's chain (audit/chain.h) */
-	char chain[CHAIN_ID_MAX];
-	chain_node_id(db_engine_of(w->db_path), chain);
-	checkpoint_configure(chain, (int)sc->checkpoint);
-	if (writer_call(w->writer, attach_chain, chain) != 0)
-		return cli_fail("cannot start the audit chain %s", chain);
 	assertion_use_writer(w->writer); /* jti claims join the writer's batches */
 	return 0;
 }
