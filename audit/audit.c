@@ -1,5 +1,6 @@
 /* audit.c - writing and querying the audit trail; see audit.h. */
 #include "audit.h"
+#include "chain.h"
 #include "summary.h"
 
 #include "../common/buf.h"
@@ -21,23 +22,44 @@ int audit_insert(struct db *db, const struct audit_event *ev)
 	}
 	if (ev->detail_failed)
 		return -1;
-	struct db_stmt *st =
-		db_prep(db, "INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti, client_addr,"
-			    " outcome, detail, request_id, agent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+	const char *agent = ev->agent_id[0] ? ev->agent_id : strncmp(ev->actor, "agt_", 4) == 0 ? ev->actor : NULL;
+	struct chain_row r = {
+		.time_ms = ev->time ? ev->time : now_ms(),
+		.event = ev->event,
+		.actor = ev->actor[0] ? ev->actor : "anonymous",
+		.agent_id = agent,
+		.owner_id = ev->owner_id,
+		.run_id = ev->run_id,
+		.ws = ev->ws,
+		.jti = ev->jti,
+		.client_addr = ev->client_addr,
+		.outcome = ev->outcome ? ev->outcome : "ok",
+		.request_id = ev->request_id,
+		.detail = ev->detail,
+	};
+	char hash[CHAIN_HASH_HEX];
+	if (chain_link(db, &r, hash) < 0)
+		return -1;
+	struct db_stmt *st = db_prep(db, "INSERT INTO audit_events(time, event, actor, owner_id, run_id, ws, jti,"
+					 " client_addr, outcome, detail, request_id, agent_id, chain, seq, hash)"
+					 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (!st)
 		return -1;
-	db_bind_int64(st, 1, ev->time ? ev->time : now_ms());
-	db_bind_text(st, 2, ev->event);
-	db_bind_text(st, 3, ev->actor[0] ? ev->actor : "anonymous");
-	bind_opt(st, 4, ev->owner_id);
-	bind_opt(st, 5, ev->run_id);
-	bind_opt(st, 6, ev->ws);
-	bind_opt(st, 7, ev->jti);
-	bind_opt(st, 8, ev->client_addr);
-	db_bind_text(st, 9, ev->outcome ? ev->outcome : "ok");
-	bind_opt(st, 10, ev->detail);
-	bind_opt(st, 11, ev->request_id);
-	bind_opt(st, 12, ev->agent_id[0] ? ev->agent_id : strncmp(ev->actor, "agt_", 4) == 0 ? ev->actor : NULL);
+	db_bind_int64(st, 1, r.time_ms);
+	db_bind_text(st, 2, r.event);
+	db_bind_text(st, 3, r.actor);
+	bind_opt(st, 4, r.owner_id);
+	bind_opt(st, 5, r.run_id);
+	bind_opt(st, 6, r.ws);
+	bind_opt(st, 7, r.jti);
+	bind_opt(st, 8, r.client_addr);
+	db_bind_text(st, 9, r.outcome);
+	bind_opt(st, 10, r.detail);
+	bind_opt(st, 11, r.request_id);
+	bind_opt(st, 12, r.agent_id);
+	db_bind_text(st, 13, r.chain);
+	db_bind_int64(st, 14, r.seq);
+	db_bind_text(st, 15, hash);
 	return db_insert_later(st); /* with the batch's other rows, on PostgreSQL */
 }
 
@@ -121,22 +143,6 @@ int audit_write(struct db *db, const char *event, const struct audit_keys *k, co
 	return audit_insert(db, &ev);
 }
 
-int audit_prune_job(struct db *db, void *arg)
-{
-	struct audit_prune *p = arg;
-	/* rowids grow with time: the oldest rows are the lowest ids */
-	struct db_stmt *st = db_prep(db, "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events"
-					 " WHERE time < ?1 ORDER BY time LIMIT ?2)");
-	if (!st)
-		return -1;
-	db_bind_int64(st, 1, p->before_ms);
-	db_bind_int(st, 2, AUDIT_PRUNE_CHUNK);
-	if (db_step_done(st) < 0)
-		return -1;
-	p->deleted = db_changes(db);
-	return 0;
-}
-
 static void col_json(struct buf *b, const char *key, struct db_stmt *st, int i)
 {
 	buf_printf(b, ",\"%s\":", key);
@@ -154,7 +160,7 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 	char sql[768];
 	snprintf(sql, sizeof sql,
 		 "SELECT time, event, actor, owner_id, run_id, ws, jti, client_addr, outcome, detail,"
-		 " request_id, agent_id FROM audit_events WHERE time >= ?5 AND time < ?6%s%s%s%s"
+		 " request_id, agent_id, chain, seq, hash FROM audit_events WHERE time >= ?5 AND time < ?6%s%s%s%s"
 		 " ORDER BY time, id LIMIT ?7",
 		 q->owner_id ? " AND owner_id = ?1" : "", q->agent_id ? " AND agent_id = ?2" : "",
 		 q->run_id ? " AND run_id = ?3" : "", q->ws ? " AND ws = ?4" : "");
@@ -177,23 +183,8 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 	buf_init(&b, 64 * 1024);
 	int rc;
 	while ((rc = db_step(st)) == DB_ROW) {
-		char t[32];
 		buf_reset(&b);
-		buf_printf(&b, "{\"time\":\"%s\"", rfc3339(db_col_int64(st, 0), t));
-		col_json(&b, "event", st, 1);
-		col_json(&b, "actor", st, 2);
-		col_json(&b, "agent_id", st, 11);
-		col_json(&b, "owner_id", st, 3);
-		col_json(&b, "run_id", st, 4);
-		col_json(&b, "ws", st, 5);
-		col_json(&b, "jti", st, 6);
-		col_json(&b, "client_addr", st, 7);
-		col_json(&b, "outcome", st, 8);
-		buf_puts(&b, ",\"detail\":");
-		const char *d = db_col_text(st, 9);
-		buf_puts(&b, d && *d ? d : "{}");
-		col_json(&b, "request_id", st, 10);
-		buf_puts(&b, "}");
+		audit_row_json(&b, st);
 		if (!b.failed)
 			emit(arg, b.p, b.len);
 		n++;
@@ -201,6 +192,33 @@ long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void 
 	db_finalize(st);
 	buf_free(&b);
 	return rc == DB_DONE ? n : -1;
+}
+
+void audit_row_json(struct buf *b, struct db_stmt *st)
+{
+	char t[32];
+	buf_printf(b, "{\"time\":\"%s\",\"time_ms\":%lld", rfc3339(db_col_int64(st, 0), t),
+		   (long long)db_col_int64(st, 0));
+	col_json(b, "event", st, 1);
+	col_json(b, "actor", st, 2);
+	col_json(b, "agent_id", st, 11);
+	col_json(b, "owner_id", st, 3);
+	col_json(b, "run_id", st, 4);
+	col_json(b, "ws", st, 5);
+	col_json(b, "jti", st, 6);
+	col_json(b, "client_addr", st, 7);
+	col_json(b, "outcome", st, 8);
+	buf_puts(b, ",\"detail\":");
+	const char *d = db_col_text(st, 9);
+	buf_puts(b, d && *d ? d : "{}");
+	col_json(b, "request_id", st, 10);
+	col_json(b, "chain", st, 12);
+	if (db_col_null(st, 13))
+		buf_puts(b, ",\"seq\":null");
+	else
+		buf_printf(b, ",\"seq\":%lld", (long long)db_col_int64(st, 13));
+	col_json(b, "hash", st, 14);
+	buf_puts(b, "}");
 }
 
 int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
@@ -222,4 +240,48 @@ int audit_agents_of_run(struct db *db, const char *run, const char *owner_scope,
 		rc = -1;
 	db_finalize(st);
 	return rc;
+}
+
+long audit_follow(struct db *db, int64_t *after, long limit, void (*emit)(void *arg, const char *json, size_t n),
+		  void *arg)
+{
+	struct db_stmt *st = db_prep(db, "SELECT " AUDIT_ROW_COLUMNS ", id FROM audit_events WHERE id > ?1"
+					 " ORDER BY id LIMIT ?2");
+	if (!st)
+		return -1;
+	db_bind_int64(st, 1, *after);
+	db_bind_int64(st, 2, limit);
+	struct buf b;
+	buf_init(&b, 64 * 1024);
+	long n = 0;
+	int rc;
+	while ((rc = db_step(st)) == DB_ROW) {
+		b.len = 0;
+		audit_row_json(&b, st);
+		*after = db_col_int64(st, 15);
+		if (b.failed)
+			break;
+		emit(arg, b.p, b.len);
+		n++;
+	}
+	db_reset(st);
+	buf_free(&b);
+	return rc == DB_ROW || rc == DB_DONE ? n : -1;
+}
+
+int64_t audit_last_id(struct db *db, int64_t since_ms)
+{
+	/* the primary key's end, or the row before the first at or after since_ms */
+	struct db_stmt *st =
+		since_ms == INT64_MAX
+			? db_prep(db, "SELECT coalesce(max(id), 0) FROM audit_events")
+			: db_prep(db, "SELECT coalesce((SELECT id - 1 FROM audit_events WHERE time >= ?1"
+				      " ORDER BY time, id LIMIT 1), (SELECT max(id) FROM audit_events), 0)");
+	if (!st)
+		return -1;
+	if (since_ms != INT64_MAX)
+		db_bind_int64(st, 1, since_ms);
+	int64_t v = db_step(st) == DB_ROW ? db_col_int64(st, 0) : -1;
+	db_reset(st);
+	return v;
 }

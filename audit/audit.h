@@ -83,8 +83,9 @@ struct audit_prune {
 	int64_t before_ms;
 	int deleted;
 };
-/* Writer job: deletes at most AUDIT_PRUNE_CHUNK rows older than before_ms (oldest first),
- * so a large backlog never holds the write lock for long. */
+/* Writer job: deletes at most AUDIT_PRUNE_CHUNK rows older than before_ms, so a large
+ * backlog never holds the write lock for long; chained rows only as whole prefixes of their
+ * chain up to a checkpoint (audit/retention.h). */
 int audit_prune_job(struct db *db, void *arg);
 
 /* Calls fn for each agent (and its owner) that was issued a token of run, limited to
@@ -99,7 +100,23 @@ struct audit_query {
 	int64_t since, until; /* ms; 0 = open */
 	long limit;           /* 0 = no limit */
 };
+/* The columns every export selects, in this order, for audit_row_json. */
+#define AUDIT_ROW_COLUMNS                                                                                    \
+	"time, event, actor, owner_id, run_id, ws, jti, client_addr, outcome, detail, request_id, agent_id," \
+	" chain, seq, hash"
+struct buf;
+/* Appends the export object of the current row of st (selected as AUDIT_ROW_COLUMNS): the
+ * SPEC's members, time_ms (the exact time the hash covers), chain, seq and hash. */
+void audit_row_json(struct buf *b, struct db_stmt *st);
 /* Calls emit once per matching event as a JSON object (time order); returns rows or -1. */
 long audit_export(struct db *db, const struct audit_query *q, void (*emit)(void *arg, const char *json, size_t n),
 		  void *arg);
+/* `warrant audit --follow` and the webhook's peers: rows committed after row id *after, in
+ * commit order (ids grow in commit order on both engines: rows are written under the
+ * writer lock), at most limit; *after moves to the last one emitted. Rows or -1. */
+long audit_follow(struct db *db, int64_t *after, long limit, void (*emit)(void *arg, const char *json, size_t n),
+		  void *arg);
+/* Where to follow from: the id before the first row at or after since_ms (INT64_MAX: the
+ * last row's id), 0 when none; -1 on a database error. */
+int64_t audit_last_id(struct db *db, int64_t since_ms);
 #endif

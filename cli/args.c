@@ -5,8 +5,8 @@
 #include <string.h>
 
 /* options that take no value */
-static const char *const flags[] = {"json",  "org-visible", "password-stdin", "insecure-http", "help", "check-config",
-				    "force", "sync-full",   "dpop-nonce",     "discovery",     NULL};
+static const char *const flags[] = {"json",  "org-visible", "password-stdin", "insecure-http", "help",   "check-config",
+				    "force", "sync-full",   "dpop-nonce",     "discovery",     "follow", NULL};
 
 static int is_flag(const char *n, size_t len)
 {

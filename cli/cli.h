@@ -54,6 +54,9 @@ int cmd_resource_state(struct cli *c);
 int cmd_keys_list(struct cli *c);
 int cmd_audit(struct cli *c);
 int cmd_activity(struct cli *c);
+int cmd_audit_verify(struct cli *c);
+/* `warrant audit --follow [--since T]`: new rows as JSON lines until SIGINT or SIGTERM (exit 0). */
+int cmd_audit_follow(struct cli *c, int64_t since);
 int cmd_revoke(struct cli *c);
 int cmd_backup(struct cli *c);
 int cmd_restore(struct cli *c);

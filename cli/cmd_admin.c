@@ -443,6 +443,13 @@ int cmd_keys_list(struct cli *c)
 
 int cmd_audit(struct cli *c)
 {
+	if (arg_flag(&c->a, "follow")) {
+		const char *since = arg_opt(&c->a, "since");
+		int64_t t = 0;
+		if (since && parse_time_arg(since, &t) < 0)
+			return cli_usage("--since takes 7d, 12h, 30m, 45s or an ISO 8601 UTC time");
+		return cmd_audit_follow(c, t);
+	}
 	struct audit_query q;
 	memset(&q, 0, sizeof q);
 	q.owner_id = arg_opt(&c->a, "owner");

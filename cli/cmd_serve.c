@@ -2,8 +2,11 @@
 #include "cli.h"
 
 #include "../audit/audit.h"
+#include "../audit/chain.h"
+#include "../audit/checkpoint.h"
 #include "../audit/events.h"
 #include "../audit/summary.h"
+#include "../audit/webhook.h"
 #include "../authz/model.h"
 #include "../authz/oidc_login.h"
 #include "../authz/quota.h"
@@ -15,6 +18,7 @@
 #include "../common/uri.h"
 #include "../http/http.h"
 #include "../keys/rotate.h"
+#include "../sched/housekeeping.h"
 #include "../store/sealed.h"
 #include "../token/dpop.h"
 #include "../token/live.h"
@@ -24,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,7 +142,8 @@ static int store_timing(struct db *db, void *arg) { return key_timing_store(db, 
 
 /* What `serve` was told, beyond the server's own options. */
 struct serve_conf {
-	int64_t ttl, leeway, jwks_age, rotation, retention, wal_restart;
+	int64_t ttl, leeway, jwks_age, rotation, retention, wal_restart, checkpoint;
+	struct webhook_conf hook; /* hook.url NULL: no --audit-webhook */
 	const char *log_file, *log_level;
 	enum log_level level;
 	int check;
@@ -158,6 +164,7 @@ static int serve_numbers(struct cli *c, struct server_opts *o, struct serve_conf
 	    (rc = opt_uint(c, "jwks-max-age", 0, 86400, &sc->jwks_age)) ||
 	    (rc = opt_uint(c, "key-rotation", 0, 365 * 86400, &sc->rotation)) ||
 	    (rc = opt_uint(c, "audit-retention", 0, 36500, &sc->retention)) ||
+	    (rc = opt_uint(c, "audit-checkpoint-interval", 1, CHECKPOINT_INTERVAL_MAX, &sc->checkpoint)) ||
 	    (rc = opt_uint(c, "wal-restart", 1, WRITER_WAL_RESTART_MIB_MAX, &sc->wal_restart)))
 		return rc;
 	/* quotas and cascades read the last day of the trail: keep at least two */
@@ -195,6 +202,23 @@ static int serve_identity(struct cli *c, struct server_opts *o, struct warrant *
 	return 0;
 }
 
+/* --audit-webhook URL with --audit-webhook-secret-file F (read and checked here). */
+static int serve_webhook(struct cli *c, struct serve_conf *sc)
+{
+	const char *url = arg_opt(&c->a, "audit-webhook"), *secret = arg_opt(&c->a, "audit-webhook-secret-file");
+	if (!url && !secret)
+		return 0;
+	if (!url || !secret)
+		return cli_usage("--audit-webhook and --audit-webhook-secret-file go together");
+	if (!uri_like(url))
+		return cli_usage("--audit-webhook must be an http(s) URL without a fragment");
+	char err[512];
+	if (webhook_secret_load(secret, &sc->hook, err, sizeof err) < 0)
+		return cli_fail("%s", err);
+	sc->hook.url = url;
+	return 0;
+}
+
 /* Every setting of `serve` into o, w and sc, checked. 0, or the exit code of a refusal. */
 static int serve_settings(struct cli *c, struct server_opts *o, struct serve_conf *sc)
 {
@@ -204,7 +228,7 @@ static int serve_settings(struct cli *c, struct server_opts *o, struct serve_con
 	if (config_merge(&c->a, cerr, sizeof cerr) < 0)
 		return cli_usage("%s", cerr);
 	sc->check = arg_flag(&c->a, "check-config");
-	if ((rc = serve_numbers(c, o, sc)) || (rc = serve_identity(c, o, w)))
+	if ((rc = serve_numbers(c, o, sc)) || (rc = serve_identity(c, o, w)) || (rc = serve_webhook(c, sc)))
 		return rc;
 	o->tls_cert = arg_opt(&c->a, "tls-cert");
 	o->tls_key = arg_opt(&c->a, "tls-key");
@@ -282,6 +306,9 @@ static int serve_show_config(struct cli *c, const struct server_opts *o, const s
 	SHOW("log-level", "%s", sc->log_level ? sc->log_level : "info");
 	SHOW("audit-retention", "%d", w->audit_retention);
 	SHOW("wal-restart", "%d", (int)sc->wal_restart);
+	SHOW("audit-checkpoint-interval", "%d", (int)sc->checkpoint);
+	SHOW("audit-webhook", "%s", sc->hook.url ? sc->hook.url : "");
+	SHOW("audit-webhook-secret-file", "%s", sc->hook.url ? "********" : "");
 #undef SHOW
 	if (cli_open(c, 0) < 0)
 		return 1;
@@ -335,6 +362,11 @@ static int serve_load(struct warrant *w, const struct serve_conf *sc)
 	if (sc->dpop_nonce && dpop_nonce_enable(w->db) < 0)
 		return cli_fail("cannot load the DPoP nonce key: %s", db_errmsg(w->db));
 	quota_enable();
+	/* the writer's rows go to this node's chain (audit/chain.h) */
+	char chain[CHAIN_ID_MAX];
+	chain_node_id(db_engine_of(w->db_path), chain);
+	checkpoint_configure(chain, (int)sc->checkpoint);
+	chain_serve(chain);
 	char err[512];
 	w->writer = writer_start(w->db_path, (int)sc->wal_restart, err, sizeof err);
 	if (!w->writer)
@@ -353,7 +385,8 @@ int cmd_serve(struct cli *c)
 				.jwks_age = JWKS_MAX_AGE_DEFAULT,
 				.rotation = KEY_ROTATION_DEFAULT,
 				.retention = AUDIT_RETENTION_DEFAULT_DAYS,
-				.wal_restart = WRITER_WAL_RESTART_MIB};
+				.wal_restart = WRITER_WAL_RESTART_MIB,
+				.checkpoint = CHECKPOINT_INTERVAL_DEFAULT};
 	struct warrant *w = &c->w;
 	int rc = serve_settings(c, &o, &sc);
 	if (rc)
@@ -371,13 +404,23 @@ int cmd_serve(struct cli *c)
 	/* from here on every thread reads through its own connection */
 	db_close(w->db);
 	w->db = NULL;
+	if (sc.hook.url) {
+		sc.hook.db_path = w->db_path;
+		sc.hook.writer = w->writer;
+		sc.hook.leading = housekeeping_leading;
+		if (webhook_start(&sc.hook) < 0)
+			return cli_fail("cannot start the audit webhook");
+		OPENSSL_cleanse(sc.hook.secret, sizeof sc.hook.secret);
+	}
 	rc = server_run(w, &o);
+	webhook_stop();
 	struct writer_stats ws;
 	writer_stats(w->writer, &ws); /* the requests' jobs, before the summaries' */
 	/* the listener has stopped: the current minute's summaries, before the writer stops */
 	if (audit_summary_flush(w->writer, now_ms(), 1) < 0)
 		log_event(LOG_ERROR, "audit summary lost", ",\"events\":%ld", audit_summary_pending());
-	writer_stop(w->writer); /* commits whatever is queued */
+	housekeeping_checkpoint(w); /* the chain's last rows, signed */
+	writer_stop(w->writer);     /* commits whatever is queued */
 	log_event(LOG_INFO, "stopped", ",\"writer_batches\":%ld,\"writer_jobs\":%ld,\"wal_restarts\":%ld", ws.batches,
 		  ws.jobs, ws.wal_restarts);
 	log_close();

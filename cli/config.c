@@ -34,6 +34,9 @@ const struct config_key config_keys[] = {
 	{"log-level", 0, 0, "debug, info, warn or error"},
 	{"audit-retention", 0, 0, "days of audit rows kept (0 = all; at least 2)"},
 	{"wal-restart", 0, 0, "MiB of write-ahead log after which it starts over"},
+	{"audit-checkpoint-interval", 0, 0, "seconds between signed audit checkpoints (1-60)"},
+	{"audit-webhook", 0, 0, "URL the audit rows are POSTed to"},
+	{"audit-webhook-secret-file", 0, 0, "file of the webhook's HMAC secret (mode 0600)"},
 	{NULL, 0, 0, NULL},
 };
 

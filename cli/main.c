@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	 "              [--timeout SECONDS] [--tls-cert PEM --tls-key PEM] [--insecure-http] [--sync-full]\n"
 	 "              [--leeway 60] [--jwks-max-age 300] [--key-rotation 86400] [--metrics-token T]\n"
 	 "              [--log-file PATH] [--log-level info] [--audit-retention DAYS] [--wal-restart 128]\n"
+	 "              [--audit-checkpoint-interval 60] [--audit-webhook URL --audit-webhook-secret-file F]\n"
 	 "              [--config FILE] [--check-config]"},
 	{"org", "add", cmd_org_add, "warrant org add NAME"},
 	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},
@@ -70,9 +71,10 @@ static const struct command commands[] = {
 	{"backup", NULL, cmd_backup, "warrant backup --to FILE"},
 	{"restore", NULL, cmd_restore, "warrant restore --from FILE [--force]"},
 	{"migrate", NULL, cmd_migrate, "warrant migrate --to postgresql://... --key-file PATH"},
+	{"audit", "verify", cmd_audit_verify, "warrant audit verify [--file EXPORT.jsonl]"},
 	{"audit", NULL, cmd_audit,
 	 "warrant audit [--owner USR] [--agent AGT] [--run RUN] [--workspace WS] [--since 7d|ISO8601]\n"
-	 "              [--until ISO8601] [--limit N]"},
+	 "              [--until ISO8601] [--limit N] | warrant audit --follow [--since 7d|ISO8601]"},
 	{"activity", NULL, cmd_activity, "warrant activity [--owner USR] [--agent AGT] [--since 7d|ISO8601] [--json]"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -272,8 +274,13 @@ static const struct {
 		    "table before it commits. Stop the servers on the SQLite file first.\n"
 		    "  warrant migrate --db /var/lib/warrant/warrant.db --to postgresql://warrant@db/warrant"
 		    " --key-file /etc/warrant/kek"},
-	{"audit", "Audit events as JSON lines, oldest first.\n"
-		  "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json"},
+	{"audit",
+	 "Audit events as JSON lines, oldest first.\n"
+	 "  warrant audit --owner usr_... --since 7d\n  warrant audit --run run_... --json\n"
+	 "Rows are hash-chained and signed; `audit verify` checks the database or an export\n"
+	 "(exit 1 names the first altered, missing or inserted row), `--follow` streams new rows.\n"
+	 "  warrant audit verify\n  warrant audit --json > trail.jsonl && warrant audit verify --file trail.jsonl\n"
+	 "  warrant audit --follow"},
 	{"activity", "What each agent did: tokens issued, actions allowed and denied by verb, runs, approvals.\n"
 		     "  warrant activity --owner usr_... --since 7d\n  warrant activity --agent agt_... --json"},
 };

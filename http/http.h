@@ -114,6 +114,7 @@ enum hres h_access_evaluations(struct http_req *r);
 enum hres h_authzen_configuration(struct http_req *r);
 enum hres h_check(struct http_req *r);
 enum hres h_statuslist(struct http_req *r);
+enum hres h_audit_checkpoints(struct http_req *r);
 /* The bearer token /metrics asks for (NULL: loopback clients only). */
 void metrics_set_token(const char *t);
 /* Builds the discovery document once at start. */

@@ -33,6 +33,7 @@ static const struct route routes[] = {
 	{"/healthz", "GET", h_healthz, 0},
 	{"/readyz", "GET", h_readyz, 0},
 	{"/metrics", "GET", h_metrics, 0},
+	{"/audit/checkpoints", "GET", h_audit_checkpoints, 0},
 	{"/v1/", NULL, h_v1, 1},
 	{"/console", NULL, h_console, 1},
 };

@@ -1,6 +1,7 @@
 /* metrics.c - Prometheus text exposition (version 0.0.4); see metrics.h. */
 #include "metrics.h"
 
+#include "../audit/webhook.h"
 #include "../common/timeutil.h"
 #include "../sched/housekeeping.h"
 #include "../store/stats.h"
@@ -12,6 +13,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+
+static void audit_webhook(struct buf *b);
 
 #define SERIES_MAX 256
 #define ROUTES_MAX 24
@@ -209,6 +212,26 @@ static void internals(struct warrant *w, struct buf *b)
 	buf_printf(b, "warrant_scheduler_leader %d\n", housekeeping_leading());
 	buf_printf(b, "# TYPE warrant_slow_connections_cut_total counter\nwarrant_slow_connections_cut_total %ld\n",
 		   server_swept());
+	audit_webhook(b);
+}
+
+/* `serve --audit-webhook`: rows the receiver has not acknowledged yet (-1 on a node that
+ * does not deliver, or before the first pass), and the deliveries so far. */
+static void audit_webhook(struct buf *b)
+{
+	struct webhook_stats s;
+	webhook_stats(&s);
+	if (!s.running)
+		return;
+	buf_puts(b, "# HELP warrant_audit_webhook_lag_rows Audit rows not yet acknowledged by the webhook receiver.\n"
+		    "# TYPE warrant_audit_webhook_lag_rows gauge\n");
+	buf_printf(b, "warrant_audit_webhook_lag_rows %lld\n", (long long)s.lag_rows);
+	buf_printf(b,
+		   "# TYPE warrant_audit_webhook_delivered_total counter\nwarrant_audit_webhook_delivered_total %lld\n",
+		   (long long)s.delivered);
+	buf_printf(b,
+		   "# TYPE warrant_audit_webhook_failures_total counter\nwarrant_audit_webhook_failures_total %lld\n",
+		   (long long)s.failures);
 }
 
 void metrics_render(struct warrant *w, struct buf *b)

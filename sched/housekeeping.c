@@ -2,6 +2,8 @@
 #include "housekeeping.h"
 
 #include "../audit/audit.h"
+#include "../audit/chain.h"
+#include "../audit/checkpoint.h"
 #include "../audit/retention.h"
 #include "../audit/summary.h"
 #include "../authz/quota.h"
@@ -78,6 +80,24 @@ static void audit_retention(struct warrant *w, int64_t now)
 		log_event(LOG_INFO, "audit pruned", ",\"rows\":%d,\"retention_days\":%d", total, w->audit_retention);
 }
 
+static int sign_checkpoint(void *kr, const char *typ, const char *payload, size_t n, struct buf *out)
+{
+	return keyring_jws(kr, typ, payload, n, out);
+}
+
+void housekeeping_checkpoint(struct warrant *w)
+{
+	struct checkpoint_job j = {
+		.chain = checkpoint_own_chain(), .iss = w->issuer, .sign = sign_checkpoint, .sign_arg = w->keys};
+	if (writer_call(w->writer, checkpoint_job, &j) != 0)
+		log_event(LOG_WARN, "audit checkpoint failed", ",\"chain\":\"%s\"", j.chain);
+	if (!atomic_load(&leading) || strcmp(j.chain, CHAIN_CLI) == 0)
+		return;
+	j.chain = CHAIN_CLI; /* the command line's chain: the node that runs scheduled work */
+	if (writer_call(w->writer, checkpoint_job, &j) != 0)
+		log_event(LOG_WARN, "audit checkpoint failed", ",\"chain\":\"%s\"", j.chain);
+}
+
 static void schedules(struct warrant *w, int64_t now)
 {
 	keys_schedule(w, now);
@@ -131,7 +151,7 @@ static void *housekeeping_main(void *arg)
 {
 	struct warrant *w = arg;
 	char keyset[KEYSET_FINGERPRINT_MAX] = "";
-	int64_t last_prune = 0, last_sched = 0;
+	int64_t last_prune = 0, last_sched = 0, last_checkpoint = now_ms();
 	db_claim(hdb); /* opened by the starting thread; used by this one alone */
 	key_set_fingerprint(hdb, keyset, sizeof keyset);
 	pthread_mutex_lock(&mu);
@@ -150,6 +170,10 @@ static void *housekeeping_main(void *arg)
 			if (atomic_load(&leading))
 				schedules(w, t);
 			last_sched = t;
+		}
+		if (t - last_checkpoint >= (int64_t)checkpoint_interval_s() * 1000) {
+			housekeeping_checkpoint(w); /* SPEC: at least once a minute while a chain grows */
+			last_checkpoint = t;
 		}
 		if (t - last_prune > HOUSEKEEPING_PRUNE_MS) {
 			live_prune(t / 1000, w->leeway); /* this process's memory */

@@ -26,6 +26,10 @@ int housekeeping_start(struct warrant *w, void (*tick)(void));
 /* 1 while this process runs the scheduled work: on PostgreSQL one node of the cluster at
  * a time (db_leader), another taking over within HOUSEKEEPING_SCHEDULE_MS of its death. */
 int housekeeping_leading(void);
+/* Signs a checkpoint of this server's audit chain, and of the command line's when this
+ * process runs the scheduled work, when they grew since their last one (audit/checkpoint.h);
+ * every checkpoint interval on the thread, and once more when the server stops. */
+void housekeeping_checkpoint(struct warrant *w);
 /* Stops the thread and closes its connection; a no-op when it is not running. */
 void housekeeping_stop(void);
 #endif

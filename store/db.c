@@ -62,14 +62,38 @@ const char *db_errmsg(struct db *db)
 	return db->h ? sqlite3_errmsg(db->h) : "no database";
 }
 
+static void tx_note(struct db *db, enum db_tx_event ev)
+{
+	if (db->tx_hook)
+		db->tx_hook(db, ev);
+}
+
+/* The transaction statements the hook follows when they are run as SQL (the writer's
+ * savepoints, db_rollback). */
+static void tx_note_sql(struct db *db, const char *sql, int rc)
+{
+	if (!db->tx_hook)
+		return;
+	if (strncmp(sql, "ROLLBACK TO", 11) == 0)
+		tx_note(db, DB_TX_ROLLBACK_TO);
+	else if (strncmp(sql, "ROLLBACK", 8) == 0)
+		tx_note(db, DB_TX_ROLLBACK);
+	else if (rc == 0 && strncmp(sql, "SAVEPOINT", 9) == 0)
+		tx_note(db, DB_TX_SAVEPOINT);
+}
+
 int db_exec(struct db *db, const char *sql)
 {
-	if (db->engine == DB_PG)
-		return pg_exec(db, sql);
-	char *msg = NULL;
-	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
-	sqlite3_free(msg);
-	return rc == SQLITE_OK ? 0 : -1;
+	int rc;
+	if (db->engine == DB_PG) {
+		rc = pg_exec(db, sql);
+	} else {
+		char *msg = NULL;
+		rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg) == SQLITE_OK ? 0 : -1;
+		sqlite3_free(msg);
+	}
+	tx_note_sql(db, sql, rc);
+	return rc;
 }
 
 /* The cluster-wide writer lock (PostgreSQL): an advisory lock held until the transaction
@@ -78,9 +102,9 @@ int db_begin(struct db *db)
 {
 	db->tx_head = -1;
 	db->tx_noted = 0;
-	if (db->engine == DB_PG)
-		return pg_begin(db);
-	return db_exec(db, "BEGIN IMMEDIATE");
+	int rc = db->engine == DB_PG ? pg_begin(db) : db_exec(db, "BEGIN IMMEDIATE");
+	tx_note(db, rc == 0 ? DB_TX_BEGIN : DB_TX_ROLLBACK);
+	return rc;
 }
 int db_begin_read(struct db *db) { return db_exec(db, db_sql(db, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ")); }
 int db_commit(struct db *db)
@@ -89,9 +113,9 @@ int db_commit(struct db *db)
 	 * lock is taken only by commits that changed live state */
 	int notify = db->tx_noted;
 	db->tx_noted = 0;
-	if (db->engine == DB_PG)
-		return pg_commit(db, notify);
-	return db_exec(db, "COMMIT");
+	int rc = db->engine == DB_PG ? pg_commit(db, notify) : db_exec(db, "COMMIT");
+	tx_note(db, rc == 0 ? DB_TX_COMMIT : DB_TX_ROLLBACK);
+	return rc;
 }
 int db_in_tx(struct db *db) { return db->engine == DB_PG ? pg_in_tx(db->pg) : !sqlite3_get_autocommit(db->h); }
 void db_rollback(struct db *db)
@@ -238,6 +262,7 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
+	tx_note(db, DB_TX_CLOSE);
 	for (int i = 0; i < db->nstmt; i++)
 		stmt_free(db->stmt[i].st);
 	if (db->h)

@@ -38,6 +38,13 @@ enum db_engine { DB_SQLITE = 0, DB_PG = 1 };
 
 struct db_stmt;
 struct pg_conn;
+struct db;
+
+/* What a layer above may follow of a connection's write transactions (the audit chain's
+ * head, audit/chain.c): the hook runs after a BEGIN, a SAVEPOINT, a ROLLBACK TO, a COMMIT,
+ * a ROLLBACK (and a failed COMMIT), and once from db_close, which it must let free state. */
+enum db_tx_event { DB_TX_BEGIN, DB_TX_SAVEPOINT, DB_TX_ROLLBACK_TO, DB_TX_COMMIT, DB_TX_ROLLBACK, DB_TX_CLOSE };
+typedef void (*db_tx_hook)(struct db *db, enum db_tx_event ev);
 
 struct db {
 	enum db_engine engine;
@@ -48,6 +55,8 @@ struct db {
 	int64_t tx_head;    /* the change log's head in this write transaction; -1 unknown */
 	int tx_noted;       /* a change was noted in this transaction: wake the followers */
 	int schema_ready;   /* migrated: every table is there */
+	db_tx_hook tx_hook; /* NULL, or the follower of its transactions (above) */
+	void *tx_state;     /* the hook's state, owned by it */
 	int nstmt;
 	struct {
 		const char *sql; /* compared by address: pass string literals */

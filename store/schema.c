@@ -228,6 +228,19 @@ const char *const schema_sqlite[] = {
 	"  hold_until INTEGER NOT NULL);"
 	"ALTER TABLE tokens ADD COLUMN status_list INTEGER;"
 	"ALTER TABLE tokens ADD COLUMN status_idx INTEGER;",
+	/* 12: the tamper-evident audit (audit/chain.h): each row's chain, seq and hash; the
+	 * chains; their signed checkpoints; the webhook's acknowledged seq per chain */
+	"ALTER TABLE audit_events ADD COLUMN chain TEXT;"
+	"ALTER TABLE audit_events ADD COLUMN seq BIGINT;"
+	"ALTER TABLE audit_events ADD COLUMN hash TEXT;"
+	"CREATE UNIQUE INDEX audit_chain_seq ON audit_events(chain, seq);"
+	"CREATE TABLE audit_chains (chain TEXT PRIMARY KEY, created BIGINT NOT NULL);"
+	"CREATE TABLE audit_checkpoints ("
+	"  chain TEXT NOT NULL, seq BIGINT NOT NULL, hash TEXT NOT NULL, iat BIGINT NOT NULL,"
+	"  jws TEXT NOT NULL, PRIMARY KEY (chain, seq));"
+	"CREATE INDEX audit_checkpoints_iat ON audit_checkpoints(iat);"
+	"CREATE TABLE audit_webhook_cursor ("
+	"  chain TEXT PRIMARY KEY, seq BIGINT NOT NULL, updated BIGINT NOT NULL);",
 };
 
 /* PostgreSQL: the same tables and indexes. Times are BIGINT milliseconds or seconds as in
@@ -434,6 +447,19 @@ const char *const schema_pg[] = {
 	"  hold_until BIGINT NOT NULL);"
 	"ALTER TABLE tokens ADD COLUMN status_list BIGINT;"
 	"ALTER TABLE tokens ADD COLUMN status_idx BIGINT;",
+	/* 12: the tamper-evident audit (audit/chain.h): each row's chain, seq and hash; the
+	 * chains; their signed checkpoints; the webhook's acknowledged seq per chain */
+	"ALTER TABLE audit_events ADD COLUMN chain TEXT;"
+	"ALTER TABLE audit_events ADD COLUMN seq BIGINT;"
+	"ALTER TABLE audit_events ADD COLUMN hash TEXT;"
+	"CREATE UNIQUE INDEX audit_chain_seq ON audit_events(chain, seq);"
+	"CREATE TABLE audit_chains (chain TEXT PRIMARY KEY, created BIGINT NOT NULL);"
+	"CREATE TABLE audit_checkpoints ("
+	"  chain TEXT NOT NULL, seq BIGINT NOT NULL, hash TEXT NOT NULL, iat BIGINT NOT NULL,"
+	"  jws TEXT NOT NULL, PRIMARY KEY (chain, seq));"
+	"CREATE INDEX audit_checkpoints_iat ON audit_checkpoints(iat);"
+	"CREATE TABLE audit_webhook_cursor ("
+	"  chain TEXT PRIMARY KEY, seq BIGINT NOT NULL, updated BIGINT NOT NULL);",
 };
 
 _Static_assert(sizeof schema_sqlite == sizeof schema_pg, "every migration in both dialects");
