@@ -395,8 +395,9 @@
       var r = d.resource || {};
       return (d.action || "") + (r.type || r.id ? " on " + [r.type, r.id].filter(Boolean).join(" ") : "") + (d.reason ? " (" + d.reason + ")" : "");
     }
-    if (e.event.indexOf("delegation.") === 0) return "to " + (d.delegate_id || "?") + ", max depth " + d.max_depth;
-    if (e.event === "token.exchanged") return "for " + (d.subject_agent || "?") + ", depth " + d.depth;
+    var name = function (id) { return agentsById[id] ? agentsById[id].name : id || "?"; };
+    if (e.event.indexOf("delegation.") === 0) return "to " + name(d.delegate_id) + ", max depth " + d.max_depth;
+    if (e.event === "token.exchanged") return name(e.actor) + " acting for " + name(d.subject_agent) + ", depth " + d.depth;
     return "";
   }
   function activityPage() {
