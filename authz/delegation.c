@@ -43,6 +43,24 @@ static int audit_change(struct db *db, struct delegation_change *r, const char *
 	return audit_write(db, event, &k, d);
 }
 
+int delegation_body_parse(json_t *body, struct delegation_change *r)
+{
+	json_t *ag = json_object_get(body, "agent"), *md = json_object_get(body, "max_depth");
+	if (!json_is_string(ag) || (md && !json_is_integer(md)) || json_object_size(body) != 1u + !!md) {
+		oerr_set(&r->err, 400, "invalid_request", "want {\"agent\": \"agt_...\", \"max_depth\": 1 to %d}",
+			 DELEGATION_DEPTH_MAX);
+		return -1;
+	}
+	r->delegate_id = json_string_value(ag);
+	r->max_depth = DELEGATION_DEPTH_DEFAULT;
+	if (md) {
+		json_int_t v = json_integer_value(md);
+		/* compared before the cast: -4294967295 must not wrap to 1 */
+		r->max_depth = v < 1 || v > DELEGATION_DEPTH_MAX ? 0 : (int)v;
+	}
+	return 0;
+}
+
 int delegation_add_job(struct db *db, void *arg)
 {
 	struct delegation_change *r = arg;
@@ -123,13 +141,14 @@ int delegation_get(struct db *db, const char *agent, const char *delegate, int *
 	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
-long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, const char *json, size_t n), void *arg)
+/* One JSON object per row of a (id, max_depth, created_at) query bound to id. */
+static long list_rows(struct db *db, const char *sql, const char *id,
+		      void (*emit)(void *arg, const char *json, size_t n), void *arg)
 {
-	struct db_stmt *st = db_prep_new(db, "SELECT delegate_id, max_depth, created_at FROM delegations"
-					     " WHERE agent_id = ? ORDER BY created_at, delegate_id");
+	struct db_stmt *st = db_prep_new(db, sql);
 	if (!st)
 		return -1;
-	db_bind_text(st, 1, agent);
+	db_bind_text(st, 1, id);
 	long n = 0;
 	int rc;
 	struct buf b;
@@ -148,4 +167,21 @@ long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, c
 	db_finalize(st);
 	buf_free(&b);
 	return rc == DB_DONE ? n : -1;
+}
+
+long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, const char *json, size_t n), void *arg)
+{
+	return list_rows(db,
+			 "SELECT delegate_id, max_depth, created_at FROM delegations"
+			 " WHERE agent_id = ? ORDER BY created_at, delegate_id",
+			 agent, emit, arg);
+}
+
+long delegation_list_to(struct db *db, const char *delegate, void (*emit)(void *arg, const char *json, size_t n),
+			void *arg)
+{
+	return list_rows(db,
+			 "SELECT agent_id, max_depth, created_at FROM delegations"
+			 " WHERE delegate_id = ? ORDER BY created_at, agent_id",
+			 delegate, emit, arg);
 }

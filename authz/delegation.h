@@ -12,6 +12,7 @@
 #include "../common/oerr.h"
 #include "../store/db.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 #define DELEGATION_DEPTH_DEFAULT 1 /* --max-depth when not given */
@@ -32,6 +33,12 @@ struct delegation_change {
 	struct oerr err;
 };
 
+/* The body of an add, for /v1 and the console alike: {"agent": "agt_...", "max_depth": n},
+ * max_depth optional (DELEGATION_DEPTH_DEFAULT), nothing else. Sets r->delegate_id (it
+ * points into body) and r->max_depth (0 when out of 1..DELEGATION_DEPTH_MAX, however large:
+ * the add job refuses it); 0, or -1 with r->err set to 400 invalid_request. */
+int delegation_body_parse(json_t *body, struct delegation_change *r);
+
 /* Writer jobs. add: creates or updates (A, B, max_depth); 404 for an unknown or foreign A or
  * an unknown B, 400 invalid_request for A = B, a retired agent or a depth out of range.
  * remove: withdraws it; 404 when there is none. 0 done, 1 refused (err), -1 error. */
@@ -45,4 +52,8 @@ int delegation_get(struct db *db, const char *agent, const char *delegate, int *
 /* Calls emit with one JSON object {"agent","max_depth","created_at"} per delegate of agent,
  * oldest first. The count, or -1. */
 long delegation_list(struct db *db, const char *agent, void (*emit)(void *arg, const char *json, size_t n), void *arg);
+/* The other way round: one object {"agent","max_depth","created_at"} per agent that
+ * delegates to delegate (the index delegations_delegate), oldest first. The count, or -1. */
+long delegation_list_to(struct db *db, const char *delegate, void (*emit)(void *arg, const char *json, size_t n),
+			void *arg);
 #endif

@@ -177,7 +177,7 @@
         };
       };
       var secretOut = h("div");
-      var rotateForm = h("form", { class: "row", onsubmit: function (ev) {
+      var rotateForm = h("form", { class: "row", id: "rotate-form", onsubmit: function (ev) {
         ev.preventDefault(); err.textContent = "";
         api("POST", "agents/" + encodeURIComponent(a.id) + "/rotate", { grace_seconds: parseInt(rotateForm.grace.value, 10) }).then(function (r) {
           secretOut.textContent = "";
@@ -216,6 +216,7 @@
             api("POST", "agents/" + encodeURIComponent(a.id) + "/runs/" + encodeURIComponent(r.run_id) + "/revoke", {}).then(function () { say("Run " + r.run_id + " killed."); refresh(false); }).catch(fail(err));
           }, text: "Kill" })));
       });
+      var dele = delegationsPart(a, err, function (x) { refresh(false); });
       show([
         h("p", null, h("a", { href: "/console/", text: "← All agents" })),
         h("div", { class: "agent-card" }, avatar(a, true), h("div", null, h("h1", { text: a.name }),
@@ -235,6 +236,7 @@
         h("h2", { text: "Live runs" }),
         runRows.length ? h("div", { class: "table-wrap" }, h("table", { id: "runs" }, h("thead", null, h("tr", null, ["Run", "Tokens", "Started", "Last expiry", ""].map(function (t) { return h("th", { scope: "col", text: t }); }))), h("tbody", null, runRows)))
           : h("p", { class: "muted", id: "no-runs", text: "No run holds a live token." }),
+        h("h2", { text: "Delegations" }), dele,
         h("h2", { text: "Secret" }), rotateForm, secretOut,
         h("h2", { text: "Credentials" }),
         h("div", { class: "table-wrap" }, h("table", { id: "credentials" }, h("thead", null, h("tr", null, ["Id", "Kind", "Created", "State", ""].map(function (t) { return h("th", { scope: "col", text: t }); }))), h("tbody", null, credRows))),
@@ -247,10 +249,55 @@
         /* keep a shown secret on screen while the rest is redrawn */
         var box = document.getElementById("secret-box");
         render(a);
-        if (box) { var slot = main.querySelector("form.row"); slot.parentNode.insertBefore(box, slot.nextSibling); }
+        if (box) { var slot = document.getElementById("rotate-form"); slot.parentNode.insertBefore(box, slot.nextSibling); }
       });
     };
-    return refresh(true).catch(function (e) { show([h("h1", { text: "Agent" }), h("p", { class: "error", role: "alert", text: e.message === "no such agent" || /not_found|no such/.test(e.message) ? "No such agent of yours." : e.message })]); });
+    /* names for the agents of mine among the delegations; the page works without them */
+    return loadAgents().catch(function () {}).then(function () { return refresh(true); }).catch(function (e) { show([h("h1", { text: "Agent" }), h("p", { class: "error", role: "alert", text: e.message === "no such agent" || /not_found|no such/.test(e.message) ? "No such agent of yours." : e.message })]); });
+  }
+
+  /* The Agent page's delegations: the agents this one lets act for it (RFC 8693 token
+   * exchange), each with a Remove button, a form to add one, and, read-only, the agents that
+   * let this one act for them. Another owner's agent shows as its id only. */
+  function agentRef(id) {
+    var o = agentsById[id];
+    return o ? h("span", null, h("a", { href: "/console/agents/" + encodeURIComponent(id), text: o.name }), " ", h("code", { text: id }))
+      : h("code", { text: id });
+  }
+  function delegationsPart(a, err, changed) {
+    var base = "agents/" + encodeURIComponent(a.id) + "/delegates";
+    var rows = (a.delegates || []).map(function (d) {
+      return h("tr", null, h("td", null, agentRef(d.agent)), h("td", { text: String(d.max_depth) }), h("td", null, time(d.created_at)),
+        h("td", null, h("button", { type: "button", class: "secondary", "aria-label": "Remove delegation to " + d.agent, onclick: function () {
+          if (!window.confirm("Stop letting " + d.agent + " act for this agent? The tokens it exchanged stop working now.")) return;
+          err.textContent = "";
+          api("DELETE", base + "/" + encodeURIComponent(d.agent)).then(function () { say("Delegation to " + d.agent + " removed."); changed(); }).catch(fail(err));
+        }, text: "Remove" })));
+    });
+    var addErr = errorBox("delegate-error");
+    var mine = Object.keys(agentsById).filter(function (id) { return id !== a.id && agentsById[id].status !== "retired"; });
+    var form = h("form", { class: "row", id: "delegate-form", onsubmit: function (ev) {
+      ev.preventDefault(); addErr.textContent = "";
+      var to = form.delegate.value.trim();
+      api("POST", base, { agent: to, max_depth: parseInt(form.depth.value, 10) }).then(function () { say("Agent " + to + " may now act for this agent."); changed(); }).catch(fail(addErr));
+    } },
+      h("div", null, h("label", { for: "delegate-agent", text: "Agent id (agt_…)" }),
+        h("input", { id: "delegate-agent", name: "delegate", required: true, maxlength: 64, spellcheck: "false", autocomplete: "off", list: "my-agents", "aria-describedby": "delegate-note" }),
+        h("datalist", { id: "my-agents" }, mine.map(function (id) { return h("option", { value: id, text: agentsById[id].name }); }))),
+      h("div", null, h("label", { for: "delegate-depth", text: "Max depth" }),
+        h("select", { id: "delegate-depth", name: "depth" }, [1, 2, 3, 4, 5].map(function (n) { return h("option", { value: String(n), text: String(n) }); }))),
+      h("div", null, h("button", { type: "submit", id: "add-delegate", text: "Allow delegation", disabled: a.status === "retired" })));
+    var by = (a.delegated_by || []).map(function (d) {
+      return h("li", null, agentRef(d.agent), h("span", { class: "muted", text: " · max depth " + d.max_depth + " · since " }), time(d.created_at));
+    });
+    return h("div", { class: "card" },
+      h("p", { class: "muted", id: "delegate-note", text: "An agent allowed here may exchange this agent's tokens for its own (RFC 8693 token exchange): it then acts for this agent, holding at most what both may do. Max depth is the longest chain of agents acting one for another that may pass through it. Removing a delegation ends the tokens exchanged under it." }),
+      rows.length ? h("div", { class: "table-wrap" }, h("table", { id: "delegates" }, h("caption", { class: "visually-hidden", text: "Agents that may act for this one" }),
+        h("thead", null, h("tr", null, ["May act for it", "Max depth", "Since", ""].map(function (t) { return h("th", { scope: "col", text: t }); }))), h("tbody", null, rows)))
+        : h("p", { class: "muted", id: "no-delegates", text: "No agent may act for this one." }),
+      form, addErr,
+      h("h3", { text: "Agents this one may act for" }),
+      by.length ? h("ul", { id: "delegated-by", class: "plain-list" }, by) : h("p", { class: "muted", id: "no-delegated-by", text: "None." }));
   }
 
   /* ---- approvals ---- */
@@ -340,6 +387,19 @@
     });
     return svg;
   }
+  /* The gist of an event's detail: the action decided, the delegation changed, whose token
+   * was exchanged; empty for the rest (the export has every detail). */
+  function eventWhat(e) {
+    var d = e.detail || {};
+    if (e.event.indexOf("action.") === 0) {
+      var r = d.resource || {};
+      return (d.action || "") + (r.type || r.id ? " on " + [r.type, r.id].filter(Boolean).join(" ") : "") + (d.reason ? " (" + d.reason + ")" : "");
+    }
+    var name = function (id) { return agentsById[id] ? agentsById[id].name : id || "?"; };
+    if (e.event.indexOf("delegation.") === 0) return "to " + name(d.delegate_id) + ", max depth " + d.max_depth;
+    if (e.event === "token.exchanged") return name(e.actor) + " acting for " + name(d.subject_agent) + ", depth " + d.depth;
+    return "";
+  }
   function activityPage() {
     var q = new URLSearchParams(location.search);
     var since = q.get("since") || "7d", agent = q.get("agent") || "", event = q.get("event") || "";
@@ -370,14 +430,15 @@
       };
       var filters = h("form", { class: "row", method: "get", action: "/console/activity", id: "filters" },
         sel("f-agent", "Agent", "agent", [["", "All agents"]].concat(agents.map(function (a) { return [a.id, a.name]; })), agent),
-        sel("f-event", "Event", "event", [["", "All events"], ["token.", "Tokens (all)"], ["token.issued", "token.issued"], ["token.refused", "token.refused"], ["action.", "Actions (all)"], ["action.allowed", "action.allowed"], ["action.denied", "action.denied"], ["approval.", "Approvals"], ["agent.", "Lifecycle"], ["credential.", "Credentials"], ["run.revoked", "run.revoked"], ["owner.", "Sign-ins"]], event),
+        sel("f-event", "Event", "event", [["", "All events"], ["token.", "Tokens (all)"], ["token.issued", "token.issued"], ["token.refused", "token.refused"], ["token.exchanged", "token.exchanged"], ["action.", "Actions (all)"], ["action.allowed", "action.allowed"], ["action.denied", "action.denied"], ["approval.", "Approvals"], ["agent.", "Lifecycle"], ["delegation.", "Delegations"], ["credential.", "Credentials"], ["run.revoked", "run.revoked"], ["owner.", "Sign-ins"]], event),
         sel("f-since", "Since", "since", [["24h", "Last 24 hours"], ["7d", "Last 7 days"], ["30d", "Last 30 days"]], since),
         h("div", null, h("button", { type: "submit", text: "Apply" })));
       var exportUrl = "/console/api/events?" + new URLSearchParams({ since: since, agent: agent, event: event, format: "jsonl" }).toString();
       var rows = evs.events.slice().reverse().map(function (e) {
         var a = agentsById[e.actor] || agentsById[e.agent_id];
         return h("tr", null, h("td", null, h("time", { datetime: e.time, text: e.time.replace("T", " ").replace("Z", "") })), h("td", { text: e.event }),
-          h("td", { text: a ? a.name : e.actor === me.owner_id ? "you" : e.actor }), h("td", null, h("code", { text: e.run_id || "" })), h("td", { text: e.outcome }));
+          h("td", { text: a ? a.name : e.actor === me.owner_id ? "you" : e.actor }), h("td", null, h("code", { text: e.run_id || "" })), h("td", { text: e.outcome }),
+          h("td", { text: eventWhat(e) }));
       });
       show([h("h1", { text: "Activity" }), err, filters,
         h("h2", { text: "Tokens per agent per day" }), chart("tokens-chart", "Tokens issued per agent per day", days, shown, function (a, d) { return get(a, d, ["token.issued"]); }),
@@ -389,7 +450,7 @@
         h("h2", { text: "Events" }),
         h("p", null, h("a", { class: "button secondary", id: "export", href: exportUrl, download: "warrant-activity.jsonl", text: "Export as JSON lines" }),
           evs.truncated ? h("span", { class: "muted", text: " Showing the first " + evs.events.length + "; the export has them all." }) : null),
-        rows.length ? h("div", { class: "table-wrap" }, h("table", { id: "events" }, h("thead", null, h("tr", null, ["Time (UTC)", "Event", "Agent", "Run", "Outcome"].map(function (t) { return h("th", { scope: "col", text: t }); }))), h("tbody", null, rows)))
+        rows.length ? h("div", { class: "table-wrap" }, h("table", { id: "events" }, h("thead", null, h("tr", null, ["Time (UTC)", "Event", "Agent", "Run", "Outcome", "What"].map(function (t) { return h("th", { scope: "col", text: t }); }))), h("tbody", null, rows)))
           : h("p", { class: "muted", text: "No events match." })
       ], "Activity");
     });

@@ -6,6 +6,7 @@
 #include "console.h"
 
 #include "../audit/audit.h"
+#include "../authz/delegation.h"
 #include "../authz/login.h"
 #include "../clients/agent_body.h"
 #include "../clients/agents.h"
@@ -124,9 +125,18 @@ static void sign_out(struct console_ctx *c)
 	console_session_cookie(c->r, NULL);
 }
 
+static void emit_array(void *arg, const char *json, size_t n)
+{
+	struct buf *b = arg;
+	if (b->len > 0 && b->p[b->len - 1] != '[')
+		buf_puts(b, ",");
+	buf_put(b, json, n);
+}
+
 /* One agent with what the pages show beside /v1's fields: credentials and last token
- * (and live runs when runs is set), appended to out. */
-static void agent_full(struct db *db, const struct agent *a, int runs, struct buf *out)
+ * (and, for the Agent page when full is set, live runs and delegations both ways), appended
+ * to out. */
+static void agent_full(struct db *db, const struct agent *a, int full, struct buf *out)
 {
 	char t[32];
 	int64_t last = 0;
@@ -143,10 +153,18 @@ static void agent_full(struct db *db, const struct agent *a, int runs, struct bu
 	buf_puts(out, last ? "\"" : "null");
 	if (last)
 		buf_printf(out, "%s\"", rfc3339(last, t));
-	if (runs) {
+	if (full) {
 		buf_puts(out, ",\"runs\":");
 		if (agent_live_runs_json(db, a, out) < 0)
 			out->failed = 1;
+		/* the agents this one may delegate to, and (read-only) those that delegate to it */
+		buf_puts(out, ",\"delegates\":[");
+		if (delegation_list(db, a->id, emit_array, out) < 0)
+			out->failed = 1;
+		buf_puts(out, "],\"delegated_by\":[");
+		if (delegation_list_to(db, a->id, emit_array, out) < 0)
+			out->failed = 1;
+		buf_puts(out, "]");
 	}
 	buf_puts(out, "}");
 }
@@ -355,12 +373,40 @@ static void kill_run(struct console_ctx *c, const struct agent *a, const char *r
 	resp_json(c->r, 200, &b);
 }
 
-static void emit_array(void *arg, const char *json, size_t n)
+/* POST agents/{id}/delegates {"agent","max_depth"} grants, DELETE agents/{id}/delegates/{agt}
+ * withdraws: /v1's body rule and writer jobs (authz/delegation.h), answered as /v1 does */
+static void delegate(struct console_ctx *c, const struct agent *a, const char *other)
 {
-	struct buf *b = arg;
-	if (b->len > 0 && b->p[b->len - 1] != '[')
-		buf_puts(b, ",");
-	buf_put(b, json, n);
+	struct delegation_change d;
+	memset(&d, 0, sizeof d);
+	d.agent_id = a->id;
+	d.delegate_id = other;
+	if (!other) {
+		if (json_body(c) < 0)
+			return;
+		if (delegation_body_parse(c->body, &d) < 0) {
+			done(c, 1, &d.err);
+			return;
+		}
+	}
+	d.owner_scope = c->s.owner_id;
+	d.actor = c->s.owner_id;
+	d.client_addr = c->r->client_addr;
+	d.request_id = c->r->request_id;
+	int rc = warrant_write(c->r->w, other ? delegation_remove_job : delegation_add_job, &d);
+	if (rc) {
+		done(c, rc, &d.err);
+		return;
+	}
+	struct buf b;
+	char t[32];
+	buf_init(&b, 1024);
+	buf_printf(&b, "{\"agent_id\":\"%s\",\"delegate_id\":\"%s\",\"max_depth\":%d", a->id, d.delegate.id,
+		   d.max_depth);
+	if (!other)
+		buf_printf(&b, ",\"created_at\":\"%s\"", rfc3339(d.created_at, t));
+	buf_puts(&b, other ? ",\"removed\":true}" : "}");
+	resp_json(c->r, other || d.replaced ? 200 : 201, &b);
 }
 
 static void list_approvals(struct console_ctx *c)
@@ -535,6 +581,12 @@ static void agent_route(struct console_ctx *c)
 	} else if (n == 3 && (!strcmp(s[2], "suspend") || !strcmp(s[2], "resume") || !strcmp(s[2], "retire"))) {
 		if (want(c, "POST"))
 			lifecycle(c, &a, s[2][0] == 's' ? LC_SUSPEND : s[2][2] == 's' ? LC_RESUME : LC_RETIRE);
+	} else if (n == 3 && !strcmp(s[2], "delegates")) {
+		if (want(c, "POST"))
+			delegate(c, &a, NULL);
+	} else if (n == 4 && !strcmp(s[2], "delegates")) {
+		if (want(c, "DELETE"))
+			delegate(c, &a, s[3]);
 	} else if (n == 5 && !strcmp(s[2], "credentials") && !strcmp(s[4], "revoke")) {
 		if (want(c, "POST"))
 			revoke_credential(c, &a, s[3]);

@@ -457,15 +457,10 @@ static void delegates(struct v1_ctx *c, const struct agent *a, const char *other
 	if (!other) {
 		if (json_body(c, 1) < 0)
 			return;
-		json_t *ag = json_object_get(c->body, "agent"), *md = json_object_get(c->body, "max_depth");
-		if (!json_is_string(ag) || (md && !json_is_integer(md)) || json_object_size(c->body) != 1u + !!md) {
-			resp_error_simple(c->r, 400, "invalid_request",
-					  "want {\"agent\": \"agt_...\", \"max_depth\": 1 to 5}");
+		if (delegation_body_parse(c->body, &d) < 0) {
+			resp_error(c->r, &d.err);
 			return;
 		}
-		d.delegate_id = json_string_value(ag);
-		if (md)
-			d.max_depth = json_integer_value(md) > DELEGATION_DEPTH_MAX ? 0 : (int)json_integer_value(md);
 	}
 	d.owner_scope = c->me.id;
 	d.actor = c->me.id;

@@ -2,7 +2,9 @@
 // puppeteer-core against a real `warrant serve` on 127.0.0.1 (SQLite), with sign-in through
 // a real OpenID Connect provider (oidc-provider) on loopback. Every action is proven end to
 // end with plain HTTP calls beside the browser: a killed run's token is inactive at
-// /introspect, a rotated secret works at /token, a removed key's assertions are refused.
+// /introspect, a rotated secret works at /token, a removed key's assertions are refused, a
+// delegation added lets the delegate exchange at /token and its removal ends that token, a
+// resource server's AuthZEN decisions show on the Activity page.
 // Prints one line per test and "console: N passed, N failed".
 // Usage: node tests/console/run.mjs [--screenshots] [FILTER...] (the tests build on each other:
 // a filter that leaves out the sign-in test leaves the later ones signed out)
@@ -192,7 +194,6 @@ test("kill a live run: its token stops working and the run gets no new token", a
   await page.waitForSelector("#runs");
   const btn = await page.$('button[aria-label="Kill run run-nightly-42"]');
   assert(btn, "the run is listed with a kill button");
-  await shot("agent");
   await Promise.all([page.waitForResponse((r) => r.url().includes("/runs/")), btn.click()]);
   assert(!(await active(t.json.access_token)), "killed run's token inactive");
   assert((await token(refund, refund.client_secret, { run_id: "run-nightly-42" })).status === 400, "run refused");
@@ -240,6 +241,40 @@ test("add and remove a public key: private_key_jwt works, then is refused", asyn
   assert((await viaKey()).status === 401, "the removed key is refused");
 });
 
+const exchange = (a, secret, subject) => post("/token", { grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+  subject_token: subject, subject_token_type: "urn:ietf:params:oauth:token-type:access_token" }, basic(a.client_id, secret));
+
+test("delegations: added on the Agent page, the delegate exchanges; removed, its token dies", async () => {
+  cli("agent", "delegate", triage.id, "--to", refund.id); // shown read-only on Refund bot's page
+  await go(page, "/console/agents/" + refund.id);
+  await page.waitForSelector("#delegate-form");
+  assert(await page.$("#no-delegates"), "none yet");
+  assert((await page.$eval("#delegated-by", (e) => e.textContent)).includes("triage-helper"), "delegated to it by triage-helper");
+  const subject = (await token(refund, refund.client_secret, { run_id: "run-orchestrate-3" })).json.access_token;
+  assert((await exchange(bobs, bobs.client_secret, subject)).status === 400, "no delegation: refused");
+  await page.type("#delegate-agent", bobs.id); // another owner's agent, by id
+  await page.select("#delegate-depth", "2");
+  await Promise.all([page.waitForResponse((r) => r.url().endsWith("/delegates") && r.status() === 201), page.click("#add-delegate")]);
+  await page.waitForSelector("#delegates");
+  const row = await page.$eval("#delegates tbody", (e) => e.textContent);
+  assert(row.includes(bobs.id) && row.includes("2"), "listed " + row);
+  await shot("agent");
+  const x = await exchange(bobs, bobs.client_secret, subject);
+  assert(x.status === 200 && x.json.issued_token_type === "urn:ietf:params:oauth:token-type:access_token", "exchanged " + JSON.stringify(x.json));
+  const tok = x.json.access_token;
+  assert(await active(tok), "the exchanged token is active");
+  await Promise.all([page.waitForResponse((r) => r.request().method() === "DELETE" && r.status() === 200),
+    page.click(`button[aria-label="Remove delegation to ${bobs.id}"]`)]);
+  const t0 = Date.now();
+  while ((await active(tok)) && Date.now() - t0 < 1000) await sleep(50);
+  assert(!(await active(tok)), "inactive within a second of the removal");
+  const again = await exchange(bobs, bobs.client_secret, subject);
+  assert(again.status === 400 && again.json.error === "invalid_request", "refused after removal " + JSON.stringify(again.json));
+  await page.waitForSelector("#no-delegates");
+  const ev = audit("--owner", alice.id).map((e) => e.event);
+  assert(ev.includes("delegation.added") && ev.includes("delegation.removed"), "audited");
+});
+
 test("approvals: a new request appears without a reload; approving it lets the agent redeem", async () => {
   await go(page, "/console/approvals");
   await page.waitForSelector("#no-approvals");
@@ -260,13 +295,27 @@ test("approvals: a new request appears without a reload; approving it lets the a
   assert(got.status === 200 && got.json.scope === "refunds:issue", "approved token " + JSON.stringify(got.json));
 });
 
-test("activity: SVG chart per agent per day, filters, JSON-lines export", async () => {
+test("activity: tokens and actions per agent per day, filters, JSON-lines export", async () => {
+  // a resource server asks for decisions (OpenID AuthZEN): one action allowed, one denied
+  const t = (await token(refund, refund.client_secret, { run_id: "run-act-1" })).json.access_token;
+  for (const [verb, want] of [["tickets:read", true], ["tickets:note", false]]) {
+    const r = await fetch(BASE + "/access/v1/evaluation", { method: "POST", headers: { "Content-Type": "application/json", Authorization: basic(rs.client_id, rs.client_secret) },
+      body: JSON.stringify({ subject: { type: "agent", id: refund.id }, action: { name: verb }, resource: { type: "ticket", id: "T-1042" }, context: { access_token: t } }) });
+    const j = await r.json();
+    assert(r.status === 200 && j.decision === want, verb + " " + JSON.stringify(j));
+  }
   await go(page, "/console/activity");
   await page.waitForSelector("#tokens-chart-title");
-  const bars = await page.$$eval("svg.chart rect", (rs) => rs.filter((r) => parseFloat(r.getAttribute("height")) > 0).length);
-  assert(bars >= 1, "bars drawn");
-  const events = await page.$$eval("#events tbody tr", (trs) => trs.length);
-  assert(events > 0, "events listed");
+  const bars = (id) => page.$$eval(`svg[aria-labelledby="${id}-title"] rect`, (rs) => rs.filter((r) => parseFloat(r.getAttribute("height")) > 0).length);
+  assert((await bars("tokens-chart")) >= 1 && (await bars("actions-chart")) >= 1, "both charts have bars");
+  const cells = await page.$$eval("#activity-table tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  const today = new Date().toISOString().slice(0, 10);
+  const mine = cells.find((c) => c[0] === today && c[1] === "Refund bot");
+  assert(mine && +mine[3] >= 1 && +mine[4] >= 1, "allowed and denied counted " + JSON.stringify(mine));
+  const listed = await page.$$eval("#events tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert(listed.length > 0, "events listed");
+  assert(listed.some((c) => c[1] === "action.allowed" && c[2] === "Refund bot" && c[5] === "tickets:read on ticket T-1042"), "allowed listed");
+  assert(listed.some((c) => c[1] === "action.denied" && c[5].includes("tickets:note") && c[5].includes("action_not_in_scope")), "denied listed");
   await shot("activity");
   await page.select("#f-event", "token.issued");
   await Promise.all([page.waitForNavigation({ waitUntil: "networkidle0" }), page.click("#filters button")]);
@@ -304,7 +353,7 @@ test("another owner's agent: not shown, not touched (404)", async () => {
 test("keyboard: tab order reaches every action of the Agent page, focus is visible", async () => {
   await go(page, "/console/agents/" + refund.id);
   await page.waitForSelector("#retire");
-  const want = ["suspend", "retire", "rotate", "add-key", "signout"];
+  const want = ["suspend", "retire", "add-delegate", "rotate", "add-key", "signout"];
   const seen = new Set(), outlines = [];
   for (let i = 0; i < 80 && seen.size < want.length; i++) {
     await page.keyboard.press("Tab");

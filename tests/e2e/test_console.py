@@ -3,7 +3,8 @@ HTTP against a real `warrant serve`, on both engines (the browser suite, tests/c
 runs the pages themselves once, in chromium): sessions stored hashed, idle and absolute
 expiry, a deactivated owner's session ended, sign-out on the server, CSRF refusals, a
 sign-in only as JSON from this origin and throttled with /v1, security headers, another
-owner's agent 404, and on PostgreSQL a session shared by two nodes.
+owner's agent 404, delegations by /v1's rules, and on PostgreSQL a session shared by two
+nodes.
 
 One database and one server serve the module (the throttle test fails one owner's
 sign-in five times: well under the per-address limit)."""
@@ -138,6 +139,49 @@ def test_another_owners_agent_is_404_and_untouched():
     assert env.cli("agent", "list", "--owner", other["id"])["status"] == "active"
     st, _, body = srv.request("GET", "/console/api/agents", headers={"Cookie": cookie})
     assert theirs["client_id"] not in body.decode()
+
+
+def test_delegations_follow_the_v1_rules_and_show_both_ways():
+    c = ctx()
+    env, srv = c["env"], c["srv"]
+    o, cookie, csrf = signed_in(srv, env)
+    other, ocookie, _ = signed_in(srv, env)
+    a = env.agent(o["id"], "tickets:read", name="orchestrator")["client_id"]
+    b = env.agent(other["id"], "tickets:read", name="sub-agent")["client_id"]  # any agent id, as /v1
+    path = "/console/api/agents/%s/delegates" % a
+    h = {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    v1h = {"Authorization": harness.basic_header(o["email"], PASSWORD, form=False), "Content-Type": "application/json"}
+
+    def show(ck, agent):
+        st, _, body = srv.request("GET", "/console/api/agents/" + agent, headers={"Cookie": ck})
+        return st, json.loads(body)
+
+    for m, p in (("POST", path), ("DELETE", path + "/" + b)):
+        st, _, body = srv.request(m, p, json.dumps({"agent": b}), {"Cookie": cookie, "Content-Type": "application/json"})
+        assert st == 403 and json.loads(body)["error"] == "csrf", body
+    # the body rule is /v1's (authz/delegation.c): a depth far out of range must not wrap to 1
+    for bad in ({"agent": b, "max_depth": -4294967295}, {"agent": b, "max_depth": 4294967297}, {"agent": b, "max_depth": 6},
+                {"agent": b, "max_depth": "2"}, {"agent": b, "more": 1}, {}, {"agent": a}):
+        st, _, body = srv.request("POST", path, json.dumps(bad), h)
+        assert st == 400 and json.loads(body)["error"] == "invalid_request", (bad, body)
+        st, _, body = srv.request("POST", "/v1/agents/%s/delegates" % a, json.dumps(bad), v1h)
+        assert st == 400 and json.loads(body)["error"] == "invalid_request", ("v1", bad, body)
+    assert show(cookie, a)[1]["delegates"] == []
+    st, _, body = srv.request("POST", "/console/api/agents/%s/delegates" % b, json.dumps({"agent": a}), h)
+    assert st == 404, body  # not o's agent
+    st, _, body = srv.request("POST", path, json.dumps({"agent": b, "max_depth": 2}), h)
+    assert st == 201 and json.loads(body)["max_depth"] == 2, body
+    st, ag = show(cookie, a)
+    assert [(d["agent"], d["max_depth"]) for d in ag["delegates"]] == [(b, 2)] and ag["delegated_by"] == [], ag
+    st, ag = show(ocookie, b)  # the delegate's owner sees, read-only, who may have it act for them
+    assert st == 200 and [(d["agent"], d["max_depth"]) for d in ag["delegated_by"]] == [(a, 2)], ag
+    rows = [e for e in env.audit("--owner", o["id"]) if e["event"] == "delegation.added"]
+    assert rows and rows[-1]["actor"] == o["id"] and rows[-1]["detail"]["delegate_id"] == b, rows
+    st, _, body = srv.request("DELETE", path + "/" + b, None, h)
+    assert st == 200 and json.loads(body)["removed"] is True, body
+    st, _, body = srv.request("DELETE", path + "/" + b, None, h)
+    assert st == 404, body
+    assert show(cookie, a)[1]["delegates"] == [] and show(ocookie, b)[1]["delegated_by"] == []
 
 
 def test_idle_and_absolute_expiry_and_a_deactivated_owner_end_sessions():
