@@ -89,7 +89,7 @@ static int row_counts(struct activity *a, struct db_stmt *st)
 	if (owner && !g->owner_id[0])
 		snprintf(g->owner_id, sizeof g->owner_id, "%s", owner);
 	long n = (long)db_col_int64(st, 3);
-	if (strcmp(ev, EV_TOKEN_ISSUED) == 0)
+	if (strcmp(ev, EV_TOKEN_ISSUED) == 0 || strcmp(ev, EV_TOKEN_EXCHANGED) == 0)
 		g->tokens += n;
 	else if (strcmp(ev, EV_APPROVAL_REQUESTED) == 0)
 		g->approvals_requested += n;
@@ -142,8 +142,10 @@ int activity_read(struct db *db, const struct activity_query *q, struct activity
 {
 	memset(out, 0, sizeof *out);
 	const char *counts = "SELECT agent_id, MAX(owner_id), event, COUNT(*) FROM audit_events WHERE" FILTER
-			     " AND event IN ('" EV_TOKEN_ISSUED "','" EV_APPROVAL_REQUESTED "','" EV_APPROVAL_APPROVED
-			     "','" EV_APPROVAL_DENIED "') AND outcome = 'ok' GROUP BY agent_id, event";
+			     " AND event IN ('" EV_TOKEN_ISSUED "','" EV_TOKEN_EXCHANGED "','" EV_APPROVAL_REQUESTED
+			     "','" EV_APPROVAL_APPROVED "','" EV_APPROVAL_DENIED "') AND outcome = 'ok'"
+			     /* an exchanged token is its actor's; the copies keyed to other owners are not */
+			     " AND (event <> '" EV_TOKEN_EXCHANGED "' OR actor = agent_id) GROUP BY agent_id, event";
 	/* the verb is the detail's "action" (token/evaluate.c writes it) */
 	const char *actions =
 		db_sql(db,
@@ -155,8 +157,9 @@ int activity_read(struct db *db, const struct activity_query *q, struct activity
 		       "') GROUP BY agent_id, event, verb");
 	const char *runs =
 		"SELECT agent_id, COUNT(DISTINCT run_id) FROM audit_events WHERE" FILTER
-		" AND run_id IS NOT NULL AND run_id <> '' AND ((event = '" EV_TOKEN_ISSUED
-		"' AND outcome = 'ok') OR event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED "')) GROUP BY agent_id";
+		" AND run_id IS NOT NULL AND run_id <> '' AND ((event IN ('" EV_TOKEN_ISSUED "','" EV_TOKEN_EXCHANGED
+		"') AND outcome = 'ok' AND actor = agent_id) OR event IN ('" EV_ACTION_ALLOWED "','" EV_ACTION_DENIED
+		"')) GROUP BY agent_id";
 	if (each_row(db, counts, q, row_counts, out) < 0 || each_row(db, actions, q, row_actions, out) < 0 ||
 	    each_row(db, runs, q, row_runs, out) < 0) {
 		activity_free(out);

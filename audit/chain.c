@@ -254,8 +254,11 @@ static void tx_follow(struct db *db, enum db_tx_event ev)
 	struct chain_state *cs = db->tx_state;
 	switch (ev) {
 	case DB_TX_BEGIN:
-		if (!cs->own)
-			cs->cur.known = 0; /* another process may have appended since */
+		/* another process may have appended since: the command line, or on SQLite a second
+		 * server on the same file (they share the one server chain; the transaction's lock
+		 * orders them). A node's own PostgreSQL chain is its alone. */
+		if (!cs->own || strcmp(cs->id, CHAIN_SERVER) == 0)
+			cs->cur.known = 0;
 		cs->at_begin = cs->cur;
 		break;
 	case DB_TX_SAVEPOINT: cs->at_save = cs->cur; break;

@@ -26,7 +26,8 @@ static const struct command commands[] = {
 	 "              [--leeway 60] [--jwks-max-age 300] [--key-rotation 86400] [--metrics-token T]\n"
 	 "              [--log-file PATH] [--log-level info] [--audit-retention DAYS] [--wal-restart 128]\n"
 	 "              [--audit-checkpoint-interval 60] [--audit-webhook URL --audit-webhook-secret-file F]\n"
-	 "              [--config FILE] [--check-config]"},
+	 "              [--key-file F] [--dpop-nonce] [--owner-oidc-issuer URL --owner-oidc-client-id ID\n"
+	 "              --owner-oidc-client-secret-file F] [--config FILE] [--check-config]"},
 	{"org", "add", cmd_org_add, "warrant org add NAME"},
 	{"owner", "add", cmd_owner_add, "warrant owner add --email E [--name N] [--org ORG] [--password-stdin]"},
 	{"owner", "deactivate", cmd_owner_deactivate, "warrant owner deactivate USR"},

@@ -420,7 +420,7 @@
       var table = h("table", { id: "activity-table" }, h("caption", { class: "visually-hidden", text: "Tokens and actions per agent per day" }),
         h("thead", null, h("tr", null, ["Day", "Agent", "Tokens", "Actions allowed", "Actions denied"].map(function (t) { return h("th", { scope: "col", text: t }); }))),
         h("tbody", null, [].concat.apply([], days.map(function (d) { return shown.map(function (a) {
-          return h("tr", null, h("td", { text: d }), h("td", { text: a.name }), h("td", { text: String(get(a, d, ["token.issued"])) }),
+          return h("tr", null, h("td", { text: d }), h("td", { text: a.name }), h("td", { text: String(get(a, d, ["token.issued", "token.exchanged"])) }),
             h("td", { text: String(get(a, d, ["action.allowed"])) }), h("td", { text: String(get(a, d, ["action.denied"])) }));
         }); }))));
       var sel = function (id, label, name, options, value) {
@@ -441,7 +441,7 @@
           h("td", { text: eventWhat(e) }));
       });
       show([h("h1", { text: "Activity" }), err, filters,
-        h("h2", { text: "Tokens per agent per day" }), chart("tokens-chart", "Tokens issued per agent per day", days, shown, function (a, d) { return get(a, d, ["token.issued"]); }),
+        h("h2", { text: "Tokens per agent per day" }), chart("tokens-chart", "Tokens issued or exchanged per agent per day", days, shown, function (a, d) { return get(a, d, ["token.issued", "token.exchanged"]); }),
         h("h2", { text: "Actions per agent per day" }),
         act.counts.some(function (c) { return c.event.indexOf("action.") === 0; }) ? null : h("p", { class: "muted chart-note", text: "No action decisions recorded for your agents in this period." }),
         chart("actions-chart", "Actions allowed and denied per agent per day", days, shown, function (a, d) { return get(a, d, ["action.allowed", "action.denied"]); }),

@@ -1,6 +1,6 @@
 /* authorize.c - the authorization endpoint that discovery names, for a server with no browser flows.
  *
- * Warrant issues tokens only at the token endpoint (client_credentials, CIBA). Common clients
+ * Warrant issues tokens only at the token endpoint (client_credentials, CIBA, token exchange). Common clients
  * still require an authorization_endpoint in the metadata, so one exists and answers every
  * request with an RFC 6749 §4.1.2.1 error instead of a 404. It never redirects: no client has
  * a registered redirection URI, and §4.1.2.1 forbids redirecting to one that was not
@@ -56,6 +56,6 @@ enum hres h_authorize(struct http_req *r)
 	else
 		resp_error_simple(r, 400, "unsupported_response_type",
 				  "this server has no browser flows; clients get tokens at the token endpoint "
-				  "(client_credentials or CIBA)");
+				  "(client_credentials, CIBA or token exchange)");
 	return H_DONE;
 }

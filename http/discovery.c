@@ -65,7 +65,7 @@ int discovery_init(const struct warrant *w)
 	buf_puts(&b, ",\"scopes_supported\":[]");
 	buf_puts(&b, ",\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"nbf\",\"jti\","
 		     "\"client_id\",\"scope\",\"owner_id\",\"org_id\",\"ws\",\"run_id\",\"cred_id\","
-		     "\"approved_by\",\"approval_id\"]");
+		     "\"approved_by\",\"approval_id\",\"act\",\"cnf\",\"status\"]");
 	buf_printf(&b, ",\"access_token_signing_alg_values_supported\":[\"%s\"]", algname);
 	/* RFC 9449 §5.1: the algorithms a DPoP proof may use (common/jose.h) */
 	buf_puts(&b, ",\"dpop_signing_alg_values_supported\":" ASSERTION_ALGS);

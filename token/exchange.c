@@ -106,6 +106,8 @@ static int check_delegations(struct warrant *w, struct token_issue *t, const str
 		return -1;
 	if (ok == 0 && strcmp(why, "delegation_depth") == 0)
 		REFUSE("depth_exceeded", "a delegation in the chain does not allow %d levels of act", d);
+	if (ok == 0 && strcmp(clients[d - 1], t->agent.id) == 0)
+		REFUSE("no_delegation", "the subject token is already %s's own", t->agent.id);
 	if (ok == 0)
 		REFUSE("no_delegation", "%s has not delegated to %s", clients[d - 1], t->agent.id);
 	return 0;

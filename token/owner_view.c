@@ -60,8 +60,8 @@ int agent_credentials_json(struct db *db, const char *agent_id, struct buf *out)
 int agent_last_token(struct db *db, const char *agent_id, int64_t *ms)
 {
 	struct db_stmt *st =
-		db_prep(db, "SELECT max(time) FROM audit_events WHERE agent_id = ? AND event = '" EV_TOKEN_ISSUED
-			    "' AND outcome = 'ok'");
+		db_prep(db, "SELECT max(time) FROM audit_events WHERE agent_id = ?1 AND actor = ?1 AND event IN ('"
+			    EV_TOKEN_ISSUED "', '" EV_TOKEN_EXCHANGED "') AND outcome = 'ok'");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent_id);
@@ -109,8 +109,9 @@ int owner_daily_activity_json(struct db *db, const char *owner_id, int64_t since
 	struct db_stmt *st =
 		db_prep(db, "SELECT agent_id, time / 86400000 AS d, event, count(*) FROM audit_events"
 			    " WHERE owner_id = ?1 AND time >= ?2 AND agent_id IS NOT NULL"
-			    " AND event IN ('" EV_TOKEN_ISSUED "', '" EV_ACTION_ALLOWED "', '" EV_ACTION_DENIED
-			    "') AND (event <> '" EV_TOKEN_ISSUED "' OR outcome = 'ok')"
+			    " AND event IN ('" EV_TOKEN_ISSUED "', '" EV_TOKEN_EXCHANGED "', '" EV_ACTION_ALLOWED
+			    "', '" EV_ACTION_DENIED "') AND (event NOT IN ('" EV_TOKEN_ISSUED "', '" EV_TOKEN_EXCHANGED
+			    "') OR (outcome = 'ok' AND actor = agent_id))"
 			    " GROUP BY agent_id, time / 86400000, event ORDER BY 2, 1, 3");
 	if (!st)
 		return -1;

@@ -25,7 +25,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def teardown_module():
-    close_module_env(_state, ("env", "renv", "nenv"))
+    close_module_env(_state, ("env", "renv", "nenv", "senv"))
 
 
 # ---- an independent verifier: docs/integrations.md, "Audit verification and streaming" ----
@@ -423,3 +423,26 @@ def test_h_a_migrated_copy_stays_verifiable():
     finally:
         harness.pg_admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_i_two_servers_on_one_sqlite_file_share_its_chain_without_a_gap():
+    """On SQLite every server appends to the one chain "server": a second process on the same
+    file (a rolling restart, a second listener) must continue it, not collide with it."""
+    if PG:
+        raise Skip("the shared server chain is SQLite's")
+    env = Env()
+    _state["senv"] = env
+    sc = env.scenario()
+    a, b = env.serve(), env.serve()
+    for _ in range(5):
+        for s in (a, b):
+            code, _, body = s.token(sc["id"], sc["secret"])
+            assert code == 200, body
+    rows = env.audit()
+    issued = [r for r in rows if r["event"] == "token.issued"]
+    assert len(issued) == 10 and {r["chain"] for r in issued} == {"server"}, issued
+    recompute(rows)
+    for s in (a, b):
+        s.stop()
+    code, out = verify(env)
+    assert code == 0, out

@@ -250,7 +250,8 @@ def test_refusals_are_invalid_request_and_audited():
     refused(b, x["t1"], "requested_token_type", requested_token_type="urn:ietf:params:oauth:token-type:id_token")
     refused(b, x["t1"], "subject_token_type", subject_token_type="urn:ietf:params:oauth:token-type:jwt")
     refused(b, x["t1"], "nothing_left", scope=I)  # approval-required: never exchanged
-    refused(b, x["t2"], "no_delegation")  # B -> B: no such delegation
+    body = refused(b, x["t2"], "no_delegation")  # B -> B: no such delegation
+    assert "already" in body["error_description"] and "has not delegated" not in body["error_description"], body
     # a token of another issuer, signed with a key of its own
     key = ec.generate_private_key(ec.SECP256R1())
     claims = dict(jwt_parts(x["t1"])[1], jti="forged-jti")
@@ -542,3 +543,17 @@ def test_a_node_sees_what_another_issued_and_undelegation():
             time.sleep(0.05)
     finally:
         env.close()
+
+
+def test_activity_counts_an_exchanged_token_once_as_its_actors():
+    """`warrant activity`: the delegate obtained a token; the delegating agent did not (the
+    copy of the row keyed to its owner is not a second token)."""
+    x = chain()
+    env = ctx()["env"]
+    for o, agent_id, tokens in ((x["ub"], x["b"]["id"], 1), (x["ua"], x["a"]["id"], 1)):
+        out = env.cli("activity", "--owner", o["id"], "--json")
+        rows = out if isinstance(out, list) else [out]
+        mine = [r for r in rows if r["id"] == agent_id]
+        assert len(mine) == 1 and mine[0]["tokens"] == tokens, (agent_id, rows)
+        # nobody else is credited with the exchange under this owner
+        assert sum(r["tokens"] for r in rows) == tokens, rows
