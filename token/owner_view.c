@@ -59,9 +59,10 @@ int agent_credentials_json(struct db *db, const char *agent_id, struct buf *out)
 
 int agent_last_token(struct db *db, const char *agent_id, int64_t *ms)
 {
-	struct db_stmt *st =
-		db_prep(db, "SELECT max(time) FROM audit_events WHERE agent_id = ?1 AND actor = ?1 AND event IN ('"
-			    EV_TOKEN_ISSUED "', '" EV_TOKEN_EXCHANGED "') AND outcome = 'ok'");
+	struct db_stmt *st = db_prep(
+		db,
+		"SELECT max(time) FROM audit_events WHERE agent_id = ?1 AND actor = ?1 AND event IN ('" EV_TOKEN_ISSUED
+		"', '" EV_TOKEN_EXCHANGED "') AND outcome = 'ok'");
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, agent_id);
