@@ -18,6 +18,9 @@ import jwt
 
 from harness import BIN, PG, Env, Skip, basic_header, close_module_env, module_env
 
+EXAMPLE_VERIFIER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "examples",
+                                "audit_chain_verify.py")
+
 _state = {}
 CANON_KEYS = ("chain", "seq", "time_ms", "event", "actor", "agent_id", "owner_id", "run_id", "ws", "jti",
               "client_addr", "outcome", "request_id", "detail")
@@ -214,6 +217,9 @@ def test_c_verify_names_the_first_tampered_line_of_an_export():
             f.write("\n".join(lines_) + "\n")
         code_, out_ = verify(env, "--file", path)
         assert code_ == want_code and all(w in out_ for w in want), out_
+        # the documented verifier, independent of Warrant's code, agrees
+        ex = subprocess.run(["/usr/bin/python3", EXAMPLE_VERIFIER, path], capture_output=True, text=True)
+        assert ex.returncode == want_code, (ex.stdout, ex.stderr)
 
     check(lines, 0, "audit verified")
 

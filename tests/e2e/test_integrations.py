@@ -35,6 +35,7 @@ DOC = os.path.join(ROOT, "docs", "integrations.md")
 APACHE_CONF = os.path.join(EXAMPLES, "apache-oauth2.conf")
 UPSTREAM_APP = os.path.join(EXAMPLES, "upstream_app.py")
 JWKS_API = os.path.join(EXAMPLES, "jwks_verify_api.py")
+AUDIT_VERIFY = os.path.join(EXAMPLES, "audit_chain_verify.py")
 APACHE = "/usr/sbin/apache2"
 MOD_OAUTH2 = "/usr/lib/apache2/modules/mod_oauth2.so"
 PY = "/usr/bin/python3"
@@ -424,7 +425,7 @@ def test_doc_shows_the_tested_files():
     assert any(lang == "apache" and body == conf for lang, body in blocks), \
         "docs/integrations.md must show docs/examples/apache-oauth2.conf verbatim"
     sources = {}
-    for name in (UPSTREAM_APP, JWKS_API):
+    for name in (UPSTREAM_APP, JWKS_API, AUDIT_VERIFY):
         with open(name) as f:
             sources[name] = f.read()
     py = [body for lang, body in blocks if lang == "python"]
@@ -432,5 +433,5 @@ def test_doc_shows_the_tested_files():
     for body in py:
         assert any(body in src for src in sources.values()), \
             "a python block of docs/integrations.md is not an excerpt of docs/examples/:\n" + body
-    for name in ("apache-oauth2.conf", "upstream_app.py", "jwks_verify_api.py"):
+    for name in ("apache-oauth2.conf", "upstream_app.py", "jwks_verify_api.py", "audit_chain_verify.py"):
         assert "examples/" + name in doc, name
