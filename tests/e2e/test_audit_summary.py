@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from harness import SANITIZED, Env, basic_header
+from harness import PG, SANITIZED, Env, Skip, basic_header
 
 FORM = "application/x-www-form-urlencoded"
 MINUTE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\dZ$")
@@ -184,6 +184,12 @@ def test_throttled_logins_are_summarized_and_bad_passwords_stay_rows():
 
 
 def test_minute_summary_appended_while_running_and_a_crash_loses_only_the_current_minute():
+    # waits for a minute to end (up to 75 s): run once, on SQLite without sanitizers. The
+    # minute's table and its flush are the same on either engine (the rows go through the
+    # writer, whose PostgreSQL path every other test of this module takes), and a kill -9
+    # leaves a sanitizer nothing to report.
+    if PG or SANITIZED:
+        raise Skip("waits for a minute's end: run once, on SQLite without sanitizers")
     env = Env()
     try:
         srv = env.serve()

@@ -538,6 +538,9 @@ def test_trust_add_refuses_bad_input():
 
 
 def test_unknown_kid_refetches_at_most_every_30_seconds():
+    # waits 30 s for the refetch window: fetching is the same on either engine
+    if harness.PG:
+        raise harness.Skip("waits 30 s for a refetch: the key sets are fetched the same on either engine")
     srv = ctx()["srv"]
     iss = Issuer()
     k1, k2 = Key("RS256"), Key("RS256")
