@@ -4,6 +4,7 @@
 #include "../audit/events.h"
 #include "../common/buf.h"
 #include "../common/codec.h"
+#include "../common/jscan.h"
 #include "dpop.h"
 #include "introspect.h"
 
@@ -52,20 +53,16 @@ int rs_caller_authenticate(struct warrant *w, struct client_cred *cred, struct r
  * the JSON it must be. */
 static int parse_claims(const struct tok *t, struct evaluation *e)
 {
-	json_t *o = json_loadb(t->active_json, t->active_len, 0, NULL);
-	if (!o)
+	struct jscan j;
+	if (jscan_parse(t->active_json, t->active_len, &j) < 0)
 		return -1;
-	const char *scope = json_string_value(json_object_get(o, "scope"));
-	snprintf(e->scope, sizeof e->scope, "%s", scope ? scope : "");
-	json_t *act = json_object_get(o, "act");
-	const char *as = json_is_object(act) ? json_string_value(json_object_get(act, "sub")) : NULL;
-	const char *ao = json_is_object(act) ? json_string_value(json_object_get(act, "owner_id")) : NULL;
-	snprintf(e->act_sub, sizeof e->act_sub, "%s", as ? as : "");
-	snprintf(e->act_owner, sizeof e->act_owner, "%s", ao ? ao : "");
-	json_t *cnf = json_object_get(o, "cnf");
-	const char *jkt = json_is_object(cnf) ? json_string_value(json_object_get(cnf, "jkt")) : NULL;
-	snprintf(e->jkt, sizeof e->jkt, "%s", jkt ? jkt : "");
-	json_decref(o);
+	int scope = jscan_get(&j, 0, "scope"), act = jscan_get(&j, 0, "act"), cnf = jscan_get(&j, 0, "cnf");
+	int as = jscan_get(&j, act, "sub"), ao = jscan_get(&j, act, "owner_id"), jkt = jscan_get(&j, cnf, "jkt");
+	snprintf(e->scope, sizeof e->scope, "%s", jscan_type(&j, scope) == JS_STRING ? j.v[scope].s : "");
+	snprintf(e->act_sub, sizeof e->act_sub, "%s", jscan_type(&j, as) == JS_STRING ? j.v[as].s : "");
+	snprintf(e->act_owner, sizeof e->act_owner, "%s", jscan_type(&j, ao) == JS_STRING ? j.v[ao].s : "");
+	snprintf(e->jkt, sizeof e->jkt, "%s", jscan_type(&j, jkt) == JS_STRING ? j.v[jkt].s : "");
+	jscan_free(&j);
 	return 0;
 }
 
