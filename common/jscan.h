@@ -5,7 +5,9 @@
  * It accepts exactly the documents jansson's json_loadb(JSON_REJECT_DUPLICATES) accepts
  * whose top level is an object, nested at most JSCAN_DEPTH deep (checked against jansson by
  * tests/fuzz/fuzz_jscan.c): valid UTF-8, no \u0000, no lone surrogate, no duplicate key in
- * any object, integers that fit in 64 bits and reals that do not overflow a double. */
+ * any object, integers that fit in 64 bits and reals that do not overflow a double. (jansson
+ * also skips a NUL byte just after a number or literal; RFC 8259 does not allow it, nor does
+ * this reader.) */
 #ifndef WARRANT_JSCAN_H
 #define WARRANT_JSCAN_H
 #include <stddef.h>
