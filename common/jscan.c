@@ -134,6 +134,9 @@ static int utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/* 1 for the bytes a string holds as they are: printable ASCII but '"' and '\\' */
+static inline int plain(unsigned char c) { return (unsigned)(c - 0x20) < 0x60 && c != '"' && c != '\\'; }
+
 /* A string at s->p (its opening quote), decoded into the arena. Its index, or -1. */
 static int string(struct jp *s)
 {
@@ -144,7 +147,7 @@ static int string(struct jp *s)
 	const char *p = s->p + 1;
 	for (;;) {
 		const char *q = p; /* the common case: a run of printable ASCII */
-		while (q < s->end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 && *q != '"' && *q != '\\')
+		while (q < s->end && plain((unsigned char)*q))
 			q++;
 		memcpy(o, p, (size_t)(q - p));
 		o += q - p;
@@ -206,7 +209,7 @@ static int number(struct jp *s)
 			p++;
 	}
 	size_t n = (size_t)(p - s->p);
-	char *c = malloc(n + 1);
+	char small[64], *c = n < sizeof small ? small : malloc(n + 1);
 	if (!c)
 		return -1;
 	memcpy(c, s->p, n);
@@ -220,7 +223,8 @@ static int number(struct jp *s)
 		(void)strtoll(c, NULL, 10);
 		bad = errno == ERANGE;
 	}
-	free(c);
+	if (c != small)
+		free(c);
 	if (bad)
 		return -1;
 	s->p = p;
@@ -240,7 +244,8 @@ static int value(struct jp *s);
 
 static int key_cmp(const void *a, const void *b, void *d)
 {
-	const struct jscan_val *x = &((struct jscan *)d)->v[*(const int *)a], *y = &((struct jscan *)d)->v[*(const int *)b];
+	const struct jscan_val *x = &((struct jscan *)d)->v[*(const int *)a],
+			       *y = &((struct jscan *)d)->v[*(const int *)b];
 	int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
@@ -311,20 +316,13 @@ static int value(struct jp *s)
 	if (s->p >= s->end)
 		return -1;
 	switch (*s->p) {
-	case '{':
-		return container(s, 1);
-	case '[':
-		return container(s, 0);
-	case '"':
-		return string(s);
-	case 't':
-		return literal(s, "true", JS_TRUE);
-	case 'f':
-		return literal(s, "false", JS_FALSE);
-	case 'n':
-		return literal(s, "null", JS_NULL);
-	default:
-		return number(s);
+	case '{': return container(s, 1);
+	case '[': return container(s, 0);
+	case '"': return string(s);
+	case 't': return literal(s, "true", JS_TRUE);
+	case 'f': return literal(s, "false", JS_FALSE);
+	case 'n': return literal(s, "null", JS_NULL);
+	default: return number(s);
 	}
 }
 

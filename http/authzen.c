@@ -17,11 +17,11 @@ struct authzen_state {
 	struct form empty;
 	struct rs_caller rc;
 	struct oerr err;
-	int refused;  /* the caller was refused: answer err once its row is committed */
-	int single;   /* answer {"decision":...} rather than {"evaluations":[...]} */
+	int refused;       /* the caller was refused: answer err once its row is committed */
+	int single;        /* answer {"decision":...} rather than {"evaluations":[...]} */
 	struct jscan body; /* the request, kept while evaluations point into its strings */
-	size_t n;     /* evaluations made */
-	size_t cap;   /* evaluations allocated (ev, events) */
+	size_t n;          /* evaluations made */
+	size_t cap;        /* evaluations allocated (ev, events) */
 	struct evaluation *ev;
 	struct audit_event *events;
 	struct audit_event refusal; /* the caller's refusal */

@@ -16,7 +16,8 @@ static int depth(json_t *v)
 	if (json_is_object(v)) {
 		const char *k;
 		json_t *m;
-		json_object_foreach (v, k, m) {
+		json_object_foreach(v, k, m)
+		{
 			int x = depth(m);
 			d = x > d ? x : d;
 		}
@@ -71,8 +72,7 @@ static int same(const struct jscan *j, int i, json_t *v)
 		if (json_typeof(v) != (x->type == JS_TRUE ? JSON_TRUE : x->type == JS_FALSE ? JSON_FALSE : JSON_NULL))
 			abort();
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 	return x->next;
 }
