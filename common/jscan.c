@@ -137,6 +137,29 @@ static int utf8_len(const unsigned char *p, const unsigned char *end)
 /* 1 for the bytes a string holds as they are: printable ASCII but '"' and '\\' */
 static inline int plain(unsigned char c) { return (unsigned)(c - 0x20) < 0x60 && c != '"' && c != '\\'; }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* The end of the run of plain bytes at p, eight at a time while they last: a word holds
+ * none but plain bytes when no byte is below 0x20, at or above 0x80, '"' or '\\'. */
+static const char *plain_run(const char *p, const char *end)
+{
+	while (end - p >= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+		uint64_t odd = ((x - ONES * 0x20) | (q - ONES) | (b - ONES) | x) & HIGHS;
+		/* a byte's high bit in odd is set when it is below 0x20, '"', '\\', or >= 0x80 (the
+		 * subtractions borrow only from such a byte, and x's own high bit marks the last) */
+		if (odd)
+			break;
+		p += 8;
+	}
+	while (p < end && plain((unsigned char)*p))
+		p++;
+	return p;
+}
+
 /* A string at s->p (its opening quote), decoded into the arena. Its index, or -1. */
 static int string(struct jp *s)
 {
@@ -146,9 +169,7 @@ static int string(struct jp *s)
 	char *start = s->d->arena + s->d->used, *o = start;
 	const char *p = s->p + 1;
 	for (;;) {
-		const char *q = p; /* the common case: a run of printable ASCII */
-		while (q < s->end && plain((unsigned char)*q))
-			q++;
+		const char *q = plain_run(p, s->end); /* the common case: printable ASCII */
 		memcpy(o, p, (size_t)(q - p));
 		o += q - p;
 		p = q;
@@ -253,11 +274,17 @@ static int key_cmp(const void *a, const void *b, void *d)
 /* 1 when two of the object at index i's keys are equal (compared decoded), 0, -1 on no memory. */
 static int duplicate_key(struct jscan *d, int i)
 {
-	int m = d->v[i].size, *k = malloc((size_t)(m ? m : 1) * sizeof *k), dup = 0;
+	int m = d->v[i].size, small[16], *k = m <= 16 ? small : malloc((size_t)m * sizeof *k), dup = 0;
 	if (!k)
 		return -1;
 	for (int j = 0, at = i + 1; j < m; j++, at = d->v[at + 1].next)
 		k[j] = at;
+	if (m <= 16) { /* a few keys: each pair */
+		for (int a = 0; a < m && !dup; a++)
+			for (int b = a + 1; b < m && !dup; b++)
+				dup = key_cmp(&k[a], &k[b], d) == 0;
+		return dup;
+	}
 	qsort_r(k, (size_t)m, sizeof *k, key_cmp, d);
 	for (int j = 1; j < m && !dup; j++)
 		dup = key_cmp(&k[j - 1], &k[j], d) == 0;
