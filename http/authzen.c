@@ -3,10 +3,10 @@
  * decision itself is token/evaluate.c's. */
 #include "http.h"
 
+#include "../common/jscan.h"
 #include "../token/evaluate.h"
 #include "metrics.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,11 +17,11 @@ struct authzen_state {
 	struct form empty;
 	struct rs_caller rc;
 	struct oerr err;
-	int refused;  /* the caller was refused: answer err once its row is committed */
-	int single;   /* answer {"decision":...} rather than {"evaluations":[...]} */
-	json_t *body; /* the request, kept while evaluations point into it */
-	size_t n;     /* evaluations made */
-	size_t cap;   /* evaluations allocated (ev, events) */
+	int refused;       /* the caller was refused: answer err once its row is committed */
+	int single;        /* answer {"decision":...} rather than {"evaluations":[...]} */
+	struct jscan body; /* the request, kept while evaluations point into its strings */
+	size_t n;          /* evaluations made */
+	size_t cap;        /* evaluations allocated (ev, events) */
 	struct evaluation *ev;
 	struct audit_event *events;
 	struct audit_event refusal; /* the caller's refusal */
@@ -38,24 +38,24 @@ static void authzen_free(void *p)
 	audit_event_clear(&s->refusal);
 	free(s->ev);
 	free(s->events);
-	json_decref(s->body);
+	jscan_free(&s->body);
 	client_cred_wipe(&s->cred);
 	form_free(&s->empty);
 	free(s);
 }
 
-/* A member string of an entity object: NULL when absent; -1 when not a string, too long or
- * holding NUL. */
-static int member_str(json_t *o, const char *name, const char **out)
+/* A member string of an entity object (at index o): NULL when absent; -1 when not a string,
+ * too long or holding NUL. */
+static int member_str(const struct jscan *j, int o, const char *name, const char **out)
 {
 	*out = NULL;
-	json_t *v = json_object_get(o, name);
-	if (!v)
+	int v = jscan_get(j, o, name);
+	if (v < 0)
 		return 0;
-	if (!json_is_string(v))
+	if (jscan_type(j, v) != JS_STRING)
 		return -1;
-	size_t n = json_string_length(v);
-	const char *s = json_string_value(v);
+	size_t n = j->v[v].n;
+	const char *s = j->v[v].s;
 	if (n == 0 || n > EVAL_FIELD_MAX || strlen(s) != n)
 		return -1;
 	*out = s;
@@ -63,60 +63,60 @@ static int member_str(json_t *o, const char *name, const char **out)
 }
 
 /* §6.1: subject {type,id}, action {name}, resource {type,id} are required; context is
- * optional, its access_token the agent's token. The defaults d (a batch's top level) stand
- * in for what item does not carry (§7.1.1). 0, or -1 with a description in e. */
-static int parse_one(json_t *item, json_t *d, struct evaluation *ev, struct oerr *e)
+ * optional, its access_token the agent's token. The defaults at index d (a batch's top
+ * level, or -1) stand in for what item does not carry (§7.1.1). 0, or -1 with a description
+ * in e. */
+static int parse_one(const struct jscan *j, int item, int d, struct evaluation *ev, struct oerr *e)
 {
-	json_t *sub = json_object_get(item, "subject"), *act = json_object_get(item, "action");
-	json_t *res = json_object_get(item, "resource"), *ctx = json_object_get(item, "context");
-	if (d) {
-		sub = sub ? sub : json_object_get(d, "subject");
-		act = act ? act : json_object_get(d, "action");
-		res = res ? res : json_object_get(d, "resource");
-		ctx = ctx ? ctx : json_object_get(d, "context");
+	int sub = jscan_get(j, item, "subject"), act = jscan_get(j, item, "action");
+	int res = jscan_get(j, item, "resource"), ctx = jscan_get(j, item, "context");
+	if (d >= 0) {
+		sub = sub >= 0 ? sub : jscan_get(j, d, "subject");
+		act = act >= 0 ? act : jscan_get(j, d, "action");
+		res = res >= 0 ? res : jscan_get(j, d, "resource");
+		ctx = ctx >= 0 ? ctx : jscan_get(j, d, "context");
 	}
 	memset(ev, 0, sizeof *ev);
-	const char *tok = NULL;
-	if (!json_is_object(sub) || member_str(sub, "type", &ev->subject_type) < 0 ||
-	    member_str(sub, "id", &ev->subject_id) < 0 || !ev->subject_type || !ev->subject_id) {
+	if (jscan_type(j, sub) != JS_OBJECT || member_str(j, sub, "type", &ev->subject_type) < 0 ||
+	    member_str(j, sub, "id", &ev->subject_id) < 0 || !ev->subject_type || !ev->subject_id) {
 		oerr_set(e, 400, "invalid_request", "subject must be an object with a type and an id");
 		return -1;
 	}
-	if (!json_is_object(act) || member_str(act, "name", &ev->action) < 0 || !ev->action) {
+	if (jscan_type(j, act) != JS_OBJECT || member_str(j, act, "name", &ev->action) < 0 || !ev->action) {
 		oerr_set(e, 400, "invalid_request", "action must be an object with a name");
 		return -1;
 	}
-	if (!json_is_object(res) || member_str(res, "type", &ev->resource_type) < 0 ||
-	    member_str(res, "id", &ev->resource_id) < 0 || !ev->resource_type || !ev->resource_id) {
+	if (jscan_type(j, res) != JS_OBJECT || member_str(j, res, "type", &ev->resource_type) < 0 ||
+	    member_str(j, res, "id", &ev->resource_id) < 0 || !ev->resource_type || !ev->resource_id) {
 		oerr_set(e, 400, "invalid_request", "resource must be an object with a type and an id");
 		return -1;
 	}
-	if (ctx && !json_is_object(ctx)) {
+	if (ctx >= 0 && jscan_type(j, ctx) != JS_OBJECT) {
 		oerr_set(e, 400, "invalid_request", "context must be an object");
 		return -1;
 	}
-	json_t *at = ctx ? json_object_get(ctx, "access_token") : NULL;
-	if (at && (!json_is_string(at) || json_string_length(at) > TOKEN_MAX_LEN)) {
+	int at = ctx >= 0 ? jscan_get(j, ctx, "access_token") : -1;
+	if (at >= 0 && (jscan_type(j, at) != JS_STRING || j->v[at].n > TOKEN_MAX_LEN)) {
 		oerr_set(e, 400, "invalid_request", "context.access_token must be a token string");
 		return -1;
 	}
-	tok = at ? json_string_value(at) : NULL;
-	ev->token = tok;
-	ev->token_len = tok ? json_string_length(at) : 0;
+	/* the token is read where the body's reader decoded it: no copy */
+	ev->token = at >= 0 ? j->v[at].s : NULL;
+	ev->token_len = at >= 0 ? j->v[at].n : 0;
 	return 0;
 }
 
 /* §7.1.2: options.evaluations_semantic. 0, or -1 (e set). */
-static int parse_semantic(json_t *body, enum semantic *sem, struct oerr *e)
+static int parse_semantic(const struct jscan *j, enum semantic *sem, struct oerr *e)
 {
 	*sem = EXECUTE_ALL;
-	json_t *opt = json_object_get(body, "options");
-	if (!opt)
+	int opt = jscan_get(j, 0, "options");
+	if (opt < 0)
 		return 0;
-	json_t *v = json_is_object(opt) ? json_object_get(opt, "evaluations_semantic") : NULL;
-	if (json_is_object(opt) && !v)
+	int v = jscan_type(j, opt) == JS_OBJECT ? jscan_get(j, opt, "evaluations_semantic") : -1;
+	if (jscan_type(j, opt) == JS_OBJECT && v < 0)
 		return 0;
-	const char *s = json_string_value(v);
+	const char *s = jscan_type(j, v) == JS_STRING ? j->v[v].s : NULL;
 	if (s && strcmp(s, "execute_all") == 0)
 		*sem = EXECUTE_ALL;
 	else if (s && strcmp(s, "deny_on_first_deny") == 0)
@@ -185,9 +185,8 @@ static int authzen_begin(struct http_req *r, struct authzen_state *s)
 		return 2;
 	}
 	snprintf(r->agent_id, sizeof r->agent_id, "%s", s->rc.who.rs_id);
-	json_error_t je;
-	s->body = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
-	if (!json_is_object(s->body)) {
+	/* RFC 8259, read in one pass (common/jscan.c: what jansson would accept, no tree built) */
+	if (jscan_parse(r->body, r->body_len, &s->body) < 0) {
 		resp_error_simple(r, 400, "invalid_request", "the body must be a JSON object");
 		return 1;
 	}
@@ -262,7 +261,7 @@ enum hres h_access_evaluation(struct http_req *r)
 	memset(&e, 0, sizeof e);
 	if (reserve(r, s, 1) < 0)
 		return H_DONE;
-	if (parse_one(s->body, NULL, &s->ev[0], &e) < 0) {
+	if (parse_one(&s->body, 0, -1, &s->ev[0], &e) < 0) {
 		resp_error(r, &e);
 		return H_DONE;
 	}
@@ -287,31 +286,30 @@ enum hres h_access_evaluations(struct http_req *r)
 	struct oerr e;
 	memset(&e, 0, sizeof e);
 	enum semantic sem;
-	json_t *items = json_object_get(s->body, "evaluations");
-	if (items && !json_is_array(items)) {
+	int items = jscan_get(&s->body, 0, "evaluations");
+	if (items >= 0 && jscan_type(&s->body, items) != JS_ARRAY) {
 		resp_error_simple(r, 400, "invalid_request", "evaluations must be an array");
 		return H_DONE;
 	}
-	size_t n = items ? json_array_size(items) : 0;
+	size_t n = items >= 0 ? (size_t)s->body.v[items].size : 0;
 	if (n > EVAL_BATCH_MAX) {
 		oerr_set(&e, 400, "invalid_request", "at most %d evaluations in one request", EVAL_BATCH_MAX);
 		resp_error(r, &e);
 		return H_DONE;
 	}
-	if (parse_semantic(s->body, &sem, &e) < 0) {
+	if (parse_semantic(&s->body, &sem, &e) < 0) {
 		resp_error(r, &e);
 		return H_DONE;
 	}
 	s->single = n == 0;
 	if (reserve(r, s, n ? n : 1) < 0)
 		return H_DONE;
-	for (size_t i = 0; i < (n ? n : 1); i++) {
-		json_t *item = n ? json_array_get(items, i) : s->body;
-		if (!json_is_object(item)) {
+	for (size_t i = 0, item = n ? (size_t)items + 1 : 0; i < (n ? n : 1); i++, item = s->body.v[item].next) {
+		if (jscan_type(&s->body, (int)item) != JS_OBJECT) {
 			resp_error_simple(r, 400, "invalid_request", "each evaluation must be an object");
 			return H_DONE;
 		}
-		if (parse_one(item, n ? s->body : NULL, &s->ev[i], &e) < 0) {
+		if (parse_one(&s->body, (int)item, n ? 0 : -1, &s->ev[i], &e) < 0) {
 			char d[160];
 			snprintf(d, sizeof d, "%.150s", e.desc);
 			oerr_set(&e, 400, "invalid_request", "evaluations[%zu]: %s", i, d);

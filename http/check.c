@@ -95,6 +95,10 @@ static void check_finish(struct http_req *r, int rc)
 		resp_header(r, "X-Warrant-Run", t->run_id);
 		resp_header(r, "X-Warrant-Workspace", t->ws);
 		resp_header(r, "X-Warrant-Scope", e->scope);
+		/* the agent making the request: an exchanged token's current actor (RFC 8693
+		 * §4.1), acting for X-Warrant-Agent, else the agent itself. Always sent, so a
+		 * gateway that copies it replaces whatever a client put there. */
+		resp_header(r, "X-Warrant-Actor", e->act_sub[0] ? e->act_sub : t->sub);
 		return;
 	}
 	if (strcmp(e->reason, EVAL_NO_TOKEN) == 0) {

@@ -4,6 +4,7 @@
 #include "../audit/events.h"
 #include "../common/buf.h"
 #include "../common/codec.h"
+#include "../common/jscan.h"
 #include "dpop.h"
 #include "introspect.h"
 
@@ -52,27 +53,24 @@ int rs_caller_authenticate(struct warrant *w, struct client_cred *cred, struct r
  * the JSON it must be. */
 static int parse_claims(const struct tok *t, struct evaluation *e)
 {
-	json_t *o = json_loadb(t->active_json, t->active_len, 0, NULL);
-	if (!o)
+	struct jscan j;
+	if (jscan_parse(t->active_json, t->active_len, &j) < 0)
 		return -1;
-	const char *scope = json_string_value(json_object_get(o, "scope"));
-	snprintf(e->scope, sizeof e->scope, "%s", scope ? scope : "");
-	json_t *act = json_object_get(o, "act");
-	const char *as = json_is_object(act) ? json_string_value(json_object_get(act, "sub")) : NULL;
-	const char *ao = json_is_object(act) ? json_string_value(json_object_get(act, "owner_id")) : NULL;
-	snprintf(e->act_sub, sizeof e->act_sub, "%s", as ? as : "");
-	snprintf(e->act_owner, sizeof e->act_owner, "%s", ao ? ao : "");
-	json_t *cnf = json_object_get(o, "cnf");
-	const char *jkt = json_is_object(cnf) ? json_string_value(json_object_get(cnf, "jkt")) : NULL;
-	snprintf(e->jkt, sizeof e->jkt, "%s", jkt ? jkt : "");
-	json_decref(o);
+	int scope = jscan_get(&j, 0, "scope"), act = jscan_get(&j, 0, "act"), cnf = jscan_get(&j, 0, "cnf");
+	int as = jscan_get(&j, act, "sub"), ao = jscan_get(&j, act, "owner_id"), jkt = jscan_get(&j, cnf, "jkt");
+	snprintf(e->scope, sizeof e->scope, "%s", jscan_type(&j, scope) == JS_STRING ? j.v[scope].s : "");
+	snprintf(e->act_sub, sizeof e->act_sub, "%s", jscan_type(&j, as) == JS_STRING ? j.v[as].s : "");
+	snprintf(e->act_owner, sizeof e->act_owner, "%s", jscan_type(&j, ao) == JS_STRING ? j.v[ao].s : "");
+	snprintf(e->jkt, sizeof e->jkt, "%s", jscan_type(&j, jkt) == JS_STRING ? j.v[jkt].s : "");
+	jscan_free(&j);
 	return 0;
 }
 
 /* Those claims, kept per token (by the SHA-256 of its string, like the verified-token
- * cache: what a token says never changes) in a direct-mapped table allocated on first use,
- * so a token evaluated again is not parsed again. A scope longer than the slot holds is
+ * cache: what a token says never changes) in a set-associative table allocated on first
+ * use, so a token evaluated again is not parsed again. A scope longer than a slot holds is
  * parsed every time. */
+#define CLAIMS_WAYS 4
 struct claims_slot {
 	unsigned char hash[32];
 	int used;
@@ -80,22 +78,31 @@ struct claims_slot {
 	char act_sub[ID_MAX], act_owner[ID_MAX], jkt[96];
 };
 static struct claims_slot *claims_table;
+static unsigned claims_next[EVAL_CLAIMS_CACHE / CLAIMS_WAYS]; /* each set's next victim */
 static pthread_mutex_t claims_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void claims_copy(struct evaluation *e, const struct claims_slot *c)
+{
+	snprintf(e->scope, sizeof e->scope, "%s", c->scope);
+	memcpy(e->act_sub, c->act_sub, sizeof c->act_sub);
+	memcpy(e->act_owner, c->act_owner, sizeof c->act_owner);
+	memcpy(e->jkt, c->jkt, sizeof c->jkt);
+}
 
 static int token_claims(const struct tok *t, struct evaluation *e)
 {
-	size_t i = ((size_t)t->hash[0] << 8 | t->hash[1]) % EVAL_CLAIMS_CACHE;
+	size_t set =
+		((size_t)t->hash[0] << 16 | (size_t)t->hash[1] << 8 | t->hash[2]) % (EVAL_CLAIMS_CACHE / CLAIMS_WAYS);
 	pthread_mutex_lock(&claims_mu);
 	if (!claims_table)
 		claims_table = calloc(EVAL_CLAIMS_CACHE, sizeof *claims_table);
-	struct claims_slot *c = claims_table ? &claims_table[i] : NULL;
-	if (c && c->used && memcmp(c->hash, t->hash, sizeof c->hash) == 0) {
-		memcpy(e->scope, c->scope, sizeof c->scope);
-		memcpy(e->act_sub, c->act_sub, sizeof c->act_sub);
-		memcpy(e->act_owner, c->act_owner, sizeof c->act_owner);
-		memcpy(e->jkt, c->jkt, sizeof c->jkt);
-		pthread_mutex_unlock(&claims_mu);
-		return 0;
+	struct claims_slot *c = claims_table ? &claims_table[set * CLAIMS_WAYS] : NULL;
+	for (int w = 0; c && w < CLAIMS_WAYS; w++) {
+		if (c[w].used && memcmp(c[w].hash, t->hash, sizeof c[w].hash) == 0) {
+			claims_copy(e, &c[w]);
+			pthread_mutex_unlock(&claims_mu);
+			return 0;
+		}
 	}
 	pthread_mutex_unlock(&claims_mu);
 	if (parse_claims(t, e) < 0)
@@ -103,12 +110,13 @@ static int token_claims(const struct tok *t, struct evaluation *e)
 	if (!c || strlen(e->scope) >= sizeof c->scope)
 		return 0;
 	pthread_mutex_lock(&claims_mu);
-	memcpy(c->hash, t->hash, sizeof c->hash);
-	memcpy(c->scope, e->scope, sizeof c->scope);
-	memcpy(c->act_sub, e->act_sub, sizeof c->act_sub);
-	memcpy(c->act_owner, e->act_owner, sizeof c->act_owner);
-	memcpy(c->jkt, e->jkt, sizeof c->jkt);
-	c->used = 1;
+	struct claims_slot *v = &c[claims_next[set]++ % CLAIMS_WAYS];
+	memcpy(v->hash, t->hash, sizeof v->hash);
+	snprintf(v->scope, sizeof v->scope, "%s", e->scope);
+	memcpy(v->act_sub, e->act_sub, sizeof v->act_sub);
+	memcpy(v->act_owner, e->act_owner, sizeof v->act_owner);
+	memcpy(v->jkt, e->jkt, sizeof v->jkt);
+	v->used = 1;
 	pthread_mutex_unlock(&claims_mu);
 	return 0;
 }

@@ -290,3 +290,56 @@ def test_activity_summarizes_per_agent():
     assert "tickets:read" in p.stdout and "allowed 2, denied 0" in p.stdout, p.stdout
     p = env.run("activity", "--since", "yesterday-ish")
     assert p.returncode == 2 and "--since" in p.stderr, p
+
+
+# ---- delegation ----
+
+def test_exchanged_token_decides_for_its_actor_and_its_principal():
+    """RFC 8693: A delegates to B, B exchanges A's token. The subject may be B (act.sub) or A
+    (sub), nobody else; the row is keyed to B and B's owner and names A; /check says both."""
+    env, srv = ctx()["env"], ctx()["srv"]
+    ws = env.workspace()
+    ua, ub, uc = env.owner(), env.owner(), env.owner()
+    for o in (ua, ub, uc):
+        env.member(ws["id"], o["id"], "tickets:read tickets:note")
+    a, b, c = (env.agent(o["id"], "tickets:read tickets:note") for o in (ua, ub, uc))
+    env.cli("agent", "delegate", a["id"], "--to", b["id"])
+    st, _, t1 = srv.token(a["client_id"], a["client_secret"], workspace=ws["id"])
+    assert st == 200, t1
+    st, _, x = srv.post_form("/token", {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                                        "subject_token": t1["access_token"],
+                                        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"},
+                             basic=(b["client_id"], b["client_secret"]))
+    assert st == 200, x
+    t2 = x["access_token"]
+    claims = json.loads(base64.urlsafe_b64decode(t2.split(".")[1] + "=="))
+    assert claims["sub"] == a["id"] and claims["act"]["sub"] == b["id"], claims
+    run = "deleg-%d" % time.time_ns()
+    assert evaluate(b["id"], "tickets:read", t2, rid=run) == {"decision": True}
+    assert evaluate(a["id"], "tickets:read", t2, rid=run) == {"decision": True}
+    assert evaluate(c["id"], "tickets:read", t2, rid=run) == {
+        "decision": False, "context": {"reason": "subject_mismatch"}}
+    # the trail: keyed to the acting agent B and B's owner, naming the principal A
+    acts = [r for r in rows(agent=b["id"]) if r["event"].startswith("action.")
+            and r["detail"].get("resource", {}).get("id") == run]
+    assert len(acts) == 3, acts
+    for r in acts:
+        assert r["actor"] == b["id"] and r["agent_id"] == b["id"] and r["owner_id"] == ub["id"], r
+        assert r["detail"]["on_behalf_of"] == a["id"], r
+        assert r["jti"] == claims["jti"] and t2 not in json.dumps(r), r
+    assert sorted(r["outcome"] for r in acts) == ["allowed", "allowed", "denied"], acts
+    denied = [r for r in acts if r["outcome"] == "denied"][0]
+    assert denied["detail"]["subject"] == c["id"] and denied["detail"]["reason"] == "subject_mismatch", denied
+    assert not [r for r in rows(agent=a["id"]) if r["event"].startswith("action.")]
+    # /check: the principal as X-Warrant-Agent, the acting agent as X-Warrant-Actor
+    gw = ctx()["gw"]
+    h = {"Authorization": "Bearer " + t2, "X-Warrant-Action": "tickets:read",
+         "X-Warrant-Resource-Authorization": basic_header(gw["client_id"], gw["client_secret"])}
+    st, hd, body = srv.request("GET", "/check", None, h)
+    assert st == 200, (st, body)
+    assert hd["x-warrant-agent"] == a["id"] and hd["x-warrant-owner"] == ua["id"], hd
+    assert hd["x-warrant-actor"] == b["id"], hd
+    # a token without act: the agent acts for itself
+    h["Authorization"] = "Bearer " + t1["access_token"]
+    st, hd, body = srv.request("GET", "/check", None, h)
+    assert st == 200 and hd["x-warrant-agent"] == a["id"] and hd["x-warrant-actor"] == a["id"], (st, hd)

@@ -338,6 +338,7 @@ def through(gw, label):
     auth = {"Authorization": "Bearer " + t}
     # let through, with who is calling; a header the client forged is replaced
     st, h, b = gw.request("GET", "/tickets/1", dict(auth, **{"X-Warrant-Agent": "agt_forged",
+                                                             "X-Warrant-Actor": "agt_forged",
                                                              "X-Warrant-Action": "refunds:issue",
                                                              "X-Warrant-Resource": "ticket/forged"}))
     assert st == 200, (label, st, b)
@@ -347,6 +348,7 @@ def through(gw, label):
     assert hd["x-warrant-agent"] == a["id"] and hd["x-warrant-owner"] == a["owner"]["id"], hd
     assert hd["x-warrant-run"] == "via-" + label and hd["x-warrant-scope"] == "tickets:read", hd
     assert "x-warrant-resource-authorization" not in hd, hd
+    assert hd["x-warrant-actor"] == a["id"], hd  # not an exchanged token: the agent itself, not the client's word
     # the client's X-Warrant-Action and X-Warrant-Resource never reach /check
     mine = [r for r in ctx()["env"].audit("--agent", a["id"]) if r["event"] == "action.allowed"]
     assert len(mine) == 1 and "resource" not in mine[0]["detail"], mine
