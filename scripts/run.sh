@@ -35,6 +35,8 @@ Demo database: $DB
 Get a token (its scope is what both the agent's grant and Alice allow):
   curl -s -u '$ID:$SECRET' -d grant_type=client_credentials $ISSUER/token
 
+Alice's console (sign in with her email and password): $ISSUER/console
+
 Serving on $ISSUER (Ctrl-C stops).
 MSG
 exec ./warrant serve --db "$DB" --listen "$LISTEN" --issuer "$ISSUER"
