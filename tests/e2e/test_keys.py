@@ -215,8 +215,8 @@ def test_rotate_refused_while_next_key_younger_than_jwks_cache_and_force_overrid
 
 def test_cli_rotation_reaches_running_server_and_retiring_key_verifies_until_tokens_expire():
     ttl = 4
-    t_init = time.time()
     env = Env()
+    t_init = time.time()  # init (in Env) made the next key before this
     try:
         rs = env.cli("resource", "add", "gateway")
         srv = env.serve(*FAST, "--token-ttl", str(ttl))
