@@ -251,6 +251,10 @@ def test_console_sign_in_shares_the_v1_throttle():
     c = ctx()
     env, srv = c["env"], c["srv"]
     o = owner(env)
+    # the throttle counts per UTC minute: the six attempts must fall within one
+    left = 60 - time.time() % 60
+    if left < 15:
+        time.sleep(left + 0.2)
     for _ in range(5):
         assert sign_in(srv, o["email"], "wrong")[0] == 401
     st, hd, body = sign_in(srv, o["email"])
